@@ -1,0 +1,38 @@
+#pragma once
+// Element types of tensors and the precision tiers ("variants") kernels are built in.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace vkhalf {
+
+enum class DType : uint8_t { f32, f16 };
+
+constexpr std::size_t dtype_size(DType t) { return t == DType::f32 ? 4 : 2; }
+constexpr std::string_view to_string(DType t) { return t == DType::f32 ? "f32" : "f16"; }
+
+// A kernel variant: how a shader stores and computes. fp16 tensors have one memory layout (little-
+// endian halves) for f16p, f16s and f16a alike; only the shader's access differs.
+enum class Variant : uint8_t {
+    f32,      // fp32 storage, fp32 math
+    f16p,     // fp16 packed two per uint, fp32 math: every Vulkan 1.1 device
+    f16s,     // 16-bit storage, fp32 math: needs storageBuffer16BitAccess
+    f16a,     // 16-bit storage, fp16 math (fp32 accumulators): also needs shaderFloat16
+    coopmat,  // VK_KHR_cooperative_matrix, fp16 x fp16 -> fp32 (GEMM and convolution only)
+};
+
+constexpr std::string_view to_string(Variant v) {
+    switch (v) {
+    case Variant::f32: return "f32";
+    case Variant::f16p: return "f16p";
+    case Variant::f16s: return "f16s";
+    case Variant::f16a: return "f16a";
+    case Variant::coopmat: return "coopmat";
+    }
+    return "?";
+}
+
+// The dtype a variant's tensors have.
+constexpr DType variant_dtype(Variant v) { return v == Variant::f32 ? DType::f32 : DType::f16; }
+
+} // namespace vkhalf

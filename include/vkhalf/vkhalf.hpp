@@ -1,0 +1,10 @@
+#pragma once
+// The whole public C++ API of vkhalf.
+#include "vkhalf/build_config.hpp"
+#include "vkhalf/context.hpp"
+#include "vkhalf/device.hpp"
+#include "vkhalf/error.hpp"
+#include "vkhalf/half.hpp"
+#include "vkhalf/ops.hpp"
+#include "vkhalf/tensor.hpp"
+#include "vkhalf/types.hpp"

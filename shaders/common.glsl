@@ -1,0 +1,117 @@
+// common.glsl: one source, every precision tier.
+//
+// The build defines exactly one of these per SPIR-V module:
+//   VKH_F32   storage float,               math float
+//   VKH_F16P  storage uint = two fp16,     math float   (packHalf2x16: any Vulkan 1.1 device)
+//   VKH_F16S  storage float16_t,           math float   (needs storageBuffer16BitAccess)
+//   VKH_F16A  storage float16_t,           math fp16    (also needs shaderFloat16)
+// Accumulators (sums, dot products) are float in every tier.
+//
+// sfp  = the element type a storage buffer is declared with
+// afp  = the arithmetic type of element-wise math; afp2 its 2-vector
+// Kernels work on element pairs (2p, 2p+1) so the packed tier never needs a read-modify-write.
+
+#if defined(VKH_F16S) || defined(VKH_F16A)
+#extension GL_EXT_shader_16bit_storage : require
+#endif
+#if defined(VKH_F16A)
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#endif
+
+#if defined(VKH_F16P)
+#define VKH_PACKED 1
+#define sfp uint
+#define afp float
+#define afp2 vec2
+#elif defined(VKH_F16S)
+#define sfp float16_t
+#define afp float
+#define afp2 vec2
+#elif defined(VKH_F16A)
+#define sfp float16_t
+#define afp float16_t
+#define afp2 f16vec2
+#elif defined(VKH_F32)
+#define sfp float
+#define afp float
+#define afp2 vec2
+#else
+#error "define one of VKH_F32, VKH_F16P, VKH_F16S, VKH_F16A"
+#endif
+
+// PAIR_LOAD(arr) defines  afp2 arr_load2(uint p, uint n): elements 2p and 2p+1 of an n-element
+// array; an element at index >= n reads as 0 (the packed tier's padding half is never trusted).
+// PAIR_STORE(arr) defines void arr_store2(uint p, uint n, afp2 v); it never writes past element n-1
+// except the packed tier's padding half, which lies inside the 4-byte-rounded allocation.
+#ifdef VKH_PACKED
+#define PAIR_LOAD(arr)                                                  \
+    afp2 arr##_load2(uint p, uint n) {                                  \
+        afp2 v = unpackHalf2x16(arr[p]);                                \
+        if (2u * p + 1u >= n) v.y = afp(0);                             \
+        return v;                                                       \
+    }
+#define PAIR_STORE(arr)                                                 \
+    void arr##_store2(uint p, uint n, afp2 v) { arr[p] = packHalf2x16(vec2(v)); }
+#else
+#define PAIR_LOAD(arr)                                                  \
+    afp2 arr##_load2(uint p, uint n) {                                  \
+        uint i = 2u * p;                                                \
+        afp2 v = afp2(afp(arr[i]), afp(0));                             \
+        if (i + 1u < n) v.y = afp(arr[i + 1u]);                         \
+        return v;                                                       \
+    }
+#define PAIR_STORE(arr)                                                 \
+    void arr##_store2(uint p, uint n, afp2 v) {                         \
+        uint i = 2u * p;                                                \
+        arr[i] = sfp(v.x);                                              \
+        if (i + 1u < n) arr[i + 1u] = sfp(v.y);                         \
+    }
+#endif
+
+// Every kernel's workgroup is 1-D with its size in specialization constant 0, set by the host
+// (PipelineDesc::workgroup_size). Declared here, before any use of gl_WorkGroupSize: glslang folds
+// gl_WorkGroupSize to the default (1) in code that precedes the declaration.
+layout(local_size_x_id = 0) in;
+
+// Linear invocation index over a 2-D grid of workgroups: a dispatch may exceed
+// maxComputeWorkGroupCount[0] (65535 on many devices), so the host spills into y.
+uint linear_invocation() {
+    uint group = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;
+    return group * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
+}
+
+// Bit-exact fp32 -> fp16, round to nearest even, subnormals kept, inf kept, NaN stays NaN (quiet,
+// top payload bits kept). Integer-only, so no driver rounding mode or denormal flush can change it.
+uint f32_bits_to_f16_rne(uint x) {
+    uint sign = (x >> 16) & 0x8000u;
+    uint ax = x & 0x7fffffffu;
+    if (ax >= 0x7f800000u)                       // inf or NaN
+        return sign | 0x7c00u | (ax > 0x7f800000u ? (0x0200u | ((ax >> 13) & 0x03ffu)) : 0u);
+    if (ax >= 0x477ff000u) return sign | 0x7c00u; // >= 65520 rounds to inf
+    if (ax >= 0x38800000u) {                      // normal fp16 range, >= 2^-14
+        uint odd = (ax >> 13) & 1u;
+        return sign | ((ax - 0x38000000u + 0x0fffu + odd) >> 13);  // rebias exponent by 112, round
+    }
+    uint e = ax >> 23;                            // fp16 subnormal or zero
+    uint shift = 126u - e;                        // value * 2^24 = mantissa >> shift
+    if (shift > 24u) return sign;                 // below half of the smallest subnormal
+    uint m = (ax & 0x007fffffu) | 0x00800000u;
+    uint r = m >> shift;
+    uint rem = m & ((1u << shift) - 1u);
+    uint halfway = 1u << (shift - 1u);
+    if (rem > halfway || (rem == halfway && (r & 1u) != 0u)) r += 1u;
+    return sign | r;
+}
+
+// Bit-exact fp16 -> fp32 (every fp16 value, subnormals included, is exact in fp32).
+uint f16_bits_to_f32(uint h) {
+    uint sign = (h & 0x8000u) << 16;
+    uint e = (h >> 10) & 0x1fu;
+    uint m = h & 0x03ffu;
+    if (e == 31u) return sign | 0x7f800000u | (m << 13);
+    if (e != 0u) return sign | ((e + 112u) << 23) | (m << 13);
+    if (m == 0u) return sign;
+    // subnormal m * 2^-24: normalise the mantissa in integers
+    uint lz = 10u - uint(findMSB(m));             // shifts until bit 10 is set
+    return sign | ((113u - lz) << 23) | (((m << lz) & 0x03ffu) << 13);
+}

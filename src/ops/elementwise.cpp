@@ -1,0 +1,83 @@
+// Host side of shaders/elementwise.comp: add, mul, scale, relu, relu_backward.
+#include <cstdint>
+#include <limits>
+
+#include "ops/ops_common.hpp"
+#include "vkhalf/error.hpp"
+
+namespace vkhalf {
+namespace detail {
+
+namespace {
+
+enum class ElementwiseOp : uint32_t { add = 0, mul = 1, scale = 2, relu = 3, relu_backward = 4 };
+
+constexpr const char* op_name(ElementwiseOp op) {
+    switch (op) {
+    case ElementwiseOp::add: return "add";
+    case ElementwiseOp::mul: return "mul";
+    case ElementwiseOp::scale: return "scale";
+    case ElementwiseOp::relu: return "relu";
+    case ElementwiseOp::relu_backward: return "relu_backward";
+    }
+    return "?";
+}
+
+struct ElementwisePush {
+    uint32_t n;
+    float alpha;
+};
+
+// y = op(a, b); unary ops pass a as b.
+void record_elementwise(CommandList& cl, ContextImpl& ctx, ElementwiseOp op, const Tensor& a, const Tensor& b,
+                        float alpha, Tensor& y, const OpOptions& opt) {
+    const char* name = op_name(op);
+    check_defined(name, a, "a");
+    check_defined(name, b, "b");
+    check_defined(name, y, "y");
+    check_same_shape(name, a, b);
+    check_same_shape(name, a, y);
+    check_same_dtype(name, a, b);
+    check_same_dtype(name, a, y);
+    if (a.numel() > std::numeric_limits<int32_t>::max())
+        throw LimitError(std::string(name) + ": " + std::to_string(a.numel()) + " elements exceed 2^31");
+    const Variant v = resolve_variant(name, ctx.caps, a.dtype(), opt);
+    const uint32_t wg = workgroup_size(ctx.caps);
+    const Pipeline& p = ctx.pipelines->get(
+        {module_name("elementwise", v), 3, sizeof(ElementwisePush), wg, {{1, static_cast<uint32_t>(op)}}});
+    const ElementwisePush push{static_cast<uint32_t>(a.numel()), alpha};
+    const BufferAccess buffers[] = {{&a.allocation(), Access::read},
+                                    {&b.allocation(), Access::read},
+                                    {&y.allocation(), Access::write}};
+    const uint64_t pairs = ceil_div(static_cast<uint64_t>(a.numel()), 2);
+    cl.dispatch(p, buffers, &push, sizeof(push), ceil_div(pairs, wg),
+                std::string(name) + "." + std::string(to_string(v)));
+}
+
+void run_elementwise(Context& ctx, ElementwiseOp op, const Tensor& a, const Tensor& b, float alpha, Tensor& y,
+                     const OpOptions& opt) {
+    CommandList cl(ctx.impl());
+    record_elementwise(cl, ctx.impl(), op, a, b, alpha, y, opt);
+    cl.submit_and_wait();
+}
+
+} // namespace
+} // namespace detail
+
+void add(Context& ctx, const Tensor& a, const Tensor& b, Tensor& y, OpOptions opt) {
+    detail::run_elementwise(ctx, detail::ElementwiseOp::add, a, b, 0.0f, y, opt);
+}
+void mul(Context& ctx, const Tensor& a, const Tensor& b, Tensor& y, OpOptions opt) {
+    detail::run_elementwise(ctx, detail::ElementwiseOp::mul, a, b, 0.0f, y, opt);
+}
+void scale(Context& ctx, const Tensor& a, float alpha, Tensor& y, OpOptions opt) {
+    detail::run_elementwise(ctx, detail::ElementwiseOp::scale, a, a, alpha, y, opt);
+}
+void relu(Context& ctx, const Tensor& x, Tensor& y, OpOptions opt) {
+    detail::run_elementwise(ctx, detail::ElementwiseOp::relu, x, x, 0.0f, y, opt);
+}
+void relu_backward(Context& ctx, const Tensor& dy, const Tensor& x, Tensor& dx, OpOptions opt) {
+    detail::run_elementwise(ctx, detail::ElementwiseOp::relu_backward, dy, x, 0.0f, dx, opt);
+}
+
+} // namespace vkhalf

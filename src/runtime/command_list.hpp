@@ -1,0 +1,76 @@
+#pragma once
+// CommandList: records dispatches and copies into one command buffer, inserting a barrier only
+// where a buffer range is read after a write, or written after a read or write, since the last
+// barrier. Descriptor sets come from the list's own pools and live as long as the list, so a
+// recorded list can be submitted again (replayed). Optional per-dispatch GPU timestamps.
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "runtime/handle.hpp"
+#include "runtime/memory.hpp"
+#include "runtime/pipeline_cache.hpp"
+
+namespace vkhalf::detail {
+
+struct ContextImpl;
+
+constexpr uint32_t kMaxBindings = 8;  // storage buffers per dispatch
+
+enum class Access : uint8_t { read, write, read_write };
+
+struct BufferAccess {
+    const Allocation* allocation;
+    Access access;
+};
+
+struct OpTiming {
+    std::string label;
+    double milliseconds;
+};
+
+class CommandList {
+public:
+    explicit CommandList(ContextImpl& ctx, bool profile = false);
+    ~CommandList();
+    CommandList(const CommandList&) = delete;
+    CommandList& operator=(const CommandList&) = delete;
+
+    // Binds buffers[i] to binding i. `groups` is the total workgroup count; it is spread over a
+    // 2-D grid when it exceeds the device's per-dimension limit (shaders use linear_invocation()).
+    void dispatch(const Pipeline& pipeline, std::span<const BufferAccess> buffers, const void* push,
+                  uint32_t push_bytes, uint64_t groups, std::string label);
+    void copy(const Allocation& src, VkDeviceSize src_offset, const Allocation& dst, VkDeviceSize dst_offset,
+              VkDeviceSize bytes);
+
+    // Ends recording (once), submits and waits. Can be called again to replay the same commands.
+    void submit_and_wait();
+
+    std::size_t dispatch_count() const { return dispatches_; }
+    std::size_t barrier_count() const { return barriers_; }
+    std::vector<OpTiming> timings() const;  // after submit_and_wait(), when profiling
+
+private:
+    struct Range {
+        VkBuffer buffer;
+        VkDeviceSize begin, end;
+    };
+    void note_accesses(std::span<const Range> reads, std::span<const Range> writes);
+    VkDescriptorSet allocate_set(VkDescriptorSetLayout layout);
+    void end();
+
+    ContextImpl& ctx_;
+    VkCommandBuffer cmd_ = VK_NULL_HANDLE;
+    UniqueFence fence_;
+    std::vector<UniqueDescriptorPool> pools_;
+    UniqueQueryPool queries_;
+    uint32_t query_capacity_ = 0;
+    std::vector<std::string> labels_;
+    std::vector<Range> pending_reads_, pending_writes_;
+    uint32_t sets_in_last_pool_ = 0;
+    std::size_t dispatches_ = 0, barriers_ = 0;
+    bool ended_ = false;
+};
+
+} // namespace vkhalf::detail

@@ -1,0 +1,61 @@
+#pragma once
+// ContextImpl: the state behind a Context. Members are declared in construction order and torn
+// down in reverse: pipelines and memory before the device, the device before the instance.
+#include <memory>
+#include <string>
+
+#include "runtime/device_caps.hpp"
+#include "runtime/handle.hpp"
+#include "runtime/instance.hpp"
+#include "runtime/memory.hpp"
+#include "runtime/pipeline_cache.hpp"
+#include "vkhalf/context.hpp"
+
+namespace vkhalf::detail {
+
+class DeviceOwner {
+public:
+    DeviceOwner() = default;
+    explicit DeviceOwner(VkDevice d) : device_(d) {}
+    ~DeviceOwner() {
+        if (device_) vkDestroyDevice(device_, nullptr);
+    }
+    DeviceOwner(const DeviceOwner&) = delete;
+    DeviceOwner& operator=(const DeviceOwner&) = delete;
+    VkDevice get() const { return device_; }
+    void adopt(VkDevice d) { device_ = d; }
+
+private:
+    VkDevice device_ = VK_NULL_HANDLE;
+};
+
+struct ContextImpl : std::enable_shared_from_this<ContextImpl> {
+    ContextImpl(const ContextOptions& options);
+    ~ContextImpl();
+
+    // Waits with a timeout (VKHALF_TIMEOUT_S, default 600 s) so a hung device is reported, not
+    // waited on forever.
+    void wait_fence(VkFence fence, const char* what);
+
+    ContextOptions options;
+    std::unique_ptr<Instance> instance;
+    VkPhysicalDevice physical = VK_NULL_HANDLE;
+    uint32_t index = 0;
+    PhysicalDeviceQuery query;
+    DeviceCaps& caps = query.caps;
+    uint32_t timestamp_valid_bits = 0;
+    DeviceOwner device_owner;
+    VkDevice device = VK_NULL_HANDLE;
+    VkQueue queue = VK_NULL_HANDLE;
+    UniqueCommandPool command_pool;
+    std::unique_ptr<MemoryAllocator> memory;
+    std::unique_ptr<PipelineCache> pipelines;
+    std::shared_ptr<Allocation> staging;   // reused for every upload/download through staging
+    uint64_t submissions = 0;              // queue submissions so far (tests count them)
+    uint64_t fence_timeout_ns = 0;
+};
+
+// The staging buffer (DeviceOptions::staging_buffer_bytes), created on first use.
+Allocation& staging_buffer(ContextImpl& ctx);
+
+} // namespace vkhalf::detail

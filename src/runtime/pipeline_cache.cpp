@@ -1,0 +1,100 @@
+#include "runtime/pipeline_cache.hpp"
+
+#include <cstring>
+
+#include "runtime/check.hpp"
+#include "runtime/spirv_modules.hpp"
+#include "vkhalf/error.hpp"
+
+namespace vkhalf::detail {
+
+namespace {
+
+const spirv::Module* find_module(const std::string& name) {
+    for (const auto& m : spirv::all_modules())
+        if (name == m.name) return &m;
+    return nullptr;
+}
+
+} // namespace
+
+bool has_spirv_module(const std::string& name) { return find_module(name) != nullptr; }
+
+std::string PipelineDesc::key() const {
+    std::string k = module + "|b" + std::to_string(bindings) + "|p" + std::to_string(push_bytes) + "|wg" +
+                    std::to_string(workgroup_size);
+    for (const auto& [id, value] : spec) k += "|" + std::to_string(id) + "=" + std::to_string(value);
+    return k;
+}
+
+PipelineCache::PipelineCache(VkDevice device) : device_(device) {
+    VkPipelineCacheCreateInfo ci{VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
+    VkPipelineCache cache = VK_NULL_HANDLE;
+    vk_check(vkCreatePipelineCache(device_, &ci, nullptr, &cache), "vkCreatePipelineCache");
+    cache_ = UniquePipelineCache(device_, cache);
+}
+
+const Pipeline& PipelineCache::get(const PipelineDesc& desc) {
+    const std::string key = desc.key();
+    if (auto it = pipelines_.find(key); it != pipelines_.end()) return *it->second;
+
+    const spirv::Module* module = find_module(desc.module);
+    if (!module) throw UnsupportedError("shader module '" + desc.module + "' is not part of this vkhalf build");
+
+    auto p = std::make_unique<Pipeline>();
+    p->desc = desc;
+
+    std::vector<VkDescriptorSetLayoutBinding> bindings(desc.bindings);
+    for (uint32_t i = 0; i < desc.bindings; ++i)
+        bindings[i] = {i, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 1, VK_SHADER_STAGE_COMPUTE_BIT, nullptr};
+    VkDescriptorSetLayoutCreateInfo sli{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
+    sli.bindingCount = desc.bindings;
+    sli.pBindings = bindings.data();
+    VkDescriptorSetLayout set_layout = VK_NULL_HANDLE;
+    vk_check(vkCreateDescriptorSetLayout(device_, &sli, nullptr, &set_layout), "vkCreateDescriptorSetLayout");
+    p->set_layout = UniqueSetLayout(device_, set_layout);
+
+    VkPushConstantRange range{VK_SHADER_STAGE_COMPUTE_BIT, 0, desc.push_bytes};
+    VkPipelineLayoutCreateInfo pli{VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO};
+    pli.setLayoutCount = 1;
+    pli.pSetLayouts = &set_layout;
+    pli.pushConstantRangeCount = desc.push_bytes ? 1 : 0;
+    pli.pPushConstantRanges = &range;
+    VkPipelineLayout layout = VK_NULL_HANDLE;
+    vk_check(vkCreatePipelineLayout(device_, &pli, nullptr, &layout), "vkCreatePipelineLayout");
+    p->layout = UniquePipelineLayout(device_, layout);
+
+    VkShaderModuleCreateInfo smi{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
+    smi.codeSize = module->word_count * sizeof(uint32_t);
+    smi.pCode = module->words;
+    VkShaderModule shader = VK_NULL_HANDLE;
+    vk_check(vkCreateShaderModule(device_, &smi, nullptr, &shader), "vkCreateShaderModule(" + desc.module + ")");
+    UniqueShaderModule shader_owner(device_, shader);
+
+    std::vector<VkSpecializationMapEntry> entries;
+    std::vector<uint32_t> values;
+    entries.push_back({0, 0, sizeof(uint32_t)});
+    values.push_back(desc.workgroup_size);
+    for (const auto& [id, value] : desc.spec) {
+        entries.push_back({id, static_cast<uint32_t>(values.size() * sizeof(uint32_t)), sizeof(uint32_t)});
+        values.push_back(value);
+    }
+    VkSpecializationInfo spec{static_cast<uint32_t>(entries.size()), entries.data(), values.size() * sizeof(uint32_t),
+                              values.data()};
+
+    VkComputePipelineCreateInfo ci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
+    ci.stage = {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO};
+    ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
+    ci.stage.module = shader;
+    ci.stage.pName = "main";
+    ci.stage.pSpecializationInfo = &spec;
+    ci.layout = layout;
+    VkPipeline pipeline = VK_NULL_HANDLE;
+    vk_check(vkCreateComputePipelines(device_, cache_.get(), 1, &ci, nullptr, &pipeline),
+             "vkCreateComputePipelines(" + desc.module + ")");
+    p->pipeline = UniquePipeline(device_, pipeline);
+
+    return *pipelines_.emplace(key, std::move(p)).first->second;
+}
+
+} // namespace vkhalf::detail

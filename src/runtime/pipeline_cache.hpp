@@ -1,0 +1,49 @@
+#pragma once
+// Compute pipelines built from the embedded SPIR-V, one per (module, specialization constants),
+// created on first use and kept for the Context's lifetime. All bindings are storage buffers;
+// constant_id 0 is always the workgroup size (local_size_x_id = 0).
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "runtime/handle.hpp"
+
+namespace vkhalf::detail {
+
+struct PipelineDesc {
+    std::string module;                                // "<shader>.<variant>"
+    uint32_t bindings = 0;                             // storage buffers 0..bindings-1
+    uint32_t push_bytes = 0;
+    uint32_t workgroup_size = 256;                     // constant_id 0
+    std::vector<std::pair<uint32_t, uint32_t>> spec;   // further (constant_id, value) pairs
+
+    std::string key() const;
+};
+
+struct Pipeline {
+    PipelineDesc desc;
+    UniqueSetLayout set_layout;
+    UniquePipelineLayout layout;
+    UniquePipeline pipeline;
+};
+
+class PipelineCache {
+public:
+    explicit PipelineCache(VkDevice device);
+    // Throws UnsupportedError when the module is not in this build (e.g. cooperative matrix with
+    // an older glslang) and VulkanError when the driver rejects it.
+    const Pipeline& get(const PipelineDesc& desc);
+    std::size_t size() const { return pipelines_.size(); }
+
+private:
+    VkDevice device_;
+    UniquePipelineCache cache_;
+    std::map<std::string, std::unique_ptr<Pipeline>> pipelines_;
+};
+
+// True when the build embedded this module.
+bool has_spirv_module(const std::string& name);
+
+} // namespace vkhalf::detail

@@ -1,0 +1,123 @@
+#include "runtime/quirks.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace vkhalf::detail {
+
+namespace {
+
+constexpr uint32_t kVendorAmd = 0x1002;
+constexpr uint32_t kVendorIntel = 0x8086;
+constexpr uint32_t kDriverAmdProprietary = 1;   // VK_DRIVER_ID_AMD_PROPRIETARY
+constexpr uint32_t kDriverAmdOpenSource = 2;    // VK_DRIVER_ID_AMD_OPEN_SOURCE (AMDVLK)
+constexpr uint32_t kDriverSwiftShader = 10;     // VK_DRIVER_ID_GOOGLE_SWIFTSHADER
+constexpr uint32_t kDriverLlvmpipe = 13;        // VK_DRIVER_ID_MESA_LLVMPIPE
+
+constexpr Quirk kQuirks[] = {
+    {std::nullopt, kDriverLlvmpipe, nullptr, nullptr, std::nullopt, QuirkAction::prefer_fp32_math,
+     "llvmpipe computes fp16 through fp32 conversions (2-3x slower than fp32 math; shared/LAVAPIPE.md)"},
+    {std::nullopt, kDriverSwiftShader, nullptr, nullptr, std::nullopt, QuirkAction::prefer_fp32_math,
+     "SwiftShader emulates fp16 arithmetic on the CPU"},
+    {kVendorAmd, kDriverAmdProprietary, nullptr, "RX 7", std::nullopt, QuirkAction::disable_coopmat,
+     "AMD's proprietary driver advertises VK_KHR_cooperative_matrix on GPUs without WMMA units; only "
+     "RDNA3 (RX 7000) runs it fast (ggml-vulkan allowlist)"},
+    {kVendorAmd, kDriverAmdOpenSource, nullptr, "RX 7", std::nullopt, QuirkAction::disable_coopmat,
+     "AMDVLK advertises VK_KHR_cooperative_matrix on GPUs without WMMA units (ggml-vulkan allowlist)"},
+    {kVendorIntel, std::nullopt, "Arc(TM) A", nullptr, std::nullopt, QuirkAction::disable_coopmat,
+     "cooperative matrix on Arc Alchemist (A-series) regresses against the tiled kernel (ggml-vulkan)"},
+};
+
+bool env_set(const char* name) {
+    const char* v = std::getenv(name);
+    return v != nullptr && *v != '\0' && std::strcmp(v, "0") != 0;
+}
+
+void disable_coopmat(DeviceCaps& caps) {
+    caps.coopmat_extension = false;
+    caps.coopmat_shapes.clear();
+}
+
+void apply(DeviceCaps& caps, QuirkAction action) {
+    switch (action) {
+    case QuirkAction::disable_coopmat: disable_coopmat(caps); break;
+    case QuirkAction::disable_float16_arith: caps.float16_arith = false; break;
+    case QuirkAction::disable_storage16:
+        caps.storage16 = false;
+        caps.float16_arith = false;  // f16a needs 16-bit storage too
+        break;
+    case QuirkAction::prefer_fp32_math: caps.prefer_fp32_math = true; break;
+    }
+}
+
+} // namespace
+
+std::span<const Quirk> quirk_table() { return kQuirks; }
+
+bool quirk_matches(const Quirk& q, const DeviceCaps& caps) {
+    if (q.vendor_id && *q.vendor_id != caps.vendor_id) return false;
+    if (q.driver_id && *q.driver_id != caps.driver_id) return false;
+    if (q.name_contains && caps.name.find(q.name_contains) == std::string::npos) return false;
+    if (q.unless_name_contains && caps.name.find(q.unless_name_contains) != std::string::npos) return false;
+    if (q.below_driver_version && caps.driver_version >= *q.below_driver_version) return false;
+    return true;
+}
+
+void apply_quirks(DeviceCaps& caps, std::span<const Quirk> table) {
+    for (const Quirk& q : table) {
+        if (!quirk_matches(q, caps)) continue;
+        apply(caps, q.action);
+        caps.quirks_applied.push_back(std::string("quirk: ") + q.reason);
+    }
+}
+
+void apply_env_overrides(DeviceCaps& caps) {
+    if (env_set("VKHALF_DISABLE_COOPMAT")) {
+        disable_coopmat(caps);
+        caps.quirks_applied.emplace_back("env: VKHALF_DISABLE_COOPMAT");
+    }
+    if (env_set("VKHALF_DISABLE_F16S")) {
+        apply(caps, QuirkAction::disable_storage16);
+        caps.quirks_applied.emplace_back("env: VKHALF_DISABLE_F16S (no 16-bit storage: f16s and f16a off)");
+    }
+    if (env_set("VKHALF_DISABLE_F16A")) {
+        caps.float16_arith = false;
+        caps.quirks_applied.emplace_back("env: VKHALF_DISABLE_F16A");
+    }
+}
+
+void apply_options(DeviceCaps& caps, const DeviceOptions& o) {
+    if (o.disable_coopmat) disable_coopmat(caps);
+    if (o.disable_storage16) apply(caps, QuirkAction::disable_storage16);
+    if (o.disable_float16_arith) caps.float16_arith = false;
+    if (o.max_shared_memory) caps.max_shared_memory = std::min(caps.max_shared_memory, *o.max_shared_memory);
+    if (o.max_storage_buffer_range)
+        caps.max_storage_buffer_range = std::min(caps.max_storage_buffer_range, *o.max_storage_buffer_range);
+    if (o.max_workgroup_count)
+        for (auto& c : caps.max_workgroup_count) c = std::min(c, *o.max_workgroup_count);
+}
+
+void apply_capability_gates(DeviceCaps& caps, const DeviceOptions& options) {
+    if (options.apply_quirks && !env_set("VKHALF_NO_QUIRKS")) apply_quirks(caps, quirk_table());
+    apply_env_overrides(caps);
+    apply_options(caps, options);
+}
+
+} // namespace vkhalf::detail
+
+namespace vkhalf {
+
+bool DeviceCaps::supports(Variant v) const {
+    switch (v) {
+    case Variant::f32:
+    case Variant::f16p: return true;
+    case Variant::f16s: return storage16;
+    case Variant::f16a: return storage16 && float16_arith;
+    case Variant::coopmat: return coopmat_extension && storage16 && !coopmat_shapes.empty();
+    }
+    return false;
+}
+
+} // namespace vkhalf

@@ -1,0 +1,126 @@
+#include "vkhalf/tensor.hpp"
+
+#include <cstring>
+
+#include "runtime/command_list.hpp"
+#include "runtime/context_impl.hpp"
+#include "vkhalf/error.hpp"
+#include "vkhalf/half.hpp"
+
+namespace vkhalf {
+
+std::string to_string(const Shape& shape) {
+    std::string s = "[";
+    for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+    return s + "]";
+}
+
+int64_t numel(const Shape& shape) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+}
+
+namespace {
+
+// Copies through the staging buffer in chunks; `to_device` picks the direction.
+void staged_transfer(detail::ContextImpl& ctx, const detail::Allocation& tensor, std::byte* host, std::size_t bytes,
+                     bool to_device) {
+    detail::Allocation& staging = detail::staging_buffer(ctx);
+    for (std::size_t done = 0; done < bytes;) {
+        const std::size_t chunk = std::min<std::size_t>(bytes - done, staging.size);
+        if (to_device) std::memcpy(staging.mapped(), host + done, chunk);
+        detail::CommandList cl(ctx);
+        if (to_device)
+            cl.copy(staging, 0, tensor, done, chunk);
+        else
+            cl.copy(tensor, done, staging, 0, chunk);
+        cl.submit_and_wait();
+        if (!to_device) std::memcpy(host + done, staging.mapped(), chunk);
+        done += chunk;
+    }
+}
+
+void transfer(detail::ContextImpl& ctx, const detail::Allocation& a, std::byte* host, std::size_t bytes, bool to_device) {
+    if (a.mapped() && !ctx.options.device.force_staging) {
+        // Host-visible device memory (integrated GPUs, lavapipe, ReBAR): no copy on the queue.
+        // Eager ops wait for their work, so nothing in flight touches the tensor now.
+        if (to_device)
+            std::memcpy(a.mapped(), host, bytes);
+        else
+            std::memcpy(host, a.mapped(), bytes);
+        return;
+    }
+    staged_transfer(ctx, a, host, bytes, to_device);
+}
+
+} // namespace
+
+Tensor Tensor::empty(Context& ctx, Shape shape, DType dtype) {
+    for (int64_t d : shape)
+        if (d <= 0) throw ShapeError("Tensor::empty: every dimension must be positive, got " + to_string(shape));
+    const uint64_t bytes = static_cast<uint64_t>(vkhalf::numel(shape)) * dtype_size(dtype);
+    const uint64_t limit = ctx.caps().max_storage_buffer_range;
+    if (bytes > limit)
+        throw LimitError("Tensor::empty: " + to_string(shape) + " " + std::string(to_string(dtype)) + " needs " +
+                         std::to_string(bytes) + " bytes, more than this device's maxStorageBufferRange (" +
+                         std::to_string(limit) + " bytes); split the tensor");
+    Tensor t;
+    t.shape_ = std::move(shape);
+    t.dtype_ = dtype;
+    t.alloc_ = ctx.impl().memory->allocate(ctx.shared_impl(), bytes, detail::MemoryKind::device);
+    return t;
+}
+
+Tensor Tensor::from_floats(Context& ctx, Shape shape, DType dtype, std::span<const float> values) {
+    Tensor t = empty(ctx, std::move(shape), dtype);
+    t.upload(values);
+    return t;
+}
+
+void Tensor::upload_bytes(std::span<const std::byte> bytes) {
+    if (!alloc_) throw Error("Tensor::upload_bytes: tensor is empty");
+    if (bytes.size() != this->bytes())
+        throw ShapeError("Tensor::upload_bytes: " + std::to_string(bytes.size()) + " bytes given, tensor " +
+                         to_string(shape_) + " " + std::string(to_string(dtype_)) + " holds " +
+                         std::to_string(this->bytes()));
+    transfer(*alloc_->owner, *alloc_, const_cast<std::byte*>(bytes.data()), bytes.size(), true);
+}
+
+void Tensor::download_bytes(std::span<std::byte> bytes) const {
+    if (!alloc_) throw Error("Tensor::download_bytes: tensor is empty");
+    if (bytes.size() != this->bytes())
+        throw ShapeError("Tensor::download_bytes: " + std::to_string(bytes.size()) + " bytes of room, tensor " +
+                         to_string(shape_) + " holds " + std::to_string(this->bytes()));
+    transfer(*alloc_->owner, *alloc_, bytes.data(), bytes.size(), false);
+}
+
+void Tensor::upload(std::span<const float> values) {
+    if (static_cast<int64_t>(values.size()) != numel())
+        throw ShapeError("Tensor::upload: " + std::to_string(values.size()) + " values given, tensor " +
+                         to_string(shape_) + " has " + std::to_string(numel()));
+    if (dtype_ == DType::f32) {
+        upload_bytes(std::as_bytes(values));
+    } else {
+        const auto bits = vkhalf::to_f16_bits(values);
+        upload_bytes(std::as_bytes(std::span(bits)));
+    }
+}
+
+std::vector<float> Tensor::to_floats() const {
+    if (dtype_ == DType::f32) {
+        std::vector<float> out(static_cast<std::size_t>(numel()));
+        download_bytes(std::as_writable_bytes(std::span(out)));
+        return out;
+    }
+    return from_f16_bits(to_f16_bits());
+}
+
+std::vector<uint16_t> Tensor::to_f16_bits() const {
+    if (dtype_ != DType::f16) throw DTypeError("Tensor::to_f16_bits: tensor is " + std::string(to_string(dtype_)));
+    std::vector<uint16_t> out(static_cast<std::size_t>(numel()));
+    download_bytes(std::as_writable_bytes(std::span(out)));
+    return out;
+}
+
+} // namespace vkhalf

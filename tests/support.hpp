@@ -1,0 +1,38 @@
+#pragma once
+// Test devices and helpers shared by every suite.
+//
+// Each kernel test runs on two Contexts over the same physical device:
+//   "full"  - the device as it is (quirks and env overrides applied)
+//   "small" - an emulated small device: no 16-bit storage (so fp16 runs in the packed tier),
+//             16 KiB shared memory, 1 MiB maxStorageBufferRange, 64 workgroups per grid dimension
+//             (forcing 2-D dispatch grids), and uploads/downloads through a 64 KiB staging buffer.
+// Both have the validation layer on when it is installed; check_validation() fails the test on
+// any message.
+#include <string>
+#include <vector>
+
+#include <vkhalf/vkhalf.hpp>
+
+namespace test {
+
+struct TestDevice {
+    std::string label;
+    vkhalf::Context* ctx;
+};
+
+std::vector<TestDevice> devices();
+vkhalf::Context& full_device();
+vkhalf::Context& small_device();
+vkhalf::DeviceOptions small_device_options();
+
+// Every tier of `dtype` this Context supports (f32 -> {f32}; f16 -> f16p, f16s, f16a as available).
+std::vector<vkhalf::Variant> variants(const vkhalf::Context& ctx, vkhalf::DType dtype);
+
+// CHECKs that the Context received no validation message since the last call, printing them.
+void check_validation(vkhalf::Context& ctx);
+
+// Deterministic uniform values in [lo, hi], rounded to fp16 when `f16` so the host holds exactly
+// what the device stores.
+std::vector<float> random_values(std::size_t n, float lo, float hi, unsigned seed, bool f16);
+
+} // namespace test

@@ -1,0 +1,224 @@
+// Runtime: device choice, capability gates, memory sub-allocation, staging, barriers, replay,
+// timestamps, submission counting.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <numeric>
+
+#include "ops/ops_common.hpp"
+#include "runtime/command_list.hpp"
+#include "runtime/context_impl.hpp"
+#include "runtime/quirks.hpp"
+#include "support.hpp"
+
+using namespace vkhalf;
+
+namespace {
+
+// y = alpha * x recorded into `cl` (a white-box twin of vkhalf::scale without the submit).
+void record_scale(detail::CommandList& cl, Context& ctx, const Tensor& x, float alpha, Tensor& y) {
+    struct Push {
+        uint32_t n;
+        float alpha;
+    } push{static_cast<uint32_t>(x.numel()), alpha};
+    auto& impl = ctx.impl();
+    const auto& p = impl.pipelines->get({"elementwise.f32", 3, sizeof(Push), 256, {{1, 2}}});
+    const detail::BufferAccess b[] = {{&x.allocation(), detail::Access::read},
+                                      {&x.allocation(), detail::Access::read},
+                                      {&y.allocation(), detail::Access::write}};
+    cl.dispatch(p, b, &push, sizeof(push), detail::ceil_div(detail::ceil_div(x.numel(), 2), 256), "scale");
+}
+
+} // namespace
+
+TEST_SUITE("runtime") {
+
+TEST_CASE("list_devices finds at least one device with sane limits") {
+    const auto devices = list_devices();
+    REQUIRE(!devices.empty());
+    for (const auto& d : devices) {
+        CAPTURE(d.caps.name);
+        CHECK(d.caps.max_storage_buffer_range >= (1u << 16));
+        CHECK(d.caps.max_workgroup_invocations >= 128);
+        CHECK(d.caps.max_workgroup_count[0] >= 65535);
+        CHECK(d.caps.supports(Variant::f32));
+        CHECK(d.caps.supports(Variant::f16p));
+    }
+}
+
+TEST_CASE("device choice by index and by name; bad choices name the devices") {
+    const auto devices = list_devices();
+    ContextOptions by_index;
+    by_index.device_index = 0;
+    Context a(by_index);
+    CHECK(a.device_index() == 0);
+    ContextOptions by_name;
+    by_name.device_name = devices[0].caps.name.substr(0, 4);
+    Context b(by_name);
+    CHECK(b.caps().name == devices[b.device_index()].caps.name);
+
+    ContextOptions bad;
+    bad.device_index = 99;
+    CHECK_THROWS_WITH_AS(Context{bad}, doctest::Contains("out of range"), UnsupportedError);
+    ContextOptions nobody;
+    nobody.device_name = "no-such-gpu-anywhere";
+    CHECK_THROWS_WITH_AS(Context{nobody}, doctest::Contains(devices[0].caps.name.c_str()), UnsupportedError);
+}
+
+TEST_CASE("the small-device options shrink the caps and drop 16-bit storage") {
+    const auto& c = test::small_device().caps();
+    CHECK_FALSE(c.storage16);
+    CHECK_FALSE(c.supports(Variant::f16s));
+    CHECK_FALSE(c.supports(Variant::f16a));
+    CHECK(c.max_shared_memory <= 16 * 1024);
+    CHECK(c.max_storage_buffer_range == (1u << 20));
+    CHECK(default_variant(c, DType::f16) == Variant::f16p);
+}
+
+TEST_CASE("quirk table: matches by vendor, driver and name, with exceptions") {
+    DeviceCaps amd;
+    amd.vendor_id = 0x1002;
+    amd.driver_id = 1;  // AMD proprietary
+    amd.name = "AMD Radeon RX 6800";
+    amd.coopmat_extension = true;
+    amd.coopmat_shapes = {{16, 16, 16}};
+    DeviceCaps rdna3 = amd;
+    rdna3.name = "AMD Radeon RX 7900 XTX";
+    detail::apply_quirks(amd, detail::quirk_table());
+    detail::apply_quirks(rdna3, detail::quirk_table());
+    CHECK_FALSE(amd.coopmat_extension);
+    CHECK(amd.quirks_applied.size() == 1);
+    CHECK(rdna3.coopmat_extension);
+    CHECK(rdna3.quirks_applied.empty());
+
+    DeviceCaps cpu;
+    cpu.driver_id = 13;  // llvmpipe
+    cpu.storage16 = cpu.float16_arith = true;
+    detail::apply_quirks(cpu, detail::quirk_table());
+    CHECK(cpu.prefer_fp32_math);
+    CHECK(default_variant(cpu, DType::f16) == Variant::f16s);
+}
+
+TEST_CASE("environment overrides switch tiers off and say so") {
+    setenv("VKHALF_DISABLE_F16A", "1", 1);
+    setenv("VKHALF_DISABLE_COOPMAT", "1", 1);
+    DeviceCaps c;
+    c.storage16 = c.float16_arith = true;
+    c.coopmat_extension = true;
+    c.coopmat_shapes = {{16, 16, 16}};
+    detail::apply_env_overrides(c);
+    unsetenv("VKHALF_DISABLE_F16A");
+    unsetenv("VKHALF_DISABLE_COOPMAT");
+    CHECK_FALSE(c.float16_arith);
+    CHECK_FALSE(c.coopmat_extension);
+    CHECK(c.storage16);
+    CHECK(c.quirks_applied.size() == 2);
+
+    setenv("VKHALF_DISABLE_F16S", "1", 1);
+    Context ctx;
+    unsetenv("VKHALF_DISABLE_F16S");
+    CHECK_FALSE(ctx.caps().supports(Variant::f16s));
+    CHECK(default_variant(ctx.caps(), DType::f16) == Variant::f16p);
+}
+
+TEST_CASE("memory: tensors share blocks, offsets are aligned, freed ranges are reused") {
+    auto& ctx = test::full_device();
+    auto& mem = *ctx.impl().memory;
+    const std::size_t blocks_before = mem.block_count();
+    std::vector<Tensor> tensors;
+    for (int i = 0; i < 100; ++i) tensors.push_back(Tensor::empty(ctx, {1000 + i}, DType::f16));
+    CHECK(mem.block_count() <= blocks_before + 1);  // 100 small tensors: at most one new block
+    const uint64_t align = std::max<uint64_t>(16, ctx.caps().min_storage_offset_alignment);
+    for (const auto& t : tensors) CHECK(t.allocation().offset % align == 0);
+    for (std::size_t i = 1; i < tensors.size(); ++i) {  // no two tensors overlap
+        const auto& p = tensors[i - 1].allocation();
+        const auto& q = tensors[i].allocation();
+        if (p.block == q.block) CHECK((p.offset + p.size <= q.offset || q.offset + q.size <= p.offset));
+    }
+    const auto first_offset = tensors[0].allocation().offset;
+    const auto* first_block = tensors[0].allocation().block;
+    tensors.clear();
+    Tensor again = Tensor::empty(ctx, {1000}, DType::f16);
+    CHECK(again.allocation().block == first_block);
+    CHECK(again.allocation().offset == first_offset);
+}
+
+TEST_CASE("upload and download round-trip through mapped memory and through chunked staging") {
+    for (auto& d : test::devices()) {
+        CAPTURE(d.label);
+        // The small device stages through 64 KiB: 1 MiB crosses 16 chunks.
+        const std::size_t n = 262144;
+        std::vector<float> x(n);
+        std::iota(x.begin(), x.end(), 0.0f);
+        Tensor t = Tensor::from_floats(*d.ctx, {int64_t(n)}, DType::f32, x);
+        CHECK(t.to_floats() == x);
+        test::check_validation(*d.ctx);
+    }
+}
+
+TEST_CASE("barriers only where buffers conflict") {
+    auto& ctx = test::full_device();
+    Tensor x = Tensor::from_floats(ctx, {1000}, DType::f32, std::vector<float>(1000, 1.0f));
+    Tensor y = Tensor::empty(ctx, {1000}, DType::f32), z = Tensor::empty(ctx, {1000}, DType::f32);
+    {
+        detail::CommandList cl(ctx.impl());
+        record_scale(cl, ctx, x, 2.0f, y);  // reads x, writes y
+        record_scale(cl, ctx, x, 3.0f, z);  // reads x, writes z: independent
+        CHECK(cl.barrier_count() == 0);
+        record_scale(cl, ctx, y, 5.0f, x);  // reads y (written above), writes x (read above)
+        CHECK(cl.barrier_count() == 1);
+        cl.submit_and_wait();
+    }
+    CHECK(x.to_floats()[999] == 10.0f);
+    CHECK(z.to_floats()[0] == 3.0f);
+    test::check_validation(ctx);
+}
+
+TEST_CASE("a recorded command list replays: three replays of x <- 2x give 8x") {
+    auto& ctx = test::full_device();
+    Tensor x = Tensor::from_floats(ctx, {257}, DType::f32, std::vector<float>(257, 1.5f));
+    Tensor tmp = Tensor::empty(ctx, {257}, DType::f32);
+    detail::CommandList cl(ctx.impl());
+    record_scale(cl, ctx, x, 2.0f, tmp);
+    record_scale(cl, ctx, tmp, 1.0f, x);
+    const uint64_t before = ctx.impl().submissions;
+    for (int i = 0; i < 3; ++i) cl.submit_and_wait();
+    CHECK(ctx.impl().submissions - before == 3);
+    const auto out = x.to_floats();
+    CHECK(out[0] == 12.0f);
+    CHECK(out[256] == 12.0f);
+    test::check_validation(ctx);
+}
+
+TEST_CASE("an eager op is exactly one queue submission") {
+    auto& ctx = test::full_device();
+    Tensor a = Tensor::from_floats(ctx, {64}, DType::f16, std::vector<float>(64, 1.0f));
+    Tensor y = Tensor::empty(ctx, {64}, DType::f16);
+    const uint64_t before = ctx.impl().submissions;
+    add(ctx, a, a, y);
+    CHECK(ctx.impl().submissions - before == 1);
+}
+
+TEST_CASE("GPU timestamps time each dispatch when profiling") {
+    auto& ctx = test::full_device();
+    if (!ctx.caps().timestamps) {
+        MESSAGE("device has no timestamps; skipped");
+        return;
+    }
+    Tensor x = Tensor::from_floats(ctx, {1 << 16}, DType::f32, std::vector<float>(1 << 16, 1.0f));
+    Tensor y = Tensor::empty(ctx, {1 << 16}, DType::f32);
+    detail::CommandList cl(ctx.impl(), /*profile=*/true);
+    record_scale(cl, ctx, x, 2.0f, y);
+    record_scale(cl, ctx, y, 2.0f, x);
+    cl.submit_and_wait();
+    const auto t = cl.timings();
+    REQUIRE(t.size() == 2);
+    for (const auto& op : t) {
+        CHECK(op.label == "scale");
+        CHECK(op.milliseconds >= 0.0);
+        CHECK(op.milliseconds < 10000.0);
+    }
+    test::check_validation(ctx);
+}
+
+} // TEST_SUITE
