@@ -5,16 +5,17 @@
 //   VKH_F16P  storage uint = two fp16,     math float   (packHalf2x16: any Vulkan 1.1 device)
 //   VKH_F16S  storage float16_t,           math float   (needs storageBuffer16BitAccess)
 //   VKH_F16A  storage float16_t,           math fp16    (also needs shaderFloat16)
+//   VKH_COOPMAT  as f16a, for VK_KHR_cooperative_matrix kernels (GEMM only)
 // Accumulators (sums, dot products) are float in every tier.
 //
 // sfp  = the element type a storage buffer is declared with
 // afp  = the arithmetic type of element-wise math; afp2 its 2-vector
 // Kernels work on element pairs (2p, 2p+1) so the packed tier never needs a read-modify-write.
 
-#if defined(VKH_F16S) || defined(VKH_F16A)
+#if defined(VKH_F16S) || defined(VKH_F16A) || defined(VKH_COOPMAT)
 #extension GL_EXT_shader_16bit_storage : require
 #endif
-#if defined(VKH_F16A)
+#if defined(VKH_F16A) || defined(VKH_COOPMAT)
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #endif
 
@@ -31,12 +32,17 @@
 #define sfp float16_t
 #define afp float16_t
 #define afp2 f16vec2
+#elif defined(VKH_COOPMAT)
+// Cooperative-matrix kernels: fp16 storage and fp16 operands, fp32 accumulator matrices.
+#define sfp float16_t
+#define afp float16_t
+#define afp2 f16vec2
 #elif defined(VKH_F32)
 #define sfp float
 #define afp float
 #define afp2 vec2
 #else
-#error "define one of VKH_F32, VKH_F16P, VKH_F16S, VKH_F16A"
+#error "define one of VKH_F32, VKH_F16P, VKH_F16S, VKH_F16A, VKH_COOPMAT"
 #endif
 
 // PAIR_LOAD(arr) defines  afp2 arr_load2(uint p, uint n): elements 2p and 2p+1 of an n-element
@@ -66,6 +72,24 @@
         arr[i] = sfp(v.x);                                              \
         if (i + 1u < n) arr[i + 1u] = sfp(v.y);                         \
     }
+#endif
+
+// SCALAR_LOAD(arr) defines afp arr_load(uint i): one element of a read-only array in any tier
+// (the packed tier picks the half out of its uint).
+#ifdef VKH_PACKED
+#define SCALAR_LOAD(arr) \
+    afp arr##_load(uint i) { return unpackHalf2x16(arr[i >> 1])[i & 1u]; }
+#else
+#define SCALAR_LOAD(arr) \
+    afp arr##_load(uint i) { return afp(arr[i]); }
+#endif
+
+// MAC(acc, a, b): acc += a*b with acc in fp32. In the f16a tier the product is an fp16 multiply
+// (its point: fp16 ALUs), the sum is fp32; elsewhere one fp32 fma.
+#ifdef VKH_F16A
+#define MAC(acc, a, b) acc += float((a) * (b))
+#else
+#define MAC(acc, a, b) acc = fma(float(a), float(b), acc)
 #endif
 
 // Every kernel's workgroup is 1-D with its size in specialization constant 0, set by the host

@@ -2,6 +2,7 @@
 // Eager element-wise ops, casts and reductions: each call records, submits and waits.
 // The variant defaults to the best tier the device supports for the tensors' dtype.
 #include <optional>
+#include <string>
 
 #include "vkhalf/tensor.hpp"
 
@@ -24,6 +25,42 @@ void cast(Context& ctx, const Tensor& src, Tensor& dst);
 // Sum of every element of x, accumulated in fp32, into the 1-element f32 tensor out.
 void sum(Context& ctx, const Tensor& x, Tensor& out, OpOptions opt = {});
 float sum(Context& ctx, const Tensor& x, OpOptions opt = {});
+
+// ---- GEMM ---------------------------------------------------------------------------------
+// C = alpha * op(A) * op(B) + beta * C (+ bias) (relu), fp32 accumulation always.
+//   A: [M, K] ([K, M] with trans_a), B: [K, N] ([N, K] with trans_b); a leading batch dimension
+//   on A and/or B (a 2-D operand is shared by every batch) makes C [batch, M, N].
+//   A and B share a dtype; C is f16 or f32 (f32 inputs need an f32 C); bias has A's dtype and
+//   shape [N] (per_column) or [M] (per_row).
+// Training's three products: Y = X W^T (trans_b, bias, relu), dX = dY W, dW = dY^T X (trans_a).
+enum class BiasMode : uint8_t { per_column, per_row };
+enum class GemmKernel : uint8_t {
+    tiled,     // shared-memory tiles with register micro-tiles: GPUs
+    regblock,  // register blocks read straight from memory: CPU devices
+    coopmat,   // VK_KHR_cooperative_matrix: f16 inputs, devices that list an fp16->fp32 shape
+};
+
+struct GemmOptions {
+    bool trans_a = false, trans_b = false;
+    float alpha = 1.0f, beta = 0.0f;
+    const Tensor* bias = nullptr;
+    BiasMode bias_mode = BiasMode::per_column;
+    bool relu = false;
+    uint32_t split_k = 0;               // 0: chosen from the shape; 1: never; n: n slices of K
+    std::optional<Variant> variant;     // f32, f16p, f16s, f16a or coopmat; default: the device's best
+    std::optional<GemmKernel> kernel;   // tiled or regblock (coopmat comes with its variant)
+};
+
+void gemm(Context& ctx, const Tensor& a, const Tensor& b, Tensor& c, const GemmOptions& opt = {});
+
+// Bias gradient of a [rows, cols] (or [batch, rows, cols]) gradient, fp32 accumulation:
+// per_column: db[n] = sum over rows; per_row: db[m] = sum over columns. db is f32 or dy's dtype.
+void bias_grad(Context& ctx, const Tensor& dy, Tensor& db, BiasMode mode = BiasMode::per_column,
+               OpOptions opt = {});
+
+// What gemm() would run for these operands: kernel, variant and tile, e.g. "regblock.f16s 32x32".
+std::string describe_gemm(Context& ctx, const Tensor& a, const Tensor& b, const Tensor& c,
+                          const GemmOptions& opt = {});
 
 // The tier an op uses by default for a dtype on this device.
 Variant default_variant(const DeviceCaps& caps, DType dtype);

@@ -109,17 +109,24 @@ VkDescriptorSet CommandList::allocate_set(VkDescriptorSetLayout layout) {
 
 void CommandList::dispatch(const Pipeline& pipeline, std::span<const BufferAccess> buffers, const void* push,
                            uint32_t push_bytes, uint64_t groups, std::string label) {
+    if (groups == 0) return;
+    const uint64_t max_x = ctx_.caps.max_workgroup_count[0];
+    const uint64_t gx = std::min<uint64_t>(groups, max_x);
+    const uint64_t grid[3] = {gx, (groups + gx - 1) / gx, 1};
+    dispatch_grid(pipeline, buffers, push, push_bytes, grid, std::move(label));
+}
+
+void CommandList::dispatch_grid(const Pipeline& pipeline, std::span<const BufferAccess> buffers, const void* push,
+                                uint32_t push_bytes, const uint64_t (&grid)[3], std::string label) {
     if (ended_) throw Error("CommandList: cannot record '" + label + "' after submission");
     if (buffers.size() != pipeline.desc.bindings || buffers.size() > kMaxBindings)
         throw Error("internal: " + label + " binds " + std::to_string(buffers.size()) + " buffers, pipeline expects " +
                     std::to_string(pipeline.desc.bindings));
-    if (groups == 0) return;
-    const uint64_t max_x = ctx_.caps.max_workgroup_count[0], max_y = ctx_.caps.max_workgroup_count[1];
-    const uint64_t gx = std::min<uint64_t>(groups, max_x);
-    const uint64_t gy = (groups + gx - 1) / gx;
-    if (gy > max_y)
-        throw LimitError(label + ": " + std::to_string(groups) + " workgroups exceed the device's " +
-                         std::to_string(max_x) + " x " + std::to_string(max_y) + " dispatch grid");
+    if (grid[0] == 0 || grid[1] == 0 || grid[2] == 0) return;
+    for (int d = 0; d < 3; ++d)
+        if (grid[d] > ctx_.caps.max_workgroup_count[d])
+            throw LimitError(label + ": " + std::to_string(grid[d]) + " workgroups in dimension " + std::to_string(d) +
+                             " exceed the device's limit of " + std::to_string(ctx_.caps.max_workgroup_count[d]));
 
     std::vector<Range> reads, writes;
     std::vector<VkDescriptorBufferInfo> infos(buffers.size());
@@ -147,7 +154,7 @@ void CommandList::dispatch(const Pipeline& pipeline, std::span<const BufferAcces
     vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline.pipeline.get());
     vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline.layout.get(), 0, 1, &set, 0, nullptr);
     if (push_bytes) vkCmdPushConstants(cmd_, pipeline.layout.get(), VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes, push);
-    vkCmdDispatch(cmd_, static_cast<uint32_t>(gx), static_cast<uint32_t>(gy), 1);
+    vkCmdDispatch(cmd_, static_cast<uint32_t>(grid[0]), static_cast<uint32_t>(grid[1]), static_cast<uint32_t>(grid[2]));
     if (timed) {
         vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries_.get(), q + 1);
         labels_.push_back(std::move(label));

@@ -41,6 +41,9 @@ public:
     // 2-D grid when it exceeds the device's per-dimension limit (shaders use linear_invocation()).
     void dispatch(const Pipeline& pipeline, std::span<const BufferAccess> buffers, const void* push,
                   uint32_t push_bytes, uint64_t groups, std::string label);
+    // A 3-D grid as given; LimitError when a dimension exceeds the device's limit.
+    void dispatch_grid(const Pipeline& pipeline, std::span<const BufferAccess> buffers, const void* push,
+                       uint32_t push_bytes, const uint64_t (&grid)[3], std::string label);
     void copy(const Allocation& src, VkDeviceSize src_offset, const Allocation& dst, VkDeviceSize dst_offset,
               VkDeviceSize bytes);
 

@@ -153,7 +153,7 @@ ContextImpl::ContextImpl(const ContextOptions& opts) : options(opts) {
     vk_check(vkCreateCommandPool(device, &pi, nullptr, &pool), "vkCreateCommandPool");
     command_pool = UniqueCommandPool(device, pool);
     memory = std::make_unique<MemoryAllocator>(device, physical, caps);
-    pipelines = std::make_unique<PipelineCache>(device);
+    pipelines = std::make_unique<PipelineCache>(device, caps.subgroup_size_control);
 
     uint64_t timeout_s = kDefaultFenceTimeoutS;
     env_flag_value("VKHALF_TIMEOUT_S", timeout_s);

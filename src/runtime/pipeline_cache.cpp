@@ -24,10 +24,11 @@ std::string PipelineDesc::key() const {
     std::string k = module + "|b" + std::to_string(bindings) + "|p" + std::to_string(push_bytes) + "|wg" +
                     std::to_string(workgroup_size);
     for (const auto& [id, value] : spec) k += "|" + std::to_string(id) + "=" + std::to_string(value);
-    return k;
+    return full_subgroups ? k + "|full" : k;
 }
 
-PipelineCache::PipelineCache(VkDevice device) : device_(device) {
+PipelineCache::PipelineCache(VkDevice device, bool subgroup_size_control)
+    : device_(device), subgroup_size_control_(subgroup_size_control) {
     VkPipelineCacheCreateInfo ci{VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
     VkPipelineCache cache = VK_NULL_HANDLE;
     vk_check(vkCreatePipelineCache(device_, &ci, nullptr, &cache), "vkCreatePipelineCache");
@@ -85,6 +86,10 @@ const Pipeline& PipelineCache::get(const PipelineDesc& desc) {
     VkComputePipelineCreateInfo ci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
     ci.stage = {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO};
     ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
+    // Without subgroup size control, a workgroup that is a multiple of the (fixed) subgroup size
+    // is made of full subgroups in practice; with it, we ask for it.
+    if (desc.full_subgroups && subgroup_size_control_)
+        ci.stage.flags |= VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT;
     ci.stage.module = shader;
     ci.stage.pName = "main";
     ci.stage.pSpecializationInfo = &spec;

@@ -18,6 +18,7 @@ struct PipelineDesc {
     uint32_t push_bytes = 0;
     uint32_t workgroup_size = 256;                     // constant_id 0
     std::vector<std::pair<uint32_t, uint32_t>> spec;   // further (constant_id, value) pairs
+    bool full_subgroups = false;                       // shader uses gl_SubgroupID: whole subgroups only
 
     std::string key() const;
 };
@@ -31,7 +32,7 @@ struct Pipeline {
 
 class PipelineCache {
 public:
-    explicit PipelineCache(VkDevice device);
+    PipelineCache(VkDevice device, bool subgroup_size_control);
     // Throws UnsupportedError when the module is not in this build (e.g. cooperative matrix with
     // an older glslang) and VulkanError when the driver rejects it.
     const Pipeline& get(const PipelineDesc& desc);
@@ -39,6 +40,7 @@ public:
 
 private:
     VkDevice device_;
+    bool subgroup_size_control_;
     UniquePipelineCache cache_;
     std::map<std::string, std::unique_ptr<Pipeline>> pipelines_;
 };

@@ -115,7 +115,7 @@ bool DeviceCaps::supports(Variant v) const {
     case Variant::f16p: return true;
     case Variant::f16s: return storage16;
     case Variant::f16a: return storage16 && float16_arith;
-    case Variant::coopmat: return coopmat_extension && storage16 && !coopmat_shapes.empty();
+    case Variant::coopmat: return coopmat_extension && storage16 && float16_arith && !coopmat_shapes.empty();
     }
     return false;
 }

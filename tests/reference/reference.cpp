@@ -72,3 +72,37 @@ bool close_f16(double got, double want) {
 }
 
 } // namespace ref
+
+namespace ref {
+
+std::vector<double> gemm(const GemmArgs& g, std::span<const float> a, std::span<const float> b,
+                         std::span<const float> c0, std::span<const float> bias, std::vector<double>& magnitude) {
+    const std::size_t mn = std::size_t(g.m) * g.n;
+    std::vector<double> c(mn * g.batch);
+    magnitude.assign(c.size(), 0.0);
+    for (int bt = 0; bt < g.batch; ++bt) {
+        const float* A = a.data() + (g.a_batched ? std::size_t(bt) * g.m * g.k : 0);
+        const float* B = b.data() + (g.b_batched ? std::size_t(bt) * g.k * g.n : 0);
+        for (int i = 0; i < g.m; ++i)
+            for (int j = 0; j < g.n; ++j) {
+                double s = 0, mag = 0;
+                for (int p = 0; p < g.k; ++p) {
+                    const double x = g.trans_a ? A[std::size_t(p) * g.m + i] : A[std::size_t(i) * g.k + p];
+                    const double y = g.trans_b ? B[std::size_t(j) * g.k + p] : B[std::size_t(p) * g.n + j];
+                    s += x * y;
+                    mag += std::fabs(x * y);
+                }
+                const std::size_t idx = bt * mn + std::size_t(i) * g.n + j;
+                double v = g.alpha * s;
+                if (g.beta != 0) v += g.beta * c0[idx];
+                if (g.bias_mode == 1) v += bias[j];
+                if (g.bias_mode == 2) v += bias[i];
+                if (g.relu) v = v > 0 ? v : 0;
+                c[idx] = v;
+                magnitude[idx] = std::fabs(g.alpha) * mag;
+            }
+    }
+    return c;
+}
+
+} // namespace ref

@@ -27,3 +27,20 @@ bool close_f32(double got, double want);
 bool close_f16(double got, double want);
 
 } // namespace ref
+
+namespace ref {
+
+// C = alpha * op(A) op(B) + beta * C0 (+ bias) (relu) in double, per batch; A and B may be shared
+// across batches (a_batched / b_batched false). `magnitude` receives sum_k |op(A)[m,k] op(B)[k,n]|,
+// the scale of the rounding error an fp32 accumulation can make.
+struct GemmArgs {
+    int m = 0, n = 0, k = 0, batch = 1;
+    bool trans_a = false, trans_b = false, a_batched = false, b_batched = false;
+    double alpha = 1, beta = 0;
+    int bias_mode = 0;  // 0 none, 1 per column, 2 per row
+    bool relu = false;
+};
+std::vector<double> gemm(const GemmArgs& g, std::span<const float> a, std::span<const float> b,
+                         std::span<const float> c0, std::span<const float> bias, std::vector<double>& magnitude);
+
+} // namespace ref

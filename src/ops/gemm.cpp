@@ -1,0 +1,325 @@
+// Host side of the GEMM kernels: gemm_tiled.comp (GPUs), gemm_regblock.comp (CPU devices),
+// gemm_coopmat.comp (VK_KHR_cooperative_matrix), gemm_splitk_reduce.comp, bias_grad.comp.
+#include "ops/gemm.hpp"
+
+#include <algorithm>
+#include <limits>
+
+#include "vkhalf/build_config.hpp"
+#include "vkhalf/error.hpp"
+
+namespace vkhalf {
+namespace detail {
+
+namespace {
+
+// Must match `Push` in shaders/gemm_common.glsl.
+struct GemmPush {
+    uint32_t m, n, k;
+    uint32_t lda, ldb, ldc;
+    uint32_t stride_a, stride_b, stride_c;
+    uint32_t batch;
+    uint32_t k_chunk;
+    uint32_t splits;
+    float alpha, beta;
+};
+
+// Split K only when the output gives too few workgroups to fill the device: a GPU wants some
+// hundreds of workgroups in flight, lavapipe one per core (a few).
+constexpr uint64_t kGpuTargetGroups = 256;
+constexpr uint64_t kCpuTargetGroups = 8;
+constexpr uint32_t kMaxSplits = 32;
+constexpr uint32_t kMinKPerSplit = 128;
+
+uint32_t checked_u32(int64_t v, const char* what) {
+    if (v > std::numeric_limits<int32_t>::max())
+        throw LimitError(std::string("gemm: ") + what + " = " + std::to_string(v) + " exceeds 2^31");
+    return static_cast<uint32_t>(v);
+}
+
+std::string shapes_text(const Tensor& a, const Tensor& b, const Tensor& c, const GemmOptions& o) {
+    return "A " + to_string(a.shape()) + (o.trans_a ? "^T" : "") + ", B " + to_string(b.shape()) +
+           (o.trans_b ? "^T" : "") + ", C " + to_string(c.shape());
+}
+
+bool fits(const DeviceCaps& caps, uint32_t workgroup, uint64_t shared_bytes) {
+    return workgroup <= caps.max_workgroup_invocations && workgroup <= caps.max_workgroup_size_x &&
+           shared_bytes <= caps.max_shared_memory;
+}
+
+// The listed fp16 -> fp32 shape to use: 16x16x16 when listed (every vendor's common shape),
+// else the smallest.
+std::optional<CoopmatShape> choose_coopmat_shape(const DeviceCaps& caps) {
+    std::optional<CoopmatShape> best;
+    for (const auto& s : caps.coopmat_shapes) {
+        if (s.m == 16 && s.n == 16 && s.k == 16) return s;
+        if (!best || s.m * s.n * s.k < best->m * best->n * best->k) best = s;
+    }
+    return best;
+}
+
+void plan_tile(const DeviceCaps& caps, GemmPlan& p) {
+    const uint32_t elem = p.variant == Variant::f16a ? 2 : 4;  // shared tiles hold afp
+    struct Tile {
+        uint32_t bm, bn, bk, tm, tn;
+    };
+    if (p.kernel == GemmKernel::regblock) {
+        // 4x4 register blocks, 64 invocations: measured best of 2x2..8x4 on lavapipe (vkhalf-bench).
+        static constexpr Tile kRegblock[] = {{32, 32, 16, 4, 4}, {16, 16, 16, 4, 4}};
+        for (const Tile& t : kRegblock) {
+            const uint32_t wg = (t.bm / t.tm) * (t.bn / t.tn);
+            if (fits(caps, wg, 0)) {
+                p.bm = t.bm, p.bn = t.bn, p.bk = t.bk, p.tm = t.tm, p.tn = t.tn, p.workgroup = wg;
+                return;
+            }
+        }
+    } else {
+        // Largest first; each must fit the device's shared memory and workgroup limits.
+        static constexpr Tile kTiled[] = {{64, 64, 16, 4, 4}, {64, 64, 8, 4, 4}, {32, 32, 16, 2, 2}, {32, 32, 8, 4, 4},
+                                          {16, 16, 8, 2, 2}};
+        for (const Tile& t : kTiled) {
+            const uint32_t wg = (t.bm / t.tm) * (t.bn / t.tn);
+            if (fits(caps, wg, uint64_t(t.bm + t.bn) * t.bk * elem)) {
+                p.bm = t.bm, p.bn = t.bn, p.bk = t.bk, p.tm = t.tm, p.tn = t.tn, p.workgroup = wg;
+                return;
+            }
+        }
+    }
+    throw UnsupportedError("gemm: no tile fits " + caps.name + " (shared memory " +
+                           std::to_string(caps.max_shared_memory) + " B)");
+}
+
+void plan_coopmat(const DeviceCaps& caps, GemmPlan& p) {
+    const auto shape = choose_coopmat_shape(caps);
+    if (!shape) throw UnsupportedError("gemm: " + caps.name + " lists no fp16 x fp16 -> fp32 subgroup matrix shape");
+    p.shape = *shape;
+    const uint32_t sg = std::max(caps.subgroup_size, 1u);
+    // 2x2 subgroups with 2x2 matrices each, else smaller, until the staging fits shared memory.
+    for (uint32_t tiles : {2u, 1u}) {
+        p.sg_rows = p.sg_cols = 2;
+        p.tiles_m = p.tiles_n = tiles;
+        p.k_steps = 2;
+        p.bm = p.sg_rows * p.tiles_m * p.shape.m;
+        p.bn = p.sg_cols * p.tiles_n * p.shape.n;
+        p.bk = p.k_steps * p.shape.k;
+        p.workgroup = p.sg_rows * p.sg_cols * sg;
+        const uint64_t shared = uint64_t(p.bm + p.bn) * p.bk * 2 + uint64_t(p.bm) * p.bn * 4;
+        if (fits(caps, p.workgroup, shared)) return;
+    }
+    throw UnsupportedError("gemm: the cooperative-matrix tile does not fit " + caps.name + "'s shared memory");
+}
+
+void plan_split(const DeviceCaps& caps, const GemmShape& s, const GemmOptions& opt, GemmPlan& p) {
+    uint64_t splits = 1;
+    if (opt.split_k > 0) {
+        splits = opt.split_k;
+    } else {
+        const uint64_t groups = uint64_t(ceil_div(s.m, p.bm)) * ceil_div(s.n, p.bn) * s.batch;
+        const uint64_t target = caps.is_cpu ? kCpuTargetGroups : kGpuTargetGroups;
+        if (groups < target && s.k >= 2 * kMinKPerSplit)
+            splits = std::min<uint64_t>({ceil_div(target, groups), s.k / kMinKPerSplit, kMaxSplits});
+    }
+    // Slices are whole BK steps; recompute the count so that no slice is empty.
+    const uint64_t chunk = ceil_div(ceil_div(s.k, std::max<uint64_t>(splits, 1)), p.bk) * p.bk;
+    p.k_chunk = static_cast<uint32_t>(std::max<uint64_t>(chunk, p.bk));
+    p.splits = static_cast<uint32_t>(std::max<uint64_t>(1, ceil_div(s.k, p.k_chunk)));
+}
+
+const char* kernel_name(GemmKernel k) {
+    switch (k) {
+    case GemmKernel::tiled: return "tiled";
+    case GemmKernel::regblock: return "regblock";
+    case GemmKernel::coopmat: return "coopmat";
+    }
+    return "?";
+}
+
+} // namespace
+
+std::string GemmPlan::describe() const {
+    std::string s = std::string(kernel_name(kernel)) + "." + std::string(to_string(variant)) + " " +
+                    std::to_string(bm) + "x" + std::to_string(bn);
+    if (kernel == GemmKernel::coopmat)
+        s += " (" + std::to_string(shape.m) + "x" + std::to_string(shape.n) + "x" + std::to_string(shape.k) + ")";
+    if (splits > 1) s += " split-K " + std::to_string(splits);
+    return s;
+}
+
+GemmShape check_gemm(const Tensor& a, const Tensor& b, const Tensor& c, const GemmOptions& opt) {
+    check_defined("gemm", a, "A");
+    check_defined("gemm", b, "B");
+    check_defined("gemm", c, "C");
+    auto bad = [&](const std::string& why) { throw ShapeError("gemm: " + why + " (" + shapes_text(a, b, c, opt) + ")"); };
+    const auto ra = a.shape().size(), rb = b.shape().size(), rc = c.shape().size();
+    if (ra < 2 || ra > 3 || rb < 2 || rb > 3 || rc < 2 || rc > 3) bad("operands must be 2-D or batched 3-D");
+    auto dim = [](const Tensor& t, std::size_t from_end) { return t.shape()[t.shape().size() - 1 - from_end]; };
+    const int64_t m = opt.trans_a ? dim(a, 0) : dim(a, 1), ka = opt.trans_a ? dim(a, 1) : dim(a, 0);
+    const int64_t kb = opt.trans_b ? dim(b, 0) : dim(b, 1), n = opt.trans_b ? dim(b, 1) : dim(b, 0);
+    if (ka != kb) bad("inner dimensions differ: op(A) has K = " + std::to_string(ka) + ", op(B) has K = " +
+                      std::to_string(kb));
+    const int64_t batch_a = ra == 3 ? a.shape()[0] : 1, batch_b = rb == 3 ? b.shape()[0] : 1;
+    if (ra == 3 && rb == 3 && batch_a != batch_b) bad("batch sizes differ");
+    const int64_t batch = std::max(batch_a, batch_b);
+    const Shape want_c = batch > 1 || rc == 3 ? Shape{batch, m, n} : Shape{m, n};
+    if (c.shape() != want_c) bad("C must be " + to_string(want_c));
+
+    if (a.dtype() != b.dtype())
+        throw DTypeError("gemm: A is " + std::string(to_string(a.dtype())) + " and B is " +
+                         std::string(to_string(b.dtype())) + " (expected equal dtypes)");
+    if (a.dtype() == DType::f32 && c.dtype() != DType::f32)
+        throw DTypeError("gemm: f32 inputs need an f32 C, got " + std::string(to_string(c.dtype())));
+    if (opt.bias) {
+        check_defined("gemm", *opt.bias, "bias");
+        const int64_t want = opt.bias_mode == BiasMode::per_column ? n : m;
+        if (opt.bias->shape() != Shape{want})
+            throw ShapeError("gemm: bias must be [" + std::to_string(want) + "] (" +
+                             (opt.bias_mode == BiasMode::per_column ? "per column" : "per row") + "), got " +
+                             to_string(opt.bias->shape()));
+        if (opt.bias->dtype() != a.dtype())
+            throw DTypeError("gemm: bias is " + std::string(to_string(opt.bias->dtype())) + ", A is " +
+                             std::string(to_string(a.dtype())));
+    }
+    GemmShape s;
+    s.m = checked_u32(m, "M");
+    s.n = checked_u32(n, "N");
+    s.k = checked_u32(ka, "K");
+    s.batch = checked_u32(batch, "batch");
+    s.stride_a = ra == 3 ? checked_u32(m * ka, "batch stride of A") : 0;
+    s.stride_b = rb == 3 ? checked_u32(kb * n, "batch stride of B") : 0;
+    s.stride_c = checked_u32(m * n, "batch stride of C");
+    checked_u32(a.numel(), "elements of A");
+    checked_u32(b.numel(), "elements of B");
+    checked_u32(c.numel(), "elements of C");
+    return s;
+}
+
+GemmPlan plan_gemm(const DeviceCaps& caps, const GemmShape& s, const Tensor& a, const GemmOptions& opt) {
+    GemmPlan p;
+    const bool coopmat_built = VKHALF_COOPMAT_SHADERS_BUILT != 0;
+    const bool want_coopmat = opt.variant ? *opt.variant == Variant::coopmat
+                                          : (!opt.kernel && a.dtype() == DType::f16 && coopmat_built &&
+                                             caps.supports(Variant::coopmat));
+    if (want_coopmat) {
+        if (a.dtype() != DType::f16) throw DTypeError("gemm: the coopmat variant needs f16 inputs");
+        if (!coopmat_built)
+            throw UnsupportedError("gemm: this build has no cooperative-matrix shaders (its glslang lacks "
+                                   "GL_KHR_cooperative_matrix)");
+        if (!caps.supports(Variant::coopmat))
+            throw UnsupportedError("gemm: " + caps.name + " offers no usable VK_KHR_cooperative_matrix "
+                                   "(absent, switched off, or no fp16 x fp16 -> fp32 subgroup shape)");
+        p.kernel = GemmKernel::coopmat;
+        p.variant = Variant::coopmat;
+        plan_coopmat(caps, p);
+    } else {
+        OpOptions tier;
+        tier.variant = opt.variant;
+        p.variant = resolve_variant("gemm", caps, a.dtype(), tier);
+        p.kernel = opt.kernel.value_or(caps.is_cpu ? GemmKernel::regblock : GemmKernel::tiled);
+        if (p.kernel == GemmKernel::coopmat) throw UnsupportedError("gemm: request coopmat through the variant");
+        plan_tile(caps, p);
+    }
+    plan_split(caps, s, opt, p);
+    return p;
+}
+
+void record_gemm(CommandList& cl, Context& ctx, const Tensor& a, const Tensor& b, Tensor& c, const GemmOptions& opt,
+                 Tensor& workspace) {
+    const GemmShape s = check_gemm(a, b, c, opt);
+    auto& impl = ctx.impl();
+    const GemmPlan p = plan_gemm(impl.caps, s, a, opt);
+    const bool out_f32 = c.dtype() == DType::f32;
+    const uint32_t bias = opt.bias ? (opt.bias_mode == BiasMode::per_column ? 1u : 2u) : 0u;
+    const bool partial = p.splits > 1;
+
+    std::vector<std::pair<uint32_t, uint32_t>> spec;
+    if (p.kernel == GemmKernel::coopmat)
+        spec = {{1, p.shape.m}, {2, p.shape.n}, {3, p.shape.k}, {4, p.sg_rows}, {5, p.sg_cols},
+                {12, p.tiles_m}, {13, p.tiles_n}, {14, p.k_steps}};
+    else
+        spec = {{1, p.bm}, {2, p.bn}, {3, p.bk}, {4, p.tm}, {5, p.tn}};
+    spec.insert(spec.end(), {{6, opt.trans_a}, {7, opt.trans_b}, {8, out_f32}, {9, bias}, {10, opt.relu}, {11, partial}});
+    const std::string shader = p.kernel == GemmKernel::coopmat ? "gemm_coopmat"
+                               : p.kernel == GemmKernel::tiled ? "gemm_tiled"
+                                                               : "gemm_regblock";
+    PipelineDesc desc{module_name(shader, p.variant), 5, sizeof(GemmPush), p.workgroup, spec};
+    desc.full_subgroups = p.kernel == GemmKernel::coopmat;
+    const Pipeline& pipeline = impl.pipelines->get(desc);
+
+    const GemmPush push{s.m,        s.n,       s.k,      opt.trans_a ? s.m : s.k, opt.trans_b ? s.k : s.n, s.n,
+                        s.stride_a, s.stride_b, s.stride_c, s.batch,            p.k_chunk,             p.splits,
+                        opt.alpha,  opt.beta};
+    const Access c_access = opt.beta != 0.0f ? Access::read_write : Access::write;
+    const Allocation& bias_alloc = opt.bias ? opt.bias->allocation() : a.allocation();  // unused binding
+    if (partial) {
+        const int64_t partials = int64_t(p.splits) * s.batch * s.m * s.n;
+        if (!workspace.defined() || workspace.numel() < partials)
+            workspace = Tensor::empty(ctx, {partials}, DType::f32);
+    }
+    const Allocation& c32 = partial ? workspace.allocation() : c.allocation();
+    const BufferAccess buffers[] = {{&a.allocation(), Access::read},
+                                    {&b.allocation(), Access::read},
+                                    {&c.allocation(), partial ? Access::read : c_access},
+                                    {&c32, partial ? Access::write : c_access},
+                                    {&bias_alloc, Access::read}};
+    const uint64_t grid[3] = {ceil_div(s.n, p.bn), ceil_div(s.m, p.bm), uint64_t(s.batch) * p.splits};
+    cl.dispatch_grid(pipeline, buffers, &push, sizeof(push), grid, "gemm." + p.describe());
+    if (!partial) return;
+
+    // The reduction runs in the f16 storage tiers' layout of C, or fp32; coopmat C is f16s-shaped.
+    const Variant reduce_variant = p.variant == Variant::coopmat ? Variant::f16s : p.variant;
+    const uint32_t wg = workgroup_size(impl.caps);
+    const Pipeline& reduce = impl.pipelines->get({module_name("gemm_splitk_reduce", reduce_variant), 6,
+                                                  sizeof(GemmPush), wg,
+                                                  {{8, out_f32}, {9, bias}, {10, opt.relu}}});
+    const BufferAccess rbuf[] = {{&a.allocation(), Access::read},    {&b.allocation(), Access::read},
+                                 {&c.allocation(), c_access},        {&c.allocation(), c_access},
+                                 {&bias_alloc, Access::read},        {&workspace.allocation(), Access::read}};
+    cl.dispatch(reduce, rbuf, &push, sizeof(push), ceil_div(uint64_t(s.batch) * s.m * s.n, wg), "gemm.splitk_reduce");
+}
+
+} // namespace detail
+
+void gemm(Context& ctx, const Tensor& a, const Tensor& b, Tensor& c, const GemmOptions& opt) {
+    detail::CommandList cl(ctx.impl());
+    Tensor workspace;
+    detail::record_gemm(cl, ctx, a, b, c, opt, workspace);
+    cl.submit_and_wait();
+}
+
+std::string describe_gemm(Context& ctx, const Tensor& a, const Tensor& b, const Tensor& c, const GemmOptions& opt) {
+    const auto s = detail::check_gemm(a, b, c, opt);
+    return detail::plan_gemm(ctx.caps(), s, a, opt).describe();
+}
+
+void bias_grad(Context& ctx, const Tensor& dy, Tensor& db, BiasMode mode, OpOptions opt) {
+    detail::check_defined("bias_grad", dy, "dy");
+    detail::check_defined("bias_grad", db, "db");
+    const auto& shape = dy.shape();
+    if (shape.size() < 2 || shape.size() > 3)
+        throw ShapeError("bias_grad: dy must be [rows, cols] or [batch, rows, cols], got " + to_string(shape));
+    const int64_t cols = shape.back(), rows = dy.numel() / cols;
+    if (mode == BiasMode::per_row && shape.size() == 3)
+        throw ShapeError("bias_grad: per-row bias gradient of a batched dy is not supported, got " + to_string(shape));
+    const int64_t outputs = mode == BiasMode::per_column ? cols : rows;
+    if (db.shape() != Shape{outputs})
+        throw ShapeError("bias_grad: db must be [" + std::to_string(outputs) + "] for dy " + to_string(shape) +
+                         ", got " + to_string(db.shape()));
+    if (db.dtype() != DType::f32 && db.dtype() != dy.dtype())
+        throw DTypeError("bias_grad: db must be f32 or dy's dtype");
+    if (dy.numel() > std::numeric_limits<int32_t>::max()) throw LimitError("bias_grad: dy exceeds 2^31 elements");
+    auto& impl = ctx.impl();
+    const Variant v = detail::resolve_variant("bias_grad", impl.caps, dy.dtype(), opt);
+    const bool out_f32 = db.dtype() == DType::f32;
+    const uint32_t wg = detail::workgroup_size(impl.caps, 64);
+    const auto& p = impl.pipelines->get({detail::module_name("bias_grad", v), 3, 2 * sizeof(uint32_t), wg,
+                                         {{1, mode == BiasMode::per_column ? 0u : 1u}, {2, out_f32}}});
+    const uint32_t push[2] = {static_cast<uint32_t>(rows), static_cast<uint32_t>(cols)};
+    const detail::BufferAccess buffers[] = {{&dy.allocation(), detail::Access::read},
+                                            {&db.allocation(), detail::Access::read_write},
+                                            {&db.allocation(), detail::Access::read_write}};
+    detail::CommandList cl(impl);
+    cl.dispatch(p, buffers, push, sizeof(push), detail::ceil_div(outputs, wg), "bias_grad");
+    cl.submit_and_wait();
+}
+
+} // namespace vkhalf

@@ -1,0 +1,34 @@
+#pragma once
+// GEMM host side, exposed to the runtime's other users (benchmarks, the future Graph).
+#include <string>
+
+#include "ops/ops_common.hpp"
+
+namespace vkhalf::detail {
+
+// The kernel, tier, tile and split-K plan for one product.
+struct GemmPlan {
+    GemmKernel kernel = GemmKernel::tiled;
+    Variant variant = Variant::f32;
+    uint32_t bm = 64, bn = 64, bk = 16, tm = 4, tn = 4;  // tiled/regblock tile
+    CoopmatShape shape;                                 // coopmat: matrix shape
+    uint32_t sg_rows = 2, sg_cols = 2, tiles_m = 2, tiles_n = 2, k_steps = 2;
+    uint32_t workgroup = 256;
+    uint32_t splits = 1, k_chunk = 0;
+    std::string describe() const;
+};
+
+struct GemmShape {
+    uint32_t m = 0, n = 0, k = 0, batch = 1;
+    uint32_t stride_a = 0, stride_b = 0, stride_c = 0;
+};
+
+// Checks shapes and dtypes (ShapeError / DTypeError naming both operands) and derives M, N, K.
+GemmShape check_gemm(const Tensor& a, const Tensor& b, const Tensor& c, const GemmOptions& opt);
+GemmPlan plan_gemm(const DeviceCaps& caps, const GemmShape& s, const Tensor& a, const GemmOptions& opt);
+// Records the product (and the split-K reduction) into `cl`. `workspace` keeps the split-K
+// partial sums alive until the list has run; it is allocated here when needed.
+void record_gemm(CommandList& cl, Context& ctx, const Tensor& a, const Tensor& b, Tensor& c, const GemmOptions& opt,
+                 Tensor& workspace);
+
+} // namespace vkhalf::detail
