@@ -29,7 +29,8 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install o
 
 PACKAGES=(g++ cmake ninja-build pkg-config python3 python3-venv python3-pip
           libvulkan-dev libvulkan-volk-dev glslang-tools spirv-tools doctest-dev
-          mesa-vulkan-drivers vulkan-validationlayers vulkan-tools)
+          mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
+          libopenblas-dev)  # OpenBLAS: vkhalf-bench's CPU reference only
 
 apt_updated=0
 apt_update() { [ $apt_updated = 1 ] || { as_root apt-get update -qq; apt_updated=1; }; }

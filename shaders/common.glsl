@@ -19,28 +19,39 @@
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #endif
 
+// sfp4 = the type a buffer of aligned 4-element groups is declared with (vec4 loads).
 #if defined(VKH_F16P)
 #define VKH_PACKED 1
 #define sfp uint
+#define sfp4 uvec2
 #define afp float
 #define afp2 vec2
+#define afp4 vec4
 #elif defined(VKH_F16S)
 #define sfp float16_t
+#define sfp4 f16vec4
 #define afp float
 #define afp2 vec2
+#define afp4 vec4
 #elif defined(VKH_F16A)
 #define sfp float16_t
+#define sfp4 f16vec4
 #define afp float16_t
 #define afp2 f16vec2
+#define afp4 f16vec4
 #elif defined(VKH_COOPMAT)
 // Cooperative-matrix kernels: fp16 storage and fp16 operands, fp32 accumulator matrices.
 #define sfp float16_t
+#define sfp4 f16vec4
 #define afp float16_t
 #define afp2 f16vec2
+#define afp4 f16vec4
 #elif defined(VKH_F32)
 #define sfp float
+#define sfp4 vec4
 #define afp float
 #define afp2 vec2
+#define afp4 vec4
 #else
 #error "define one of VKH_F32, VKH_F16P, VKH_F16S, VKH_F16A, VKH_COOPMAT"
 #endif
@@ -82,6 +93,23 @@
 #else
 #define SCALAR_LOAD(arr) \
     afp arr##_load(uint i) { return afp(arr[i]); }
+#endif
+
+// VEC4_LOAD(arr4) defines afp4 arr4_load4(uint q): the q-th aligned group of four elements of a
+// buffer declared as sfp4[] (elements 4q..4q+3).
+#ifdef VKH_PACKED
+#define VEC4_LOAD(arr4) \
+    afp4 arr4##_load4(uint q) { uvec2 u = arr4[q]; return vec4(unpackHalf2x16(u.x), unpackHalf2x16(u.y)); }
+#else
+#define VEC4_LOAD(arr4) \
+    afp4 arr4##_load4(uint q) { return afp4(arr4[q]); }
+#endif
+
+// MAC4(acc, a, b): acc += dot(a, b) over four products, fp32 sum (fp16 products in f16a).
+#ifdef VKH_F16A
+#define MAC4(acc, a, b) acc += dot(vec4((a) * (b)), vec4(1.0))
+#else
+#define MAC4(acc, a, b) acc += dot(vec4(a), vec4(b))
 #endif
 
 // MAC(acc, a, b): acc += a*b with acc in fp32. In the f16a tier the product is an fp16 multiply

@@ -83,7 +83,11 @@ std::vector<std::optional<GemmKernel>> kernels() {
     return {GemmKernel::regblock, GemmKernel::tiled};
 }
 
-const Case kShapes[] = {{1, 1, 1}, {7, 13, 5}, {33, 17, 65}, {64, 64, 64}, {100, 37, 129}, {2, 130, 3}};
+// 1, primes, non-multiples of every tile; and shapes whose contiguous dimensions are multiples of 4
+// (the regblock kernel's vec4 and shared-A paths) with edges in M and N and a K tail.
+const Case kShapes[] = {{1, 1, 1},      {7, 13, 5},   {33, 17, 65},  {64, 64, 64},
+                        {100, 37, 129}, {2, 130, 3},  {4, 4, 4},     {132, 68, 40},
+                        {36, 20, 70},   {68, 132, 200}};
 
 } // namespace
 
@@ -161,6 +165,10 @@ TEST_CASE("gemm split-K: partial sums reduced in fp32 with the epilogue, in ever
                 t.relu = true;
                 t.split_k = 3;
                 run_case(*d.ctx, v, std::nullopt, t, 7);
+                // Aligned (vec4) operands, a K tail in the last slice: 1002 = 4*208 + 170.
+                Case aligned{64, 32, 1002, 1, true, false};
+                aligned.split_k = 5;
+                run_case(*d.ctx, v, std::nullopt, aligned, 8);
             }
         }
         test::check_validation(*d.ctx);
@@ -176,6 +184,21 @@ TEST_CASE("gemm split-K is chosen automatically for few output tiles and a long 
     CHECK(describe_gemm(ctx, a, b, c, o).find("split-K") != std::string::npos);
     Tensor square_a = Tensor::empty(ctx, {512, 512}, DType::f16), square_c = Tensor::empty(ctx, {512, 512}, DType::f16);
     CHECK(describe_gemm(ctx, square_a, square_a, square_c).find("split-K") == std::string::npos);
+}
+
+TEST_CASE("gemm on a CPU device takes the register-blocked vec4 path with shared op(A) for aligned shapes") {
+    auto& ctx = test::full_device();
+    if (!ctx.caps().is_cpu) return;
+    Tensor a = Tensor::empty(ctx, {132, 40}, DType::f16), b = Tensor::empty(ctx, {40, 68}, DType::f16);
+    Tensor c = Tensor::empty(ctx, {132, 68}, DType::f16);
+    const std::string plan = describe_gemm(ctx, a, b, c);
+    CHECK(plan.find("regblock") == 0);
+    CHECK(plan.find("vec4") != std::string::npos);
+    if (ctx.caps().min_subgroup_size == ctx.caps().max_subgroup_size && ctx.caps().subgroup_size <= 32)
+        CHECK(plan.find("shared-A") != std::string::npos);
+    Tensor odd = Tensor::empty(ctx, {7, 13}, DType::f16), odd_b = Tensor::empty(ctx, {13, 5}, DType::f16);
+    Tensor odd_c = Tensor::empty(ctx, {7, 5}, DType::f16);
+    CHECK(describe_gemm(ctx, odd, odd_b, odd_c).find("vec4") == std::string::npos);
 }
 
 TEST_CASE("gemm accumulates in fp32: partial sums past 65504 cancel exactly, in every tier") {

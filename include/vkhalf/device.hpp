@@ -30,7 +30,9 @@ struct DeviceCaps {
     uint32_t subgroup_size = 0;
     uint32_t min_subgroup_size = 0, max_subgroup_size = 0;
     bool subgroup_size_control = false;
+    bool compute_full_subgroups = false;  // pipelines can require whole subgroups
     bool subgroup_arithmetic = false;
+    bool subgroup_shuffle = false;  // compute stage: subgroupShuffle
 
     uint32_t max_shared_memory = 0;
     uint32_t max_workgroup_invocations = 0;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <span>
 
 #include "vkhalf/build_config.hpp"
 #include "vkhalf/error.hpp"
@@ -59,34 +60,34 @@ std::optional<CoopmatShape> choose_coopmat_shape(const DeviceCaps& caps) {
 }
 
 void plan_tile(const DeviceCaps& caps, GemmPlan& p) {
-    const uint32_t elem = p.variant == Variant::f16a ? 2 : 4;  // shared tiles hold afp
     struct Tile {
         uint32_t bm, bn, bk, tm, tn;
     };
-    if (p.kernel == GemmKernel::regblock) {
-        // 4x4 register blocks, 64 invocations: measured best of 2x2..8x4 on lavapipe (vkhalf-bench).
-        static constexpr Tile kRegblock[] = {{32, 32, 16, 4, 4}, {16, 16, 16, 4, 4}};
-        for (const Tile& t : kRegblock) {
-            const uint32_t wg = (t.bm / t.tm) * (t.bn / t.tn);
-            if (fits(caps, wg, 0)) {
-                p.bm = t.bm, p.bn = t.bn, p.bk = t.bk, p.tm = t.tm, p.tn = t.tn, p.workgroup = wg;
-                return;
-            }
-        }
-    } else {
-        // Largest first; each must fit the device's shared memory and workgroup limits.
-        static constexpr Tile kTiled[] = {{64, 64, 16, 4, 4}, {64, 64, 8, 4, 4}, {32, 32, 16, 2, 2}, {32, 32, 8, 4, 4},
-                                          {16, 16, 8, 2, 2}};
-        for (const Tile& t : kTiled) {
-            const uint32_t wg = (t.bm / t.tm) * (t.bn / t.tn);
-            if (fits(caps, wg, uint64_t(t.bm + t.bn) * t.bk * elem)) {
-                p.bm = t.bm, p.bn = t.bn, p.bk = t.bk, p.tm = t.tm, p.tn = t.tn, p.workgroup = wg;
-                return;
-            }
+    // Measured on lavapipe (Mesa 25, 2 cores; vkhalf-bench gemm, 1024^3): aligned operands read
+    // four-wide with op(A) shared across the subgroup run best with 32x8 blocks (65-69 GFLOP/s;
+    // 16x8: 52-61, 8x8: 38-48; 64x8 spills registers: 22). Unaligned operands go scalar, where
+    // small blocks keep the per-lane load count down.
+    static constexpr Tile kRegblockVec4[] = {{64, 64, 16, 32, 8}, {32, 32, 16, 8, 8}};
+    static constexpr Tile kRegblockScalar[] = {{32, 32, 16, 4, 4}, {16, 16, 16, 4, 4}};
+    // Shared-memory tiles, largest first.
+    static constexpr Tile kTiled[] = {{64, 64, 16, 4, 4}, {64, 64, 8, 4, 4}, {32, 32, 16, 2, 2}, {32, 32, 8, 4, 4},
+                                      {16, 16, 8, 2, 2}};
+    const bool regblock = p.kernel == GemmKernel::regblock;
+    const std::span<const Tile> candidates = !regblock ? std::span<const Tile>(kTiled)
+                                             : p.vec4  ? std::span<const Tile>(kRegblockVec4)
+                                                       : std::span<const Tile>(kRegblockScalar);
+    const uint32_t elem = p.variant == Variant::f16a ? 2 : 4;  // the tiled kernel's shared tiles hold afp
+    for (const Tile& t : candidates) {
+        const uint32_t wg = (t.bm / t.tm) * (t.bn / t.tn);
+        const uint64_t shared = regblock ? 0 : uint64_t(t.bm + t.bn) * t.bk * elem;
+        if (fits(caps, wg, shared)) {
+            p.bm = t.bm, p.bn = t.bn, p.bk = t.bk, p.tm = t.tm, p.tn = t.tn, p.workgroup = wg;
+            return;
         }
     }
     throw UnsupportedError("gemm: no tile fits " + caps.name + " (shared memory " +
-                           std::to_string(caps.max_shared_memory) + " B)");
+                           std::to_string(caps.max_shared_memory) + " B, " +
+                           std::to_string(caps.max_workgroup_invocations) + " invocations)");
 }
 
 void plan_coopmat(const DeviceCaps& caps, GemmPlan& p) {
@@ -141,6 +142,8 @@ std::string GemmPlan::describe() const {
                     std::to_string(bm) + "x" + std::to_string(bn);
     if (kernel == GemmKernel::coopmat)
         s += " (" + std::to_string(shape.m) + "x" + std::to_string(shape.n) + "x" + std::to_string(shape.k) + ")";
+    if (vec4) s += " vec4";
+    if (share_a) s += " shared-A";
     if (splits > 1) s += " split-K " + std::to_string(splits);
     return s;
 }
@@ -214,11 +217,27 @@ GemmPlan plan_gemm(const DeviceCaps& caps, const GemmShape& s, const Tensor& a, 
         OpOptions tier;
         tier.variant = opt.variant;
         p.variant = resolve_variant("gemm", caps, a.dtype(), tier);
-        p.kernel = opt.kernel.value_or(caps.is_cpu ? GemmKernel::regblock : GemmKernel::tiled);
+        p.kernel = opt.kernel.value_or(caps.is_cpu && caps.subgroup_shuffle ? GemmKernel::regblock : GemmKernel::tiled);
         if (p.kernel == GemmKernel::coopmat) throw UnsupportedError("gemm: request coopmat through the variant");
+        if (p.kernel == GemmKernel::regblock && !caps.subgroup_shuffle)
+            throw UnsupportedError("gemm: the regblock kernel needs subgroup shuffle operations, which " + caps.name +
+                                   " lacks");
+        if (p.kernel == GemmKernel::regblock) {
+            // Aligned groups of four along each operand's contiguous dimension (gemm_regblock.comp).
+            const bool a_ok = opt.trans_a ? s.m % 4 == 0 : s.k % 4 == 0;
+            const bool b_ok = opt.trans_b ? s.k % 4 == 0 : s.n % 4 == 0;
+            p.vec4 = a_ok && b_ok;
+        }
         plan_tile(caps, p);
     }
     plan_split(caps, s, opt, p);
+    if (p.vec4) {
+        // One lane per row of the block, and a subgroup's lanes all in one row of blocks.
+        // The subgroup size must be fixed (it is a specialization constant of the kernel).
+        const uint32_t lanes = caps.subgroup_size;
+        p.share_a = p.vec4 && caps.min_subgroup_size == caps.max_subgroup_size && lanes >= 4 && lanes % 4 == 0 && p.tm % lanes == 0 && (p.bn / p.tn) % lanes == 0 &&
+                    p.workgroup % lanes == 0;
+    }
     return p;
 }
 
@@ -237,12 +256,14 @@ void record_gemm(CommandList& cl, Context& ctx, const Tensor& a, const Tensor& b
                 {12, p.tiles_m}, {13, p.tiles_n}, {14, p.k_steps}};
     else
         spec = {{1, p.bm}, {2, p.bn}, {3, p.bk}, {4, p.tm}, {5, p.tn}};
+    if (p.kernel == GemmKernel::regblock)
+        spec.insert(spec.end(), {{15, p.vec4}, {16, p.share_a}, {17, impl.caps.subgroup_size}});
     spec.insert(spec.end(), {{6, opt.trans_a}, {7, opt.trans_b}, {8, out_f32}, {9, bias}, {10, opt.relu}, {11, partial}});
     const std::string shader = p.kernel == GemmKernel::coopmat ? "gemm_coopmat"
                                : p.kernel == GemmKernel::tiled ? "gemm_tiled"
                                                                : "gemm_regblock";
     PipelineDesc desc{module_name(shader, p.variant), 5, sizeof(GemmPush), p.workgroup, spec};
-    desc.full_subgroups = p.kernel == GemmKernel::coopmat;
+    desc.full_subgroups = p.kernel == GemmKernel::coopmat || p.share_a;
     const Pipeline& pipeline = impl.pipelines->get(desc);
 
     const GemmPush push{s.m,        s.n,       s.k,      opt.trans_a ? s.m : s.k, opt.trans_b ? s.k : s.n, s.n,

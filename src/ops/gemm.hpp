@@ -15,6 +15,8 @@ struct GemmPlan {
     uint32_t sg_rows = 2, sg_cols = 2, tiles_m = 2, tiles_n = 2, k_steps = 2;
     uint32_t workgroup = 256;
     uint32_t splits = 1, k_chunk = 0;
+    bool vec4 = false;                                  // regblock: aligned 4-wide loads
+    bool share_a = false;                               // regblock: op(A) shared by subgroupBroadcast
     std::string describe() const;
 };
 

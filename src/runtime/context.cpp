@@ -91,6 +91,7 @@ VkDevice create_device(const ContextImpl& ctx) {
     }
     if (c.subgroup_size_control) {
         size_control.subgroupSizeControl = VK_TRUE;
+        size_control.computeFullSubgroups = c.compute_full_subgroups ? VK_TRUE : VK_FALSE;
         *tail = &size_control;
         tail = &size_control.pNext;
         if (!v13) exts.push_back("VK_EXT_subgroup_size_control");
@@ -153,7 +154,7 @@ ContextImpl::ContextImpl(const ContextOptions& opts) : options(opts) {
     vk_check(vkCreateCommandPool(device, &pi, nullptr, &pool), "vkCreateCommandPool");
     command_pool = UniqueCommandPool(device, pool);
     memory = std::make_unique<MemoryAllocator>(device, physical, caps);
-    pipelines = std::make_unique<PipelineCache>(device, caps.subgroup_size_control);
+    pipelines = std::make_unique<PipelineCache>(device, caps.compute_full_subgroups);
 
     uint64_t timeout_s = kDefaultFenceTimeoutS;
     env_flag_value("VKHALF_TIMEOUT_S", timeout_s);

@@ -121,10 +121,13 @@ PhysicalDeviceQuery query_physical_device(VkInstance instance, VkPhysicalDevice 
     c.subgroup_size = subgroup.subgroupSize;
     c.subgroup_arithmetic = (subgroup.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
                             (subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT);
+    c.subgroup_shuffle = (subgroup.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT) &&
+                        (subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT);
     c.min_subgroup_size = c.max_subgroup_size = subgroup.subgroupSize;
     if (has_size_control && size_control_features.subgroupSizeControl &&
         (size_control.requiredSubgroupSizeStages & VK_SHADER_STAGE_COMPUTE_BIT)) {
         c.subgroup_size_control = true;
+        c.compute_full_subgroups = size_control_features.computeFullSubgroups == VK_TRUE;
         c.min_subgroup_size = size_control.minSubgroupSize;
         c.max_subgroup_size = size_control.maxSubgroupSize;
     }

@@ -27,8 +27,8 @@ std::string PipelineDesc::key() const {
     return full_subgroups ? k + "|full" : k;
 }
 
-PipelineCache::PipelineCache(VkDevice device, bool subgroup_size_control)
-    : device_(device), subgroup_size_control_(subgroup_size_control) {
+PipelineCache::PipelineCache(VkDevice device, bool compute_full_subgroups)
+    : device_(device), compute_full_subgroups_(compute_full_subgroups) {
     VkPipelineCacheCreateInfo ci{VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
     VkPipelineCache cache = VK_NULL_HANDLE;
     vk_check(vkCreatePipelineCache(device_, &ci, nullptr, &cache), "vkCreatePipelineCache");
@@ -86,9 +86,9 @@ const Pipeline& PipelineCache::get(const PipelineDesc& desc) {
     VkComputePipelineCreateInfo ci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
     ci.stage = {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO};
     ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
-    // Without subgroup size control, a workgroup that is a multiple of the (fixed) subgroup size
-    // is made of full subgroups in practice; with it, we ask for it.
-    if (desc.full_subgroups && subgroup_size_control_)
+    // Where the device offers computeFullSubgroups we require whole subgroups; elsewhere the
+    // callers use a workgroup that is a multiple of a fixed subgroup size.
+    if (desc.full_subgroups && compute_full_subgroups_)
         ci.stage.flags |= VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT;
     ci.stage.module = shader;
     ci.stage.pName = "main";

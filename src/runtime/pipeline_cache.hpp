@@ -32,7 +32,7 @@ struct Pipeline {
 
 class PipelineCache {
 public:
-    PipelineCache(VkDevice device, bool subgroup_size_control);
+    PipelineCache(VkDevice device, bool compute_full_subgroups);
     // Throws UnsupportedError when the module is not in this build (e.g. cooperative matrix with
     // an older glslang) and VulkanError when the driver rejects it.
     const Pipeline& get(const PipelineDesc& desc);
@@ -40,7 +40,7 @@ public:
 
 private:
     VkDevice device_;
-    bool subgroup_size_control_;
+    bool compute_full_subgroups_;
     UniquePipelineCache cache_;
     std::map<std::string, std::unique_ptr<Pipeline>> pipelines_;
 };

@@ -1,0 +1,19 @@
+#pragma once
+// Shared by the vkhalf-bench subcommands.
+#include <string>
+#include <vector>
+
+#include <vkhalf/vkhalf.hpp>
+
+struct BenchArgs {
+    std::vector<int> sizes;           // square sizes; empty: the subcommand's default
+    double seconds_per_point = 0.5;   // time budget per measured configuration
+    double reference_gflops = 0;      // --reference-gflops: a figure measured elsewhere (torch.matmul)
+    std::string reference_name;       // its name for the result line
+    bool layers = true;               // also the sample models' layer shapes
+};
+
+int bench_gemm(vkhalf::Context& ctx, const BenchArgs& args);
+
+// Seconds per run of fn(), repeated until the budget is spent (at least 3 runs, 1 warm-up).
+double time_per_run(double budget_s, const auto& fn);

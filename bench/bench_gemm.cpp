@@ -1,0 +1,155 @@
+// vkhalf-bench gemm: GFLOP/s per variant, against OpenBLAS sgemm (CPU devices) or a given figure.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <optional>
+#include <random>
+
+#include "bench.hpp"
+#include "ops/gemm.hpp"
+
+#ifdef VKHALF_BENCH_OPENBLAS
+#include <cblas.h>
+#endif
+
+using namespace vkhalf;
+
+double time_per_run(double budget_s, const auto& fn) {
+    using clock = std::chrono::steady_clock;
+    fn();  // warm-up: pipeline creation, first-touch
+    int runs = 0;
+    const auto start = clock::now();
+    double elapsed = 0;
+    while (runs < 3 || elapsed < budget_s) {
+        fn();
+        ++runs;
+        elapsed = std::chrono::duration<double>(clock::now() - start).count();
+    }
+    return elapsed / runs;
+}
+
+namespace {
+
+struct Shape3 {
+    int m, n, k;
+    bool trans_a, trans_b;
+    const char* name;
+};
+
+// The sample models' products at batch 128: forward Y = X W^T, input gradient dX = dY W,
+// weight gradient dW = dY^T X.
+const Shape3 kLayers[] = {
+    {128, 256, 784, false, true, "mlp fc1 forward   128x256x784"},
+    {256, 784, 128, true, false, "mlp fc1 dW        256x784x128"},
+    {128, 10, 256, false, true, "mlp fc2 forward   128x10x256"},
+    {128, 256, 10, false, false, "mlp fc2 dX        128x256x10"},
+    {128, 128, 1600, false, true, "cnn fc1 forward   128x128x1600"},
+    {128, 1600, 128, false, false, "cnn fc1 dX        128x1600x128"},
+};
+
+// Times `reps` products recorded once into one command list and replayed: no per-product submit.
+double gemm_gflops(Context& ctx, const Shape3& s, Variant v, double budget) {
+    const DType dt = v == Variant::f32 ? DType::f32 : DType::f16;
+    std::mt19937 rng(1);
+    std::uniform_real_distribution<float> dist(-1, 1);
+    std::vector<float> a(std::size_t(s.m) * s.k), b(std::size_t(s.k) * s.n);
+    for (auto& x : a) x = dist(rng);
+    for (auto& x : b) x = dist(rng);
+    Tensor ta = Tensor::from_floats(ctx, s.trans_a ? Shape{s.k, s.m} : Shape{s.m, s.k}, dt, a);
+    Tensor tb = Tensor::from_floats(ctx, s.trans_b ? Shape{s.n, s.k} : Shape{s.k, s.n}, dt, b);
+    Tensor tc = Tensor::empty(ctx, {s.m, s.n}, dt);
+    GemmOptions o;
+    o.trans_a = s.trans_a;
+    o.trans_b = s.trans_b;
+    o.variant = v;
+    const double flops = 2.0 * s.m * s.n * s.k;
+    const int reps = std::clamp(int(2e8 / flops), 1, 64);  // keep one submission well above its overhead
+    detail::CommandList cl(ctx.impl());
+    Tensor workspace;
+    for (int r = 0; r < reps; ++r) detail::record_gemm(cl, ctx, ta, tb, tc, o, workspace);
+    const double t = time_per_run(budget, [&] { cl.submit_and_wait(); });
+    return flops * reps / t * 1e-9;
+}
+
+#ifdef VKHALF_BENCH_OPENBLAS
+double openblas_gflops(const Shape3& s, double budget) {
+    std::vector<float> a(std::size_t(s.m) * s.k, 0.5f), b(std::size_t(s.k) * s.n, 0.25f), c(std::size_t(s.m) * s.n);
+    const double t = time_per_run(budget, [&] {
+        cblas_sgemm(CblasRowMajor, s.trans_a ? CblasTrans : CblasNoTrans, s.trans_b ? CblasTrans : CblasNoTrans, s.m,
+                    s.n, s.k, 1.0f, a.data(), s.trans_a ? s.m : s.k, b.data(), s.trans_b ? s.k : s.n, 0.0f, c.data(),
+                    s.n);
+    });
+    return 2.0 * s.m * s.n * s.k / t * 1e-9;
+}
+#endif
+
+std::optional<double> cpu_reference(const DeviceCaps& caps, const Shape3& s, double budget) {
+#ifdef VKHALF_BENCH_OPENBLAS
+    if (caps.is_cpu) return openblas_gflops(s, budget);
+#endif
+    (void)caps, (void)s, (void)budget;
+    return std::nullopt;
+}
+
+} // namespace
+
+int bench_gemm(Context& ctx, const BenchArgs& args) {
+    const DeviceCaps& caps = ctx.caps();
+    std::vector<Variant> variants;
+    for (Variant v : {Variant::f32, Variant::f16p, Variant::f16s, Variant::f16a, Variant::coopmat})
+        if (caps.supports(v) && (v != Variant::coopmat || VKHALF_COOPMAT_SHADERS_BUILT)) variants.push_back(v);
+    std::vector<int> sizes = args.sizes;
+    if (sizes.empty()) sizes = caps.is_cpu ? std::vector<int>{256, 512, 1024} : std::vector<int>{256, 512, 1024, 2048, 4096};
+
+    std::printf("device: %s (%s)\n", caps.name.c_str(), caps.driver.c_str());
+    std::printf("GFLOP/s, fp32 accumulation; %s kernel for f32/f16p/f16s/f16a\n", caps.is_cpu ? "regblock" : "tiled");
+    std::printf("%-32s", "shape");
+    for (Variant v : variants) std::printf(" %9s", std::string(to_string(v)).c_str());
+    std::printf(" %12s\n", caps.is_cpu ? "openblas" : "");
+
+    std::map<int, std::map<Variant, double>> square;
+    std::map<int, double> reference;
+    auto row = [&](const Shape3& s) {
+        std::printf("%-32s", s.name);
+        std::map<Variant, double> out;
+        for (Variant v : variants) {
+            out[v] = gemm_gflops(ctx, s, v, args.seconds_per_point);
+            std::printf(" %9.1f", out[v]);
+            std::fflush(stdout);
+        }
+        const auto ref = cpu_reference(caps, s, args.seconds_per_point);
+        if (ref) std::printf(" %12.1f", *ref);
+        std::printf("\n");
+        return std::make_pair(out, ref);
+    };
+    for (int n : sizes) {
+        const std::string name = "square " + std::to_string(n);
+        const auto [out, ref] = row({n, n, n, false, false, name.c_str()});
+        square[n] = out;
+        if (ref) reference[n] = *ref;
+    }
+    if (args.layers)
+        for (const Shape3& s : kLayers) row(s);
+
+    // The headline: 1024 (or the largest size run), the best fp32-math variant.
+    const int size = square.count(1024) ? 1024 : sizes.back();
+    Variant best = Variant::f32;
+    for (Variant v : {Variant::f32, Variant::f16p, Variant::f16s})
+        if (square[size].count(v) && square[size][v] > square[size][best]) best = v;
+    const double gflops = square[size][best];
+    std::string ref_name = "none";
+    double ref_gflops = 0;
+    if (args.reference_gflops > 0) {
+        ref_name = args.reference_name.empty() ? "torch" : args.reference_name;
+        ref_gflops = args.reference_gflops;
+    } else if (reference.count(size)) {
+        ref_name = "openblas";
+        ref_gflops = reference[size];
+    }
+    std::printf("result: bench=gemm device=\"%s\" size=%d variant=%s gflops=%.1f reference=%s reference_gflops=%.1f "
+                "ratio=%.3f\n",
+                caps.name.c_str(), size, std::string(to_string(best)).c_str(), gflops, ref_name.c_str(), ref_gflops,
+                ref_gflops > 0 ? gflops / ref_gflops : 0.0);
+    return 0;
+}

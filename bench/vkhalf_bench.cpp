@@ -1,0 +1,67 @@
+// vkhalf-bench: kernel throughput on a Vulkan device, with a reference measured in the same run.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+#include "bench.hpp"
+
+namespace {
+
+const char* kHelp = R"(usage: vkhalf-bench gemm [options]
+
+gemm   GFLOP/s of every GEMM variant the device supports at square sizes and at the sample
+       models' layer shapes. On a CPU device it also times OpenBLAS sgemm in the same process
+       and prints the ratio; on a GPU, pass --reference-gflops (e.g. from bench/torch_matmul.py).
+       The last line is machine-readable:
+       result: bench=gemm device="..." size=N variant=V gflops=X reference=R reference_gflops=Y ratio=X/Y
+
+options:
+  --device N              Vulkan device index (default: VKHALF_DEVICE, else the first GPU, else the first)
+  --sizes A,B,...         square sizes (default 256,512,1024,2048; 4096 too on GPUs)
+  --seconds S             time budget per configuration (default 0.5)
+  --no-layers             skip the layer shapes
+  --reference-gflops X    a reference figure measured elsewhere on this device
+  --reference-name NAME   its name (default: torch)
+  --help                  this text
+)";
+
+std::vector<int> parse_sizes(const char* s) {
+    std::vector<int> out;
+    std::stringstream ss(s);
+    std::string item;
+    while (std::getline(ss, item, ',')) out.push_back(std::atoi(item.c_str()));
+    return out;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+        std::fputs(kHelp, stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const std::string what = argv[1];
+    BenchArgs args;
+    vkhalf::ContextOptions options;
+    for (int i = 2; i < argc; ++i) {
+        const bool has_value = i + 1 < argc;
+        if (!std::strcmp(argv[i], "--device") && has_value) options.device_index = static_cast<uint32_t>(std::atoi(argv[++i]));
+        else if (!std::strcmp(argv[i], "--sizes") && has_value) args.sizes = parse_sizes(argv[++i]);
+        else if (!std::strcmp(argv[i], "--seconds") && has_value) args.seconds_per_point = std::atof(argv[++i]);
+        else if (!std::strcmp(argv[i], "--no-layers")) args.layers = false;
+        else if (!std::strcmp(argv[i], "--reference-gflops") && has_value) args.reference_gflops = std::atof(argv[++i]);
+        else if (!std::strcmp(argv[i], "--reference-name") && has_value) args.reference_name = argv[++i];
+        else if (!std::strcmp(argv[i], "--help")) { std::fputs(kHelp, stdout); return 0; }
+        else { std::fprintf(stderr, "vkhalf-bench: unknown argument '%s' (see --help)\n", argv[i]); return 2; }
+    }
+    try {
+        vkhalf::Context ctx(options);
+        if (what == "gemm") return bench_gemm(ctx, args);
+        std::fprintf(stderr, "vkhalf-bench: unknown benchmark '%s' (see --help)\n", what.c_str());
+        return 2;
+    } catch (const vkhalf::Error& e) {
+        std::fprintf(stderr, "vkhalf-bench: %s\n", e.what());
+        return 1;
+    }
+}
