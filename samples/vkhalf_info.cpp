@@ -52,8 +52,13 @@ void print_device(const vkhalf::DeviceInfo& d) {
                 c.supports(Variant::coopmat) && VKHALF_COOPMAT_SHADERS_BUILT ? " coopmat" : "");
     for (const auto& q : c.quirks_applied) std::printf("  applied           %s\n", q.c_str());
     const auto f16 = std::string(to_string(default_variant(c, DType::f16)));
-    std::printf("  op variants       elementwise f32:f32 f16:%s | sum f32:f32 f16:%s | cast f16p (bit-exact)\n",
-                f16.c_str(), f16.c_str());
+    std::printf("  op variants       elementwise, sum, bias_grad: f32 | %s;  cast: integer RNE on packed fp16\n",
+                f16.c_str());
+    const bool coopmat = c.supports(Variant::coopmat) && VKHALF_COOPMAT_SHADERS_BUILT;
+    const char* kernel = c.is_cpu && c.subgroup_shuffle ? "regblock" : "tiled";
+    std::printf("  gemm              f32: %s.f32 | f16: %s%s\n", kernel,
+                coopmat ? "coopmat" : (std::string(kernel) + "." + f16).c_str(),
+                coopmat ? "" : (c.supports(Variant::coopmat) ? " (coopmat not built)" : ""));
 }
 
 } // namespace

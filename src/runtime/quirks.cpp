@@ -18,7 +18,7 @@ constexpr uint32_t kDriverLlvmpipe = 13;        // VK_DRIVER_ID_MESA_LLVMPIPE
 
 constexpr Quirk kQuirks[] = {
     {std::nullopt, kDriverLlvmpipe, nullptr, nullptr, std::nullopt, QuirkAction::prefer_fp32_math,
-     "llvmpipe computes fp16 through fp32 conversions (2-3x slower than fp32 math; shared/LAVAPIPE.md)"},
+     "llvmpipe computes fp16 through fp32 conversions (2-3x slower than fp32 math on lavapipe)"},
     {std::nullopt, kDriverSwiftShader, nullptr, nullptr, std::nullopt, QuirkAction::prefer_fp32_math,
      "SwiftShader emulates fp16 arithmetic on the CPU"},
     {kVendorAmd, kDriverAmdProprietary, nullptr, "RX 7", std::nullopt, QuirkAction::disable_coopmat,
