@@ -9,6 +9,7 @@
 #include "runtime/command_list.hpp"
 #include "runtime/context_impl.hpp"
 #include "runtime/quirks.hpp"
+#include "runtime/tensor_range.hpp"
 #include "support.hpp"
 
 using namespace vkhalf;
@@ -23,9 +24,7 @@ void record_scale(detail::CommandList& cl, Context& ctx, const Tensor& x, float 
     } push{static_cast<uint32_t>(x.numel()), alpha};
     auto& impl = ctx.impl();
     const auto& p = impl.pipelines->get({"elementwise.f32", 3, sizeof(Push), 256, {{1, 2}}});
-    const detail::BufferAccess b[] = {{&x.allocation(), detail::Access::read},
-                                      {&x.allocation(), detail::Access::read},
-                                      {&y.allocation(), detail::Access::write}};
+    const detail::BufferAccess b[] = {detail::read(x), detail::read(x), detail::write(y)};
     cl.dispatch(p, b, &push, sizeof(push), detail::ceil_div(detail::ceil_div(x.numel(), 2), 256), "scale");
 }
 

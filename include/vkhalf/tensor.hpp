@@ -26,6 +26,12 @@ public:
     // From host floats, rounded to nearest even when dtype is f16.
     static Tensor from_floats(Context& ctx, Shape shape, DType dtype, std::span<const float> values);
 
+    // A tensor over elements [offset, offset + numel(shape)) of this one, sharing its memory. The
+    // byte offset must be a multiple of the device's storage-buffer offset alignment; an f16 view
+    // with an odd element count must end where this tensor ends (packed-tier kernels write whole
+    // pairs). Throws ShapeError / LimitError otherwise.
+    Tensor view(int64_t offset, Shape shape) const;
+
     const Shape& shape() const { return shape_; }
     DType dtype() const { return dtype_; }
     int64_t numel() const { return vkhalf::numel(shape_); }
@@ -41,11 +47,13 @@ public:
     std::vector<uint16_t> to_f16_bits() const;  // f16 tensors only
 
     detail::Allocation& allocation() const { return *alloc_; }
+    uint64_t byte_offset() const { return offset_; }  // within allocation()
 
 private:
     Shape shape_;
     DType dtype_ = DType::f32;
     std::shared_ptr<detail::Allocation> alloc_;
+    uint64_t offset_ = 0;
 };
 
 } // namespace vkhalf

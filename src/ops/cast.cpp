@@ -24,9 +24,8 @@ void cast(Context& ctx, const Tensor& src, Tensor& dst) {
     // fp16 tensors of all tiers.
     const auto& p = impl.pipelines->get({"cast.f16p", 2, sizeof(uint32_t), wg, {{1, to_f16 ? 1u : 0u}}});
     const uint32_t n = static_cast<uint32_t>(src.numel());
-    const detail::BufferAccess buffers[] = {
-        {&f32.allocation(), to_f16 ? detail::Access::read : detail::Access::write},
-        {&f16.allocation(), to_f16 ? detail::Access::write : detail::Access::read}};
+    const detail::BufferAccess buffers[] = {to_f16 ? detail::read(f32) : detail::write(f32),
+                                            to_f16 ? detail::write(f16) : detail::read(f16)};
     detail::CommandList cl(impl);
     cl.dispatch(p, buffers, &n, sizeof(n), detail::ceil_div(detail::ceil_div(n, 2), wg),
                 to_f16 ? "cast.f32_to_f16" : "cast.f16_to_f32");

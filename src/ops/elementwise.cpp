@@ -46,9 +46,7 @@ void record_elementwise(CommandList& cl, ContextImpl& ctx, ElementwiseOp op, con
     const Pipeline& p = ctx.pipelines->get(
         {module_name("elementwise", v), 3, sizeof(ElementwisePush), wg, {{1, static_cast<uint32_t>(op)}}});
     const ElementwisePush push{static_cast<uint32_t>(a.numel()), alpha};
-    const BufferAccess buffers[] = {{&a.allocation(), Access::read},
-                                    {&b.allocation(), Access::read},
-                                    {&y.allocation(), Access::write}};
+    const BufferAccess buffers[] = {read(a), read(b), write(y)};
     const uint64_t pairs = ceil_div(static_cast<uint64_t>(a.numel()), 2);
     cl.dispatch(p, buffers, &push, sizeof(push), ceil_div(pairs, wg),
                 std::string(name) + "." + std::string(to_string(v)));

@@ -270,18 +270,15 @@ void record_gemm(CommandList& cl, Context& ctx, const Tensor& a, const Tensor& b
                         s.stride_a, s.stride_b, s.stride_c, s.batch,            p.k_chunk,             p.splits,
                         opt.alpha,  opt.beta};
     const Access c_access = opt.beta != 0.0f ? Access::read_write : Access::write;
-    const Allocation& bias_alloc = opt.bias ? opt.bias->allocation() : a.allocation();  // unused binding
+    const BufferRange bias_range = range_of(opt.bias ? *opt.bias : a);  // a: an unused binding
     if (partial) {
         const int64_t partials = int64_t(p.splits) * s.batch * s.m * s.n;
         if (!workspace.defined() || workspace.numel() < partials)
             workspace = Tensor::empty(ctx, {partials}, DType::f32);
     }
-    const Allocation& c32 = partial ? workspace.allocation() : c.allocation();
-    const BufferAccess buffers[] = {{&a.allocation(), Access::read},
-                                    {&b.allocation(), Access::read},
-                                    {&c.allocation(), partial ? Access::read : c_access},
-                                    {&c32, partial ? Access::write : c_access},
-                                    {&bias_alloc, Access::read}};
+    const BufferRange c32 = range_of(partial ? workspace : c);
+    const BufferAccess buffers[] = {read(a), read(b), {range_of(c), partial ? Access::read : c_access},
+                                    {c32, partial ? Access::write : c_access}, {bias_range, Access::read}};
     const uint64_t grid[3] = {ceil_div(s.n, p.bn), ceil_div(s.m, p.bm), uint64_t(s.batch) * p.splits};
     cl.dispatch_grid(pipeline, buffers, &push, sizeof(push), grid, "gemm." + p.describe());
     if (!partial) return;
@@ -292,9 +289,9 @@ void record_gemm(CommandList& cl, Context& ctx, const Tensor& a, const Tensor& b
     const Pipeline& reduce = impl.pipelines->get({module_name("gemm_splitk_reduce", reduce_variant), 6,
                                                   sizeof(GemmPush), wg,
                                                   {{8, out_f32}, {9, bias}, {10, opt.relu}}});
-    const BufferAccess rbuf[] = {{&a.allocation(), Access::read},    {&b.allocation(), Access::read},
-                                 {&c.allocation(), c_access},        {&c.allocation(), c_access},
-                                 {&bias_alloc, Access::read},        {&workspace.allocation(), Access::read}};
+    const BufferAccess rbuf[] = {read(a),           read(b),
+                                 {range_of(c), c_access}, {range_of(c), c_access},
+                                 {bias_range, Access::read}, read(workspace)};
     cl.dispatch(reduce, rbuf, &push, sizeof(push), ceil_div(uint64_t(s.batch) * s.m * s.n, wg), "gemm.splitk_reduce");
 }
 
@@ -335,9 +332,7 @@ void bias_grad(Context& ctx, const Tensor& dy, Tensor& db, BiasMode mode, OpOpti
     const auto& p = impl.pipelines->get({detail::module_name("bias_grad", v), 3, 2 * sizeof(uint32_t), wg,
                                          {{1, mode == BiasMode::per_column ? 0u : 1u}, {2, out_f32}}});
     const uint32_t push[2] = {static_cast<uint32_t>(rows), static_cast<uint32_t>(cols)};
-    const detail::BufferAccess buffers[] = {{&dy.allocation(), detail::Access::read},
-                                            {&db.allocation(), detail::Access::read_write},
-                                            {&db.allocation(), detail::Access::read_write}};
+    const detail::BufferAccess buffers[] = {detail::read(dy), detail::read_write(db), detail::read_write(db)};
     detail::CommandList cl(impl);
     cl.dispatch(p, buffers, push, sizeof(push), detail::ceil_div(outputs, wg), "bias_grad");
     cl.submit_and_wait();

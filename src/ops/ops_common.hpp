@@ -6,6 +6,7 @@
 
 #include "runtime/command_list.hpp"
 #include "runtime/context_impl.hpp"
+#include "runtime/tensor_range.hpp"
 #include "vkhalf/ops.hpp"
 
 namespace vkhalf::detail {

@@ -32,13 +32,11 @@ void sum(Context& ctx, const Tensor& x, Tensor& out, OpOptions opt) {
     const auto& first = impl.pipelines->get({detail::module_name("reduce_sum", v), 2, sizeof(Push), wg, {}});
     const auto& second = impl.pipelines->get({"reduce_sum.f32", 2, sizeof(Push), wg, {}});
     detail::CommandList cl(impl);
-    const detail::BufferAccess pass1[] = {{&x.allocation(), detail::Access::read},
-                                          {&partials.allocation(), detail::Access::write}};
+    const detail::BufferAccess pass1[] = {detail::read(x), detail::write(partials)};
     const Push push1{n, static_cast<uint32_t>(groups)};
     cl.dispatch(first, pass1, &push1, sizeof(push1), groups, "sum.partials." + std::string(to_string(v)));
     const Push push2{static_cast<uint32_t>(groups), 1};
-    const detail::BufferAccess pass2[] = {{&partials.allocation(), detail::Access::read},
-                                          {&out.allocation(), detail::Access::write}};
+    const detail::BufferAccess pass2[] = {detail::read(partials), detail::write(out)};
     cl.dispatch(second, pass2, &push2, sizeof(push2), 1, "sum.final");
     cl.submit_and_wait();
 }

@@ -133,11 +133,11 @@ void CommandList::dispatch_grid(const Pipeline& pipeline, std::span<const Buffer
     std::vector<VkWriteDescriptorSet> writes_desc(buffers.size());
     const VkDescriptorSet set = allocate_set(pipeline.set_layout.get());
     for (std::size_t i = 0; i < buffers.size(); ++i) {
-        const Allocation& a = *buffers[i].allocation;
-        const Range r{a.buffer(), a.offset, a.offset + a.size};
+        const BufferRange& a = buffers[i].range;
+        const Range r{a.buffer, a.offset, a.offset + a.size};
         if (buffers[i].access != Access::write) reads.push_back(r);
         if (buffers[i].access != Access::read) writes.push_back(r);
-        infos[i] = {a.buffer(), a.offset, a.size};
+        infos[i] = {a.buffer, a.offset, a.size};
         writes_desc[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
         writes_desc[i].dstSet = set;
         writes_desc[i].dstBinding = static_cast<uint32_t>(i);
@@ -162,15 +162,14 @@ void CommandList::dispatch_grid(const Pipeline& pipeline, std::span<const Buffer
     ++dispatches_;
 }
 
-void CommandList::copy(const Allocation& src, VkDeviceSize src_offset, const Allocation& dst, VkDeviceSize dst_offset,
-                       VkDeviceSize bytes) {
+void CommandList::copy(const BufferRange& src, const BufferRange& dst, VkDeviceSize bytes) {
     if (ended_) throw Error("CommandList: cannot record a copy after submission");
     if (bytes == 0) return;
-    const Range r{src.buffer(), src.offset + src_offset, src.offset + src_offset + bytes};
-    const Range w{dst.buffer(), dst.offset + dst_offset, dst.offset + dst_offset + bytes};
+    const Range r{src.buffer, src.offset, src.offset + bytes};
+    const Range w{dst.buffer, dst.offset, dst.offset + bytes};
     note_accesses({&r, 1}, {&w, 1});
     VkBufferCopy region{r.begin, w.begin, bytes};
-    vkCmdCopyBuffer(cmd_, src.buffer(), dst.buffer(), 1, &region);
+    vkCmdCopyBuffer(cmd_, src.buffer, dst.buffer, 1, &region);
 }
 
 void CommandList::end() {

@@ -20,8 +20,14 @@ constexpr uint32_t kMaxBindings = 8;  // storage buffers per dispatch
 
 enum class Access : uint8_t { read, write, read_write };
 
+// A byte range of a buffer: what a descriptor binds and what hazards are tracked on.
+struct BufferRange {
+    VkBuffer buffer = VK_NULL_HANDLE;
+    VkDeviceSize offset = 0, size = 0;
+};
+
 struct BufferAccess {
-    const Allocation* allocation;
+    BufferRange range;
     Access access;
 };
 
@@ -44,8 +50,8 @@ public:
     // A 3-D grid as given; LimitError when a dimension exceeds the device's limit.
     void dispatch_grid(const Pipeline& pipeline, std::span<const BufferAccess> buffers, const void* push,
                        uint32_t push_bytes, const uint64_t (&grid)[3], std::string label);
-    void copy(const Allocation& src, VkDeviceSize src_offset, const Allocation& dst, VkDeviceSize dst_offset,
-              VkDeviceSize bytes);
+    // Copies `bytes` from the start of src to the start of dst.
+    void copy(const BufferRange& src, const BufferRange& dst, VkDeviceSize bytes);
 
     // Ends recording (once), submits and waits. Can be called again to replay the same commands.
     void submit_and_wait();

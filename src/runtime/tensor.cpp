@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "runtime/command_list.hpp"
+#include "runtime/tensor_range.hpp"
 #include "runtime/context_impl.hpp"
 #include "vkhalf/error.hpp"
 #include "vkhalf/half.hpp"
@@ -24,34 +25,38 @@ int64_t numel(const Shape& shape) {
 namespace {
 
 // Copies through the staging buffer in chunks; `to_device` picks the direction.
-void staged_transfer(detail::ContextImpl& ctx, const detail::Allocation& tensor, std::byte* host, std::size_t bytes,
+void staged_transfer(detail::ContextImpl& ctx, const detail::BufferRange& tensor, std::byte* host, std::size_t bytes,
                      bool to_device) {
     detail::Allocation& staging = detail::staging_buffer(ctx);
+    const detail::BufferRange stage{staging.buffer(), staging.offset, staging.size};
     for (std::size_t done = 0; done < bytes;) {
         const std::size_t chunk = std::min<std::size_t>(bytes - done, staging.size);
         if (to_device) std::memcpy(staging.mapped(), host + done, chunk);
         detail::CommandList cl(ctx);
+        const detail::BufferRange part{tensor.buffer, tensor.offset + done, chunk};
         if (to_device)
-            cl.copy(staging, 0, tensor, done, chunk);
+            cl.copy(stage, part, chunk);
         else
-            cl.copy(tensor, done, staging, 0, chunk);
+            cl.copy(part, stage, chunk);
         cl.submit_and_wait();
         if (!to_device) std::memcpy(host + done, staging.mapped(), chunk);
         done += chunk;
     }
 }
 
-void transfer(detail::ContextImpl& ctx, const detail::Allocation& a, std::byte* host, std::size_t bytes, bool to_device) {
+void transfer(detail::ContextImpl& ctx, const Tensor& t, std::byte* host, std::size_t bytes, bool to_device) {
+    const detail::Allocation& a = t.allocation();
     if (a.mapped() && !ctx.options.device.force_staging) {
         // Host-visible device memory (integrated GPUs, lavapipe, ReBAR): no copy on the queue.
         // Eager ops wait for their work, so nothing in flight touches the tensor now.
+        std::byte* mapped = a.mapped() + t.byte_offset();
         if (to_device)
-            std::memcpy(a.mapped(), host, bytes);
+            std::memcpy(mapped, host, bytes);
         else
-            std::memcpy(host, a.mapped(), bytes);
+            std::memcpy(host, mapped, bytes);
         return;
     }
-    staged_transfer(ctx, a, host, bytes, to_device);
+    staged_transfer(ctx, detail::range_of(t), host, bytes, to_device);
 }
 
 } // namespace
@@ -78,13 +83,34 @@ Tensor Tensor::from_floats(Context& ctx, Shape shape, DType dtype, std::span<con
     return t;
 }
 
+Tensor Tensor::view(int64_t offset, Shape shape) const {
+    if (!alloc_) throw Error("Tensor::view: tensor is empty");
+    for (int64_t d : shape)
+        if (d <= 0) throw ShapeError("Tensor::view: every dimension must be positive, got " + to_string(shape));
+    const int64_t n = vkhalf::numel(shape);
+    if (offset < 0 || offset + n > numel())
+        throw ShapeError("Tensor::view: elements [" + std::to_string(offset) + ", " + std::to_string(offset + n) +
+                         ") lie outside " + to_string(shape_));
+    if (dtype_ == DType::f16 && n % 2 == 1 && offset + n != numel())
+        throw ShapeError("Tensor::view: an f16 view with an odd element count must end the tensor");
+    const uint64_t bytes_offset = offset_ + static_cast<uint64_t>(offset) * dtype_size(dtype_);
+    const uint64_t align = std::max<uint64_t>(16, alloc_->owner->caps.min_storage_offset_alignment);
+    if (bytes_offset % align != 0)
+        throw LimitError("Tensor::view: byte offset " + std::to_string(bytes_offset) + " is not a multiple of " +
+                         std::to_string(align) + " (storage-buffer offset alignment)");
+    Tensor v = *this;
+    v.shape_ = std::move(shape);
+    v.offset_ = bytes_offset;
+    return v;
+}
+
 void Tensor::upload_bytes(std::span<const std::byte> bytes) {
     if (!alloc_) throw Error("Tensor::upload_bytes: tensor is empty");
     if (bytes.size() != this->bytes())
         throw ShapeError("Tensor::upload_bytes: " + std::to_string(bytes.size()) + " bytes given, tensor " +
                          to_string(shape_) + " " + std::string(to_string(dtype_)) + " holds " +
                          std::to_string(this->bytes()));
-    transfer(*alloc_->owner, *alloc_, const_cast<std::byte*>(bytes.data()), bytes.size(), true);
+    transfer(*alloc_->owner, *this, const_cast<std::byte*>(bytes.data()), bytes.size(), true);
 }
 
 void Tensor::download_bytes(std::span<std::byte> bytes) const {
@@ -92,7 +118,7 @@ void Tensor::download_bytes(std::span<std::byte> bytes) const {
     if (bytes.size() != this->bytes())
         throw ShapeError("Tensor::download_bytes: " + std::to_string(bytes.size()) + " bytes of room, tensor " +
                          to_string(shape_) + " holds " + std::to_string(this->bytes()));
-    transfer(*alloc_->owner, *alloc_, bytes.data(), bytes.size(), false);
+    transfer(*alloc_->owner, *this, bytes.data(), bytes.size(), false);
 }
 
 void Tensor::upload(std::span<const float> values) {
