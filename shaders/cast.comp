@@ -18,9 +18,12 @@ void main() {
     bool has_second = i + 1u < pc.n;
     if (TO_F16) {
         uint lo = f32_bits_to_f16_rne(f32_bits[i]);
-        uint hi = 0u;
-        if (has_second) hi = f32_bits_to_f16_rne(f32_bits[i + 1u]);   // no speculative load past n
-        f16_pairs[p] = lo | (hi << 16);
+        if (has_second) {
+            f16_pairs[p] = lo | (f32_bits_to_f16_rne(f32_bits[i + 1u]) << 16);
+        } else {  // odd n: the high half may belong to a neighbouring view
+            atomicAnd(f16_pairs[p], 0xffff0000u);
+            atomicOr(f16_pairs[p], lo);
+        }
     } else {
         uint pair = f16_pairs[p];
         f32_bits[i] = f16_bits_to_f32(pair & 0xffffu);

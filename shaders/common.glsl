@@ -58,8 +58,9 @@
 
 // PAIR_LOAD(arr) defines  afp2 arr_load2(uint p, uint n): elements 2p and 2p+1 of an n-element
 // array; an element at index >= n reads as 0 (the packed tier's padding half is never trusted).
-// PAIR_STORE(arr) defines void arr_store2(uint p, uint n, afp2 v); it never writes past element n-1
-// except the packed tier's padding half, which lies inside the 4-byte-rounded allocation.
+// PAIR_STORE(arr) defines void arr_store2(uint p, uint n, afp2 v); it never writes past element
+// n-1: for an odd n the packed tier replaces only the low half of the last uint (atomically: the
+// high half may belong to a neighbouring tensor view).
 #ifdef VKH_PACKED
 #define PAIR_LOAD(arr)                                                  \
     afp2 arr##_load2(uint p, uint n) {                                  \
@@ -68,7 +69,14 @@
         return v;                                                       \
     }
 #define PAIR_STORE(arr)                                                 \
-    void arr##_store2(uint p, uint n, afp2 v) { arr[p] = packHalf2x16(vec2(v)); }
+    void arr##_store2(uint p, uint n, afp2 v) {                         \
+        if (2u * p + 1u < n) {                                          \
+            arr[p] = packHalf2x16(vec2(v));                             \
+        } else {                                                        \
+            atomicAnd(arr[p], 0xffff0000u);                             \
+            atomicOr(arr[p], packHalf2x16(vec2(v.x, 0.0)) & 0xffffu);   \
+        }                                                               \
+    }
 #else
 #define PAIR_LOAD(arr)                                                  \
     afp2 arr##_load2(uint p, uint n) {                                  \
@@ -103,6 +111,21 @@
 #else
 #define VEC4_LOAD(arr4) \
     afp4 arr4##_load4(uint q) { return afp4(arr4[q]); }
+#endif
+
+// ELEMENT_STORE(arr) defines void arr_store1(uint i, float v): one element of a writable array
+// that other invocations write too. The packed tier replaces its half of the uint with two
+// atomics so a neighbour's half is never clobbered.
+#ifdef VKH_PACKED
+#define ELEMENT_STORE(arr)                                                  \
+    void arr##_store1(uint i, float v) {                                    \
+        uint shift = (i & 1u) * 16u;                                        \
+        atomicAnd(arr[i >> 1], ~(0xffffu << shift));                        \
+        atomicOr(arr[i >> 1], (packHalf2x16(vec2(v, 0.0)) & 0xffffu) << shift); \
+    }
+#else
+#define ELEMENT_STORE(arr) \
+    void arr##_store1(uint i, float v) { arr[i] = sfp(v); }
 #endif
 
 // MAC4(acc, a, b): acc += dot(a, b) over four products, fp32 sum (fp16 products in f16a).

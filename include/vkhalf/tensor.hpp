@@ -27,9 +27,9 @@ public:
     static Tensor from_floats(Context& ctx, Shape shape, DType dtype, std::span<const float> values);
 
     // A tensor over elements [offset, offset + numel(shape)) of this one, sharing its memory. The
-    // byte offset must be a multiple of the device's storage-buffer offset alignment; an f16 view
-    // with an odd element count must end where this tensor ends (packed-tier kernels write whole
-    // pairs). Throws ShapeError / LimitError otherwise.
+    // byte offset must be a multiple of the device's storage-buffer offset alignment (LimitError)
+    // and the elements must lie inside this tensor (ShapeError). No kernel writes past a view's
+    // last element, also in the packed fp16 tier.
     Tensor view(int64_t offset, Shape shape) const;
 
     const Shape& shape() const { return shape_; }
@@ -45,6 +45,7 @@ public:
     void upload(std::span<const float> values);
     std::vector<float> to_floats() const;
     std::vector<uint16_t> to_f16_bits() const;  // f16 tensors only
+    std::vector<uint32_t> to_u32() const;       // u32 tensors only
 
     detail::Allocation& allocation() const { return *alloc_; }
     uint64_t byte_offset() const { return offset_; }  // within allocation()

@@ -6,10 +6,13 @@
 
 namespace vkhalf {
 
-enum class DType : uint8_t { f32, f16 };
+// u32: labels, indices, packed bytes and counters; no arithmetic op accepts it.
+enum class DType : uint8_t { f32, f16, u32 };
 
-constexpr std::size_t dtype_size(DType t) { return t == DType::f32 ? 4 : 2; }
-constexpr std::string_view to_string(DType t) { return t == DType::f32 ? "f32" : "f16"; }
+constexpr std::size_t dtype_size(DType t) { return t == DType::f16 ? 2 : 4; }
+constexpr std::string_view to_string(DType t) {
+    return t == DType::f32 ? "f32" : t == DType::f16 ? "f16" : "u32";
+}
 
 // A kernel variant: how a shader stores and computes. fp16 tensors have one memory layout (little-
 // endian halves) for f16p, f16s and f16a alike; only the shader's access differs.

@@ -1,21 +1,23 @@
 // Host side of shaders/cast.comp: f32 <-> f16, round to nearest even, bit-exact on every device.
 #include <limits>
 
-#include "ops/ops_common.hpp"
+#include "ops/record.hpp"
 #include "vkhalf/error.hpp"
 
 namespace vkhalf {
+namespace detail {
 
-void cast(Context& ctx, const Tensor& src, Tensor& dst) {
+void record_cast(CommandList& cl, ContextImpl& impl, const Tensor& src, Tensor& dst) {
     detail::check_defined("cast", src, "src");
     detail::check_defined("cast", dst, "dst");
     detail::check_same_shape("cast", src, dst);
+    if (src.dtype() == DType::u32 || dst.dtype() == DType::u32)
+        throw DTypeError("cast: u32 tensors cannot be cast (expected f32 -> f16 or f16 -> f32)");
     if (src.dtype() == dst.dtype())
         throw DTypeError("cast: src and dst are both " + std::string(to_string(src.dtype())) +
                          " (expected f32 -> f16 or f16 -> f32)");
     if (src.numel() > std::numeric_limits<int32_t>::max())
         throw LimitError("cast: " + std::to_string(src.numel()) + " elements exceed 2^31");
-    auto& impl = ctx.impl();
     const bool to_f16 = src.dtype() == DType::f32;
     const Tensor& f32 = to_f16 ? src : dst;
     const Tensor& f16 = to_f16 ? dst : src;
@@ -26,9 +28,15 @@ void cast(Context& ctx, const Tensor& src, Tensor& dst) {
     const uint32_t n = static_cast<uint32_t>(src.numel());
     const detail::BufferAccess buffers[] = {to_f16 ? detail::read(f32) : detail::write(f32),
                                             to_f16 ? detail::write(f16) : detail::read(f16)};
-    detail::CommandList cl(impl);
     cl.dispatch(p, buffers, &n, sizeof(n), detail::ceil_div(detail::ceil_div(n, 2), wg),
                 to_f16 ? "cast.f32_to_f16" : "cast.f16_to_f32");
+}
+
+} // namespace detail
+
+void cast(Context& ctx, const Tensor& src, Tensor& dst) {
+    detail::CommandList cl(ctx.impl());
+    detail::record_cast(cl, ctx.impl(), src, dst);
     cl.submit_and_wait();
 }
 

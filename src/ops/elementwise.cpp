@@ -2,15 +2,13 @@
 #include <cstdint>
 #include <limits>
 
-#include "ops/ops_common.hpp"
+#include "ops/record.hpp"
 #include "vkhalf/error.hpp"
 
 namespace vkhalf {
 namespace detail {
 
 namespace {
-
-enum class ElementwiseOp : uint32_t { add = 0, mul = 1, scale = 2, relu = 3, relu_backward = 4 };
 
 constexpr const char* op_name(ElementwiseOp op) {
     switch (op) {
@@ -28,7 +26,8 @@ struct ElementwisePush {
     float alpha;
 };
 
-// y = op(a, b); unary ops pass a as b.
+} // namespace
+
 void record_elementwise(CommandList& cl, ContextImpl& ctx, ElementwiseOp op, const Tensor& a, const Tensor& b,
                         float alpha, Tensor& y, const OpOptions& opt) {
     const char* name = op_name(op);
@@ -51,6 +50,8 @@ void record_elementwise(CommandList& cl, ContextImpl& ctx, ElementwiseOp op, con
     cl.dispatch(p, buffers, &push, sizeof(push), ceil_div(pairs, wg),
                 std::string(name) + "." + std::string(to_string(v)));
 }
+
+namespace {
 
 void run_elementwise(Context& ctx, ElementwiseOp op, const Tensor& a, const Tensor& b, float alpha, Tensor& y,
                      const OpOptions& opt) {

@@ -1,6 +1,7 @@
 // Host side of the GEMM kernels: gemm_tiled.comp (GPUs), gemm_regblock.comp (CPU devices),
 // gemm_coopmat.comp (VK_KHR_cooperative_matrix), gemm_splitk_reduce.comp, bias_grad.comp.
 #include "ops/gemm.hpp"
+#include "ops/record.hpp"
 
 #include <algorithm>
 #include <limits>
@@ -169,6 +170,8 @@ GemmShape check_gemm(const Tensor& a, const Tensor& b, const Tensor& c, const Ge
     if (a.dtype() != b.dtype())
         throw DTypeError("gemm: A is " + std::string(to_string(a.dtype())) + " and B is " +
                          std::string(to_string(b.dtype())) + " (expected equal dtypes)");
+    if (a.dtype() == DType::u32 || c.dtype() == DType::u32)
+        throw DTypeError("gemm: u32 tensors are not arithmetic (expected f16 or f32)");
     if (a.dtype() == DType::f32 && c.dtype() != DType::f32)
         throw DTypeError("gemm: f32 inputs need an f32 C, got " + std::string(to_string(c.dtype())));
     if (opt.bias) {
@@ -309,7 +312,10 @@ std::string describe_gemm(Context& ctx, const Tensor& a, const Tensor& b, const 
     return detail::plan_gemm(ctx.caps(), s, a, opt).describe();
 }
 
-void bias_grad(Context& ctx, const Tensor& dy, Tensor& db, BiasMode mode, OpOptions opt) {
+namespace detail {
+
+void record_bias_grad(CommandList& cl, ContextImpl& impl, const Tensor& dy, Tensor& db, BiasMode mode,
+                      const OpOptions& opt) {
     detail::check_defined("bias_grad", dy, "dy");
     detail::check_defined("bias_grad", db, "db");
     const auto& shape = dy.shape();
@@ -325,7 +331,6 @@ void bias_grad(Context& ctx, const Tensor& dy, Tensor& db, BiasMode mode, OpOpti
     if (db.dtype() != DType::f32 && db.dtype() != dy.dtype())
         throw DTypeError("bias_grad: db must be f32 or dy's dtype");
     if (dy.numel() > std::numeric_limits<int32_t>::max()) throw LimitError("bias_grad: dy exceeds 2^31 elements");
-    auto& impl = ctx.impl();
     const Variant v = detail::resolve_variant("bias_grad", impl.caps, dy.dtype(), opt);
     const bool out_f32 = db.dtype() == DType::f32;
     const uint32_t wg = detail::workgroup_size(impl.caps, 64);
@@ -333,8 +338,14 @@ void bias_grad(Context& ctx, const Tensor& dy, Tensor& db, BiasMode mode, OpOpti
                                          {{1, mode == BiasMode::per_column ? 0u : 1u}, {2, out_f32}}});
     const uint32_t push[2] = {static_cast<uint32_t>(rows), static_cast<uint32_t>(cols)};
     const detail::BufferAccess buffers[] = {detail::read(dy), detail::read_write(db), detail::read_write(db)};
-    detail::CommandList cl(impl);
     cl.dispatch(p, buffers, push, sizeof(push), detail::ceil_div(outputs, wg), "bias_grad");
+}
+
+} // namespace detail
+
+void bias_grad(Context& ctx, const Tensor& dy, Tensor& db, BiasMode mode, OpOptions opt) {
+    detail::CommandList cl(ctx.impl());
+    detail::record_bias_grad(cl, ctx.impl(), dy, db, mode, opt);
     cl.submit_and_wait();
 }
 

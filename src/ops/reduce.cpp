@@ -1,7 +1,7 @@
 // Host side of shaders/reduce_sum.comp: sum of all elements, fp32 accumulation, two passes.
 #include <limits>
 
-#include "ops/ops_common.hpp"
+#include "ops/record.hpp"
 #include "vkhalf/error.hpp"
 
 namespace vkhalf {
@@ -11,7 +11,9 @@ namespace {
 constexpr uint64_t kMaxPartials = 256;
 }
 
-void sum(Context& ctx, const Tensor& x, Tensor& out, OpOptions opt) {
+namespace detail {
+
+void record_sum(CommandList& cl, Context& ctx, const Tensor& x, Tensor& out, const OpOptions& opt, Tensor& partials) {
     detail::check_defined("sum", x, "x");
     detail::check_defined("sum", out, "out");
     if (out.dtype() != DType::f32 || out.numel() != 1)
@@ -27,17 +29,24 @@ void sum(Context& ctx, const Tensor& x, Tensor& out, OpOptions opt) {
     };
     const uint32_t n = static_cast<uint32_t>(x.numel());
     const uint64_t groups = std::min(kMaxPartials, detail::ceil_div(detail::ceil_div(n, 2), wg));
-    Tensor partials = Tensor::empty(ctx, {static_cast<int64_t>(groups)}, DType::f32);
+    partials = Tensor::empty(ctx, {static_cast<int64_t>(groups)}, DType::f32);
 
     const auto& first = impl.pipelines->get({detail::module_name("reduce_sum", v), 2, sizeof(Push), wg, {}});
     const auto& second = impl.pipelines->get({"reduce_sum.f32", 2, sizeof(Push), wg, {}});
-    detail::CommandList cl(impl);
     const detail::BufferAccess pass1[] = {detail::read(x), detail::write(partials)};
     const Push push1{n, static_cast<uint32_t>(groups)};
     cl.dispatch(first, pass1, &push1, sizeof(push1), groups, "sum.partials." + std::string(to_string(v)));
     const Push push2{static_cast<uint32_t>(groups), 1};
     const detail::BufferAccess pass2[] = {detail::read(partials), detail::write(out)};
     cl.dispatch(second, pass2, &push2, sizeof(push2), 1, "sum.final");
+}
+
+} // namespace detail
+
+void sum(Context& ctx, const Tensor& x, Tensor& out, OpOptions opt) {
+    detail::CommandList cl(ctx.impl());
+    Tensor partials;
+    detail::record_sum(cl, ctx, x, out, opt, partials);
     cl.submit_and_wait();
 }
 

@@ -31,6 +31,7 @@ void check_same_dtype(std::string_view op, const Tensor& a, const Tensor& b) {
 }
 
 Variant resolve_variant(std::string_view op, const DeviceCaps& caps, DType dtype, const OpOptions& opt) {
+    if (dtype == DType::u32) throw DTypeError(std::string(op) + ": u32 tensors are not arithmetic (expected f32 or f16)");
     if (!opt.variant) return default_variant(caps, dtype);
     const Variant v = *opt.variant;
     if (variant_dtype(v) != dtype || v == Variant::coopmat)

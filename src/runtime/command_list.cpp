@@ -62,6 +62,9 @@ CommandList::CommandList(ContextImpl& ctx, bool profile) : ctx_(ctx) {
 }
 
 CommandList::~CommandList() {
+    // A list destroyed while its work runs (an exception unwinding, say) must not free what the
+    // device still reads: wait, but never throw from here.
+    if (pending_) vkWaitForFences(ctx_.device, 1, &fence_.get_ref(), VK_TRUE, ctx_.fence_timeout_ns);
     if (cmd_) vkFreeCommandBuffers(ctx_.device, ctx_.command_pool.get(), 1, &cmd_);
 }
 
@@ -180,8 +183,9 @@ void CommandList::end() {
     ended_ = true;
 }
 
-void CommandList::submit_and_wait() {
+void CommandList::submit() {
     end();
+    wait();  // a command buffer cannot be pending twice
     VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
     si.commandBufferCount = 1;
     si.pCommandBuffers = &cmd_;
@@ -189,7 +193,13 @@ void CommandList::submit_and_wait() {
     vk_check(vkResetFences(ctx_.device, 1, &fence), "vkResetFences");
     vk_check(vkQueueSubmit(ctx_.queue, 1, &si, fence), "vkQueueSubmit");
     ++ctx_.submissions;
-    ctx_.wait_fence(fence, "CommandList::submit_and_wait");
+    pending_ = true;
+}
+
+void CommandList::wait() {
+    if (!pending_) return;
+    pending_ = false;
+    ctx_.wait_fence(fence_.get(), "CommandList::wait");
 }
 
 std::vector<OpTiming> CommandList::timings() const {

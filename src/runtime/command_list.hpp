@@ -53,9 +53,17 @@ public:
     // Copies `bytes` from the start of src to the start of dst.
     void copy(const BufferRange& src, const BufferRange& dst, VkDeviceSize bytes);
 
-    // Ends recording (once), submits and waits. Can be called again to replay the same commands.
-    void submit_and_wait();
+    // Ends recording (once) and submits; a list still running from an earlier submit() is waited
+    // for first. Can be called again to replay the same commands.
+    void submit();
+    // Waits for the last submit() (no-op when nothing is pending).
+    void wait();
+    void submit_and_wait() {
+        submit();
+        wait();
+    }
 
+    bool pending() const { return pending_; }  // submitted and not yet waited for
     std::size_t dispatch_count() const { return dispatches_; }
     std::size_t barrier_count() const { return barriers_; }
     std::vector<OpTiming> timings() const;  // after submit_and_wait(), when profiling
@@ -80,6 +88,7 @@ private:
     uint32_t sets_in_last_pool_ = 0;
     std::size_t dispatches_ = 0, barriers_ = 0;
     bool ended_ = false;
+    bool pending_ = false;
 };
 
 } // namespace vkhalf::detail

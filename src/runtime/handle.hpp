@@ -31,6 +31,7 @@ public:
         handle_ = H(VK_NULL_HANDLE);
     }
     H get() const { return handle_; }
+    const H& get_ref() const { return handle_; }
     explicit operator bool() const { return handle_ != H(VK_NULL_HANDLE); }
 
 private:

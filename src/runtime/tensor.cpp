@@ -91,8 +91,6 @@ Tensor Tensor::view(int64_t offset, Shape shape) const {
     if (offset < 0 || offset + n > numel())
         throw ShapeError("Tensor::view: elements [" + std::to_string(offset) + ", " + std::to_string(offset + n) +
                          ") lie outside " + to_string(shape_));
-    if (dtype_ == DType::f16 && n % 2 == 1 && offset + n != numel())
-        throw ShapeError("Tensor::view: an f16 view with an odd element count must end the tensor");
     const uint64_t bytes_offset = offset_ + static_cast<uint64_t>(offset) * dtype_size(dtype_);
     const uint64_t align = std::max<uint64_t>(16, alloc_->owner->caps.min_storage_offset_alignment);
     if (bytes_offset % align != 0)
@@ -121,10 +119,18 @@ void Tensor::download_bytes(std::span<std::byte> bytes) const {
     transfer(*alloc_->owner, *this, bytes.data(), bytes.size(), false);
 }
 
+std::vector<uint32_t> Tensor::to_u32() const {
+    if (dtype_ != DType::u32) throw DTypeError("Tensor::to_u32: tensor is " + std::string(to_string(dtype_)));
+    std::vector<uint32_t> out(static_cast<std::size_t>(numel()));
+    download_bytes(std::as_writable_bytes(std::span(out)));
+    return out;
+}
+
 void Tensor::upload(std::span<const float> values) {
     if (static_cast<int64_t>(values.size()) != numel())
         throw ShapeError("Tensor::upload: " + std::to_string(values.size()) + " values given, tensor " +
                          to_string(shape_) + " has " + std::to_string(numel()));
+    if (dtype_ == DType::u32) throw DTypeError("Tensor::upload: tensor is u32; use upload_bytes");
     if (dtype_ == DType::f32) {
         upload_bytes(std::as_bytes(values));
     } else {
@@ -134,6 +140,7 @@ void Tensor::upload(std::span<const float> values) {
 }
 
 std::vector<float> Tensor::to_floats() const {
+    if (dtype_ == DType::u32) throw DTypeError("Tensor::to_floats: tensor is u32");
     if (dtype_ == DType::f32) {
         std::vector<float> out(static_cast<std::size_t>(numel()));
         download_bytes(std::as_writable_bytes(std::span(out)));

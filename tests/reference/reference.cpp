@@ -106,3 +106,29 @@ std::vector<double> gemm(const GemmArgs& g, std::span<const float> a, std::span<
 }
 
 } // namespace ref
+
+namespace ref {
+
+void optimizer_step(const OptimizerRef& o, int t, std::vector<double>& p, std::vector<double>& m,
+                    std::vector<double>& v, std::span<const double> grad) {
+    for (std::size_t i = 0; i < p.size(); ++i) {
+        double g = grad[i];
+        if (o.kind == 0) {
+            g += o.weight_decay * p[i];
+            if (o.momentum != 0) {
+                m[i] = t == 1 ? g : o.momentum * m[i] + (1 - o.dampening) * g;
+                g = o.nesterov ? g + o.momentum * m[i] : m[i];
+            }
+            p[i] -= o.lr * g;
+            continue;
+        }
+        if (o.kind == 2) p[i] *= 1 - o.lr * o.weight_decay;
+        else g += o.weight_decay * p[i];
+        m[i] = o.beta1 * m[i] + (1 - o.beta1) * g;
+        v[i] = o.beta2 * v[i] + (1 - o.beta2) * g * g;
+        const double bc1 = 1 - std::pow(o.beta1, t), bc2 = 1 - std::pow(o.beta2, t);
+        p[i] -= (o.lr / bc1) * m[i] / (std::sqrt(v[i]) / std::sqrt(bc2) + o.eps);
+    }
+}
+
+} // namespace ref

@@ -44,3 +44,19 @@ std::vector<double> gemm(const GemmArgs& g, std::span<const float> a, std::span<
                          std::span<const float> c0, std::span<const float> bias, std::vector<double>& magnitude);
 
 } // namespace ref
+
+namespace ref {
+
+// torch.optim semantics in double: SGD (momentum, dampening, nesterov, L2), Adam (L2), AdamW
+// (decoupled decay). `t` is the 1-based step; `buf_init` says whether SGD's momentum buffer
+// already exists (PyTorch sets buf = g on the first step).
+struct OptimizerRef {
+    int kind = 2;  // 0 SGD, 1 Adam, 2 AdamW
+    double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.01;
+    double momentum = 0, dampening = 0;
+    bool nesterov = false;
+};
+void optimizer_step(const OptimizerRef& o, int t, std::vector<double>& p, std::vector<double>& m,
+                    std::vector<double>& v, std::span<const double> g);
+
+} // namespace ref

@@ -1,0 +1,127 @@
+#pragma once
+// Modules: Linear, ReLU and Sequential, recorded into a Graph forward and backward.
+//
+// Every parameter lives in flat buffers shared by the whole model (ParameterSet): an fp32 master
+// copy, a working copy in the training precision (fp16, or fp32) that forward and backward read,
+// a gradient in that precision (scaled by the loss scale), and the optimizer's fp32 moments. One
+// fused kernel then updates every parameter at once.
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "vkhalf/graph.hpp"
+
+namespace vkhalf {
+
+enum class Precision : uint8_t {
+    fp16,  // fp16 weights, activations and gradients; fp32 master weights and optimizer state
+    fp32,  // everything fp32 (the reference to compare mixed precision with)
+};
+
+constexpr DType working_dtype(Precision p) { return p == Precision::fp16 ? DType::f16 : DType::f32; }
+
+struct ParameterInfo {
+    std::string name;  // PyTorch state_dict name, e.g. "0.weight"
+    Shape shape;
+    int64_t offset = 0;  // elements into the flat buffers (aligned for views)
+};
+
+class ParameterSet {
+public:
+    // Registration (before allocate()): returns the parameter's index.
+    int add(std::string name, Shape shape);
+    // Creates the flat buffers; the moments start at zero.
+    void allocate(Context& ctx, Precision precision);
+
+    const std::vector<ParameterInfo>& infos() const { return infos_; }
+    int64_t size() const { return size_; }  // elements, padding included (even)
+    Precision precision() const { return precision_; }
+
+    // Views of one parameter.
+    Tensor master(int id) const;
+    Tensor work(int id) const;
+    Tensor grad(int id) const;
+    // The flat buffers.
+    Tensor master_flat, work_flat, grad_flat, moment1_flat, moment2_flat;
+
+    // Host-side values of every parameter (fp32), e.g. for initialisation or checkpoints: set()
+    // writes the master copy and the working copy (rounded to nearest even in fp16).
+    void set(int id, std::span<const float> values);
+    std::vector<float> get_master(int id) const;
+
+private:
+    std::vector<ParameterInfo> infos_;
+    int64_t size_ = 0;
+    int64_t align_ = 128;
+    Precision precision_ = Precision::fp16;
+};
+
+// What a module records with: the graph, the parameters and the batch's precision.
+struct RecordContext {
+    Graph& graph;
+    ParameterSet& params;
+    Precision precision;
+};
+
+class Module {
+public:
+    virtual ~Module() = default;
+    virtual void register_parameters(ParameterSet& params, const std::string& prefix) = 0;
+    // PyTorch's default initialisation for the module type, from `rng`.
+    virtual void init_parameters(ParameterSet& params, std::mt19937_64& rng) = 0;
+    // Records y = f(x) and returns y (allocated by the module, kept alive by the graph).
+    virtual Tensor record_forward(RecordContext& rc, const Tensor& x) = 0;
+    // Records the backward of the last recorded forward: parameter gradients (written, not
+    // accumulated) and, when need_dx, returns dL/dx.
+    virtual Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) = 0;
+};
+
+// y = x W^T + b, W [out, in] and b [out] as torch.nn.Linear.
+class Linear : public Module {
+public:
+    Linear(int64_t in, int64_t out) : in_(in), out_(out) {}
+    void register_parameters(ParameterSet& params, const std::string& prefix) override;
+    void init_parameters(ParameterSet& params, std::mt19937_64& rng) override;
+    Tensor record_forward(RecordContext& rc, const Tensor& x) override;
+    Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) override;
+    // Set by Sequential when a ReLU follows: the GEMM applies it in its epilogue.
+    void fuse_relu(bool on) { fused_relu_ = on; }
+
+private:
+    int64_t in_, out_;
+    int weight_ = -1, bias_ = -1;
+    bool fused_relu_ = false;
+    Tensor x_, y_;
+};
+
+class ReLU : public Module {
+public:
+    void register_parameters(ParameterSet&, const std::string&) override {}
+    void init_parameters(ParameterSet&, std::mt19937_64&) override {}
+    Tensor record_forward(RecordContext& rc, const Tensor& x) override;
+    Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) override;
+    bool fused = false;  // the preceding Linear applies it; forward and backward pass through
+
+private:
+    Tensor y_;
+};
+
+class Sequential : public Module {
+public:
+    Sequential& add(std::unique_ptr<Module> m);
+    template <typename M, typename... Args>
+    Sequential& emplace(Args&&... args) {
+        return add(std::make_unique<M>(std::forward<Args>(args)...));
+    }
+    void register_parameters(ParameterSet& params, const std::string& prefix) override;
+    void init_parameters(ParameterSet& params, std::mt19937_64& rng) override;
+    Tensor record_forward(RecordContext& rc, const Tensor& x) override;
+    Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) override;
+    std::size_t size() const { return modules_.size(); }
+
+private:
+    std::vector<std::unique_ptr<Module>> modules_;
+};
+
+} // namespace vkhalf

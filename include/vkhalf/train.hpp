@@ -1,0 +1,98 @@
+#pragma once
+// Trainer: one mixed-precision training step recorded once and replayed, all on the device:
+//   gather batch -> forward (fp16, fp32 accumulation) -> softmax cross-entropy in fp32 with the
+//   gradient seeded by the loss scale S -> backward -> finite check of every gradient ->
+//   fused optimizer (skipped on overflow) -> loss-scale update.
+// step() is one queue submission and does not wait; metrics() reads the device when asked.
+#include <cstdint>
+#include <span>
+
+#include "vkhalf/nn.hpp"
+
+namespace vkhalf {
+
+enum class OptimizerKind : uint8_t { sgd, adam, adamw };
+enum class LrSchedule : uint8_t { constant, step, cosine };
+
+struct OptimizerOptions {
+    OptimizerKind kind = OptimizerKind::adamw;
+    float lr = 1e-3f;
+    float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;  // torch.optim.Adam/AdamW defaults
+    float weight_decay = 0.01f;                       // AdamW's default; Adam/SGD: L2 (set 0)
+    float momentum = 0.0f, dampening = 0.0f;          // SGD
+    bool nesterov = false;
+    LrSchedule schedule = LrSchedule::constant;
+    uint32_t warmup_steps = 0;  // linear warmup over the first steps
+    uint32_t step_size = 1;     // step: decay every step_size steps; cosine: steps to the end
+    float gamma = 0.1f;         // step: decay factor; cosine: final fraction of lr
+};
+
+enum class LossScaleMode : uint8_t { dynamic, fixed, none };
+
+// torch.amp.GradScaler defaults.
+struct LossScaleOptions {
+    LossScaleMode mode = LossScaleMode::dynamic;
+    float init_scale = 65536.0f;
+    float growth_factor = 2.0f, backoff_factor = 0.5f;
+    uint32_t growth_interval = 2000;
+};
+
+// Images as bytes (0..255, row-major [count, features]) and labels, uploaded once.
+struct DeviceDataset {
+    Tensor pixels;  // u32, four pixels per word
+    Tensor labels;  // u32 [count]
+    int64_t count = 0, features = 0;
+    int classes = 10;
+    static DeviceDataset upload(Context& ctx, std::span<const uint8_t> pixels, std::span<const uint8_t> labels,
+                                int64_t count, int64_t features, int classes);
+};
+
+struct TrainerOptions {
+    Precision precision = Precision::fp16;
+    int64_t batch = 128;
+    OptimizerOptions optimizer;
+    LossScaleOptions loss_scale;
+    float mean = 0.0f, std = 1.0f;  // x = (pixel / 255 - mean) / std
+    uint64_t seed = 0;              // parameter initialisation and example order
+    bool profile = false;           // GPU timestamps per dispatch
+};
+
+struct Metrics {
+    double loss_sum = 0;
+    uint64_t correct = 0, seen = 0;
+    float loss_scale = 1;
+    uint32_t skipped = 0, consecutive_skips = 0;
+    uint32_t step = 0, optimizer_step = 0;
+    double mean_loss() const { return seen ? loss_sum / double(seen) : 0.0; }
+    double accuracy() const { return seen ? double(correct) / double(seen) : 0.0; }
+};
+
+class Trainer {
+public:
+    Trainer(Context& ctx, Sequential& model, const DeviceDataset& train, TrainerOptions options);
+    ~Trainer();
+    Trainer(const Trainer&) = delete;
+    Trainer& operator=(const Trainer&) = delete;
+
+    int64_t steps_per_epoch() const;
+    // Shuffles the example order for the next epoch on the host (from the seed and the epoch
+    // number) and uploads it; waits for the running step first.
+    void shuffle(uint64_t epoch);
+    void step();   // one submission, no wait
+    void wait();
+    // Waits, reads the training metrics and state; reset clears loss/correct/seen afterwards.
+    Metrics metrics(bool reset = false);
+    // Loss and accuracy over a whole dataset with the current working weights.
+    Metrics evaluate(const DeviceDataset& data);
+
+    ParameterSet& parameters();
+    Graph& graph();
+    Tensor& state();  // the device training state (see shaders/train_state.glsl)
+    const TrainerOptions& options() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace vkhalf

@@ -1,0 +1,47 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+
+// End of a training step, one invocation (torch.amp.GradScaler.update semantics):
+//   overflow:  S *= backoff, tracker = 0, skipped += 1            (DYNAMIC; else S stays)
+//   clean:     t += 1; tracker += 1; at `interval`: S *= growth if finite, tracker = 0
+//   step += 1; found_inf = 0
+#define TRAIN_STATE_BINDING 0
+#include "train_state.glsl"
+
+layout(constant_id = 1) const bool DYNAMIC = true;
+layout(push_constant) uniform Push {
+    float growth, backoff;
+    float inv_growth, inv_backoff;   // float(1/double(factor)), from the host
+    uint interval;
+} pc;
+
+void main() {
+    if (st.found_inf != 0u) {
+        if (DYNAMIC) {
+            st.scale *= pc.backoff;
+            st.inv_scale *= pc.inv_backoff;
+            st.growth_tracker = 0u;
+        }
+        st.skipped += 1u;
+        st.consecutive_skips += 1u;
+    } else {
+        st.optimizer_step += 1u;
+        st.consecutive_skips = 0u;
+        if (DYNAMIC) {
+            uint tracked = st.growth_tracker + 1u;
+            if (tracked == pc.interval) {
+                float grown = st.scale * pc.growth;
+                if ((floatBitsToUint(grown) & 0x7f800000u) != 0x7f800000u) {   // finite
+                    st.scale = grown;
+                    st.inv_scale *= pc.inv_growth;
+                }
+                st.growth_tracker = 0u;
+            } else {
+                st.growth_tracker = tracked;
+            }
+        }
+    }
+    st.step += 1u;
+    st.found_inf = 0u;
+}

@@ -1,0 +1,17 @@
+// train_state.glsl: the training state that lives on the device, so a recorded step replays
+// with no host round trip. Mirrors vkhalf::detail::TrainState (src/train/train_state.hpp).
+// Declare with TRAIN_STATE_BINDING defined.
+layout(binding = TRAIN_STATE_BINDING) buffer TrainState_ {
+    float scale;            // loss scale S: the loss gradient is seeded with S
+    float inv_scale;        // float(1 / double(S)), kept exact for power-of-two factors
+    uint found_inf;         // set by check_finite.comp this step, cleared by scale_update.comp
+    uint growth_tracker;    // clean steps since the last change of S
+    uint step;              // steps run, skipped ones included: batch index, LR schedule
+    uint optimizer_step;    // steps applied (Adam's t): skipped steps do not count
+    uint skipped;           // steps skipped for a non-finite gradient
+    uint consecutive_skips; // skipped steps in a row (the host stops a run that only skips)
+    float loss_sum;         // metrics since the host last reset them
+    uint correct;
+    uint seen;
+    uint metrics_pad;
+} st;

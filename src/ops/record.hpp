@@ -1,0 +1,20 @@
+#pragma once
+// The recording form of every op: checks, chooses a pipeline, records into a CommandList. The
+// eager functions (vkhalf/ops.hpp) record into a fresh list and wait; Graph records into its own.
+#include "ops/gemm.hpp"
+#include "ops/ops_common.hpp"
+
+namespace vkhalf::detail {
+
+enum class ElementwiseOp : uint32_t { add = 0, mul = 1, scale = 2, relu = 3, relu_backward = 4 };
+
+// y = op(a, b); unary ops pass a as b.
+void record_elementwise(CommandList& cl, ContextImpl& ctx, ElementwiseOp op, const Tensor& a, const Tensor& b,
+                        float alpha, Tensor& y, const OpOptions& opt);
+void record_cast(CommandList& cl, ContextImpl& ctx, const Tensor& src, Tensor& dst);
+// `partials` receives the first pass's sums; it must outlive the list's execution.
+void record_sum(CommandList& cl, Context& ctx, const Tensor& x, Tensor& out, const OpOptions& opt, Tensor& partials);
+void record_bias_grad(CommandList& cl, ContextImpl& ctx, const Tensor& dy, Tensor& db, BiasMode mode,
+                      const OpOptions& opt);
+
+} // namespace vkhalf::detail

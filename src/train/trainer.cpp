@@ -1,0 +1,219 @@
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+#include <random>
+
+#include "runtime/context_impl.hpp"
+#include "train/training_ops.hpp"
+#include "vkhalf/error.hpp"
+#include "vkhalf/train.hpp"
+
+namespace vkhalf {
+
+DeviceDataset DeviceDataset::upload(Context& ctx, std::span<const uint8_t> pixels, std::span<const uint8_t> labels,
+                                    int64_t count, int64_t features, int classes) {
+    if (count <= 0 || features <= 0 || classes < 2)
+        throw ShapeError("DeviceDataset: need count > 0, features > 0 and at least 2 classes");
+    if (int64_t(pixels.size()) != count * features || int64_t(labels.size()) != count)
+        throw ShapeError("DeviceDataset: " + std::to_string(pixels.size()) + " pixels and " +
+                         std::to_string(labels.size()) + " labels for " + std::to_string(count) + " examples of " +
+                         std::to_string(features) + " features");
+    for (std::size_t i = 0; i < labels.size(); ++i)
+        if (labels[i] >= classes)
+            throw ShapeError("DeviceDataset: label " + std::to_string(labels[i]) + " of example " + std::to_string(i) +
+                             " is not below " + std::to_string(classes) + " classes");
+    DeviceDataset d;
+    d.count = count;
+    d.features = features;
+    d.classes = classes;
+    std::vector<std::byte> packed((pixels.size() + 3) / 4 * 4);
+    std::memcpy(packed.data(), pixels.data(), pixels.size());
+    d.pixels = Tensor::empty(ctx, {int64_t(packed.size() / 4)}, DType::u32);
+    d.pixels.upload_bytes(packed);
+    std::vector<uint32_t> l(labels.begin(), labels.end());
+    d.labels = Tensor::empty(ctx, {count}, DType::u32);
+    d.labels.upload_bytes(std::as_bytes(std::span(l)));
+    return d;
+}
+
+namespace {
+
+Tensor new_state(Context& ctx, const detail::TrainState& s) {
+    Tensor t = Tensor::empty(ctx, {detail::kTrainStateWords}, DType::u32);
+    t.upload_bytes(std::as_bytes(std::span(&s, 1)));
+    return t;
+}
+
+detail::TrainState read_state(const Tensor& t) {
+    detail::TrainState s{};
+    t.download_bytes(std::as_writable_bytes(std::span(&s, 1)));
+    return s;
+}
+
+Tensor identity_order(Context& ctx, int64_t count) {
+    std::vector<uint32_t> order(static_cast<std::size_t>(count));
+    std::iota(order.begin(), order.end(), 0u);
+    Tensor t = Tensor::empty(ctx, {count}, DType::u32);
+    t.upload_bytes(std::as_bytes(std::span(order)));
+    return t;
+}
+
+// Forward and loss over [first, first + batches * batch) of `data`: the evaluation graph.
+struct EvalPass {
+    std::unique_ptr<Graph> graph;
+    uint32_t batches = 0;
+};
+
+} // namespace
+
+struct Trainer::Impl {
+    Context& ctx;
+    Sequential& model;
+    const DeviceDataset& train;
+    TrainerOptions opt;
+    ParameterSet params;
+    Tensor state, order, x, labels, dlogits;
+    std::unique_ptr<Graph> graph;
+    // Evaluation: its own state (step counter, metrics), identity order, full batches + remainder.
+    const DeviceDataset* eval_data = nullptr;
+    Tensor eval_state, eval_order;
+    EvalPass eval_full, eval_rest;
+
+    Impl(Context& c, Sequential& m, const DeviceDataset& d, TrainerOptions o) : ctx(c), model(m), train(d), opt(o) {}
+
+    void record_step();
+    EvalPass record_eval(const DeviceDataset& data, int64_t batch, uint32_t batches, uint32_t first);
+};
+
+void Trainer::Impl::record_step() {
+    auto& cl = graph->commands();
+    auto& impl = ctx.impl();
+    const int64_t b = opt.batch;
+    const DType wd = working_dtype(opt.precision);
+    x = graph->keep(Tensor::empty(ctx, {b, train.features}, wd));
+    labels = graph->keep(Tensor::empty(ctx, {b}, DType::u32));
+    const detail::GatherParams gp{uint32_t(b), uint32_t(train.features), uint32_t(train.count / b), 0, opt.mean,
+                                  1.0f / opt.std};
+    detail::record_gather(cl, impl, train, order, state, gp, x, labels);
+    RecordContext rc{*graph, params, opt.precision};
+    Tensor logits = model.record_forward(rc, x);
+    if (logits.shape() != Shape{b, train.classes})
+        throw ShapeError("Trainer: the model's output is " + to_string(logits.shape()) + ", expected [" +
+                         std::to_string(b) + ", " + std::to_string(train.classes) + "]");
+    dlogits = graph->keep(Tensor::empty(ctx, logits.shape(), wd));
+    detail::record_softmax_xent(cl, impl, logits, labels, state, dlogits, true);
+    model.record_backward(rc, dlogits, false);
+    detail::record_check_finite(cl, impl, params.grad_flat, state);
+    detail::record_optimizer_step(cl, impl, opt.optimizer, params.grad_flat, params.master_flat, params.moment1_flat,
+                                  params.moment2_flat, params.work_flat, state);
+    detail::record_scale_update(cl, impl, opt.loss_scale, state);
+}
+
+EvalPass Trainer::Impl::record_eval(const DeviceDataset& data, int64_t batch, uint32_t batches, uint32_t first) {
+    EvalPass pass;
+    pass.batches = batches;
+    if (batches == 0) return pass;
+    pass.graph = std::make_unique<Graph>(ctx);
+    Graph& g = *pass.graph;
+    auto& impl = ctx.impl();
+    const DType wd = working_dtype(opt.precision);
+    Tensor& ex = g.keep(Tensor::empty(ctx, {batch, data.features}, wd));
+    Tensor& el = g.keep(Tensor::empty(ctx, {batch}, DType::u32));
+    const detail::GatherParams gp{uint32_t(batch), uint32_t(data.features), batches, first, opt.mean, 1.0f / opt.std};
+    detail::record_gather(g.commands(), impl, data, eval_order, eval_state, gp, ex, el);
+    RecordContext rc{g, params, opt.precision};
+    Tensor logits = model.record_forward(rc, ex);
+    detail::record_softmax_xent(g.commands(), impl, logits, el, eval_state, logits, false);
+    LossScaleOptions counter;  // advances eval_state.step only (no overflow, no scaling)
+    counter.mode = LossScaleMode::none;
+    detail::record_scale_update(g.commands(), impl, counter, eval_state);
+    return pass;
+}
+
+Trainer::Trainer(Context& ctx, Sequential& model, const DeviceDataset& train, TrainerOptions options)
+    : impl_(std::make_unique<Impl>(ctx, model, train, options)) {
+    Impl& m = *impl_;
+    if (options.batch <= 0 || options.batch > train.count)
+        throw ShapeError("Trainer: batch " + std::to_string(options.batch) + " must be in [1, " +
+                         std::to_string(train.count) + "]");
+    if (!(options.std > 0)) throw Error("Trainer: std must be positive");
+    model.register_parameters(m.params, "");
+    m.params.allocate(ctx, options.precision);
+    std::mt19937_64 rng(options.seed);
+    model.init_parameters(m.params, rng);
+    LossScaleOptions ls = options.loss_scale;
+    if (options.precision == Precision::fp32 && ls.mode == LossScaleMode::dynamic) ls.mode = LossScaleMode::none;
+    m.opt.loss_scale = ls;
+    m.state = new_state(ctx, detail::initial_state(ls));
+    m.order = identity_order(ctx, train.count);
+    m.graph = std::make_unique<Graph>(ctx, options.profile);
+    m.record_step();
+}
+
+Trainer::~Trainer() {
+    if (impl_ && impl_->graph) {
+        try {
+            impl_->graph->wait();
+        } catch (...) {  // a lost device: nothing left to wait for
+        }
+    }
+}
+
+int64_t Trainer::steps_per_epoch() const { return impl_->train.count / impl_->opt.batch; }
+
+void Trainer::shuffle(uint64_t epoch) {
+    Impl& m = *impl_;
+    m.graph->wait();
+    std::vector<uint32_t> order(static_cast<std::size_t>(m.train.count));
+    std::iota(order.begin(), order.end(), 0u);
+    std::mt19937_64 rng(m.opt.seed * 0x9e3779b97f4a7c15ull + epoch + 1);
+    std::shuffle(order.begin(), order.end(), rng);
+    m.order.upload_bytes(std::as_bytes(std::span(order)));
+}
+
+void Trainer::step() { impl_->graph->run(); }
+void Trainer::wait() { impl_->graph->wait(); }
+
+Metrics Trainer::metrics(bool reset) {
+    Impl& m = *impl_;
+    m.graph->wait();
+    detail::TrainState s = read_state(m.state);
+    Metrics out{s.loss_sum, s.correct, s.seen, s.scale, s.skipped, s.consecutive_skips, s.step, s.optimizer_step};
+    if (reset) {
+        s.loss_sum = 0;
+        s.correct = s.seen = 0;
+        m.state.upload_bytes(std::as_bytes(std::span(&s, 1)));
+    }
+    return out;
+}
+
+Metrics Trainer::evaluate(const DeviceDataset& data) {
+    Impl& m = *impl_;
+    m.graph->wait();
+    const int64_t batch = std::min<int64_t>(m.opt.batch, data.count);
+    if (m.eval_data != &data) {
+        m.eval_full = {};
+        m.eval_rest = {};
+        m.eval_data = &data;
+        m.eval_state = new_state(m.ctx, detail::initial_state({LossScaleMode::none}));
+        m.eval_order = identity_order(m.ctx, data.count);
+        const auto full = uint32_t(data.count / batch);
+        m.eval_full = m.record_eval(data, batch, full, 0);
+        if (const int64_t rest = data.count - int64_t(full) * batch; rest > 0)
+            m.eval_rest = m.record_eval(data, rest, 1, uint32_t(int64_t(full) * batch));
+    }
+    const detail::TrainState fresh = detail::initial_state({LossScaleMode::none});
+    m.eval_state.upload_bytes(std::as_bytes(std::span(&fresh, 1)));
+    for (uint32_t i = 0; i < m.eval_full.batches; ++i) m.eval_full.graph->run();
+    m.eval_full.graph->wait();
+    if (m.eval_rest.graph) m.eval_rest.graph->run_and_wait();
+    const detail::TrainState s = read_state(m.eval_state);
+    return {s.loss_sum, s.correct, s.seen, 1.0f, 0, 0, 0, 0};
+}
+
+ParameterSet& Trainer::parameters() { return impl_->params; }
+Graph& Trainer::graph() { return *impl_->graph; }
+Tensor& Trainer::state() { return impl_->state; }
+const TrainerOptions& Trainer::options() const { return impl_->opt; }
+
+} // namespace vkhalf

@@ -1,0 +1,115 @@
+// Host side of gather_batch.comp, softmax_xent.comp, check_finite.comp, optimizer_step.comp and
+// scale_update.comp.
+#include "train/training_ops.hpp"
+
+#include "vkhalf/error.hpp"
+
+namespace vkhalf::detail {
+
+namespace {
+
+void check_state(const Tensor& state) {
+    if (state.dtype() != DType::u32 || state.numel() != kTrainStateWords)
+        throw ShapeError("training state must be a u32 tensor of " + std::to_string(kTrainStateWords) + " words");
+}
+
+} // namespace
+
+TrainState initial_state(const LossScaleOptions& o) {
+    TrainState s{};
+    const double scale = o.mode == LossScaleMode::none ? 1.0 : o.init_scale;
+    if (!(scale > 0.0) || scale > 3.0e38) throw Error("loss scale must be positive and finite, got " + std::to_string(scale));
+    s.scale = static_cast<float>(scale);
+    s.inv_scale = static_cast<float>(1.0 / double(s.scale));  // GradScaler: float(1/double(S))
+    return s;
+}
+
+void record_gather(CommandList& cl, ContextImpl& ctx, const DeviceDataset& data, const Tensor& order, Tensor& state,
+                   const GatherParams& p, Tensor& x, Tensor& labels) {
+    check_state(state);
+    if (x.shape() != Shape{p.batch, p.features} || labels.shape() != Shape{p.batch} || labels.dtype() != DType::u32)
+        throw ShapeError("gather: x must be [" + std::to_string(p.batch) + ", " + std::to_string(p.features) +
+                         "] and labels u32 [" + std::to_string(p.batch) + "]");
+    if (uint64_t(p.first) + uint64_t(p.steps_per_epoch) * p.batch > uint64_t(order.numel()))
+        throw ShapeError("gather: " + std::to_string(p.steps_per_epoch) + " batches of " + std::to_string(p.batch) +
+                         " from " + std::to_string(p.first) + " exceed the " + std::to_string(order.numel()) +
+                         " examples");
+    const Variant v = resolve_variant("gather", ctx.caps, x.dtype(), {});
+    const uint32_t wg = workgroup_size(ctx.caps);
+    const auto& pipe = ctx.pipelines->get({module_name("gather_batch", v), 6, sizeof(GatherParams), wg, {}});
+    const BufferAccess b[] = {read(data.pixels), read(data.labels), read(order), write(x), read(state), write(labels)};
+    const uint64_t pairs = ceil_div(uint64_t(p.batch) * p.features, 2);
+    cl.dispatch(pipe, b, &p, sizeof(p), ceil_div(pairs, wg), "gather_batch");
+}
+
+void record_softmax_xent(CommandList& cl, ContextImpl& ctx, const Tensor& logits, const Tensor& labels, Tensor& state,
+                         Tensor& dz, bool with_grad) {
+    check_state(state);
+    if (logits.shape().size() != 2 || labels.shape() != Shape{logits.shape()[0]} || labels.dtype() != DType::u32)
+        throw ShapeError("softmax_xent: logits must be [batch, classes] and labels u32 [batch], got " +
+                         to_string(logits.shape()) + " and " + to_string(labels.shape()));
+    check_same_shape("softmax_xent", logits, dz);
+    check_same_dtype("softmax_xent", logits, dz);
+    const Variant v = resolve_variant("softmax_xent", ctx.caps, logits.dtype(), {});
+    const uint32_t wg = workgroup_size(ctx.caps);
+    const auto& pipe = ctx.pipelines->get({module_name("softmax_xent", v), 4, 2 * sizeof(uint32_t), wg,
+                                           {{1, with_grad ? 1u : 0u}}});
+    const uint32_t push[2] = {uint32_t(logits.shape()[0]), uint32_t(logits.shape()[1])};
+    const BufferAccess b[] = {read(logits), read(labels), with_grad ? write(dz) : read(dz), read_write(state)};
+    cl.dispatch(pipe, b, push, sizeof(push), 1, "softmax_xent");
+}
+
+void record_check_finite(CommandList& cl, ContextImpl& ctx, const Tensor& grads, Tensor& state) {
+    check_state(state);
+    if (grads.dtype() == DType::u32 || (grads.dtype() == DType::f16 && grads.numel() % 2))
+        throw ShapeError("check_finite: gradients must be f32, or f16 with an even element count");
+    const uint32_t wg = workgroup_size(ctx.caps);
+    const auto& pipe = ctx.pipelines->get({"check_finite.f32", 2, sizeof(uint32_t), wg,
+                                           {{1, grads.dtype() == DType::f32 ? 1u : 0u}}});
+    const uint32_t words = static_cast<uint32_t>(grads.bytes() / 4);
+    const BufferAccess b[] = {read(grads), read_write(state)};
+    cl.dispatch(pipe, b, &words, sizeof(words), ceil_div(words, wg), "check_finite");
+}
+
+void record_optimizer_step(CommandList& cl, ContextImpl& ctx, const OptimizerOptions& o, const Tensor& grads,
+                           Tensor& master, Tensor& moment1, Tensor& moment2, Tensor& work, Tensor& state) {
+    check_state(state);
+    const int64_t n = master.numel();
+    if (n % 2 || grads.numel() != n || moment1.numel() != n || moment2.numel() != n || work.numel() != n ||
+        master.dtype() != DType::f32 || moment1.dtype() != DType::f32 || moment2.dtype() != DType::f32 ||
+        grads.dtype() != work.dtype() || grads.dtype() == DType::u32)
+        throw ShapeError("optimizer_step: flat buffers must have one even length; master and moments f32, gradient "
+                         "and working copy of one dtype");
+    struct Push {
+        uint32_t n;
+        float lr, beta1, beta2, eps, weight_decay, momentum, dampening;
+        uint32_t warmup_steps, step_size;
+        float gamma;
+    } push{uint32_t(n), o.lr, o.beta1, o.beta2, o.eps, o.weight_decay, o.momentum, o.dampening,
+           o.warmup_steps, o.step_size, o.gamma};
+    const uint32_t algo = o.kind == OptimizerKind::sgd ? 0u : o.kind == OptimizerKind::adam ? 1u : 2u;
+    const uint32_t wg = workgroup_size(ctx.caps);
+    const auto& pipe = ctx.pipelines->get({"optimizer_step.f32", 6, sizeof(Push), wg,
+                                           {{1, algo},
+                                            {2, grads.dtype() == DType::f32 ? 1u : 0u},
+                                            {3, o.nesterov ? 1u : 0u},
+                                            {4, static_cast<uint32_t>(o.schedule)}}});
+    const BufferAccess b[] = {read(grads), read_write(master), read_write(moment1), read_write(moment2), write(work),
+                              read(state)};
+    cl.dispatch(pipe, b, &push, sizeof(push), ceil_div(uint64_t(n) / 2, wg), "optimizer_step");
+}
+
+void record_scale_update(CommandList& cl, ContextImpl& ctx, const LossScaleOptions& o, Tensor& state) {
+    check_state(state);
+    struct Push {
+        float growth, backoff, inv_growth, inv_backoff;
+        uint32_t interval;
+    } push{o.growth_factor, o.backoff_factor, float(1.0 / double(o.growth_factor)),
+           float(1.0 / double(o.backoff_factor)), o.growth_interval};
+    const auto& pipe = ctx.pipelines->get({"scale_update.f32", 1, sizeof(Push), 1,
+                                           {{1, o.mode == LossScaleMode::dynamic ? 1u : 0u}}});
+    const BufferAccess b[] = {read_write(state)};
+    cl.dispatch(pipe, b, &push, sizeof(push), 1, "scale_update");
+}
+
+} // namespace vkhalf::detail

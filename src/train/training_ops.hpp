@@ -1,0 +1,27 @@
+#pragma once
+// Recorders for the training kernels: gather_batch, softmax_xent, check_finite, optimizer_step,
+// scale_update. `state` is the u32 tensor holding a TrainState.
+#include "ops/ops_common.hpp"
+#include "train/train_state.hpp"
+#include "vkhalf/train.hpp"
+
+namespace vkhalf::detail {
+
+struct GatherParams {
+    uint32_t batch, features, steps_per_epoch, first;
+    float mean, inv_std;
+};
+void record_gather(CommandList& cl, ContextImpl& ctx, const DeviceDataset& data, const Tensor& order, Tensor& state,
+                   const GatherParams& p, Tensor& x, Tensor& labels);
+// with_grad false: metrics only (evaluation); dz is still bound but not written.
+void record_softmax_xent(CommandList& cl, ContextImpl& ctx, const Tensor& logits, const Tensor& labels, Tensor& state,
+                         Tensor& dz, bool with_grad);
+void record_check_finite(CommandList& cl, ContextImpl& ctx, const Tensor& grads, Tensor& state);
+void record_optimizer_step(CommandList& cl, ContextImpl& ctx, const OptimizerOptions& o, const Tensor& grads,
+                           Tensor& master, Tensor& moment1, Tensor& moment2, Tensor& work, Tensor& state);
+void record_scale_update(CommandList& cl, ContextImpl& ctx, const LossScaleOptions& o, Tensor& state);
+
+// The initial TrainState for these options.
+TrainState initial_state(const LossScaleOptions& o);
+
+} // namespace vkhalf::detail

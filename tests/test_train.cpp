@@ -1,0 +1,391 @@
+// The training engine: fused optimizers against fp64 references and PyTorch's golden values,
+// the loss scaler's GradScaler semantics on the device, overflow skipping, fp16 against fp32
+// training, one submission per step, determinism.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "reference/reference.hpp"
+#include "runtime/context_impl.hpp"
+#include "support.hpp"
+#include "train/training_ops.hpp"
+
+using namespace vkhalf;
+using detail::TrainState;
+
+namespace {
+
+// The optimizer's flat buffers and the training state, driven one step at a time:
+// check_finite -> optimizer_step -> scale_update, recorded once and replayed, as in Trainer.
+struct OptimizerRig {
+    Context& ctx;
+    int64_t n;
+    DType grad_dtype;
+    Tensor grads, master, m, v, work, state;
+    Graph graph;
+
+    OptimizerRig(Context& c, int64_t count, DType gd, const OptimizerOptions& o, const LossScaleOptions& ls)
+        : ctx(c), n(count), grad_dtype(gd), graph(c) {
+        grads = Tensor::empty(ctx, {n}, gd);
+        master = Tensor::empty(ctx, {n}, DType::f32);
+        m = Tensor::from_floats(ctx, {n}, DType::f32, std::vector<float>(n, 0.0f));
+        v = Tensor::from_floats(ctx, {n}, DType::f32, std::vector<float>(n, 0.0f));
+        work = Tensor::empty(ctx, {n}, gd);
+        const TrainState s = detail::initial_state(ls);
+        state = Tensor::empty(ctx, {detail::kTrainStateWords}, DType::u32);
+        state.upload_bytes(std::as_bytes(std::span(&s, 1)));
+        auto& impl = ctx.impl();
+        detail::record_check_finite(graph.commands(), impl, grads, state);
+        detail::record_optimizer_step(graph.commands(), impl, o, grads, master, m, v, work, state);
+        detail::record_scale_update(graph.commands(), impl, ls, state);
+    }
+    void set_params(const std::vector<float>& p) {
+        master.upload(p);
+        work.upload(p);
+    }
+    void step(const std::vector<float>& g) {
+        grads.upload(g);
+        graph.run_and_wait();
+    }
+    TrainState read_state() const {
+        TrainState s{};
+        state.download_bytes(std::as_writable_bytes(std::span(&s, 1)));
+        return s;
+    }
+    std::vector<uint32_t> bits(const Tensor& t) const {
+        std::vector<uint32_t> out(t.bytes() / 4);
+        t.download_bytes(std::as_writable_bytes(std::span(out)));
+        return out;
+    }
+};
+
+// A separable synthetic problem: 10 classes, a random prototype each, u8 noise around it.
+DeviceDataset synthetic(Context& ctx, int n, int d, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int> u(0, 255);
+    std::normal_distribution<float> noise(0, 40);
+    std::vector<std::vector<int>> proto(10, std::vector<int>(d));
+    for (auto& p : proto)
+        for (auto& x : p) x = u(rng);
+    std::vector<uint8_t> px(std::size_t(n) * d), lb(n);
+    for (int i = 0; i < n; ++i) {
+        lb[i] = uint8_t(i % 10);
+        for (int j = 0; j < d; ++j) px[std::size_t(i) * d + j] = uint8_t(std::clamp(proto[i % 10][j] + int(noise(rng)), 0, 255));
+    }
+    return DeviceDataset::upload(ctx, px, lb, n, d, 10);
+}
+
+std::unique_ptr<Sequential> mlp(int d) {
+    auto m = std::make_unique<Sequential>();
+    m->emplace<Linear>(d, 32).emplace<ReLU>().emplace<Linear>(32, 10);
+    return m;
+}
+
+} // namespace
+
+TEST_SUITE("train") {
+
+TEST_CASE("AdamW reproduces PyTorch's golden values within 1e-6 relative") {
+    auto& ctx = test::full_device();
+    OptimizerOptions o;  // AdamW, lr 1e-3, betas 0.9/0.999, eps 1e-8, weight decay 0.01
+    LossScaleOptions none;
+    none.mode = LossScaleMode::none;
+    OptimizerRig rig(ctx, 4, DType::f32, o, none);
+    rig.set_params({1.0f, -0.5f, 0.25f, 0.0f});
+    rig.step({0.5f, -0.25f, 1e-3f, 2.0f});
+    const double after1[] = {0.9989899993, -0.4989950061, 0.2489975095, -0.0009999999311};
+    auto p = rig.master.to_floats();
+    for (int i = 0; i < 4; ++i) CHECK(p[i] == doctest::Approx(after1[i]).epsilon(1e-6));
+    rig.step({0.1f, 0.3f, -1e-3f, -2.0f});
+    rig.step({-0.2f, 0.0f, 1e-3f, 1.0f});
+    const double after3[] = {0.9978225827, -0.4992384315, 0.2487093806, -0.001122074318};
+    p = rig.master.to_floats();
+    for (int i = 0; i < 4; ++i) CHECK(p[i] == doctest::Approx(after3[i]).epsilon(1e-6));
+    CHECK(rig.read_state().optimizer_step == 3);
+    test::check_validation(ctx);
+}
+
+TEST_CASE("SGD, Adam and AdamW match the fp64 reference over several steps; fp16 weights are rne(master)") {
+    auto& ctx = test::full_device();
+    struct Config {
+        const char* name;
+        OptimizerOptions o;
+    };
+    std::vector<Config> configs;
+    {
+        OptimizerOptions sgd;
+        sgd.kind = OptimizerKind::sgd;
+        sgd.lr = 0.05f;
+        sgd.weight_decay = 1e-3f;
+        configs.push_back({"sgd", sgd});
+        sgd.momentum = 0.9f;
+        sgd.dampening = 0.1f;
+        configs.push_back({"sgd momentum", sgd});
+        sgd.dampening = 0.0f;
+        sgd.nesterov = true;
+        configs.push_back({"sgd nesterov", sgd});
+        OptimizerOptions adam;
+        adam.kind = OptimizerKind::adam;
+        adam.weight_decay = 1e-2f;
+        configs.push_back({"adam", adam});
+        configs.push_back({"adamw", OptimizerOptions{}});
+    }
+    const int64_t n = 1000;
+    const float scale = 1024.0f;  // fp16 gradients arrive scaled; the kernel unscales
+    for (const auto& cfg : configs) {
+        for (DType gd : {DType::f32, DType::f16}) {
+            CAPTURE(cfg.name);
+            CAPTURE(to_string(gd));
+            LossScaleOptions ls;
+            ls.mode = LossScaleMode::fixed;
+            ls.init_scale = scale;
+            OptimizerRig rig(ctx, n, gd, cfg.o, ls);
+            std::vector<float> p0 = test::random_values(n, -1, 1, 3, gd == DType::f16);
+            rig.set_params(p0);
+            std::vector<double> p(p0.begin(), p0.end()), m(n, 0.0), v(n, 0.0);
+            ref::OptimizerRef r{cfg.o.kind == OptimizerKind::sgd ? 0 : cfg.o.kind == OptimizerKind::adam ? 1 : 2,
+                                cfg.o.lr, cfg.o.beta1, cfg.o.beta2, cfg.o.eps, cfg.o.weight_decay, cfg.o.momentum,
+                                cfg.o.dampening, cfg.o.nesterov};
+            for (int t = 1; t <= 5; ++t) {
+                auto g = test::random_values(n, -2, 2, 10 + t, false);
+                std::vector<float> scaled(n);
+                std::vector<double> unscaled(n);
+                for (int64_t i = 0; i < n; ++i) {
+                    scaled[i] = gd == DType::f16 ? round_to_f16(g[i] * scale) : g[i] * scale;
+                    unscaled[i] = double(scaled[i]) / scale;
+                }
+                rig.step(scaled);
+                ref::optimizer_step(r, t, p, m, v, unscaled);
+                const auto master = rig.master.to_floats();
+                std::size_t bad = 0;
+                for (int64_t i = 0; i < n; ++i)
+                    bad += std::fabs(master[i] - p[i]) > 2e-6 * std::max(1.0, std::fabs(p[i]));
+                CHECK(bad == 0);
+                // The working copy: fp16 rounded to nearest even from the fp32 master, bit for bit.
+                if (gd == DType::f16) {
+                    const auto work = rig.work.to_f16_bits();
+                    std::size_t mismatched = 0;
+                    for (int64_t i = 0; i < n; ++i) mismatched += work[i] != ref::f32_to_f16(master[i]);
+                    CHECK(mismatched == 0);
+                } else {
+                    CHECK(rig.work.to_floats() == master);
+                }
+            }
+        }
+    }
+    test::check_validation(ctx);
+}
+
+TEST_CASE("an inf or NaN anywhere in the gradient skips the step: weights and moments bitwise unchanged") {
+    auto& ctx = test::full_device();
+    const int64_t n = 4096;
+    const uint16_t poison[] = {0x7c00, 0xfc00, 0x7e00, 0x7c01};  // +inf, -inf, qNaN, sNaN
+    for (DType gd : {DType::f16, DType::f32}) {
+        for (int64_t pos : {int64_t(0), int64_t(1), int64_t(2047), n - 1}) {
+            for (uint16_t bad : poison) {
+                CAPTURE(to_string(gd));
+                CAPTURE(pos);
+                CAPTURE(bad);
+                LossScaleOptions ls;  // dynamic, 65536
+                OptimizerRig rig(ctx, n, gd, OptimizerOptions{}, ls);
+                rig.set_params(test::random_values(n, -1, 1, 5, true));
+                rig.step(test::random_values(n, -100, 100, 6, true));  // one clean step: moments nonzero
+                const auto master = rig.bits(rig.master), m = rig.bits(rig.m), v = rig.bits(rig.v),
+                           work = rig.bits(rig.work);
+                const TrainState before = rig.read_state();
+                auto g = test::random_values(n, -100, 100, 7, true);
+                g[pos] = gd == DType::f16 ? f16_bits_to_f32(bad) : f16_bits_to_f32(bad);  // inf / NaN in fp32 too
+                rig.step(g);
+                const TrainState after = rig.read_state();
+                CHECK(rig.bits(rig.master) == master);
+                CHECK(rig.bits(rig.m) == m);
+                CHECK(rig.bits(rig.v) == v);
+                CHECK(rig.bits(rig.work) == work);
+                CHECK(after.scale == before.scale * 0.5f);
+                CHECK(after.inv_scale == before.inv_scale * 2.0f);
+                CHECK(after.growth_tracker == 0);
+                CHECK(after.skipped == before.skipped + 1);
+                CHECK(after.optimizer_step == before.optimizer_step);
+                CHECK(after.found_inf == 0);  // cleared for the next step
+                CHECK(after.step == before.step + 1);
+                rig.step(test::random_values(n, -100, 100, 8, true));  // the next clean step applies
+                CHECK(rig.read_state().optimizer_step == before.optimizer_step + 1);
+                CHECK(rig.bits(rig.master) != master);
+            }
+        }
+    }
+    test::check_validation(ctx);
+}
+
+TEST_CASE("the loss scale doubles exactly after growth_interval clean steps and never becomes inf") {
+    auto& ctx = test::full_device();
+    LossScaleOptions ls;
+    ls.growth_interval = 3;
+    ls.init_scale = 1024;
+    OptimizerRig rig(ctx, 64, DType::f16, OptimizerOptions{}, ls);
+    rig.set_params(std::vector<float>(64, 0.5f));
+    const std::vector<float> clean(64, 1.0f);
+    std::vector<float> overflow(64, 1.0f);
+    overflow[10] = INFINITY;
+    rig.step(clean);
+    rig.step(clean);
+    CHECK(rig.read_state().scale == 1024.0f);
+    CHECK(rig.read_state().growth_tracker == 2);
+    rig.step(clean);  // third clean step
+    CHECK(rig.read_state().scale == 2048.0f);
+    CHECK(rig.read_state().growth_tracker == 0);
+    rig.step(clean);
+    rig.step(clean);
+    rig.step(overflow);  // resets the tracker
+    CHECK(rig.read_state().scale == 1024.0f);
+    CHECK(rig.read_state().growth_tracker == 0);
+    rig.step(clean);
+    rig.step(clean);
+    CHECK(rig.read_state().scale == 1024.0f);
+    rig.step(clean);
+    CHECK(rig.read_state().scale == 2048.0f);
+    CHECK(rig.read_state().inv_scale == 1.0f / 2048.0f);
+
+    // Near the top of fp32 the growth would overflow: the scale stays finite.
+    LossScaleOptions big;
+    big.growth_interval = 1;
+    big.init_scale = 2.0e38f;
+    OptimizerRig top(ctx, 64, DType::f16, OptimizerOptions{}, big);
+    top.set_params(std::vector<float>(64, 0.5f));
+    top.step(std::vector<float>(64, 0.0f));
+    CHECK(top.read_state().scale == 2.0e38f);
+    test::check_validation(ctx);
+}
+
+TEST_CASE("a small MLP in fp16 mixed precision follows the fp32 loss curve and reaches the same accuracy") {
+    auto& ctx = test::full_device();
+    const DeviceDataset data = synthetic(ctx, 2048, 64, 5);
+    std::vector<double> losses[2];
+    double accuracy[2] = {0, 0};
+    for (Precision p : {Precision::fp32, Precision::fp16}) {
+        auto model = mlp(64);
+        TrainerOptions o;
+        o.precision = p;
+        o.batch = 64;
+        o.mean = 0.5f;
+        o.std = 0.25f;
+        Trainer tr(ctx, *model, data, o);
+        for (int epoch = 0; epoch < 3; ++epoch) {
+            tr.shuffle(epoch);
+            for (int64_t s = 0; s < tr.steps_per_epoch(); ++s) tr.step();
+            losses[int(p)].push_back(tr.metrics(true).mean_loss());
+        }
+        accuracy[int(p)] = tr.evaluate(data).accuracy();
+        CHECK(tr.metrics().skipped == 0);
+    }
+    for (std::size_t e = 0; e < 3; ++e) {
+        CAPTURE(e);
+        // Stated tolerance: per-epoch mean loss within 1% relative of the fp32 run.
+        CHECK(losses[0][e] == doctest::Approx(losses[1][e]).epsilon(0.01));
+    }
+    CHECK(losses[0][2] < 0.5 * losses[0][0]);  // it learned
+    CHECK(accuracy[0] > 0.95);
+    CHECK(std::fabs(accuracy[0] - accuracy[1]) <= 0.01);
+    test::check_validation(ctx);
+}
+
+TEST_CASE("a training step is one queue submission and the host does not wait inside it") {
+    auto& ctx = test::full_device();
+    const DeviceDataset data = synthetic(ctx, 512, 64, 6);
+    auto model = mlp(64);
+    TrainerOptions o;
+    o.batch = 64;
+    Trainer tr(ctx, *model, data, o);
+    tr.step();
+    tr.wait();
+    const uint64_t before = ctx.impl().submissions;
+    for (int i = 0; i < 5; ++i) {
+        tr.step();
+        CHECK(tr.graph().commands().pending());  // step() returned with the work in flight
+    }
+    CHECK(ctx.impl().submissions - before == 5);
+    const Metrics m = tr.metrics();
+    CHECK(m.step == 6);
+    CHECK(m.seen == 6 * 64);
+    CHECK(ctx.impl().submissions - before == 5);  // reading metrics submits nothing
+    CHECK(tr.graph().barrier_count() > 0);
+    CHECK(tr.graph().barrier_count() < tr.graph().dispatch_count());  // not one per op
+    test::check_validation(ctx);
+}
+
+TEST_CASE("same seed, same device, same settings: identical losses") {
+    auto& ctx = test::full_device();
+    const DeviceDataset data = synthetic(ctx, 1024, 64, 7);
+    std::vector<std::vector<float>> runs;
+    for (int run = 0; run < 2; ++run) {
+        auto model = mlp(64);
+        TrainerOptions o;
+        o.batch = 64;
+        o.seed = 42;
+        Trainer tr(ctx, *model, data, o);
+        std::vector<float> losses;
+        for (int epoch = 0; epoch < 2; ++epoch) {
+            tr.shuffle(epoch);
+            for (int64_t s = 0; s < tr.steps_per_epoch(); ++s) {
+                tr.step();
+                losses.push_back(float(tr.metrics(true).loss_sum));
+            }
+        }
+        runs.push_back(losses);
+    }
+    CHECK(runs[0] == runs[1]);
+    test::check_validation(ctx);
+}
+
+TEST_CASE("a huge initial loss scale overflows, backs off and training proceeds") {
+    auto& ctx = test::full_device();
+    const DeviceDataset data = synthetic(ctx, 1024, 64, 8);
+    auto model = mlp(64);
+    TrainerOptions o;
+    o.batch = 64;
+    o.loss_scale.init_scale = 16777216.0f;  // 2^24: the seeded gradient 2^24/64 overflows fp16
+    Trainer tr(ctx, *model, data, o);
+    const auto before = tr.parameters().get_master(0);
+    tr.step();
+    CHECK(tr.metrics().skipped == 1);
+    CHECK(tr.parameters().get_master(0) == before);  // skipped: untouched
+    for (int i = 0; i < 40; ++i) tr.step();
+    const Metrics m = tr.metrics();
+    CHECK(m.skipped >= 2);
+    CHECK(m.loss_scale == 16777216.0f * std::pow(0.5f, float(m.skipped)));  // no growth within 2000 steps
+    CHECK(m.optimizer_step == m.step - m.skipped);
+    CHECK(m.consecutive_skips == 0);
+    test::check_validation(ctx);
+}
+
+TEST_CASE("tensor views of the flat parameter buffers are aligned and bounded") {
+    auto& ctx = test::full_device();
+    Tensor flat = Tensor::empty(ctx, {1024}, DType::f16);
+    const int64_t align = int64_t(std::max<uint64_t>(16, ctx.caps().min_storage_offset_alignment)) / 2;
+    CHECK_NOTHROW(flat.view(align, {10, 4}));
+    CHECK_THROWS_AS(flat.view(1, {4}), LimitError);
+    CHECK_THROWS_AS(flat.view(1000, {100}), ShapeError);
+    // An odd-length f16 view in the middle: the element after it is never written (packed tier too).
+    flat.upload(std::vector<float>(1024, 7.0f));
+    Tensor odd = flat.view(0, {3});
+    Tensor src = Tensor::from_floats(ctx, {3}, DType::f16, std::vector<float>{1, -2, 3});
+    for (Variant v : test::variants(ctx, DType::f16)) relu(ctx, src, odd, {v});
+    cast(ctx, Tensor::from_floats(ctx, {3}, DType::f32, std::vector<float>{4, 5, 6}), odd);
+    CHECK(flat.to_floats()[3] == 7.0f);
+    CHECK(odd.to_floats() == std::vector<float>{4, 5, 6});
+    ParameterSet params;
+    params.add("0.weight", {3, 5});
+    params.add("0.bias", {3});
+    params.allocate(ctx, Precision::fp16);
+    CHECK(params.size() % 2 == 0);
+    CHECK(params.infos()[1].offset % align == 0);
+    params.set(0, std::vector<float>(15, 0.1f));
+    CHECK(params.work(0).to_f16_bits()[14] == f32_to_f16_bits(0.1f));
+    CHECK(params.get_master(0)[0] == 0.1f);
+}
+
+} // TEST_SUITE
