@@ -14,6 +14,7 @@ struct BenchArgs {
 };
 
 int bench_gemm(vkhalf::Context& ctx, const BenchArgs& args);
+int bench_train_step(vkhalf::Context& ctx, const BenchArgs& args);
 
 // Seconds per run of fn(), repeated until the budget is spent (at least 3 runs, 1 warm-up).
 double time_per_run(double budget_s, const auto& fn);

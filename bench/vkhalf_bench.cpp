@@ -8,13 +8,17 @@
 
 namespace {
 
-const char* kHelp = R"(usage: vkhalf-bench gemm [options]
+const char* kHelp = R"(usage: vkhalf-bench gemm|train-step [options]
 
 gemm   GFLOP/s of every GEMM variant the device supports at square sizes and at the sample
        models' layer shapes. On a CPU device it also times OpenBLAS sgemm in the same process
        and prints the ratio; on a GPU, pass --reference-gflops (e.g. from bench/torch_matmul.py).
        The last line is machine-readable:
        result: bench=gemm device="..." size=N variant=V gflops=X reference=R reference_gflops=Y ratio=X/Y
+train-step
+       steps/s of a 784-256-10 MLP training step (batch 128, AdamW, dynamic loss scaling) replayed
+       from its recorded graph, against the same step submitted op by op with a host wait after
+       each, in the same run; fp16 and fp32.
 
 options:
   --device N              Vulkan device index (default: VKHALF_DEVICE, else the first GPU, else the first)
@@ -58,6 +62,7 @@ int main(int argc, char** argv) {
     try {
         vkhalf::Context ctx(options);
         if (what == "gemm") return bench_gemm(ctx, args);
+        if (what == "train-step") return bench_train_step(ctx, args);
         std::fprintf(stderr, "vkhalf-bench: unknown benchmark '%s' (see --help)\n", what.c_str());
         return 2;
     } catch (const vkhalf::Error& e) {

@@ -23,7 +23,9 @@ struct OpTiming {
 class Graph {
 public:
     // profile: time every dispatch with GPU timestamps (when the device has them).
-    explicit Graph(Context& ctx, bool profile = false);
+    // reuse_activations: release() makes memory reusable (off: every activation is fresh).
+    // submit_per_op: the eager way (one submission and host wait per op), for comparison only.
+    explicit Graph(Context& ctx, bool profile = false, bool reuse_activations = true, bool submit_per_op = false);
     ~Graph();
     Graph(const Graph&) = delete;
     Graph& operator=(const Graph&) = delete;
@@ -58,10 +60,22 @@ public:
     // Keeps a tensor alive as long as the Graph (workspaces of recorded ops).
     Tensor& keep(Tensor t);
 
+    // Activation memory planned from lifetimes, as ops are recorded: activation() returns a
+    // tensor for an intermediate result, reusing the memory of one that was release()d (whose
+    // last reader has been recorded) when one is large enough; the barrier tracking orders the
+    // reuse. The Graph owns both.
+    Tensor activation(Shape shape, DType dtype);
+    void release(const Tensor& t);
+    std::size_t activation_bytes() const { return activation_bytes_; }  // memory behind them
+    std::size_t activation_requests() const { return activation_requests_; }
+
 private:
     Context& ctx_;
     std::unique_ptr<detail::CommandList> commands_;
     std::vector<std::unique_ptr<Tensor>> kept_;
+    std::vector<Tensor> free_;  // released activation memory (u32 tensors, whole allocations)
+    std::size_t activation_bytes_ = 0, activation_requests_ = 0;
+    bool reuse_ = true;
 };
 
 } // namespace vkhalf

@@ -31,6 +31,8 @@ public:
     // and the elements must lie inside this tensor (ShapeError). No kernel writes past a view's
     // last element, also in the packed fp16 tier.
     Tensor view(int64_t offset, Shape shape) const;
+    // The same memory read as another shape and dtype, no larger than this tensor's bytes.
+    Tensor reinterpret(Shape shape, DType dtype) const;
 
     const Shape& shape() const { return shape_; }
     DType dtype() const { return dtype_; }

@@ -55,6 +55,8 @@ struct TrainerOptions {
     float mean = 0.0f, std = 1.0f;  // x = (pixel / 255 - mean) / std
     uint64_t seed = 0;              // parameter initialisation and example order
     bool profile = false;           // GPU timestamps per dispatch
+    bool reuse_activation_memory = true;  // off: fresh memory for every intermediate (debugging)
+    bool submit_per_op = false;           // the eager way, one submission per op: benchmarks only
 };
 
 struct Metrics {

@@ -6,14 +6,47 @@ namespace vkhalf {
 
 using detail::ElementwiseOp;
 
-Graph::Graph(Context& ctx, bool profile)
-    : ctx_(ctx), commands_(std::make_unique<detail::CommandList>(ctx.impl(), profile)) {}
+Graph::Graph(Context& ctx, bool profile, bool reuse_activations, bool submit_per_op)
+    : ctx_(ctx),
+      commands_(std::make_unique<detail::CommandList>(ctx.impl(), profile, submit_per_op)),
+      reuse_(reuse_activations) {}
 
 Graph::~Graph() = default;
 
 Tensor& Graph::keep(Tensor t) {
     kept_.push_back(std::make_unique<Tensor>(std::move(t)));
     return *kept_.back();
+}
+
+Tensor Graph::activation(Shape shape, DType dtype) {
+    ++activation_requests_;
+    const int64_t bytes = numel(shape) * int64_t(dtype_size(dtype));
+    const int64_t words = (bytes + 3) / 4;
+    // Best fit among released blocks: the smallest that holds this tensor.
+    auto best = free_.end();
+    for (auto it = free_.begin(); it != free_.end(); ++it)
+        if (it->numel() >= words && (best == free_.end() || it->numel() < best->numel())) best = it;
+    Tensor block;
+    if (best != free_.end()) {
+        block = *best;
+        free_.erase(best);
+    } else {
+        block = keep(Tensor::empty(ctx_, {words}, DType::u32));
+        activation_bytes_ += std::size_t(words) * 4;
+    }
+    return block.reinterpret(std::move(shape), dtype);
+}
+
+void Graph::release(const Tensor& t) {
+    if (!t.defined() || !reuse_) return;
+    // Only activations come back: their memory is a whole u32 block kept by this graph.
+    for (const auto& k : kept_)
+        if (k->defined() && &k->allocation() == &t.allocation() && k->dtype() == DType::u32 && t.byte_offset() == 0) {
+            for (const Tensor& f : free_)
+                if (&f.allocation() == &t.allocation()) return;  // released twice
+            free_.push_back(*k);
+            return;
+        }
 }
 
 void Graph::add(const Tensor& a, const Tensor& b, Tensor& y, OpOptions opt) {

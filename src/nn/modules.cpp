@@ -10,7 +10,7 @@ namespace vkhalf {
 namespace {
 
 Tensor activation(RecordContext& rc, Shape shape) {
-    return rc.graph.keep(Tensor::empty(rc.graph.context(), std::move(shape), working_dtype(rc.precision)));
+    return rc.graph.activation(std::move(shape), working_dtype(rc.precision));
 }
 
 } // namespace
@@ -58,9 +58,13 @@ Tensor Linear::record_backward(RecordContext& rc, const Tensor& dy, bool need_dx
     t.trans_a = true;  // dW = dz^T x
     rc.graph.gemm(dz, x_, dw, t);
     rc.graph.bias_grad(dz, db, BiasMode::per_column);
-    if (!need_dx) return {};
+    if (!need_dx) {
+        if (fused_relu_) rc.graph.release(dz);
+        return {};
+    }
     Tensor dx = activation(rc, x_.shape());
     rc.graph.gemm(dz, rc.params.work(weight_), dx);  // dx = dz W
+    if (fused_relu_) rc.graph.release(dz);           // read for the last time above
     return dx;
 }
 
@@ -106,7 +110,14 @@ Tensor Sequential::record_forward(RecordContext& rc, const Tensor& x) {
 
 Tensor Sequential::record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) {
     Tensor g = dy;
-    for (std::size_t i = modules_.size(); i-- > 0;) g = modules_[i]->record_backward(rc, g, need_dx || i > 0);
+    for (std::size_t i = modules_.size(); i-- > 0;) {
+        Tensor next = modules_[i]->record_backward(rc, g, need_dx || i > 0);
+        // g was produced inside this backward (not the caller's dy) and its last reader, module
+        // i, is recorded: its memory can serve later gradients. Pass-through modules return it.
+        const bool passed_through = next.defined() && &next.allocation() == &g.allocation();
+        if (i + 1 < modules_.size() && !passed_through) rc.graph.release(g);
+        g = next;
+    }
     return g;
 }
 

@@ -32,24 +32,15 @@ bool overlaps(VkBuffer buffer, VkDeviceSize begin, VkDeviceSize end, const auto&
 
 } // namespace
 
-CommandList::CommandList(ContextImpl& ctx, bool profile) : ctx_(ctx) {
-    VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-    ai.commandPool = ctx_.command_pool.get();
-    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-    ai.commandBufferCount = 1;
-    vk_check(vkAllocateCommandBuffers(ctx_.device, &ai, &cmd_), "vkAllocateCommandBuffers");
+CommandList::CommandList(ContextImpl& ctx, bool profile, bool submit_per_dispatch)
+    : ctx_(ctx), split_(submit_per_dispatch) {
     VkFenceCreateInfo fi{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     VkFence fence = VK_NULL_HANDLE;
     vk_check(vkCreateFence(ctx_.device, &fi, nullptr, &fence), "vkCreateFence");
     fence_ = UniqueFence(ctx_.device, fence);
+    begin_buffer();
 
-    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-    vk_check(vkBeginCommandBuffer(cmd_, &bi), "vkBeginCommandBuffer");
-    // Earlier submissions (and earlier replays of this list) wrote buffers this one may touch.
-    memory_barrier(cmd_, kWorkStages, VK_ACCESS_MEMORY_WRITE_BIT, kWorkStages,
-                   VK_ACCESS_MEMORY_READ_BIT | VK_ACCESS_MEMORY_WRITE_BIT);
-
-    if (profile && ctx_.caps.timestamps) {
+    if (profile && !split_ && ctx_.caps.timestamps) {
         VkQueryPoolCreateInfo qi{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
         qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
         qi.queryCount = 2 * kMaxTimedDispatches;
@@ -65,7 +56,35 @@ CommandList::~CommandList() {
     // A list destroyed while its work runs (an exception unwinding, say) must not free what the
     // device still reads: wait, but never throw from here.
     if (pending_) vkWaitForFences(ctx_.device, 1, &fence_.get_ref(), VK_TRUE, ctx_.fence_timeout_ns);
-    if (cmd_) vkFreeCommandBuffers(ctx_.device, ctx_.command_pool.get(), 1, &cmd_);
+    if (!buffers_.empty())
+        vkFreeCommandBuffers(ctx_.device, ctx_.command_pool.get(), uint32_t(buffers_.size()), buffers_.data());
+}
+
+void CommandList::begin_buffer() {
+    VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+    ai.commandPool = ctx_.command_pool.get();
+    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+    ai.commandBufferCount = 1;
+    vk_check(vkAllocateCommandBuffers(ctx_.device, &ai, &cmd_), "vkAllocateCommandBuffers");
+    buffers_.push_back(cmd_);
+    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    vk_check(vkBeginCommandBuffer(cmd_, &bi), "vkBeginCommandBuffer");
+    // Earlier submissions (and earlier replays of this list) wrote buffers this one may touch.
+    memory_barrier(cmd_, kWorkStages, VK_ACCESS_MEMORY_WRITE_BIT, kWorkStages,
+                   VK_ACCESS_MEMORY_READ_BIT | VK_ACCESS_MEMORY_WRITE_BIT);
+    current_used_ = false;
+    pending_reads_.clear();
+    pending_writes_.clear();
+}
+
+void CommandList::before_command() {
+    if (split_ && current_used_) {
+        memory_barrier(cmd_, kWorkStages, VK_ACCESS_MEMORY_WRITE_BIT, VK_PIPELINE_STAGE_HOST_BIT,
+                       VK_ACCESS_HOST_READ_BIT);
+        vk_check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
+        begin_buffer();
+    }
+    current_used_ = true;
 }
 
 void CommandList::note_accesses(std::span<const Range> reads, std::span<const Range> writes) {
@@ -149,6 +168,7 @@ void CommandList::dispatch_grid(const Pipeline& pipeline, std::span<const Buffer
         writes_desc[i].pBufferInfo = &infos[i];
     }
     vkUpdateDescriptorSets(ctx_.device, static_cast<uint32_t>(writes_desc.size()), writes_desc.data(), 0, nullptr);
+    before_command();
     note_accesses(reads, writes);
 
     const bool timed = queries_ && labels_.size() < query_capacity_;
@@ -170,6 +190,7 @@ void CommandList::copy(const BufferRange& src, const BufferRange& dst, VkDeviceS
     if (bytes == 0) return;
     const Range r{src.buffer, src.offset, src.offset + bytes};
     const Range w{dst.buffer, dst.offset, dst.offset + bytes};
+    before_command();
     note_accesses({&r, 1}, {&w, 1});
     VkBufferCopy region{r.begin, w.begin, bytes};
     vkCmdCopyBuffer(cmd_, src.buffer, dst.buffer, 1, &region);
@@ -186,14 +207,17 @@ void CommandList::end() {
 void CommandList::submit() {
     end();
     wait();  // a command buffer cannot be pending twice
-    VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-    si.commandBufferCount = 1;
-    si.pCommandBuffers = &cmd_;
-    VkFence fence = fence_.get();
-    vk_check(vkResetFences(ctx_.device, 1, &fence), "vkResetFences");
-    vk_check(vkQueueSubmit(ctx_.queue, 1, &si, fence), "vkQueueSubmit");
-    ++ctx_.submissions;
-    pending_ = true;
+    for (std::size_t i = 0; i < buffers_.size(); ++i) {
+        if (i > 0) wait();  // eager mode: the host waits for every op
+        VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+        si.commandBufferCount = 1;
+        si.pCommandBuffers = &buffers_[i];
+        VkFence fence = fence_.get();
+        vk_check(vkResetFences(ctx_.device, 1, &fence), "vkResetFences");
+        vk_check(vkQueueSubmit(ctx_.queue, 1, &si, fence), "vkQueueSubmit");
+        ++ctx_.submissions;
+        pending_ = true;
+    }
 }
 
 void CommandList::wait() {

@@ -38,7 +38,9 @@ struct OpTiming {
 
 class CommandList {
 public:
-    explicit CommandList(ContextImpl& ctx, bool profile = false);
+    // submit_per_dispatch: the eager way, for comparison: every dispatch gets its own command
+    // buffer, and submit() submits and waits for each in turn.
+    explicit CommandList(ContextImpl& ctx, bool profile = false, bool submit_per_dispatch = false);
     ~CommandList();
     CommandList(const CommandList&) = delete;
     CommandList& operator=(const CommandList&) = delete;
@@ -75,10 +77,15 @@ private:
     };
     void note_accesses(std::span<const Range> reads, std::span<const Range> writes);
     VkDescriptorSet allocate_set(VkDescriptorSetLayout layout);
+    void begin_buffer();
     void end();
+    void before_command();  // eager mode: start a new command buffer for each command
 
     ContextImpl& ctx_;
-    VkCommandBuffer cmd_ = VK_NULL_HANDLE;
+    VkCommandBuffer cmd_ = VK_NULL_HANDLE;   // the one being recorded
+    std::vector<VkCommandBuffer> buffers_;   // all of them (one unless submitting per dispatch)
+    bool split_ = false;
+    bool current_used_ = false;
     UniqueFence fence_;
     std::vector<UniqueDescriptorPool> pools_;
     UniqueQueryPool queries_;

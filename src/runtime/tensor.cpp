@@ -102,6 +102,19 @@ Tensor Tensor::view(int64_t offset, Shape shape) const {
     return v;
 }
 
+Tensor Tensor::reinterpret(Shape shape, DType dtype) const {
+    if (!alloc_) throw Error("Tensor::reinterpret: tensor is empty");
+    for (int64_t d : shape)
+        if (d <= 0) throw ShapeError("Tensor::reinterpret: every dimension must be positive, got " + to_string(shape));
+    if (uint64_t(vkhalf::numel(shape)) * dtype_size(dtype) > bytes())
+        throw ShapeError("Tensor::reinterpret: " + to_string(shape) + " " + std::string(to_string(dtype)) +
+                         " is larger than " + to_string(shape_) + " " + std::string(to_string(dtype_)));
+    Tensor t = *this;
+    t.shape_ = std::move(shape);
+    t.dtype_ = dtype;
+    return t;
+}
+
 void Tensor::upload_bytes(std::span<const std::byte> bytes) {
     if (!alloc_) throw Error("Tensor::upload_bytes: tensor is empty");
     if (bytes.size() != this->bytes())

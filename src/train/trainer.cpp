@@ -90,8 +90,8 @@ void Trainer::Impl::record_step() {
     auto& impl = ctx.impl();
     const int64_t b = opt.batch;
     const DType wd = working_dtype(opt.precision);
-    x = graph->keep(Tensor::empty(ctx, {b, train.features}, wd));
-    labels = graph->keep(Tensor::empty(ctx, {b}, DType::u32));
+    x = graph->activation({b, train.features}, wd);
+    labels = graph->activation({b}, DType::u32);
     const detail::GatherParams gp{uint32_t(b), uint32_t(train.features), uint32_t(train.count / b), 0, opt.mean,
                                   1.0f / opt.std};
     detail::record_gather(cl, impl, train, order, state, gp, x, labels);
@@ -100,9 +100,10 @@ void Trainer::Impl::record_step() {
     if (logits.shape() != Shape{b, train.classes})
         throw ShapeError("Trainer: the model's output is " + to_string(logits.shape()) + ", expected [" +
                          std::to_string(b) + ", " + std::to_string(train.classes) + "]");
-    dlogits = graph->keep(Tensor::empty(ctx, logits.shape(), wd));
+    dlogits = graph->activation(logits.shape(), wd);
     detail::record_softmax_xent(cl, impl, logits, labels, state, dlogits, true);
     model.record_backward(rc, dlogits, false);
+    graph->release(dlogits);
     detail::record_check_finite(cl, impl, params.grad_flat, state);
     detail::record_optimizer_step(cl, impl, opt.optimizer, params.grad_flat, params.master_flat, params.moment1_flat,
                                   params.moment2_flat, params.work_flat, state);
@@ -146,7 +147,7 @@ Trainer::Trainer(Context& ctx, Sequential& model, const DeviceDataset& train, Tr
     m.opt.loss_scale = ls;
     m.state = new_state(ctx, detail::initial_state(ls));
     m.order = identity_order(ctx, train.count);
-    m.graph = std::make_unique<Graph>(ctx, options.profile);
+    m.graph = std::make_unique<Graph>(ctx, options.profile, options.reuse_activation_memory, options.submit_per_op);
     m.record_step();
 }
 
