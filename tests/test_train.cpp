@@ -456,6 +456,44 @@ TEST_CASE("activation memory is reused by lifetime and training stays exact agai
     test::check_validation(ctx);
 }
 
+TEST_CASE("a small CNN (conv, relu, max pool, flatten, linear) learns in fp16 as in fp32") {
+    auto& ctx = test::full_device();
+    const DeviceDataset data = synthetic(ctx, 1024, 64, 10);  // 8x8 images
+    double accuracy[2] = {0, 0};
+    double first_loss[2] = {0, 0};
+    for (Precision p : {Precision::fp32, Precision::fp16}) {
+        Sequential model;
+        model.emplace<Unflatten>(Shape{1, 8, 8})
+            .emplace<Conv2d>(1, 8, 3, Conv2dParams{1, 1, 1, 1})
+            .emplace<ReLU>()
+            .emplace<MaxPool2d>(2)
+            .emplace<Flatten>()
+            .emplace<Linear>(8 * 4 * 4, 10);
+        TrainerOptions o;
+        o.precision = p;
+        o.batch = 64;
+        o.mean = 0.5f;
+        o.std = 0.25f;
+        Trainer tr(ctx, model, data, o);
+        for (int epoch = 0; epoch < 3; ++epoch) {
+            tr.shuffle(epoch);
+            for (int64_t s = 0; s < tr.steps_per_epoch(); ++s) tr.step();
+            const double loss = tr.metrics(true).mean_loss();
+            if (epoch == 0) first_loss[int(p)] = loss;
+        }
+        accuracy[int(p)] = tr.evaluate(data).accuracy();
+        CHECK(tr.metrics().skipped == 0);
+        // PyTorch's names for the same torch.nn.Sequential.
+        CHECK(tr.parameters().infos()[0].name == "1.weight");
+        CHECK(tr.parameters().infos()[0].shape == Shape{8, 1, 3, 3});
+        CHECK(tr.parameters().infos()[2].name == "5.weight");
+    }
+    CHECK(accuracy[0] > 0.9);
+    CHECK(std::fabs(accuracy[0] - accuracy[1]) <= 0.02);
+    CHECK(first_loss[0] == doctest::Approx(first_loss[1]).epsilon(0.02));
+    test::check_validation(ctx);
+}
+
 TEST_CASE("tensor views of the flat parameter buffers are aligned and bounded") {
     auto& ctx = test::full_device();
     Tensor flat = Tensor::empty(ctx, {1024}, DType::f16);

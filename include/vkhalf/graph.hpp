@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "vkhalf/conv.hpp"
 #include "vkhalf/ops.hpp"
 
 namespace vkhalf {
@@ -41,6 +42,17 @@ public:
     void sum(const Tensor& x, Tensor& out, OpOptions opt = {});
     void gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmOptions& opt = {});
     void bias_grad(const Tensor& dy, Tensor& db, BiasMode mode = BiasMode::per_column, OpOptions opt = {});
+    void conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y, const Conv2dParams& p = {},
+                bool relu = false, OpOptions opt = {});
+    void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, const Conv2dParams& p = {},
+                              OpOptions opt = {});
+    void conv2d_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw, const Conv2dParams& p = {},
+                                OpOptions opt = {});
+    void max_pool2d(const Tensor& x, Tensor& y, Tensor& argmax, const Pool2dParams& p = {}, OpOptions opt = {});
+    void max_pool2d_backward(const Tensor& dy, const Tensor& argmax, Tensor& dx, const Pool2dParams& p = {},
+                             OpOptions opt = {});
+    void avg_pool2d(const Tensor& x, Tensor& y, const Pool2dParams& p = {}, OpOptions opt = {});
+    void avg_pool2d_backward(const Tensor& dy, Tensor& dx, const Pool2dParams& p = {}, OpOptions opt = {});
 
     // Replay. run() submits once (waiting first for a previous run still in flight); wait()
     // blocks until the last run has finished.

@@ -75,6 +75,8 @@ public:
     // Records the backward of the last recorded forward: parameter gradients (written, not
     // accumulated) and, when need_dx, returns dL/dx.
     virtual Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) = 0;
+    // A module whose kernel can apply a following ReLU in its epilogue says yes and does so.
+    virtual bool fuse_relu() { return false; }
 };
 
 // y = x W^T + b, W [out, in] and b [out] as torch.nn.Linear.
@@ -85,14 +87,72 @@ public:
     void init_parameters(ParameterSet& params, std::mt19937_64& rng) override;
     Tensor record_forward(RecordContext& rc, const Tensor& x) override;
     Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) override;
-    // Set by Sequential when a ReLU follows: the GEMM applies it in its epilogue.
-    void fuse_relu(bool on) { fused_relu_ = on; }
+    bool fuse_relu() override { return fused_relu_ = true; }  // the GEMM epilogue applies it
 
 private:
     int64_t in_, out_;
     int weight_ = -1, bias_ = -1;
     bool fused_relu_ = false;
     Tensor x_, y_;
+};
+
+// y = conv2d(x, W) + b over NCHW, W [out, in, kh, kw] and b [out] as torch.nn.Conv2d.
+class Conv2d : public Module {
+public:
+    Conv2d(int64_t in, int64_t out, int64_t kernel, Conv2dParams params = {})
+        : in_(in), out_(out), kernel_(kernel), params_(params) {}
+    void register_parameters(ParameterSet& params, const std::string& prefix) override;
+    void init_parameters(ParameterSet& params, std::mt19937_64& rng) override;
+    Tensor record_forward(RecordContext& rc, const Tensor& x) override;
+    Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) override;
+    bool fuse_relu() override { return fused_relu_ = true; }
+
+private:
+    int64_t in_, out_, kernel_;
+    Conv2dParams params_;
+    int weight_ = -1, bias_ = -1;
+    bool fused_relu_ = false;
+    Tensor x_, y_;
+};
+
+class MaxPool2d : public Module {
+public:
+    explicit MaxPool2d(int64_t kernel, int64_t stride = 0)
+        : params_{kernel, kernel, stride ? stride : kernel, stride ? stride : kernel, 0, 0} {}
+    void register_parameters(ParameterSet&, const std::string&) override {}
+    void init_parameters(ParameterSet&, std::mt19937_64&) override {}
+    Tensor record_forward(RecordContext& rc, const Tensor& x) override;
+    Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) override;
+
+private:
+    Pool2dParams params_;
+    Tensor x_, argmax_;
+};
+
+// [batch, ...] -> [batch, everything else] (torch.nn.Flatten): no copy, NCHW order.
+class Flatten : public Module {
+public:
+    void register_parameters(ParameterSet&, const std::string&) override {}
+    void init_parameters(ParameterSet&, std::mt19937_64&) override {}
+    Tensor record_forward(RecordContext& rc, const Tensor& x) override;
+    Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) override;
+
+private:
+    Shape in_shape_;
+};
+
+// [batch, n] -> [batch, shape...] (torch.nn.Unflatten(1, shape)): no copy. E.g. the trainer's
+// flat images to [batch, 1, 28, 28] for a convolution.
+class Unflatten : public Module {
+public:
+    explicit Unflatten(Shape shape) : shape_(std::move(shape)) {}
+    void register_parameters(ParameterSet&, const std::string&) override {}
+    void init_parameters(ParameterSet&, std::mt19937_64&) override {}
+    Tensor record_forward(RecordContext& rc, const Tensor& x) override;
+    Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) override;
+
+private:
+    Shape shape_, in_shape_;
 };
 
 class ReLU : public Module {

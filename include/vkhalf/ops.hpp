@@ -33,7 +33,8 @@ float sum(Context& ctx, const Tensor& x, OpOptions opt = {});
 //   A and B share a dtype; C is f16 or f32 (f32 inputs need an f32 C); bias has A's dtype and
 //   shape [N] (per_column) or [M] (per_row).
 // Training's three products: Y = X W^T (trans_b, bias, relu), dX = dY W, dW = dY^T X (trans_a).
-enum class BiasMode : uint8_t { per_column, per_row };
+// per_channel: bias_grad only, db[c] = sum over batch and space of an NCHW gradient.
+enum class BiasMode : uint8_t { per_column, per_row, per_channel };
 enum class GemmKernel : uint8_t {
     tiled,     // shared-memory tiles with register micro-tiles: GPUs
     regblock,  // register blocks read straight from memory: CPU devices
@@ -54,7 +55,8 @@ struct GemmOptions {
 void gemm(Context& ctx, const Tensor& a, const Tensor& b, Tensor& c, const GemmOptions& opt = {});
 
 // Bias gradient of a [rows, cols] (or [batch, rows, cols]) gradient, fp32 accumulation:
-// per_column: db[n] = sum over rows; per_row: db[m] = sum over columns. db is f32 or dy's dtype.
+// per_column: db[n] = sum over rows; per_row: db[m] = sum over columns; per_channel: dy is
+// [batch, channels, h, w] and db[c] sums batch and space. db is f32 or dy's dtype.
 void bias_grad(Context& ctx, const Tensor& dy, Tensor& db, BiasMode mode = BiasMode::per_column,
                OpOptions opt = {});
 

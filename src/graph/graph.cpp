@@ -75,6 +75,31 @@ void Graph::bias_grad(const Tensor& dy, Tensor& db, BiasMode mode, OpOptions opt
     detail::record_bias_grad(*commands_, ctx_.impl(), dy, db, mode, opt);
 }
 
+void Graph::conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y, const Conv2dParams& p, bool relu,
+                   OpOptions opt) {
+    detail::record_conv2d(*commands_, ctx_, x, w, bias, y, p, relu, opt);
+}
+void Graph::conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, const Conv2dParams& p, OpOptions opt) {
+    detail::record_conv2d_backward_data(*commands_, ctx_, dy, w, dx, p, opt);
+}
+void Graph::conv2d_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw, const Conv2dParams& p,
+                                   OpOptions opt) {
+    detail::record_conv2d_backward_weight(*commands_, ctx_, dy, x, dw, p, opt);
+}
+void Graph::max_pool2d(const Tensor& x, Tensor& y, Tensor& argmax, const Pool2dParams& p, OpOptions opt) {
+    detail::record_max_pool2d(*commands_, ctx_.impl(), x, y, argmax, p, opt);
+}
+void Graph::max_pool2d_backward(const Tensor& dy, const Tensor& argmax, Tensor& dx, const Pool2dParams& p,
+                                OpOptions opt) {
+    detail::record_max_pool2d_backward(*commands_, ctx_.impl(), dy, argmax, dx, p, opt);
+}
+void Graph::avg_pool2d(const Tensor& x, Tensor& y, const Pool2dParams& p, OpOptions opt) {
+    detail::record_avg_pool2d(*commands_, ctx_.impl(), x, y, p, opt);
+}
+void Graph::avg_pool2d_backward(const Tensor& dy, Tensor& dx, const Pool2dParams& p, OpOptions opt) {
+    detail::record_avg_pool2d_backward(*commands_, ctx_.impl(), dy, dx, p, opt);
+}
+
 void Graph::run() { commands_->submit(); }
 void Graph::wait() { commands_->wait(); }
 std::size_t Graph::dispatch_count() const { return commands_->dispatch_count(); }

@@ -4,6 +4,7 @@
 
 #include "vkhalf/error.hpp"
 #include "vkhalf/nn.hpp"
+#include "vkhalf/conv.hpp"
 
 namespace vkhalf {
 
@@ -68,6 +69,88 @@ Tensor Linear::record_backward(RecordContext& rc, const Tensor& dy, bool need_dx
     return dx;
 }
 
+void Conv2d::register_parameters(ParameterSet& params, const std::string& prefix) {
+    weight_ = params.add(prefix + "weight", {out_, in_, kernel_, kernel_});
+    bias_ = params.add(prefix + "bias", {out_});
+}
+
+void Conv2d::init_parameters(ParameterSet& params, std::mt19937_64& rng) {
+    // torch.nn.Conv2d.reset_parameters: as Linear, with fan_in = in * kh * kw.
+    const float bound = 1.0f / std::sqrt(static_cast<float>(in_ * kernel_ * kernel_));
+    std::uniform_real_distribution<float> u(-bound, bound);
+    std::vector<float> w(static_cast<std::size_t>(out_ * in_ * kernel_ * kernel_)), b(static_cast<std::size_t>(out_));
+    for (auto& x : w) x = u(rng);
+    for (auto& x : b) x = u(rng);
+    params.set(weight_, w);
+    params.set(bias_, b);
+}
+
+Tensor Conv2d::record_forward(RecordContext& rc, const Tensor& x) {
+    const Tensor w = rc.params.work(weight_), b = rc.params.work(bias_);
+    x_ = x;
+    y_ = activation(rc, conv2d_output_shape(x.shape(), w.shape(), params_));
+    rc.graph.conv2d(x, w, &b, y_, params_, fused_relu_);
+    return y_;
+}
+
+Tensor Conv2d::record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) {
+    Tensor dz = dy;
+    if (fused_relu_) {
+        dz = activation(rc, dy.shape());
+        rc.graph.relu_backward(dy, y_, dz);
+    }
+    Tensor dw = rc.params.grad(weight_), db = rc.params.grad(bias_);
+    rc.graph.conv2d_backward_weight(dz, x_, dw, params_);
+    rc.graph.bias_grad(dz, db, BiasMode::per_channel);
+    Tensor dx;
+    if (need_dx) {
+        dx = activation(rc, x_.shape());
+        rc.graph.conv2d_backward_data(dz, rc.params.work(weight_), dx, params_);
+    }
+    if (fused_relu_) rc.graph.release(dz);  // read for the last time above
+    return dx;
+}
+
+Tensor MaxPool2d::record_forward(RecordContext& rc, const Tensor& x) {
+    const Shape out = pool2d_output_shape(x.shape(), params_);
+    x_ = x;
+    argmax_ = rc.graph.activation(out, DType::u32);
+    Tensor y = activation(rc, out);
+    rc.graph.max_pool2d(x, y, argmax_, params_);
+    return y;
+}
+
+Tensor MaxPool2d::record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) {
+    if (!need_dx) return {};
+    Tensor dx = activation(rc, x_.shape());
+    rc.graph.max_pool2d_backward(dy, argmax_, dx, params_);
+    return dx;
+}
+
+Tensor Flatten::record_forward(RecordContext&, const Tensor& x) {
+    in_shape_ = x.shape();
+    return x.reinterpret({x.shape()[0], x.numel() / x.shape()[0]}, x.dtype());
+}
+
+Tensor Flatten::record_backward(RecordContext&, const Tensor& dy, bool) {
+    return dy.reinterpret(in_shape_, dy.dtype());
+}
+
+Tensor Unflatten::record_forward(RecordContext&, const Tensor& x) {
+    in_shape_ = x.shape();
+    Shape out{x.shape()[0]};
+    out.insert(out.end(), shape_.begin(), shape_.end());
+    if (numel(out) != x.numel())
+        throw ShapeError("Unflatten" + to_string(shape_) + ": input " + to_string(x.shape()) + " has " +
+                         std::to_string(x.numel()) + " elements, the output " + to_string(out) + " needs " +
+                         std::to_string(numel(out)));
+    return x.reinterpret(out, x.dtype());
+}
+
+Tensor Unflatten::record_backward(RecordContext&, const Tensor& dy, bool) {
+    return dy.reinterpret(in_shape_, dy.dtype());
+}
+
 Tensor ReLU::record_forward(RecordContext& rc, const Tensor& x) {
     if (fused) return x;
     y_ = activation(rc, x.shape());
@@ -83,12 +166,9 @@ Tensor ReLU::record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) 
 }
 
 Sequential& Sequential::add(std::unique_ptr<Module> m) {
-    // Linear then ReLU: the ReLU moves into the GEMM's epilogue.
-    if (auto* relu = dynamic_cast<ReLU*>(m.get()); relu && !modules_.empty())
-        if (auto* linear = dynamic_cast<Linear*>(modules_.back().get())) {
-            linear->fuse_relu(true);
-            relu->fused = true;
-        }
+    // Linear or Conv2d then ReLU: the ReLU moves into the kernel's epilogue.
+    if (auto* relu = dynamic_cast<ReLU*>(m.get()); relu && !modules_.empty() && modules_.back()->fuse_relu())
+        relu->fused = true;
     modules_.push_back(std::move(m));
     return *this;
 }
@@ -113,7 +193,8 @@ Tensor Sequential::record_backward(RecordContext& rc, const Tensor& dy, bool nee
     for (std::size_t i = modules_.size(); i-- > 0;) {
         Tensor next = modules_[i]->record_backward(rc, g, need_dx || i > 0);
         // g was produced inside this backward (not the caller's dy) and its last reader, module
-        // i, is recorded: its memory can serve later gradients. Pass-through modules return it.
+        // i, is recorded: its memory can serve later gradients. Pass-through modules (a fused
+        // ReLU, Flatten) return it, possibly reshaped.
         const bool passed_through = next.defined() && &next.allocation() == &g.allocation();
         if (i + 1 < modules_.size() && !passed_through) rc.graph.release(g);
         g = next;

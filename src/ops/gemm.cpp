@@ -307,6 +307,18 @@ void gemm(Context& ctx, const Tensor& a, const Tensor& b, Tensor& c, const GemmO
     cl.submit_and_wait();
 }
 
+void detail::record_partial_sum(CommandList& cl, ContextImpl& ctx, Variant v, const Tensor& partials, Tensor& c,
+                                uint32_t splits, uint32_t m, uint32_t n) {
+    const GemmPush push{m, n, 0, 0, 0, n, 0, 0, m * n, 1, 0, splits, 1.0f, 0.0f};
+    const uint32_t wg = workgroup_size(ctx.caps);
+    const bool out_f32 = c.dtype() == DType::f32;
+    const Pipeline& reduce = ctx.pipelines->get({module_name("gemm_splitk_reduce", v), 6, sizeof(GemmPush), wg,
+                                                 {{8, out_f32}, {9, 0u}, {10, 0u}}});
+    // Bindings 0, 1 and 4 (A, B, bias) are unused by the reduction: the partials stand in.
+    const BufferAccess b[] = {read(partials), read(partials), write(c), write(c), read(partials), read(partials)};
+    cl.dispatch(reduce, b, &push, sizeof(push), ceil_div(uint64_t(m) * n, wg), "partial_sum");
+}
+
 std::string describe_gemm(Context& ctx, const Tensor& a, const Tensor& b, const Tensor& c, const GemmOptions& opt) {
     const auto s = detail::check_gemm(a, b, c, opt);
     return detail::plan_gemm(ctx.caps(), s, a, opt).describe();
@@ -319,12 +331,22 @@ void record_bias_grad(CommandList& cl, ContextImpl& impl, const Tensor& dy, Tens
     detail::check_defined("bias_grad", dy, "dy");
     detail::check_defined("bias_grad", db, "db");
     const auto& shape = dy.shape();
-    if (shape.size() < 2 || shape.size() > 3)
-        throw ShapeError("bias_grad: dy must be [rows, cols] or [batch, rows, cols], got " + to_string(shape));
-    const int64_t cols = shape.back(), rows = dy.numel() / cols;
-    if (mode == BiasMode::per_row && shape.size() == 3)
-        throw ShapeError("bias_grad: per-row bias gradient of a batched dy is not supported, got " + to_string(shape));
-    const int64_t outputs = mode == BiasMode::per_column ? cols : rows;
+    int64_t rows = 0, cols = 0, spatial = 1;
+    if (mode == BiasMode::per_channel) {
+        if (shape.size() != 4)
+            throw ShapeError("bias_grad: per-channel needs dy [batch, channels, h, w], got " + to_string(shape));
+        rows = shape[0];
+        cols = shape[1];
+        spatial = shape[2] * shape[3];
+    } else {
+        if (shape.size() < 2 || shape.size() > 3)
+            throw ShapeError("bias_grad: dy must be [rows, cols] or [batch, rows, cols], got " + to_string(shape));
+        cols = shape.back();
+        rows = dy.numel() / cols;
+        if (mode == BiasMode::per_row && shape.size() == 3)
+            throw ShapeError("bias_grad: per-row bias gradient of a batched dy is not supported, got " + to_string(shape));
+    }
+    const int64_t outputs = mode == BiasMode::per_row ? rows : cols;
     if (db.shape() != Shape{outputs})
         throw ShapeError("bias_grad: db must be [" + std::to_string(outputs) + "] for dy " + to_string(shape) +
                          ", got " + to_string(db.shape()));
@@ -334,9 +356,9 @@ void record_bias_grad(CommandList& cl, ContextImpl& impl, const Tensor& dy, Tens
     const Variant v = detail::resolve_variant("bias_grad", impl.caps, dy.dtype(), opt);
     const bool out_f32 = db.dtype() == DType::f32;
     const uint32_t wg = detail::workgroup_size(impl.caps, 64);
-    const auto& p = impl.pipelines->get({detail::module_name("bias_grad", v), 3, 2 * sizeof(uint32_t), wg,
-                                         {{1, mode == BiasMode::per_column ? 0u : 1u}, {2, out_f32}}});
-    const uint32_t push[2] = {static_cast<uint32_t>(rows), static_cast<uint32_t>(cols)};
+    const auto& p = impl.pipelines->get({detail::module_name("bias_grad", v), 3, 3 * sizeof(uint32_t), wg,
+                                         {{1, static_cast<uint32_t>(mode)}, {2, out_f32}}});
+    const uint32_t push[3] = {static_cast<uint32_t>(rows), static_cast<uint32_t>(cols), static_cast<uint32_t>(spatial)};
     const detail::BufferAccess buffers[] = {detail::read(dy), detail::read_write(db), detail::read_write(db)};
     cl.dispatch(p, buffers, push, sizeof(push), detail::ceil_div(outputs, wg), "bias_grad");
 }

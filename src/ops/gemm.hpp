@@ -32,5 +32,9 @@ GemmPlan plan_gemm(const DeviceCaps& caps, const GemmShape& s, const Tensor& a, 
 // partial sums alive until the list has run; it is allocated here when needed.
 void record_gemm(CommandList& cl, Context& ctx, const Tensor& a, const Tensor& b, Tensor& c, const GemmOptions& opt,
                  Tensor& workspace);
+// c[m, n] = sum over s of partials[s, m, n] (fp32, in split order), stored in c's dtype by tier v:
+// the second half of any split-K product whose output is a plain row-major [m, n].
+void record_partial_sum(CommandList& cl, ContextImpl& ctx, Variant v, const Tensor& partials, Tensor& c,
+                        uint32_t splits, uint32_t m, uint32_t n);
 
 } // namespace vkhalf::detail

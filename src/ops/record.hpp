@@ -3,6 +3,7 @@
 // eager functions (vkhalf/ops.hpp) record into a fresh list and wait; Graph records into its own.
 #include "ops/gemm.hpp"
 #include "ops/ops_common.hpp"
+#include "vkhalf/conv.hpp"
 
 namespace vkhalf::detail {
 
@@ -16,5 +17,20 @@ void record_cast(CommandList& cl, ContextImpl& ctx, const Tensor& src, Tensor& d
 void record_sum(CommandList& cl, Context& ctx, const Tensor& x, Tensor& out, const OpOptions& opt, Tensor& partials);
 void record_bias_grad(CommandList& cl, ContextImpl& ctx, const Tensor& dy, Tensor& db, BiasMode mode,
                       const OpOptions& opt);
+
+void record_conv2d(CommandList& cl, Context& ctx, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
+                   const Conv2dParams& p, bool relu, const OpOptions& opt);
+void record_conv2d_backward_data(CommandList& cl, Context& ctx, const Tensor& dy, const Tensor& w, Tensor& dx,
+                                 const Conv2dParams& p, const OpOptions& opt);
+void record_conv2d_backward_weight(CommandList& cl, Context& ctx, const Tensor& dy, const Tensor& x, Tensor& dw,
+                                   const Conv2dParams& p, const OpOptions& opt);
+void record_max_pool2d(CommandList& cl, ContextImpl& ctx, const Tensor& x, Tensor& y, Tensor& argmax,
+                       const Pool2dParams& p, const OpOptions& opt);
+void record_max_pool2d_backward(CommandList& cl, ContextImpl& ctx, const Tensor& dy, const Tensor& argmax, Tensor& dx,
+                                const Pool2dParams& p, const OpOptions& opt);
+void record_avg_pool2d(CommandList& cl, ContextImpl& ctx, const Tensor& x, Tensor& y, const Pool2dParams& p,
+                       const OpOptions& opt);
+void record_avg_pool2d_backward(CommandList& cl, ContextImpl& ctx, const Tensor& dy, Tensor& dx, const Pool2dParams& p,
+                                const OpOptions& opt);
 
 } // namespace vkhalf::detail

@@ -11,6 +11,7 @@
 #include "runtime/handle.hpp"
 #include "runtime/memory.hpp"
 #include "runtime/pipeline_cache.hpp"
+#include "vkhalf/tensor.hpp"
 
 namespace vkhalf::detail {
 
@@ -69,6 +70,8 @@ public:
     std::size_t dispatch_count() const { return dispatches_; }
     std::size_t barrier_count() const { return barriers_; }
     std::vector<OpTiming> timings() const;  // after submit_and_wait(), when profiling
+    // Keeps a temporary (a split-K workspace, say) alive as long as the list can run.
+    void keep_alive(Tensor t) { kept_.push_back(std::move(t)); }
 
 private:
     struct Range {
@@ -94,6 +97,7 @@ private:
     std::vector<Range> pending_reads_, pending_writes_;
     uint32_t sets_in_last_pool_ = 0;
     std::size_t dispatches_ = 0, barriers_ = 0;
+    std::vector<Tensor> kept_;
     bool ended_ = false;
     bool pending_ = false;
 };

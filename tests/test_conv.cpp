@@ -1,0 +1,250 @@
+// conv2d.comp (forward, data gradient, weight gradient) and pool2d.comp (max, average) in every
+// tier on both test devices against fp64 references; the references' backward passes against
+// central finite differences of their forward passes.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+
+#include "reference/conv.hpp"
+#include "reference/reference.hpp"
+#include "support.hpp"
+
+using namespace vkhalf;
+
+namespace {
+
+struct ConvCase {
+    ref::ConvDims d;
+    const char* name;
+};
+
+// Odd sizes, 1 and 3 channels, padding at borders, stride 2, dilation 2, a rectangular kernel,
+// and the sample CNN's second layer (32 -> 64, long weight-gradient reduction: split-K).
+const ConvCase kConvCases[] = {
+    {{2, 3, 7, 9, 5, 3, 3, 1, 1, 1, 1, 1, 1}, "3x3 pad 1, 3 channels"},
+    {{1, 1, 6, 5, 4, 2, 3, 2, 2, 0, 0, 1, 1}, "2x3 stride 2, 1 channel"},
+    {{2, 2, 9, 8, 3, 3, 3, 2, 1, 1, 2, 2, 1}, "3x3 stride 2x1 pad 1x2 dilation 2x1"},
+    {{3, 1, 28, 28, 8, 3, 3}, "mnist-like first layer"},
+    {{4, 32, 13, 13, 64, 3, 3}, "sample cnn conv2"},
+};
+
+Conv2dParams params_of(const ref::ConvDims& d) {
+    return {d.stride_h, d.stride_w, d.pad_h, d.pad_w, d.dil_h, d.dil_w};
+}
+
+bool close(double got, double want, double magnitude, int terms, bool f16) {
+    double tol = (terms + 2) * std::ldexp(magnitude, -23) + 1e-30;
+    tol += f16 ? std::ldexp(std::fabs(want), -10) + std::ldexp(1.0, -24) : std::ldexp(std::fabs(want), -22);
+    return std::fabs(got - want) <= tol;
+}
+
+std::size_t count_bad(std::span<const float> got, std::span<const double> want, std::span<const double> magnitude,
+                      int terms, bool f16) {
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < want.size(); ++i)
+        if (!close(got[i], want[i], magnitude[i], terms, f16) && bad++ < 5)
+            MESSAGE("[" << i << "] = " << got[i] << ", want " << want[i]);
+    return bad;
+}
+
+std::vector<double> abs_of(std::span<const double> v) {
+    std::vector<double> out(v.size());
+    for (std::size_t i = 0; i < v.size(); ++i) out[i] = std::fabs(v[i]);
+    return out;
+}
+
+std::vector<double> to_double(std::span<const float> v) { return {v.begin(), v.end()}; }
+
+} // namespace
+
+TEST_SUITE("conv") {
+
+TEST_CASE("conv2d forward, data gradient and weight gradient match fp64 in every tier") {
+    for (auto& dev : test::devices()) {
+        for (DType dt : {DType::f32, DType::f16}) {
+            for (Variant v : test::variants(*dev.ctx, dt)) {
+                for (const ConvCase& c : kConvCases) {
+                    const ref::ConvDims& d = c.d;
+                    CAPTURE(dev.label);
+                    CAPTURE(to_string(v));
+                    CAPTURE(c.name);
+                    const bool f16 = dt == DType::f16;
+                    const Shape xs{d.b, d.cin, d.h, d.w}, ws{d.cout, d.cin, d.kh, d.kw}, ys{d.b, d.cout, d.oh(), d.ow()};
+                    const auto x = test::random_values(numel(xs), -1, 1, 1, f16);
+                    const auto w = test::random_values(numel(ws), -1, 1, 2, f16);
+                    const auto bias = test::random_values(d.cout, -1, 1, 3, f16);
+                    const auto dy = test::random_values(numel(ys), -1, 1, 4, f16);
+                    Tensor tx = Tensor::from_floats(*dev.ctx, xs, dt, x), tw = Tensor::from_floats(*dev.ctx, ws, dt, w);
+                    Tensor tb = Tensor::from_floats(*dev.ctx, {d.cout}, dt, bias);
+                    Tensor tdy = Tensor::from_floats(*dev.ctx, ys, dt, dy);
+                    Tensor ty = Tensor::empty(*dev.ctx, ys, dt), tdx = Tensor::empty(*dev.ctx, xs, dt);
+                    Tensor tdw = Tensor::empty(*dev.ctx, ws, dt);
+                    const Conv2dParams p = params_of(d);
+                    conv2d(*dev.ctx, tx, tw, &tb, ty, p, true, {v});
+                    conv2d_backward_data(*dev.ctx, tdy, tw, tdx, p, {v});
+                    conv2d_backward_weight(*dev.ctx, tdy, tx, tdw, p, {v});
+
+                    std::vector<double> mag;
+                    const auto y = ref::conv2d(d, x, w, bias, true, mag);
+                    CHECK(count_bad(ty.to_floats(), y, mag, d.cin * d.kh * d.kw, f16) == 0);
+                    const auto dyd = to_double(dy);
+                    const auto dx = ref::conv2d_backward_data(d, dyd, w);
+                    // |dy| against |w| = 1 bounds the magnitude of every term.
+                    const auto dx_mag = ref::conv2d_backward_data(d, abs_of(dyd), std::vector<float>(w.size(), 1.0f));
+                    CHECK(count_bad(tdx.to_floats(), dx, dx_mag, d.cout * d.kh * d.kw, f16) == 0);
+                    const auto dw = ref::conv2d_backward_weight(d, dyd, x);
+                    const auto dw_mag = ref::conv2d_backward_weight(d, abs_of(dyd), std::vector<float>(x.size(), 1.0f));
+                    CHECK(count_bad(tdw.to_floats(), dw, dw_mag, d.b * d.oh() * d.ow(), f16) == 0);
+                }
+            }
+        }
+        test::check_validation(*dev.ctx);
+    }
+}
+
+TEST_CASE("conv2d reference gradients equal central finite differences of the reference forward") {
+    const ref::ConvDims d{2, 2, 5, 6, 3, 3, 2, 2, 1, 1, 0, 1, 2};
+    const int64_t nx = int64_t(d.b) * d.cin * d.h * d.w, nw = int64_t(d.cout) * d.cin * d.kh * d.kw;
+    auto x = test::random_values(nx, -1, 1, 5, false), w = test::random_values(nw, -1, 1, 6, false);
+    const auto r = test::random_values(int64_t(d.b) * d.cout * d.oh() * d.ow(), -1, 1, 7, false);
+    auto loss = [&](std::span<const float> xx, std::span<const float> ww) {  // L = sum y * r
+        std::vector<double> mag;
+        const auto y = ref::conv2d(d, xx, ww, {}, false, mag);
+        double s = 0;
+        for (std::size_t i = 0; i < y.size(); ++i) s += y[i] * r[i];
+        return s;
+    };
+    const auto rd = to_double(r);
+    const auto dx = ref::conv2d_backward_data(d, rd, w), dw = ref::conv2d_backward_weight(d, rd, x);
+    const float h = 1.0f / 64;  // exact in fp32; L is linear in x and in w
+    for (int64_t i = 0; i < nx; i += 7) {
+        const float keep = x[i];
+        x[i] = keep + h;
+        const double up = loss(x, w);
+        x[i] = keep - h;
+        const double down = loss(x, w);
+        x[i] = keep;
+        CHECK((up - down) / (2 * h) == doctest::Approx(dx[i]).epsilon(1e-9));
+    }
+    for (int64_t i = 0; i < nw; i += 3) {
+        const float keep = w[i];
+        w[i] = keep + h;
+        const double up = loss(x, w);
+        w[i] = keep - h;
+        const double down = loss(x, w);
+        w[i] = keep;
+        CHECK((up - down) / (2 * h) == doctest::Approx(dw[i]).epsilon(1e-9));
+    }
+}
+
+TEST_CASE("max and average pooling, forward and backward, match fp64 in every tier") {
+    const ref::PoolDims cases[] = {
+        {6, 7, 9, 2, 2, 2, 2},        // odd sizes: the last row and column are dropped
+        {4, 8, 8, 3, 3, 2, 2, 1, 1},  // overlapping windows with padding
+        {3, 5, 6, 5, 6, 1, 1},        // global pooling: one window of the whole image
+    };
+    for (auto& dev : test::devices()) {
+        for (DType dt : {DType::f32, DType::f16}) {
+            for (Variant v : test::variants(*dev.ctx, dt)) {
+                for (const auto& d : cases) {
+                    CAPTURE(dev.label);
+                    CAPTURE(to_string(v));
+                    CAPTURE(d.kh);
+                    const bool f16 = dt == DType::f16;
+                    const Shape xs{1, d.planes, d.h, d.w}, ys{1, d.planes, d.oh(), d.ow()};
+                    const auto x = test::random_values(numel(xs), -4, 4, 11, f16);
+                    const auto dy = test::random_values(numel(ys), -1, 1, 12, f16);
+                    const Pool2dParams p{d.kh, d.kw, d.stride_h, d.stride_w, d.pad_h, d.pad_w};
+                    Tensor tx = Tensor::from_floats(*dev.ctx, xs, dt, x), tdy = Tensor::from_floats(*dev.ctx, ys, dt, dy);
+                    Tensor ty = Tensor::empty(*dev.ctx, ys, dt), targ = Tensor::empty(*dev.ctx, ys, DType::u32);
+                    Tensor tdx = Tensor::empty(*dev.ctx, xs, dt);
+                    std::vector<uint32_t> arg;
+                    const auto y = ref::max_pool2d(d, x, arg);
+                    max_pool2d(*dev.ctx, tx, ty, targ, p, {v});
+                    CHECK(ty.to_floats() == std::vector<float>(y.begin(), y.end()));  // a max is exact
+                    CHECK(targ.to_u32() == arg);
+                    max_pool2d_backward(*dev.ctx, tdy, targ, tdx, p, {v});
+                    const auto dyd = to_double(dy);
+                    const auto dx = ref::max_pool2d_backward(d, dyd, arg);
+                    const auto dx_mag = ref::max_pool2d_backward(d, abs_of(dyd), arg);
+                    CHECK(count_bad(tdx.to_floats(), dx, dx_mag, 9, f16) == 0);
+
+                    avg_pool2d(*dev.ctx, tx, ty, p, {v});
+                    const auto xd = to_double(x);
+                    CHECK(count_bad(ty.to_floats(), ref::avg_pool2d(d, xd), ref::avg_pool2d(d, abs_of(xd)), d.kh * d.kw, f16) == 0);
+                    avg_pool2d_backward(*dev.ctx, tdy, tdx, p, {v});
+                    CHECK(count_bad(tdx.to_floats(), ref::avg_pool2d_backward(d, dyd),
+                                    ref::avg_pool2d_backward(d, abs_of(dyd)), 9, f16) == 0);
+                }
+            }
+        }
+        test::check_validation(*dev.ctx);
+    }
+}
+
+TEST_CASE("pooling reference gradients equal central finite differences (no ties)") {
+    const ref::PoolDims d{2, 7, 6, 3, 3, 2, 2, 1, 1};
+    std::vector<float> x(std::size_t(d.planes) * d.h * d.w);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = float((i * 37) % x.size()) / 8.0f;  // distinct values
+    const auto r = test::random_values(int64_t(d.planes) * d.oh() * d.ow(), -1, 1, 13, false);
+    const auto rd = to_double(r);
+    std::vector<uint32_t> arg;
+    ref::max_pool2d(d, x, arg);
+    const auto dmax = ref::max_pool2d_backward(d, rd, arg), davg = ref::avg_pool2d_backward(d, rd);
+    auto loss = [&](bool max) {
+        std::vector<uint32_t> a;
+        const auto y = max ? ref::max_pool2d(d, x, a) : ref::avg_pool2d(d, to_double(x));
+        double s = 0;
+        for (std::size_t i = 0; i < y.size(); ++i) s += y[i] * r[i];
+        return s;
+    };
+    const float h = 1.0f / 256;  // smaller than half the gap between distinct values (1/8)
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        for (bool max : {true, false}) {
+            const float keep = x[i];
+            x[i] = keep + h;
+            const double up = loss(max);
+            x[i] = keep - h;
+            const double down = loss(max);
+            x[i] = keep;
+            CHECK((up - down) / (2 * h) == doctest::Approx(max ? dmax[i] : davg[i]).epsilon(1e-9));
+        }
+    }
+}
+
+TEST_CASE("per-channel bias gradient of an NCHW tensor") {
+    auto& ctx = test::full_device();
+    for (DType dt : {DType::f32, DType::f16}) {
+        const auto dy = test::random_values(3 * 5 * 7 * 6, -1, 1, 14, dt == DType::f16);
+        Tensor tdy = Tensor::from_floats(ctx, {3, 5, 7, 6}, dt, dy);
+        Tensor db = Tensor::empty(ctx, {5}, DType::f32);
+        bias_grad(ctx, tdy, db, BiasMode::per_channel);
+        const auto got = db.to_floats();
+        for (int c = 0; c < 5; ++c) {
+            double want = 0;
+            for (int b = 0; b < 3; ++b)
+                for (int s = 0; s < 42; ++s) want += dy[(b * 5 + c) * 42 + s];
+            CHECK(got[c] == doctest::Approx(want).epsilon(1e-5));
+        }
+    }
+    test::check_validation(ctx);
+}
+
+TEST_CASE("conv2d and pooling reject bad shapes with messages naming them") {
+    auto& ctx = test::full_device();
+    Tensor x = Tensor::empty(ctx, {2, 3, 8, 8}, DType::f16), w = Tensor::empty(ctx, {4, 2, 3, 3}, DType::f16);
+    Tensor y = Tensor::empty(ctx, {2, 4, 6, 6}, DType::f16);
+    CHECK_THROWS_WITH_AS(conv2d(ctx, x, w, nullptr, y), doctest::Contains("channels"), ShapeError);
+    Tensor w_ok = Tensor::empty(ctx, {4, 3, 3, 3}, DType::f16), y_bad = Tensor::empty(ctx, {2, 4, 7, 7}, DType::f16);
+    CHECK_THROWS_WITH_AS(conv2d(ctx, x, w_ok, nullptr, y_bad), doctest::Contains("[2, 4, 6, 6]"), ShapeError);
+    Tensor big = Tensor::empty(ctx, {4, 3, 9, 9}, DType::f16);
+    CHECK_THROWS_AS(conv2d(ctx, x, big, nullptr, y), ShapeError);  // kernel larger than the image
+    Tensor y32 = Tensor::empty(ctx, {2, 4, 6, 6}, DType::f32);
+    CHECK_THROWS_AS(conv2d(ctx, x, w_ok, nullptr, y32), DTypeError);
+    Tensor p = Tensor::empty(ctx, {2, 3, 4, 4}, DType::f16), arg = Tensor::empty(ctx, {2, 3, 4, 4}, DType::f32);
+    CHECK_THROWS_AS(max_pool2d(ctx, x, p, arg), ShapeError);  // argmax must be u32
+    test::check_validation(ctx);
+}
+
+} // TEST_SUITE
