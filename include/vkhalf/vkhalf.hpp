@@ -1,5 +1,6 @@
 #pragma once
 // The whole public C++ API of vkhalf.
+#include "vkhalf/activations.hpp"
 #include "vkhalf/build_config.hpp"
 #include "vkhalf/context.hpp"
 #include "vkhalf/device.hpp"
