@@ -4,6 +4,6 @@
 # Extra arguments go to ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+VKHALF_WITH_TORCH=1 scripts/setup.sh
 cd "${BUILD_DIR:-build}"
 exec ctest --output-on-failure -j "$(nproc 2>/dev/null || echo 2)" "$@"

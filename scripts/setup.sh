@@ -7,6 +7,7 @@
 #   VKHALF_WERROR=1             build with warnings as errors (CI does)
 #   VKHALF_NO_BACKPORTS=1       on Debian 12, keep Mesa 22.3 instead of Mesa 25 from bookworm-backports
 #   VKHALF_SKIP_INSTALL=1       install nothing; only configure and build
+#   VKHALF_WITH_TORCH=1         also install python3-torch (the PyTorch interop test; run-tests.sh sets it)
 #   BUILD_DIR=dir               build somewhere else (default: build)
 #
 # Other systems: install by hand a C++20 compiler, CMake >= 3.20, Ninja or make, the Vulkan headers,
@@ -28,9 +29,11 @@ as_root() {
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
 PACKAGES=(g++ cmake ninja-build pkg-config python3 python3-venv python3-pip
-          libvulkan-dev libvulkan-volk-dev glslang-tools spirv-tools doctest-dev
+          libvulkan-dev libvulkan-volk-dev glslang-tools spirv-tools doctest-dev zlib1g-dev
           mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
-          libopenblas-dev)  # OpenBLAS: vkhalf-bench's CPU reference only
+          dataset-fashion-mnist  # the sample trainer's data
+          libopenblas-dev)       # OpenBLAS: vkhalf-bench's CPU reference only
+[ "${VKHALF_WITH_TORCH:-0}" = 1 ] && PACKAGES+=(python3-torch)
 
 apt_updated=0
 apt_update() { [ $apt_updated = 1 ] || { as_root apt-get update -qq; apt_updated=1; }; }

@@ -9,7 +9,7 @@
 //   MODE 1 data gradient:  dX[b,ci,ih,iw] = sum_{co,kh,kw} W[co,ci,kh,kw] dY[b,co,oh,ow] where ih = oh*s-p+kh*d
 //                          m = ci, n = (b,ih,iw), k = (co,kh,kw)
 //   MODE 2 weight gradient: dW[co,ci,kh,kw] = sum_{b,oh,ow} dY[b,co,oh,ow] X[b,ci,oh*s-p+kh*d,ow*s-p+kw*d]
-//                          m = co, n = (ci,kh,kw), k = (b,oh,ow); split along k with PARTIAL
+//                          m = co, n = (ci,kh,kw), k = (b,oh,ow); split by images with PARTIAL
 // Each invocation owns a TM x TN register block; edges are clamped for loads and skipped at stores.
 layout(constant_id = 1) const uint MODE = 0;
 layout(constant_id = 2) const uint TM = 4;
@@ -18,6 +18,7 @@ layout(constant_id = 4) const uint WN = 16;        // invocations along n; workg
 layout(constant_id = 5) const bool BIAS = false;
 layout(constant_id = 6) const bool RELU = false;
 layout(constant_id = 7) const bool PARTIAL = false;
+layout(constant_id = 8) const bool UNIT_STRIDE = false;  // stride 1: no divisibility test in the data gradient
 
 layout(binding = 0) readonly buffer X_ { sfp X[]; };     // forward/weight grad: input; data grad: unused
 layout(binding = 1) readonly buffer W_ { sfp Wt[]; };    // forward/data grad: weight; weight grad: unused
@@ -28,7 +29,7 @@ layout(binding = 5) buffer Partial_ { float PARTIALS[]; }; // split-K workspace 
 layout(push_constant) uniform Push {
     uint batch, cin, h, w, cout, kh, kw, oh, ow;
     uint stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
-    uint k_chunk;        // split-K: k range per workgroup z
+    uint k_chunk;        // weight grad split-K: images per workgroup z
 } pc;
 
 SCALAR_LOAD(X)
@@ -40,47 +41,6 @@ ELEMENT_STORE(OUT)
 uint dim_m() { return MODE == 1u ? pc.cin : pc.cout; }
 uint dim_n() {
     return MODE == 0u ? pc.batch * pc.oh * pc.ow : MODE == 1u ? pc.batch * pc.h * pc.w : pc.cin * pc.kh * pc.kw;
-}
-uint dim_k() { return MODE == 0u ? pc.cin * pc.kh * pc.kw : MODE == 1u ? pc.cout * pc.kh * pc.kw : pc.batch * pc.oh * pc.ow; }
-
-// x[b, ci, ih, iw] with zero padding outside the image.
-float input_at(uint b, uint ci, int ih, int iw) {
-    if (ih < 0 || iw < 0 || ih >= int(pc.h) || iw >= int(pc.w)) return 0.0;
-    return float(X_load(((b * pc.cin + ci) * pc.h + uint(ih)) * pc.w + uint(iw)));
-}
-
-float load_a(uint m, uint k) {
-    uint taps = pc.kh * pc.kw;
-    if (MODE == 0u) return float(Wt_load(m * pc.cin * taps + k));
-    if (MODE == 1u) return float(Wt_load(((k / taps) * pc.cin + m) * taps + k % taps));
-    uint spatial = pc.oh * pc.ow;  // MODE 2: dY[b, co=m, (oh,ow)] with k = (b, oh, ow)
-    return float(DY_load(((k / spatial) * pc.cout + m) * spatial + k % spatial));
-}
-
-float load_b(uint k, uint n) {
-    uint taps = pc.kh * pc.kw;
-    if (MODE == 0u) {
-        uint ci = k / taps, t = k % taps, spatial = pc.oh * pc.ow;
-        uint b = n / spatial, s = n % spatial;
-        int ih = int((s / pc.ow) * pc.stride_h) - int(pc.pad_h) + int((t / pc.kw) * pc.dil_h);
-        int iw = int((s % pc.ow) * pc.stride_w) - int(pc.pad_w) + int((t % pc.kw) * pc.dil_w);
-        return input_at(b, ci, ih, iw);
-    }
-    if (MODE == 1u) {
-        uint co = k / taps, t = k % taps, plane = pc.h * pc.w;
-        uint b = n / plane, ih = (n % plane) / pc.w, iw = n % pc.w;
-        int th = int(ih) + int(pc.pad_h) - int((t / pc.kw) * pc.dil_h);
-        int tw = int(iw) + int(pc.pad_w) - int((t % pc.kw) * pc.dil_w);
-        if (th < 0 || tw < 0 || th % int(pc.stride_h) != 0 || tw % int(pc.stride_w) != 0) return 0.0;
-        uint oh = uint(th) / pc.stride_h, ow = uint(tw) / pc.stride_w;
-        if (oh >= pc.oh || ow >= pc.ow) return 0.0;
-        return float(DY_load(((b * pc.cout + co) * pc.oh + oh) * pc.ow + ow));
-    }
-    uint spatial = pc.oh * pc.ow;  // MODE 2: x gathered at (b, ci, kh, kw) for k = (b, oh, ow), n = (ci, kh, kw)
-    uint b = k / spatial, s = k % spatial, ci = n / taps, t = n % taps;
-    int ih = int((s / pc.ow) * pc.stride_h) - int(pc.pad_h) + int((t / pc.kw) * pc.dil_h);
-    int iw = int((s % pc.ow) * pc.stride_w) - int(pc.pad_w) + int((t % pc.kw) * pc.dil_w);
-    return input_at(b, ci, ih, iw);
 }
 
 void store(uint m, uint n, float acc, uint split) {
@@ -103,24 +63,100 @@ void store(uint m, uint n, float acc, uint split) {
     OUT_store1(index, acc);
 }
 
+// The reduction runs as loop nests over (ci, kh, kw) or (b, oh, ow), never dividing inside: each
+// invocation decomposes its TN columns and TM rows once, then only adds and multiplies.
 void main() {
     uint tid = gl_LocalInvocationID.x;
     uint tx = tid % WN, ty = tid / WN;
     uint WM = gl_WorkGroupSize.x / WN;
-    uint M = dim_m(), N = dim_n(), K = dim_k();
+    uint M = dim_m(), N = dim_n();
     uint mb = (gl_WorkGroupID.y * WM + ty) * TM, nb = (gl_WorkGroupID.x * WN + tx) * TN;
     uint split = gl_WorkGroupID.z;
-    uint k_begin = split * pc.k_chunk, k_end = min(K, k_begin + pc.k_chunk);
+    uint hw = pc.h * pc.w, ohw = pc.oh * pc.ow, taps = pc.kh * pc.kw;
+
+    uint rows[TM];
+    for (uint i = 0; i < TM; ++i) rows[i] = min(mb + i, M - 1u);
+    // Per column: where its window (forward, weight grad) or its pixel (data grad) sits.
+    int col_y[TN], col_x[TN];
+    uint col_base[TN];
+    for (uint j = 0; j < TN; ++j) {
+        uint n = min(nb + j, N - 1u);
+        if (MODE == 0u) {         // n = (b, oh, ow): window origin in x
+            uint b = n / ohw, s = n % ohw;
+            col_base[j] = b * pc.cin * hw;
+            col_y[j] = int((s / pc.ow) * pc.stride_h) - int(pc.pad_h);
+            col_x[j] = int((s % pc.ow) * pc.stride_w) - int(pc.pad_w);
+        } else if (MODE == 1u) {  // n = (b, ih, iw): the input pixel, shifted by the padding
+            uint b = n / hw, s = n % hw;
+            col_base[j] = b * pc.cout * ohw;
+            col_y[j] = int(s / pc.w) + int(pc.pad_h);
+            col_x[j] = int(s % pc.w) + int(pc.pad_w);
+        } else {                  // n = (ci, kh, kw): the tap's offset into every window
+            uint ci = n / taps, t = n % taps;
+            col_base[j] = ci * hw;
+            col_y[j] = int((t / pc.kw) * pc.dil_h) - int(pc.pad_h);
+            col_x[j] = int((t % pc.kw) * pc.dil_w) - int(pc.pad_w);
+        }
+    }
 
     float acc[TM][TN];
     for (uint i = 0; i < TM; ++i)
         for (uint j = 0; j < TN; ++j) acc[i][j] = 0.0;
-    for (uint k = k_begin; k < k_end; ++k) {
-        float a[TM], bv[TN];
-        for (uint i = 0; i < TM; ++i) a[i] = load_a(min(mb + i, M - 1u), k);
-        for (uint j = 0; j < TN; ++j) bv[j] = load_b(k, min(nb + j, N - 1u));
-        for (uint i = 0; i < TM; ++i)
-            for (uint j = 0; j < TN; ++j) acc[i][j] = fma(a[i], bv[j], acc[i][j]);
+
+    if (MODE == 0u) {
+        for (uint ci = 0; ci < pc.cin; ++ci)
+            for (uint kh = 0; kh < pc.kh; ++kh)
+                for (uint kw = 0; kw < pc.kw; ++kw) {
+                    uint k = (ci * pc.kh + kh) * pc.kw + kw;
+                    float a[TM], bv[TN];
+                    for (uint i = 0; i < TM; ++i) a[i] = float(Wt_load(rows[i] * pc.cin * taps + k));
+                    for (uint j = 0; j < TN; ++j) {
+                        int y = col_y[j] + int(kh * pc.dil_h), x = col_x[j] + int(kw * pc.dil_w);
+                        bool inside = y >= 0 && x >= 0 && y < int(pc.h) && x < int(pc.w);
+                        bv[j] = inside ? float(X_load(col_base[j] + ci * hw + uint(y) * pc.w + uint(x))) : 0.0;
+                    }
+                    for (uint i = 0; i < TM; ++i)
+                        for (uint j = 0; j < TN; ++j) acc[i][j] = fma(a[i], bv[j], acc[i][j]);
+                }
+    } else if (MODE == 1u) {
+        for (uint co = 0; co < pc.cout; ++co)
+            for (uint kh = 0; kh < pc.kh; ++kh)
+                for (uint kw = 0; kw < pc.kw; ++kw) {
+                    float a[TM], bv[TN];
+                    for (uint i = 0; i < TM; ++i) a[i] = float(Wt_load(((co * pc.cin + rows[i]) * pc.kh + kh) * pc.kw + kw));
+                    for (uint j = 0; j < TN; ++j) {
+                        // this pixel is tap (kh, kw) of output (oh, ow) when stride divides the offset
+                        int ty_ = col_y[j] - int(kh * pc.dil_h), tx_ = col_x[j] - int(kw * pc.dil_w);
+                        bool hit = ty_ >= 0 && tx_ >= 0;
+                        uint oh = uint(max(ty_, 0)), ow = uint(max(tx_, 0));
+                        if (!UNIT_STRIDE) {
+                            hit = hit && ty_ % int(pc.stride_h) == 0 && tx_ % int(pc.stride_w) == 0;
+                            oh /= pc.stride_h;
+                            ow /= pc.stride_w;
+                        }
+                        hit = hit && oh < pc.oh && ow < pc.ow;
+                        bv[j] = hit ? float(DY_load(col_base[j] + co * ohw + oh * pc.ow + ow)) : 0.0;
+                    }
+                    for (uint i = 0; i < TM; ++i)
+                        for (uint j = 0; j < TN; ++j) acc[i][j] = fma(a[i], bv[j], acc[i][j]);
+                }
+    } else {
+        // k = (b, oh, ow); split-K hands each workgroup z a range of whole images.
+        uint b_begin = split * pc.k_chunk, b_end = min(pc.batch, b_begin + pc.k_chunk);
+        for (uint b = b_begin; b < b_end; ++b)
+            for (uint oh = 0; oh < pc.oh; ++oh)
+                for (uint ow = 0; ow < pc.ow; ++ow) {
+                    float a[TM], bv[TN];
+                    for (uint i = 0; i < TM; ++i) a[i] = float(DY_load((b * pc.cout + rows[i]) * ohw + oh * pc.ow + ow));
+                    int y0 = int(oh * pc.stride_h), x0 = int(ow * pc.stride_w);
+                    for (uint j = 0; j < TN; ++j) {
+                        int y = y0 + col_y[j], x = x0 + col_x[j];
+                        bool inside = y >= 0 && x >= 0 && y < int(pc.h) && x < int(pc.w);
+                        bv[j] = inside ? float(X_load(b * pc.cin * hw + col_base[j] + uint(y) * pc.w + uint(x))) : 0.0;
+                    }
+                    for (uint i = 0; i < TM; ++i)
+                        for (uint j = 0; j < TN; ++j) acc[i][j] = fma(a[i], bv[j], acc[i][j]);
+                }
     }
     for (uint i = 0; i < TM; ++i) {
         if (mb + i >= M) continue;

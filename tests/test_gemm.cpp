@@ -1,5 +1,7 @@
 // GEMM in every tier and kernel, all transpose combinations, batches, epilogues and split-K,
 // against the fp64 reference; fp32 accumulation proven with fp16-range inputs.
+// Kernels: gemm_tiled.comp and gemm_regblock.comp (forced in turn, every tier), gemm_splitk_reduce.comp
+// (the split-K cases), gemm_coopmat.comp (its own case, run where the device has cooperative matrix).
 #include <doctest/doctest.h>
 
 #include <cmath>

@@ -89,6 +89,114 @@ std::unique_ptr<Sequential> mlp(int d) {
 
 TEST_SUITE("train") {
 
+TEST_CASE("softmax_xent: fp32 loss and scaled gradient match fp64, finite for logits up to 1e4, every tier") {
+    for (auto& d : test::devices()) {
+        for (DType dt : {DType::f32, DType::f16}) {
+            for (Variant v : test::variants(*d.ctx, dt)) {
+                CAPTURE(d.label);
+                CAPTURE(to_string(v));
+                const int64_t batch = 37, classes = 10;
+                auto z = test::random_values(batch * classes, -8, 8, 21, dt == DType::f16);
+                z[0] = 1e4f, z[11] = -1e4f, z[25] = 1e4f, z[26] = 1e4f;  // fp16-range logits: exp overflows fp16
+                std::vector<uint32_t> labels(batch);
+                for (int64_t r = 0; r < batch; ++r) labels[r] = uint32_t((r * 7) % classes);
+                labels[2] = 5;  // row 2 holds the 1e4 logits at classes 5 and 6: a tie
+                Tensor tz = Tensor::from_floats(*d.ctx, {batch, classes}, dt, z);
+                Tensor tl = Tensor::empty(*d.ctx, {batch}, DType::u32);
+                tl.upload_bytes(std::as_bytes(std::span(labels)));
+                Tensor dz = Tensor::empty(*d.ctx, {batch, classes}, dt);
+                const float scale = 1024.0f;
+                LossScaleOptions ls;
+                ls.init_scale = scale;
+                const TrainState s0 = detail::initial_state(ls);
+                Tensor state = Tensor::empty(*d.ctx, {detail::kTrainStateWords}, DType::u32);
+                state.upload_bytes(std::as_bytes(std::span(&s0, 1)));
+                {
+                    Graph g(*d.ctx);
+                    detail::record_softmax_xent(g.commands(), d.ctx->impl(), tz, tl, state, dz, true);
+                    g.run_and_wait();
+                }
+                TrainState s{};
+                state.download_bytes(std::as_writable_bytes(std::span(&s, 1)));
+                double loss = 0;
+                uint32_t correct = 0;
+                const auto grad = dz.to_floats();
+                std::size_t bad = 0;
+                for (int64_t r = 0; r < batch; ++r) {
+                    double zmax = z[r * classes];
+                    int64_t best = 0;
+                    for (int64_t c = 1; c < classes; ++c)
+                        if (z[r * classes + c] > zmax) zmax = z[r * classes + c], best = c;
+                    double sum = 0;
+                    for (int64_t c = 0; c < classes; ++c) sum += std::exp(z[r * classes + c] - zmax);
+                    loss += std::log(sum) + zmax - z[r * classes + labels[r]];
+                    correct += best == int64_t(labels[r]);
+                    for (int64_t c = 0; c < classes; ++c) {
+                        const double p = std::exp(z[r * classes + c] - zmax) / sum;
+                        const double want = scale * (p - (c == int64_t(labels[r]) ? 1.0 : 0.0)) / batch;
+                        const double got = grad[r * classes + c];
+                        const bool ok = dt == DType::f16 ? ref::close_f16(got, want) || std::fabs(got - want) < 1e-3
+                                                         : std::fabs(got - want) <= 1e-5 * std::fabs(want) + 1e-6;
+                        if (!ok && bad++ < 5) MESSAGE("dz[" << r << "," << c << "] = " << got << ", want " << want);
+                    }
+                }
+                CHECK(bad == 0);
+                CHECK(std::isfinite(s.loss_sum));
+                CHECK(s.loss_sum == doctest::Approx(loss).epsilon(1e-5));
+                CHECK(s.correct == correct);
+                CHECK(s.seen == batch);
+            }
+        }
+        test::check_validation(*d.ctx);
+    }
+}
+
+TEST_CASE("gather_batch: the step's examples in this epoch's order, normalised, in every tier") {
+    for (auto& d : test::devices()) {
+        for (DType dt : {DType::f32, DType::f16}) {
+            for (Variant v : test::variants(*d.ctx, dt)) {
+                if (v != default_variant(d.ctx->caps(), dt)) continue;  // the gather picks the default tier
+                CAPTURE(d.label);
+                CAPTURE(to_string(v));
+                const int64_t n = 50, features = 13, batch = 7;  // odd sizes: pairs straddle rows
+                std::vector<uint8_t> px(n * features), lb(n);
+                for (int64_t i = 0; i < n * features; ++i) px[i] = uint8_t((i * 31) % 256);
+                for (int64_t i = 0; i < n; ++i) lb[i] = uint8_t(i % 10);
+                const DeviceDataset data = DeviceDataset::upload(*d.ctx, px, lb, n, features, 10);
+                std::vector<uint32_t> order(n);
+                for (int64_t i = 0; i < n; ++i) order[i] = uint32_t((i * 17 + 3) % n);
+                Tensor torder = Tensor::empty(*d.ctx, {n}, DType::u32);
+                torder.upload_bytes(std::as_bytes(std::span(order)));
+                TrainState s0 = detail::initial_state({});
+                s0.step = 9;  // 7 full batches per epoch: step 9 is batch 2 of its epoch
+                Tensor state = Tensor::empty(*d.ctx, {detail::kTrainStateWords}, DType::u32);
+                state.upload_bytes(std::as_bytes(std::span(&s0, 1)));
+                Tensor x = Tensor::empty(*d.ctx, {batch, features}, dt), y = Tensor::empty(*d.ctx, {batch}, DType::u32);
+                const detail::GatherParams gp{uint32_t(batch), uint32_t(features), uint32_t(n / batch), 0, 0.25f, 2.0f};
+                {
+                    Graph g(*d.ctx);
+                    detail::record_gather(g.commands(), d.ctx->impl(), data, torder, state, gp, x, y);
+                    g.run_and_wait();
+                }
+                const auto got = x.to_floats();
+                const auto labels = y.to_u32();
+                std::size_t bad = 0;
+                for (int64_t r = 0; r < batch; ++r) {
+                    const uint32_t example = order[2 * batch + r];
+                    CHECK(labels[r] == lb[example]);
+                    for (int64_t f = 0; f < features; ++f) {
+                        const double want = (px[example * features + f] / 255.0 - 0.25) * 2.0;
+                        const double g = got[r * features + f];
+                        bad += dt == DType::f16 ? !ref::close_f16(g, want) : std::fabs(g - want) > 1e-6;
+                    }
+                }
+                CHECK(bad == 0);
+            }
+        }
+        test::check_validation(*d.ctx);
+    }
+}
+
 TEST_CASE("AdamW reproduces PyTorch's golden values within 1e-6 relative") {
     auto& ctx = test::full_device();
     OptimizerOptions o;  // AdamW, lr 1e-3, betas 0.9/0.999, eps 1e-8, weight decay 0.01

@@ -42,6 +42,8 @@ public:
     Tensor master(int id) const;
     Tensor work(int id) const;
     Tensor grad(int id) const;
+    Tensor moment1(int id) const;  // Adam's exp_avg, SGD's momentum buffer
+    Tensor moment2(int id) const;  // Adam's exp_avg_sq
     // The flat buffers.
     Tensor master_flat, work_flat, grad_flat, moment1_flat, moment2_flat;
 
@@ -77,6 +79,8 @@ public:
     virtual Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) = 0;
     // A module whose kernel can apply a following ReLU in its epilogue says yes and does so.
     virtual bool fuse_relu() { return false; }
+    // Whether the module has parameters (the backward skips input gradients nobody needs).
+    virtual bool has_parameters() const { return false; }
 };
 
 // y = x W^T + b, W [out, in] and b [out] as torch.nn.Linear.
@@ -88,6 +92,7 @@ public:
     Tensor record_forward(RecordContext& rc, const Tensor& x) override;
     Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) override;
     bool fuse_relu() override { return fused_relu_ = true; }  // the GEMM epilogue applies it
+    bool has_parameters() const override { return true; }
 
 private:
     int64_t in_, out_;
@@ -106,6 +111,7 @@ public:
     Tensor record_forward(RecordContext& rc, const Tensor& x) override;
     Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) override;
     bool fuse_relu() override { return fused_relu_ = true; }
+    bool has_parameters() const override { return true; }
 
 private:
     int64_t in_, out_, kernel_;

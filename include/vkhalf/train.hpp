@@ -69,6 +69,15 @@ struct Metrics {
     double accuracy() const { return seen ? double(correct) / double(seen) : 0.0; }
 };
 
+// What a checkpoint stores besides parameters and moments, so a resumed run continues exactly.
+struct TrainingState {
+    float loss_scale = 65536.0f;
+    uint32_t growth_tracker = 0;
+    uint32_t step = 0;            // steps run, skipped included
+    uint32_t optimizer_step = 0;  // steps applied (Adam's t)
+    uint32_t skipped = 0;
+};
+
 class Trainer {
 public:
     Trainer(Context& ctx, Sequential& model, const DeviceDataset& train, TrainerOptions options);
@@ -86,6 +95,9 @@ public:
     Metrics metrics(bool reset = false);
     // Loss and accuracy over a whole dataset with the current working weights.
     Metrics evaluate(const DeviceDataset& data);
+
+    TrainingState training_state();           // waits
+    void restore(const TrainingState& state);  // waits; clears the metrics
 
     ParameterSet& parameters();
     Graph& graph();

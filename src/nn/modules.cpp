@@ -189,9 +189,17 @@ Tensor Sequential::record_forward(RecordContext& rc, const Tensor& x) {
 }
 
 Tensor Sequential::record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) {
+    // Module i needs dL/d(its input) only if the caller wants dx or a module before it has parameters.
+    std::vector<bool> needs_input_grad(modules_.size(), need_dx);
+    bool params_before = false;
+    for (std::size_t i = 0; i < modules_.size(); ++i) {
+        needs_input_grad[i] = need_dx || params_before;
+        params_before = params_before || modules_[i]->has_parameters();
+    }
     Tensor g = dy;
     for (std::size_t i = modules_.size(); i-- > 0;) {
-        Tensor next = modules_[i]->record_backward(rc, g, need_dx || i > 0);
+        if (!g.defined()) break;  // nothing before this point needs a gradient
+        Tensor next = modules_[i]->record_backward(rc, g, needs_input_grad[i]);
         // g was produced inside this backward (not the caller's dy) and its last reader, module
         // i, is recorded: its memory can serve later gradients. Pass-through modules (a fused
         // ReLU, Flatten) return it, possibly reshaped.

@@ -40,6 +40,8 @@ void ParameterSet::allocate(Context& ctx, Precision precision) {
 Tensor ParameterSet::master(int id) const { return master_flat.view(infos_.at(id).offset, infos_.at(id).shape); }
 Tensor ParameterSet::work(int id) const { return work_flat.view(infos_.at(id).offset, infos_.at(id).shape); }
 Tensor ParameterSet::grad(int id) const { return grad_flat.view(infos_.at(id).offset, infos_.at(id).shape); }
+Tensor ParameterSet::moment1(int id) const { return moment1_flat.view(infos_.at(id).offset, infos_.at(id).shape); }
+Tensor ParameterSet::moment2(int id) const { return moment2_flat.view(infos_.at(id).offset, infos_.at(id).shape); }
 
 void ParameterSet::set(int id, std::span<const float> values) {
     Tensor m = master(id), w = work(id);

@@ -59,21 +59,22 @@ void record_conv(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& x, 
         throw LimitError("conv2d: the implicit product " + std::to_string(m) + " x " + std::to_string(n) + " x " +
                          std::to_string(k) + " exceeds 2^31");
     const uint64_t groups = ceil_div(m, kTM * kWM) * ceil_div(n, kTN * kWN);
-    // The weight gradient has a small output and a long k (batch x space): split it.
+    // The weight gradient has a small output and a long k (batch x space): split it by images.
     uint64_t splits = 1;
     if (mode == ConvMode::weight_grad) {
         const uint64_t target = impl.caps.is_cpu ? 8 : 256;
         if (groups < target && k >= 2 * kMinKPerSplit)
-            splits = std::min<uint64_t>({ceil_div(target, groups), k / kMinKPerSplit, kMaxSplits});
+            splits = std::min<uint64_t>({ceil_div(target, groups), push.batch, kMaxSplits});
+        push.k_chunk = static_cast<uint32_t>(ceil_div(push.batch, splits));  // images per split
+        splits = ceil_div(push.batch, push.k_chunk);
     }
-    push.k_chunk = static_cast<uint32_t>(ceil_div(k, splits));
-    splits = ceil_div(k, push.k_chunk);
     const bool partial = splits > 1;
     Tensor workspace;
     if (partial) workspace = Tensor::empty(ctx, {int64_t(splits * m * n)}, DType::f32);
     const Pipeline& pipe = impl.pipelines->get(
         {module_name("conv2d", v), 6, sizeof(ConvPush), kWM * kWN,
-         {{1, uint32_t(mode)}, {2, kTM}, {3, kTN}, {4, kWN}, {5, bias != nullptr}, {6, relu}, {7, partial}}});
+         {{1, uint32_t(mode)}, {2, kTM}, {3, kTN}, {4, kWN}, {5, bias != nullptr}, {6, relu}, {7, partial},
+          {8, push.stride_h == 1 && push.stride_w == 1}}});
     // Unused bindings get a tensor of the op (never read).
     const Tensor& in_x = mode == ConvMode::data_grad ? dy : x;
     const Tensor& in_w = mode == ConvMode::weight_grad ? dy : w;

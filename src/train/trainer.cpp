@@ -212,6 +212,25 @@ Metrics Trainer::evaluate(const DeviceDataset& data) {
     return {s.loss_sum, s.correct, s.seen, 1.0f, 0, 0, 0, 0};
 }
 
+TrainingState Trainer::training_state() {
+    impl_->graph->wait();
+    const detail::TrainState s = read_state(impl_->state);
+    return {s.scale, s.growth_tracker, s.step, s.optimizer_step, s.skipped};
+}
+
+void Trainer::restore(const TrainingState& t) {
+    Impl& m = *impl_;
+    m.graph->wait();
+    LossScaleOptions ls = m.opt.loss_scale;
+    ls.init_scale = t.loss_scale;
+    detail::TrainState s = detail::initial_state(ls);  // validates the scale, derives 1/S
+    s.growth_tracker = t.growth_tracker;
+    s.step = t.step;
+    s.optimizer_step = t.optimizer_step;
+    s.skipped = t.skipped;
+    m.state.upload_bytes(std::as_bytes(std::span(&s, 1)));
+}
+
 ParameterSet& Trainer::parameters() { return impl_->params; }
 Graph& Trainer::graph() { return *impl_->graph; }
 Tensor& Trainer::state() { return impl_->state; }

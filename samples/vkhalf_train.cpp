@@ -1,0 +1,287 @@
+// vkhalf-train: trains the Fashion-MNIST MLP or CNN on a Vulkan device in mixed precision.
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+
+#include <vkhalf/vkhalf.hpp>
+
+#include "train_report.hpp"
+
+using namespace vkhalf;
+
+namespace {
+
+const char* kHelp = R"(usage: vkhalf-train [options]
+
+Trains a classifier on an MNIST-format dataset (Fashion-MNIST by default) with fp16 weights,
+activations and gradients, fp32 master weights and optimizer state, and dynamic loss scaling, all
+on the device; one queue submission per step.
+
+  --model mlp|cnn          mlp: 784-256-10 with ReLU; cnn: conv3x3 1->32, ReLU, maxpool 2,
+                           conv3x3 32->64, ReLU, maxpool 2, linear ->128, ReLU, linear ->10  [mlp]
+  --data DIR               directory with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]
+                           [/usr/share/datasets/fashion-mnist]
+  --epochs N               [10]
+  --batch N                [128]
+  --lr X                   learning rate [1e-3]
+  --optimizer sgd|adam|adamw   [adamw: weight decay 0.01; sgd: momentum 0.9]
+  --weight-decay X         [0.01 for adamw, 0 otherwise]
+  --precision fp16|fp32    [fp16]
+  --loss-scale dynamic|static|none   [dynamic: GradScaler's rules]
+  --init-scale X           initial (or static) loss scale [65536]
+  --seed N                 initialisation and shuffling [0]
+  --device N               Vulkan device index [VKHALF_DEVICE, else the first GPU, else the first]
+  --limit-train N          use only the first N training images
+  --checkpoint FILE        save a safetensors checkpoint after every epoch (atomic replace)
+  --resume FILE            continue from a checkpoint (same model and precision)
+  --metrics FILE.csv       per-epoch metrics, and per --log-every steps
+  --log-every N            steps between logged training-loss rows [100]
+  --plot FILE.svg          loss and accuracy curves
+  --max-skips N            stop when N steps in a row skip for overflow [100]
+  --profile                print where one step's GPU time goes (timestamps)
+  --help
+
+The last line is machine-readable:
+result: model=... precision=... epochs=... test_accuracy=... test_loss=... images_per_s=...
+        skipped_steps=N final_loss_scale=... device="..."
+)";
+
+struct Args {
+    std::string model = "mlp", data = "/usr/share/datasets/fashion-mnist", optimizer = "adamw";
+    std::string precision = "fp16", loss_scale = "dynamic";
+    std::string checkpoint, resume, metrics, plot;
+    int epochs = 10, batch = 128, log_every = 100, max_skips = 100;
+    long limit_train = 0;
+    double lr = 1e-3, init_scale = 65536;
+    double weight_decay = -1;  // -1: the optimizer's default
+    uint64_t seed = 0;
+    int device = -1;
+    bool profile = false;
+};
+
+[[noreturn]] void usage_error(const std::string& what) {
+    std::fprintf(stderr, "vkhalf-train: %s (see --help)\n", what.c_str());
+    std::exit(2);
+}
+
+template <typename T>
+T number(const char* flag, const char* text) {
+    char* end = nullptr;
+    const double v = std::strtod(text, &end);
+    if (end == text || *end != '\0' || !std::isfinite(v)) usage_error(std::string(flag) + " expects a number, got '" + text + "'");
+    if constexpr (std::is_integral_v<T>)
+        if (v < 0 || v != std::floor(v)) usage_error(std::string(flag) + " expects a non-negative integer, got '" + text + "'");
+    return static_cast<T>(v);
+}
+
+Args parse(int argc, char** argv) {
+    Args a;
+    for (int i = 1; i < argc; ++i) {
+        const std::string f = argv[i];
+        if (f == "--help" || f == "-h") {
+            std::fputs(kHelp, stdout);
+            std::exit(0);
+        }
+        if (f == "--profile") { a.profile = true; continue; }
+        if (i + 1 >= argc) usage_error(f + " needs a value");
+        const char* v = argv[++i];
+        if (f == "--model") a.model = v;
+        else if (f == "--data") a.data = v;
+        else if (f == "--epochs") a.epochs = number<int>("--epochs", v);
+        else if (f == "--batch") a.batch = number<int>("--batch", v);
+        else if (f == "--lr") a.lr = number<double>("--lr", v);
+        else if (f == "--optimizer") a.optimizer = v;
+        else if (f == "--weight-decay") a.weight_decay = number<double>("--weight-decay", v);
+        else if (f == "--precision") a.precision = v;
+        else if (f == "--loss-scale") a.loss_scale = v;
+        else if (f == "--init-scale") a.init_scale = number<double>("--init-scale", v);
+        else if (f == "--seed") a.seed = number<uint64_t>("--seed", v);
+        else if (f == "--device") a.device = number<int>("--device", v);
+        else if (f == "--limit-train") a.limit_train = number<long>("--limit-train", v);
+        else if (f == "--checkpoint") a.checkpoint = v;
+        else if (f == "--resume") a.resume = v;
+        else if (f == "--metrics") a.metrics = v;
+        else if (f == "--log-every") a.log_every = number<int>("--log-every", v);
+        else if (f == "--plot") a.plot = v;
+        else if (f == "--max-skips") a.max_skips = number<int>("--max-skips", v);
+        else usage_error("unknown option '" + f + "'");
+    }
+    if (a.model != "mlp" && a.model != "cnn") usage_error("--model must be mlp or cnn");
+    if (a.optimizer != "sgd" && a.optimizer != "adam" && a.optimizer != "adamw") usage_error("--optimizer must be sgd, adam or adamw");
+    if (a.precision != "fp16" && a.precision != "fp32") usage_error("--precision must be fp16 or fp32");
+    if (a.loss_scale != "dynamic" && a.loss_scale != "static" && a.loss_scale != "none")
+        usage_error("--loss-scale must be dynamic, static or none");
+    if (a.batch < 1 || a.epochs < 1) usage_error("--batch and --epochs must be at least 1");
+    if (!(a.lr > 0) || !(a.init_scale > 0)) usage_error("--lr and --init-scale must be positive");
+    return a;
+}
+
+std::unique_ptr<Sequential> make_model(const std::string& name, int64_t rows, int64_t cols) {
+    auto m = std::make_unique<Sequential>();
+    if (name == "mlp") {
+        m->emplace<Linear>(rows * cols, 256).emplace<ReLU>().emplace<Linear>(256, 10);
+    } else {
+        const int64_t h = ((rows - 2) / 2 - 2) / 2, w = ((cols - 2) / 2 - 2) / 2;  // after two conv3 + pool2
+        m->emplace<Unflatten>(Shape{1, rows, cols})
+            .emplace<Conv2d>(1, 32, 3)
+            .emplace<ReLU>()
+            .emplace<MaxPool2d>(2)
+            .emplace<Conv2d>(32, 64, 3)
+            .emplace<ReLU>()
+            .emplace<MaxPool2d>(2)
+            .emplace<Flatten>()
+            .emplace<Linear>(64 * h * w, 128)
+            .emplace<ReLU>()
+            .emplace<Linear>(128, 10);
+    }
+    return m;
+}
+
+TrainerOptions trainer_options(const Args& a, float mean, float std) {
+    TrainerOptions o;
+    o.precision = a.precision == "fp16" ? Precision::fp16 : Precision::fp32;
+    o.batch = a.batch;
+    o.seed = a.seed;
+    o.mean = mean;
+    o.std = std;
+    o.profile = a.profile;
+    OptimizerOptions& opt = o.optimizer;
+    opt.kind = a.optimizer == "sgd" ? OptimizerKind::sgd : a.optimizer == "adam" ? OptimizerKind::adam : OptimizerKind::adamw;
+    opt.lr = float(a.lr);
+    opt.weight_decay = a.weight_decay >= 0 ? float(a.weight_decay) : opt.kind == OptimizerKind::adamw ? 0.01f : 0.0f;
+    if (opt.kind == OptimizerKind::sgd) opt.momentum = 0.9f;
+    o.loss_scale.mode = a.loss_scale == "dynamic" ? LossScaleMode::dynamic
+                        : a.loss_scale == "static" ? LossScaleMode::fixed
+                                                   : LossScaleMode::none;
+    o.loss_scale.init_scale = float(a.init_scale);
+    return o;
+}
+
+void print_profile(Trainer& tr) {
+    tr.step();
+    tr.wait();
+    double total = 0;
+    std::map<std::string, double> by_op;
+    for (const auto& t : tr.graph().profile()) by_op[t.label] += t.milliseconds, total += t.milliseconds;
+    std::printf("profile of one step (GPU timestamps, %.3f ms in %zu dispatches):\n", total, tr.graph().dispatch_count());
+    for (const auto& [label, ms] : by_op) std::printf("  %-48s %8.3f ms  %5.1f%%\n", label.c_str(), ms, 100 * ms / total);
+}
+
+int run(const Args& a) {
+    ContextOptions co;
+    if (a.device >= 0) co.device_index = uint32_t(a.device);
+    Context ctx(co);
+    MnistSplit train_split = load_mnist_split(a.data, "train");
+    const MnistSplit test_split = load_mnist_split(a.data, "t10k");
+    if (a.limit_train > 0 && a.limit_train < train_split.count) {
+        train_split.count = a.limit_train;
+        train_split.images.resize(std::size_t(a.limit_train * train_split.rows * train_split.cols));
+        train_split.labels.resize(std::size_t(a.limit_train));
+    }
+    const int64_t features = train_split.rows * train_split.cols;
+    // Normalisation from the training images: x = (pixel/255 - mean) / std.
+    double sum = 0, sq = 0;
+    for (uint8_t p : train_split.images) sum += p / 255.0, sq += (p / 255.0) * (p / 255.0);
+    const double n = double(train_split.images.size());
+    const float mean = float(sum / n), std = float(std::sqrt(std::max(sq / n - (sum / n) * (sum / n), 1e-12)));
+
+    const DeviceDataset train = DeviceDataset::upload(ctx, train_split.images, train_split.labels, train_split.count,
+                                                      features, mnist_classes);
+    const DeviceDataset test = DeviceDataset::upload(ctx, test_split.images, test_split.labels, test_split.count,
+                                                     features, mnist_classes);
+    auto model = make_model(a.model, train_split.rows, train_split.cols);
+    Trainer tr(ctx, *model, train, trainer_options(a, mean, std));
+
+    const std::map<std::string, std::string> run_meta = {
+        {"vkhalf.model", a.model}, {"vkhalf.seed", std::to_string(a.seed)}, {"vkhalf.mean", std::to_string(mean)},
+        {"vkhalf.std", std::to_string(std)}, {"vkhalf.optimizer", a.optimizer}, {"vkhalf.version", VKHALF_VERSION_STRING}};
+    int first_epoch = 1;
+    if (!a.resume.empty()) {
+        const auto meta = load_checkpoint(tr, a.resume);
+        if (auto it = meta.find("vkhalf.model"); it != meta.end() && it->second != a.model)
+            throw Error(a.resume + ": a checkpoint of the " + it->second + " model, not " + a.model);
+        if (auto it = meta.find("vkhalf.epoch"); it != meta.end()) first_epoch = std::stoi(it->second) + 1;
+        std::printf("resumed from %s after epoch %d\n", a.resume.c_str(), first_epoch - 1);
+    }
+    if (a.profile) print_profile(tr);
+
+    const DeviceCaps& caps = ctx.caps();
+    std::printf("device %u: %s (%s); %s model, %s, %s, batch %d, %lld training images\n", ctx.device_index(),
+                caps.name.c_str(), caps.driver.c_str(), a.model.c_str(), a.precision.c_str(), a.optimizer.c_str(), a.batch,
+                (long long)train.count);
+    const bool tty = isatty(fileno(stdout));
+    std::vector<EpochRecord> history;
+    std::vector<StepRecord> steps;
+    const long spe = long(tr.steps_per_epoch());
+    Metrics last_test;
+    double total_images = 0, total_seconds = 0;
+    for (int epoch = first_epoch; epoch <= a.epochs; ++epoch) {
+        tr.shuffle(uint64_t(epoch - 1));
+        const auto start = std::chrono::steady_clock::now();
+        auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+        double epoch_loss = 0, epoch_correct = 0, epoch_seen = 0;
+        for (long s = 1; s <= spe; ++s) {
+            tr.step();
+            const bool log = (a.log_every > 0 && s % a.log_every == 0) || s == spe;
+            if (!log && !(tty && s % 20 == 0)) continue;
+            const Metrics m = tr.metrics(log);  // waits: only every few steps
+            if (m.consecutive_skips >= uint32_t(a.max_skips) && a.max_skips > 0) {
+                if (tty) clear_progress(stdout);
+                throw Error("stopped: " + std::to_string(m.consecutive_skips) + " steps in a row overflowed (loss scale " +
+                            std::to_string(m.loss_scale) + "): the run diverged or the input holds inf/NaN");
+            }
+            if (log) {
+                epoch_loss += m.loss_sum, epoch_correct += double(m.correct), epoch_seen += double(m.seen);
+                steps.push_back({epoch, s, m.mean_loss(), m.accuracy(), m.loss_scale});
+            }
+            if (tty) draw_progress(stdout, epoch, s, spe, double(s) * a.batch / elapsed(), m.seen ? m.mean_loss() : epoch_loss / std::max(epoch_seen, 1.0), m.loss_scale);
+        }
+        const Metrics end = tr.metrics(true);
+        epoch_loss += end.loss_sum, epoch_correct += double(end.correct), epoch_seen += double(end.seen);
+        const double seconds = elapsed();
+        last_test = tr.evaluate(test);
+        if (tty) clear_progress(stdout);
+        EpochRecord r{epoch, epoch_loss / epoch_seen, epoch_correct / epoch_seen, last_test.mean_loss(),
+                      last_test.accuracy(), double(spe) * a.batch / seconds, seconds, end.skipped, end.loss_scale};
+        history.push_back(r);
+        total_images += double(spe) * a.batch, total_seconds += seconds;
+        std::printf("%s\n", epoch_line(r).c_str());
+        std::fflush(stdout);
+        if (!a.checkpoint.empty()) {
+            auto meta = run_meta;
+            meta["vkhalf.epoch"] = std::to_string(epoch);
+            save_checkpoint(tr, a.checkpoint, meta);
+        }
+        if (!a.metrics.empty()) write_metrics_csv(a.metrics, history, steps);
+        if (!a.plot.empty()) write_plot_svg(a.plot, "vkhalf " + a.model + " " + a.precision + " on " + caps.name, history);
+    }
+    const Metrics final_state = tr.metrics();
+    if (history.empty()) last_test = tr.evaluate(test);
+    std::printf("result: model=%s precision=%s epochs=%d test_accuracy=%.4f test_loss=%.4f images_per_s=%.0f "
+                "skipped_steps=%u final_loss_scale=%g device=\"%s\"\n",
+                a.model.c_str(), a.precision.c_str(), a.epochs, last_test.accuracy(), last_test.mean_loss(),
+                total_seconds > 0 ? total_images / total_seconds : 0.0, final_state.skipped, final_state.loss_scale,
+                caps.name.c_str());
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    const Args args = parse(argc, argv);
+    try {
+        return run(args);
+    } catch (const vkhalf::Error& e) {
+        std::fprintf(stderr, "vkhalf-train: %s\n", e.what());
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "vkhalf-train: %s\n", e.what());
+        return 1;
+    }
+}

@@ -1,0 +1,116 @@
+#include "vkhalf/checkpoint.hpp"
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "vkhalf/error.hpp"
+#include "vkhalf/half.hpp"
+#include "vkhalf/io.hpp"
+
+namespace vkhalf {
+
+namespace {
+
+SafeTensor f32_tensor(std::string name, const Shape& shape, const std::vector<float>& values) {
+    SafeTensor t{std::move(name), "F32", shape, std::vector<std::byte>(values.size() * 4)};
+    std::memcpy(t.data.data(), values.data(), t.data.size());
+    return t;
+}
+
+SafeTensor scalar_i64(std::string name, int64_t v) {
+    SafeTensor t{std::move(name), "I64", {1}, std::vector<std::byte>(8)};
+    std::memcpy(t.data.data(), &v, 8);
+    return t;
+}
+
+const SafeTensor& expect(const SafetensorsFile& f, const std::string& path, const std::string& name,
+                         const std::string& dtype, const Shape& shape) {
+    const SafeTensor* t = f.find(name);
+    if (!t) throw IoError(path + ": checkpoint has no tensor '" + name + "' (a different model?)");
+    if (t->dtype != dtype || t->shape != shape)
+        throw ShapeError(path + ": tensor '" + name + "' is " + t->dtype + " " + to_string(t->shape) + ", the model needs " +
+                         dtype + " " + to_string(shape));
+    return *t;
+}
+
+std::vector<float> floats(const SafeTensor& t) {
+    std::vector<float> v(t.data.size() / 4);
+    std::memcpy(v.data(), t.data.data(), t.data.size());
+    return v;
+}
+
+int64_t i64(const SafeTensor& t) {
+    int64_t v = 0;
+    std::memcpy(&v, t.data.data(), 8);
+    return v;
+}
+
+} // namespace
+
+void save_checkpoint(Trainer& trainer, const std::string& path, const std::map<std::string, std::string>& metadata) {
+    const TrainingState state = trainer.training_state();  // waits for the running step
+    ParameterSet& params = trainer.parameters();
+    std::vector<SafeTensor> tensors;
+    for (std::size_t i = 0; i < params.infos().size(); ++i) {
+        const int id = static_cast<int>(i);
+        const ParameterInfo& p = params.infos()[i];
+        tensors.push_back(f32_tensor(p.name, p.shape, params.master(id).to_floats()));
+        tensors.push_back(f32_tensor("optimizer." + p.name + ".exp_avg", p.shape, params.moment1(id).to_floats()));
+        tensors.push_back(f32_tensor("optimizer." + p.name + ".exp_avg_sq", p.shape, params.moment2(id).to_floats()));
+    }
+    tensors.push_back(f32_tensor("scaler.scale", {1}, {state.loss_scale}));
+    tensors.push_back(scalar_i64("scaler.growth_tracker", state.growth_tracker));
+    tensors.push_back(scalar_i64("trainer.step", state.step));
+    tensors.push_back(scalar_i64("trainer.optimizer_step", state.optimizer_step));
+    tensors.push_back(scalar_i64("trainer.skipped", state.skipped));
+    std::map<std::string, std::string> meta = metadata;
+    meta["format"] = "pt";
+    meta["vkhalf.precision"] = trainer.options().precision == Precision::fp16 ? "fp16" : "fp32";
+    write_safetensors(path, std::move(tensors), std::move(meta));
+}
+
+std::map<std::string, std::string> load_checkpoint(Trainer& trainer, const std::string& path) {
+    trainer.wait();                                     // nothing may run while we upload
+    const SafetensorsFile f = read_safetensors(path);  // validates layout and checksum
+    ParameterSet& params = trainer.parameters();
+    // Everything is checked before anything is written: never half-loaded.
+    struct Pending {
+        int id;
+        std::vector<float> master, m, v;
+    };
+    std::vector<Pending> pending;
+    for (std::size_t i = 0; i < params.infos().size(); ++i) {
+        const ParameterInfo& p = params.infos()[i];
+        pending.push_back({static_cast<int>(i), floats(expect(f, path, p.name, "F32", p.shape)),
+                           floats(expect(f, path, "optimizer." + p.name + ".exp_avg", "F32", p.shape)),
+                           floats(expect(f, path, "optimizer." + p.name + ".exp_avg_sq", "F32", p.shape))});
+    }
+    TrainingState state;
+    state.loss_scale = floats(expect(f, path, "scaler.scale", "F32", {1}))[0];
+    auto counter = [&](const char* name) {
+        const int64_t v = i64(expect(f, path, name, "I64", {1}));
+        if (v < 0 || v > int64_t(UINT32_MAX)) throw IoError(path + ": " + name + " = " + std::to_string(v) + " is out of range");
+        return static_cast<uint32_t>(v);
+    };
+    state.growth_tracker = counter("scaler.growth_tracker");
+    state.step = counter("trainer.step");
+    state.optimizer_step = counter("trainer.optimizer_step");
+    state.skipped = counter("trainer.skipped");
+    if (!(state.loss_scale > 0.0f) || !std::isfinite(state.loss_scale))
+        throw IoError(path + ": scaler.scale is not a positive finite number");
+    for (const auto& p : pending)
+        for (float x : p.master)
+            if (!std::isfinite(x))
+                throw IoError(path + ": parameter '" + params.infos()[std::size_t(p.id)].name + "' holds inf or NaN");
+
+    for (const auto& p : pending) {
+        params.set(p.id, p.master);  // master and rne(master) working copy
+        params.moment1(p.id).upload(p.m);
+        params.moment2(p.id).upload(p.v);
+    }
+    trainer.restore(state);
+    return f.metadata;
+}
+
+} // namespace vkhalf
