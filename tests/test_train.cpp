@@ -602,6 +602,47 @@ TEST_CASE("a small CNN (conv, relu, max pool, flatten, linear) learns in fp16 as
     test::check_validation(ctx);
 }
 
+TEST_CASE("GELU and Dropout modules: a new dropout mask every step while training, none when evaluating") {
+    auto& ctx = test::full_device();
+    // One batch per epoch and a learning rate of 0: every step sees the same batch with the same
+    // weights, so its loss changes only if the dropout mask does.
+    const DeviceDataset one_batch = synthetic(ctx, 64, 64, 11);
+    double losses[2][2] = {};
+    for (int with_dropout = 0; with_dropout < 2; ++with_dropout) {
+        Sequential model;
+        model.emplace<Linear>(64, 48).emplace<GELU>().emplace<Dropout>(with_dropout ? 0.3f : 0.0f, 7u).emplace<Linear>(48, 10);
+        TrainerOptions o;
+        o.batch = 64;
+        o.optimizer.lr = 0.0f;
+        o.optimizer.weight_decay = 0.0f;
+        Trainer tr(ctx, model, one_batch, o);
+        for (int s = 0; s < 2; ++s) {
+            tr.step();
+            losses[with_dropout][s] = tr.metrics(true).loss_sum;
+        }
+        const Metrics a = tr.evaluate(one_batch), b = tr.evaluate(one_batch);
+        CHECK(a.loss_sum == b.loss_sum);  // evaluation: no mask, deterministic
+        if (with_dropout) CHECK(a.loss_sum != losses[1][0]);
+    }
+    CHECK(losses[0][0] == losses[0][1]);  // p = 0: nothing changes between steps
+    CHECK(losses[1][0] != losses[1][1]);  // p = 0.3: a new mask each step
+
+    // And the model learns.
+    const DeviceDataset data = synthetic(ctx, 1024, 64, 12);
+    Sequential model;
+    model.emplace<Linear>(64, 48).emplace<GELU>().emplace<Dropout>(0.2f, 3u).emplace<Linear>(48, 10);
+    TrainerOptions o;
+    o.batch = 64;
+    Trainer tr(ctx, model, data, o);
+    for (int epoch = 0; epoch < 3; ++epoch) {
+        tr.shuffle(epoch);
+        for (int64_t s = 0; s < tr.steps_per_epoch(); ++s) tr.step();
+    }
+    CHECK(tr.evaluate(data).accuracy() > 0.9);
+    CHECK(tr.metrics().skipped == 0);
+    test::check_validation(ctx);
+}
+
 TEST_CASE("tensor views of the flat parameter buffers are aligned and bounded") {
     auto& ctx = test::full_device();
     Tensor flat = Tensor::empty(ctx, {1024}, DType::f16);

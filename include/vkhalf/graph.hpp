@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "vkhalf/activations.hpp"
 #include "vkhalf/conv.hpp"
 #include "vkhalf/ops.hpp"
 
@@ -53,6 +54,11 @@ public:
                              OpOptions opt = {});
     void avg_pool2d(const Tensor& x, Tensor& y, const Pool2dParams& p = {}, OpOptions opt = {});
     void avg_pool2d_backward(const Tensor& dy, Tensor& dx, const Pool2dParams& p = {}, OpOptions opt = {});
+    void activation_forward(Activation f, const Tensor& x, Tensor& y, OpOptions opt = {});
+    void activation_backward(Activation f, const Tensor& dy, const Tensor& x, Tensor& dx, OpOptions opt = {});
+    void dropout(const Tensor& x, Tensor& y, float p, Tensor& rng_state, RngAdvance advance, OpOptions opt = {});
+    void dropout_backward(const Tensor& dy, Tensor& dx, float p, Tensor& rng_state, RngAdvance advance,
+                          OpOptions opt = {});
 
     // Replay. run() submits once (waiting first for a previous run still in flight); wait()
     // blocks until the last run has finished.

@@ -59,11 +59,13 @@ private:
     Precision precision_ = Precision::fp16;
 };
 
-// What a module records with: the graph, the parameters and the batch's precision.
+// What a module records with: the graph, the parameters, the batch's precision, and whether the
+// graph trains (Dropout masks) or evaluates (Dropout passes through).
 struct RecordContext {
     Graph& graph;
     ParameterSet& params;
     Precision precision;
+    bool training = true;
 };
 
 class Module {
@@ -159,6 +161,41 @@ public:
 
 private:
     Shape shape_, in_shape_;
+};
+
+// GELU (exact erf form), tanh or sigmoid; the backward reads the forward's input.
+class ActivationModule : public Module {
+public:
+    explicit ActivationModule(Activation f) : f_(f) {}
+    void register_parameters(ParameterSet&, const std::string&) override {}
+    void init_parameters(ParameterSet&, std::mt19937_64&) override {}
+    Tensor record_forward(RecordContext& rc, const Tensor& x) override;
+    Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) override;
+
+private:
+    Activation f_;
+    Tensor x_;
+};
+struct GELU : ActivationModule { GELU() : ActivationModule(Activation::gelu) {} };
+struct Tanh : ActivationModule { Tanh() : ActivationModule(Activation::tanh) {} };
+struct Sigmoid : ActivationModule { Sigmoid() : ActivationModule(Activation::sigmoid) {} };
+
+// Zeroes each element with probability p and scales the rest by 1/(1-p) while training (a new
+// Philox mask every replayed step, from `seed`: give each Dropout of a model its own); passes
+// through when evaluating.
+class Dropout : public Module {
+public:
+    explicit Dropout(float p, uint32_t seed = 0) : p_(p), seed_(seed) {}
+    void register_parameters(ParameterSet&, const std::string&) override {}
+    void init_parameters(ParameterSet&, std::mt19937_64&) override {}
+    Tensor record_forward(RecordContext& rc, const Tensor& x) override;
+    Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) override;
+
+private:
+    float p_;
+    uint32_t seed_;
+    Tensor rng_state_;
+    bool active_ = false;
 };
 
 class ReLU : public Module {

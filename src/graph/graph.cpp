@@ -1,5 +1,6 @@
 #include "vkhalf/graph.hpp"
 
+#include "ops/activations_record.hpp"
 #include "ops/record.hpp"
 
 namespace vkhalf {
@@ -98,6 +99,20 @@ void Graph::avg_pool2d(const Tensor& x, Tensor& y, const Pool2dParams& p, OpOpti
 }
 void Graph::avg_pool2d_backward(const Tensor& dy, Tensor& dx, const Pool2dParams& p, OpOptions opt) {
     detail::record_avg_pool2d_backward(*commands_, ctx_.impl(), dy, dx, p, opt);
+}
+
+void Graph::activation_forward(Activation f, const Tensor& x, Tensor& y, OpOptions opt) {
+    detail::record_activation(*commands_, ctx_.impl(), f, x, y, opt);
+}
+void Graph::activation_backward(Activation f, const Tensor& dy, const Tensor& x, Tensor& dx, OpOptions opt) {
+    detail::record_activation_backward(*commands_, ctx_.impl(), f, dy, x, dx, opt);
+}
+void Graph::dropout(const Tensor& x, Tensor& y, float p, Tensor& rng_state, RngAdvance advance, OpOptions opt) {
+    detail::record_dropout(*commands_, ctx_.impl(), x, y, p, rng_state, advance, opt);
+}
+void Graph::dropout_backward(const Tensor& dy, Tensor& dx, float p, Tensor& rng_state, RngAdvance advance,
+                             OpOptions opt) {
+    detail::record_dropout_backward(*commands_, ctx_.impl(), dy, dx, p, rng_state, advance, opt);
 }
 
 void Graph::run() { commands_->submit(); }

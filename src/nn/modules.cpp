@@ -151,6 +151,40 @@ Tensor Unflatten::record_backward(RecordContext&, const Tensor& dy, bool) {
     return dy.reinterpret(in_shape_, dy.dtype());
 }
 
+Tensor ActivationModule::record_forward(RecordContext& rc, const Tensor& x) {
+    x_ = x;
+    Tensor y = activation(rc, x.shape());
+    rc.graph.activation_forward(f_, x, y);
+    return y;
+}
+
+Tensor ActivationModule::record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) {
+    if (!need_dx) return {};
+    Tensor dx = activation(rc, dy.shape());
+    rc.graph.activation_backward(f_, dy, x_, dx);
+    return dx;
+}
+
+Tensor Dropout::record_forward(RecordContext& rc, const Tensor& x) {
+    active_ = rc.training && p_ > 0.0f;
+    if (!active_) return x;
+    if (!rng_state_.defined()) rng_state_ = make_rng_state(rc.graph.context(), seed_);
+    Tensor y = activation(rc, x.shape());
+    rc.graph.dropout(x, y, p_, rng_state_, RngAdvance::keep);  // the backward reuses this mask
+    return y;
+}
+
+Tensor Dropout::record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) {
+    if (!active_) return dy;
+    // Recorded even when nothing before needs dx: it also moves the offset on, so the next
+    // replayed step draws a new mask.
+    Tensor dx = activation(rc, dy.shape());
+    rc.graph.dropout_backward(dy, dx, p_, rng_state_, RngAdvance::advance);
+    if (need_dx) return dx;
+    rc.graph.release(dx);
+    return {};
+}
+
 Tensor ReLU::record_forward(RecordContext& rc, const Tensor& x) {
     if (fused) return x;
     y_ = activation(rc, x.shape());

@@ -122,7 +122,7 @@ EvalPass Trainer::Impl::record_eval(const DeviceDataset& data, int64_t batch, ui
     Tensor& el = g.keep(Tensor::empty(ctx, {batch}, DType::u32));
     const detail::GatherParams gp{uint32_t(batch), uint32_t(data.features), batches, first, opt.mean, 1.0f / opt.std};
     detail::record_gather(g.commands(), impl, data, eval_order, eval_state, gp, ex, el);
-    RecordContext rc{g, params, opt.precision};
+    RecordContext rc{g, params, opt.precision, false};  // evaluation: dropout passes through
     Tensor logits = model.record_forward(rc, ex);
     detail::record_softmax_xent(g.commands(), impl, logits, el, eval_state, logits, false);
     LossScaleOptions counter;  // advances eval_state.step only (no overflow, no scaling)
