@@ -1,5 +1,6 @@
 #pragma once
 // Shared by the vkhalf-bench subcommands.
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,19 @@ struct BenchArgs {
 
 int bench_gemm(vkhalf::Context& ctx, const BenchArgs& args);
 int bench_train_step(vkhalf::Context& ctx, const BenchArgs& args);
+int bench_conv(vkhalf::Context& ctx, const BenchArgs& args);
 
 // Seconds per run of fn(), repeated until the budget is spent (at least 3 runs, 1 warm-up).
-double time_per_run(double budget_s, const auto& fn);
+double time_per_run(double budget_s, const auto& fn) {
+    using clock = std::chrono::steady_clock;
+    fn();  // warm-up: pipeline creation, first touch
+    int runs = 0;
+    const auto start = clock::now();
+    double elapsed = 0;
+    while (runs < 3 || elapsed < budget_s) {
+        fn();
+        ++runs;
+        elapsed = std::chrono::duration<double>(clock::now() - start).count();
+    }
+    return elapsed / runs;
+}

@@ -15,20 +15,6 @@
 
 using namespace vkhalf;
 
-double time_per_run(double budget_s, const auto& fn) {
-    using clock = std::chrono::steady_clock;
-    fn();  // warm-up: pipeline creation, first-touch
-    int runs = 0;
-    const auto start = clock::now();
-    double elapsed = 0;
-    while (runs < 3 || elapsed < budget_s) {
-        fn();
-        ++runs;
-        elapsed = std::chrono::duration<double>(clock::now() - start).count();
-    }
-    return elapsed / runs;
-}
-
 namespace {
 
 struct Shape3 {

@@ -8,13 +8,17 @@
 
 namespace {
 
-const char* kHelp = R"(usage: vkhalf-bench gemm|train-step [options]
+const char* kHelp = R"(usage: vkhalf-bench gemm|conv|train-step [options]
 
 gemm   GFLOP/s of every GEMM variant the device supports at square sizes and at the sample
        models' layer shapes. On a CPU device it also times OpenBLAS sgemm in the same process
        and prints the ratio; on a GPU, pass --reference-gflops (e.g. from bench/torch_matmul.py).
        The last line is machine-readable:
        result: bench=gemm device="..." size=N variant=V gflops=X reference=R reference_gflops=Y ratio=X/Y
+conv   GFLOP/s of the sample CNN's two convolutions (batch 128): forward, data gradient and weight
+       gradient, every tier; on a CPU device also OpenBLAS sgemm on the same products lowered to
+       GEMM. Last line:
+       result: bench=conv device="..." variant=V gflops_fwd=X gflops_bwd_data=Y gflops_bwd_weight=Z ...
 train-step
        steps/s of a 784-256-10 MLP training step (batch 128, AdamW, dynamic loss scaling) replayed
        from its recorded graph, against the same step submitted op by op with a host wait after
@@ -63,6 +67,7 @@ int main(int argc, char** argv) {
         vkhalf::Context ctx(options);
         if (what == "gemm") return bench_gemm(ctx, args);
         if (what == "train-step") return bench_train_step(ctx, args);
+        if (what == "conv") return bench_conv(ctx, args);
         std::fprintf(stderr, "vkhalf-bench: unknown benchmark '%s' (see --help)\n", what.c_str());
         return 2;
     } catch (const vkhalf::Error& e) {

@@ -30,7 +30,7 @@ const ConvCase kConvCases[] = {
 };
 
 Conv2dParams params_of(const ref::ConvDims& d) {
-    return {d.stride_h, d.stride_w, d.pad_h, d.pad_w, d.dil_h, d.dil_w};
+    return {d.stride_h, d.stride_w, d.pad_h, d.pad_w, d.dil_h, d.dil_w, ConvAlgorithm::automatic};
 }
 
 bool close(double got, double want, double magnitude, int terms, bool f16) {
@@ -60,15 +60,18 @@ std::vector<double> to_double(std::span<const float> v) { return {v.begin(), v.e
 
 TEST_SUITE("conv") {
 
-TEST_CASE("conv2d forward, data gradient and weight gradient match fp64 in every tier") {
+// Both algorithms: conv2d.comp (implicit GEMM) and im2col.comp + the GEMM kernels (lowered).
+TEST_CASE("conv2d forward, data gradient and weight gradient match fp64 in every tier and algorithm") {
     for (auto& dev : test::devices()) {
         for (DType dt : {DType::f32, DType::f16}) {
             for (Variant v : test::variants(*dev.ctx, dt)) {
                 for (const ConvCase& c : kConvCases) {
+                  for (ConvAlgorithm algo : {ConvAlgorithm::implicit_gemm, ConvAlgorithm::lowered_gemm}) {
                     const ref::ConvDims& d = c.d;
                     CAPTURE(dev.label);
                     CAPTURE(to_string(v));
                     CAPTURE(c.name);
+                    CAPTURE(int(algo));
                     const bool f16 = dt == DType::f16;
                     const Shape xs{d.b, d.cin, d.h, d.w}, ws{d.cout, d.cin, d.kh, d.kw}, ys{d.b, d.cout, d.oh(), d.ow()};
                     const auto x = test::random_values(numel(xs), -1, 1, 1, f16);
@@ -80,7 +83,8 @@ TEST_CASE("conv2d forward, data gradient and weight gradient match fp64 in every
                     Tensor tdy = Tensor::from_floats(*dev.ctx, ys, dt, dy);
                     Tensor ty = Tensor::empty(*dev.ctx, ys, dt), tdx = Tensor::empty(*dev.ctx, xs, dt);
                     Tensor tdw = Tensor::empty(*dev.ctx, ws, dt);
-                    const Conv2dParams p = params_of(d);
+                    Conv2dParams p = params_of(d);
+                    p.algorithm = algo;
                     conv2d(*dev.ctx, tx, tw, &tb, ty, p, true, {v});
                     conv2d_backward_data(*dev.ctx, tdy, tw, tdx, p, {v});
                     conv2d_backward_weight(*dev.ctx, tdy, tx, tdw, p, {v});
@@ -96,6 +100,7 @@ TEST_CASE("conv2d forward, data gradient and weight gradient match fp64 in every
                     const auto dw = ref::conv2d_backward_weight(d, dyd, x);
                     const auto dw_mag = ref::conv2d_backward_weight(d, abs_of(dyd), std::vector<float>(x.size(), 1.0f));
                     CHECK(count_bad(tdw.to_floats(), dw, dw_mag, d.b * d.oh() * d.ow(), f16) == 0);
+                  }
                 }
             }
         }

@@ -5,10 +5,17 @@
 
 namespace vkhalf {
 
+// implicit_gemm: conv2d.comp gathers its operands inside the product (no extra memory).
+// lowered_gemm: im2col into a workspace, then the register-blocked GEMM (plus col2im for the data
+// gradient): what CPU devices run fast, where gathers inside a GEMM are slow. automatic: lowered
+// on CPU devices while the workspaces stay under 64 MiB, implicit elsewhere.
+enum class ConvAlgorithm : uint8_t { automatic, implicit_gemm, lowered_gemm };
+
 struct Conv2dParams {
     int64_t stride_h = 1, stride_w = 1;
     int64_t pad_h = 0, pad_w = 0;
     int64_t dil_h = 1, dil_w = 1;
+    ConvAlgorithm algorithm = ConvAlgorithm::automatic;
 };
 
 // [batch, out, oh, ow] for x [batch, in, h, w] and w [out, in, kh, kw]; ShapeError when empty.

@@ -36,6 +36,16 @@ void check_4d(const char* op, const Tensor& t, const char* name) {
         throw ShapeError(std::string(op) + ": " + name + " must be 4-D (NCHW), got " + to_string(t.shape()));
 }
 
+// Three 4-D operands of one dtype.
+void check_operands(const char* op, const Tensor& a, const char* an, const Tensor& b, const char* bn, const Tensor& c,
+                    const char* cn) {
+    check_4d(op, a, an);
+    check_4d(op, b, bn);
+    check_4d(op, c, cn);
+    check_same_dtype(op, a, b);
+    check_same_dtype(op, a, c);
+}
+
 ConvPush make_push(const Shape& x, const Shape& w, const Shape& y, const Conv2dParams& p) {
     return {u32(x[0], "batch"),    u32(x[1], "in channels"), u32(x[2], "height"),  u32(x[3], "width"),
             u32(w[0], "out channels"), u32(w[2], "kernel height"), u32(w[3], "kernel width"), u32(y[2], "out height"),
@@ -91,15 +101,96 @@ void record_conv(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& x, 
     }
 }
 
+constexpr uint64_t kLoweredWorkspaceCap = 64ull << 20;
+
+struct ImPush {
+    uint32_t batch, cin, h, w, kh, kw, oh, ow, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
+};
+
+ImPush im_push(const ConvPush& c) {
+    return {c.batch, c.cin, c.h, c.w, c.kh, c.kw, c.oh, c.ow, c.stride_h, c.stride_w, c.pad_h, c.pad_w, c.dil_h, c.dil_w};
+}
+
+// Whether this product runs lowered to GEMMs: asked for, or automatic on a CPU device with every
+// workspace (the im2col, an fp32 column gradient or per-image weight gradients) under the cap.
+bool lowered(ContextImpl& impl, const Conv2dParams& p, const ConvPush& c, DType dt) {
+    if (p.algorithm == ConvAlgorithm::implicit_gemm) return false;
+    const uint64_t k = uint64_t(c.cin) * c.kh * c.kw, cols = uint64_t(c.batch) * k * c.oh * c.ow;
+    const uint64_t biggest = std::max({cols * dtype_size(dt), cols * 4, uint64_t(c.batch) * c.cout * k * 4});
+    const bool fits = biggest <= std::min<uint64_t>(kLoweredWorkspaceCap, impl.caps.max_storage_buffer_range);
+    if (p.algorithm == ConvAlgorithm::lowered_gemm) {
+        if (!fits)
+            throw LimitError("conv2d: the lowered algorithm needs a " + std::to_string(biggest >> 20) +
+                             " MiB workspace, over its cap or the device's storage range; use implicit_gemm");
+        return true;
+    }
+    return impl.caps.is_cpu && fits;
+}
+
+// col [batch, cin*kh*kw, oh*ow] from x, or (col2im) dx from an fp32 dcol of that shape.
+void record_im2col(CommandList& cl, ContextImpl& impl, bool to_image, const Tensor& src, Tensor& dst,
+                   const ConvPush& c, Variant v) {
+    const uint32_t wg = workgroup_size(impl.caps);
+    const uint64_t pixels = to_image ? uint64_t(c.h) * c.w : uint64_t(c.oh) * c.ow;
+    const uint64_t rows = to_image ? c.cin : uint64_t(c.cin) * c.kh * c.kw;
+    const auto& limit = impl.caps.max_workgroup_count;  // rows and images stride past the limits
+    const uint64_t grid[3] = {ceil_div(pixels, wg), std::min<uint64_t>(rows, limit[1]),
+                              std::min<uint64_t>(c.batch, limit[2])};
+    const bool strided = grid[1] < rows || grid[2] < c.batch;
+    const auto& pipe = impl.pipelines->get(
+        {module_name("im2col", v), 3, sizeof(ImPush), wg, {{1, to_image ? 1u : 0u}, {2, strided ? 1u : 0u}}});
+    const ImPush push = im_push(c);
+    const BufferAccess b[] = {read(src), read(src), write(dst)};
+    cl.dispatch_grid(pipe, b, &push, sizeof(push), grid, to_image ? "col2im" : "im2col");
+}
+
+// The three products through im2col and the GEMM (ConvAlgorithm::lowered_gemm).
+void record_lowered(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& x, const Tensor& w, const Tensor* bias,
+                    const Tensor& dy, Tensor& out, const ConvPush& c, bool relu, const OpOptions& opt) {
+    auto& impl = ctx.impl();
+    const DType dt = out.dtype();
+    const Variant v = resolve_variant("conv2d", impl.caps, dt, opt);
+    const int64_t b = c.batch, k = int64_t(c.cin) * c.kh * c.kw, s = int64_t(c.oh) * c.ow, co = c.cout;
+    GemmOptions g;
+    // Convolutions compute in fp32 in every tier: f16a tensors go through the f16s GEMM (same
+    // storage, fp32 products) rather than its fp16 multiplies.
+    g.variant = v == Variant::f16a ? Variant::f16s : v;
+    g.split_k = 1;
+    Tensor gemm_workspace;
+    const Tensor w2 = w.reinterpret({co, k}, w.dtype());
+    if (mode == ConvMode::data_grad) {  // dcol = W^T dY per image, then col2im
+        Tensor dcol = Tensor::empty(ctx, {b, k, s}, DType::f32);
+        g.trans_a = true;
+        record_gemm(cl, ctx, w2, dy.reinterpret({b, co, s}, dy.dtype()), dcol, g, gemm_workspace);
+        record_im2col(cl, impl, true, dcol, out, c, v);
+        cl.keep_alive(std::move(dcol));
+        return;
+    }
+    Tensor col = Tensor::empty(ctx, {b, k, s}, dt);
+    record_im2col(cl, impl, false, x, col, c, v);
+    if (mode == ConvMode::forward) {  // y = W col per image (+ bias per output channel) (relu)
+        g.bias = bias;
+        g.bias_mode = BiasMode::per_row;
+        g.relu = relu;
+        Tensor y3 = out.reinterpret({b, co, s}, dt);
+        record_gemm(cl, ctx, w2, col, y3, g, gemm_workspace);
+    } else {  // dW = sum over images of dY col^T, the sum in fp32
+        Tensor per_image = Tensor::empty(ctx, {b, co, k}, DType::f32);
+        g.trans_b = true;
+        record_gemm(cl, ctx, dy.reinterpret({b, co, s}, dy.dtype()), col, per_image, g, gemm_workspace);
+        Tensor dw2 = out.reinterpret({co, k}, dt);
+        record_partial_sum(cl, impl, v, per_image, dw2, uint32_t(b), uint32_t(co), uint32_t(k));
+        cl.keep_alive(std::move(per_image));
+    }
+    cl.keep_alive(std::move(col));
+    if (gemm_workspace.defined()) cl.keep_alive(std::move(gemm_workspace));
+}
+
 } // namespace
 
 void record_conv2d(CommandList& cl, Context& ctx, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
                    const Conv2dParams& p, bool relu, const OpOptions& opt) {
-    check_4d("conv2d", x, "x");
-    check_4d("conv2d", w, "w");
-    check_4d("conv2d", y, "y");
-    check_same_dtype("conv2d", x, w);
-    check_same_dtype("conv2d", x, y);
+    check_operands("conv2d", x, "x", w, "w", y, "y");
     const Shape want = conv2d_output_shape(x.shape(), w.shape(), p);
     if (y.shape() != want)
         throw ShapeError("conv2d: y is " + to_string(y.shape()) + ", expected " + to_string(want) + " for x " +
@@ -110,39 +201,41 @@ void record_conv2d(CommandList& cl, Context& ctx, const Tensor& x, const Tensor&
             throw ShapeError("conv2d: bias must be [" + std::to_string(w.shape()[0]) + "], got " +
                              to_string(bias->shape()));
     }
-    record_conv(cl, ctx, ConvMode::forward, x, w, bias, x, y, make_push(x.shape(), w.shape(), y.shape(), p), relu, opt);
+    const ConvPush c = make_push(x.shape(), w.shape(), y.shape(), p);
+    if (lowered(ctx.impl(), p, c, y.dtype()))
+        record_lowered(cl, ctx, ConvMode::forward, x, w, bias, x, y, c, relu, opt);
+    else
+        record_conv(cl, ctx, ConvMode::forward, x, w, bias, x, y, c, relu, opt);
 }
 
 void record_conv2d_backward_data(CommandList& cl, Context& ctx, const Tensor& dy, const Tensor& w, Tensor& dx,
                                  const Conv2dParams& p, const OpOptions& opt) {
-    check_4d("conv2d_backward_data", dy, "dy");
-    check_4d("conv2d_backward_data", w, "w");
-    check_4d("conv2d_backward_data", dx, "dx");
-    check_same_dtype("conv2d_backward_data", dy, w);
-    check_same_dtype("conv2d_backward_data", dy, dx);
+    check_operands("conv2d_backward_data", dy, "dy", w, "w", dx, "dx");
     const Shape want = conv2d_output_shape(dx.shape(), w.shape(), p);
     if (dy.shape() != want || dx.shape()[1] != w.shape()[1])
         throw ShapeError("conv2d_backward_data: dy " + to_string(dy.shape()) + " does not match dx " +
                          to_string(dx.shape()) + " and w " + to_string(w.shape()) + " (expected dy " +
                          to_string(want) + ")");
-    record_conv(cl, ctx, ConvMode::data_grad, dx, w, nullptr, dy, dx, make_push(dx.shape(), w.shape(), dy.shape(), p),
-                false, opt);
+    const ConvPush c = make_push(dx.shape(), w.shape(), dy.shape(), p);
+    if (lowered(ctx.impl(), p, c, dx.dtype()))
+        record_lowered(cl, ctx, ConvMode::data_grad, dx, w, nullptr, dy, dx, c, false, opt);
+    else
+        record_conv(cl, ctx, ConvMode::data_grad, dx, w, nullptr, dy, dx, c, false, opt);
 }
 
 void record_conv2d_backward_weight(CommandList& cl, Context& ctx, const Tensor& dy, const Tensor& x, Tensor& dw,
                                    const Conv2dParams& p, const OpOptions& opt) {
-    check_4d("conv2d_backward_weight", dy, "dy");
-    check_4d("conv2d_backward_weight", x, "x");
-    check_4d("conv2d_backward_weight", dw, "dw");
-    check_same_dtype("conv2d_backward_weight", dy, x);
-    check_same_dtype("conv2d_backward_weight", dy, dw);
+    check_operands("conv2d_backward_weight", dy, "dy", x, "x", dw, "dw");
     const Shape want = conv2d_output_shape(x.shape(), dw.shape(), p);
     if (dy.shape() != want)
         throw ShapeError("conv2d_backward_weight: dy " + to_string(dy.shape()) + " does not match x " +
                          to_string(x.shape()) + " and dw " + to_string(dw.shape()) + " (expected " + to_string(want) +
                          ")");
-    record_conv(cl, ctx, ConvMode::weight_grad, x, dw, nullptr, dy, dw, make_push(x.shape(), dw.shape(), dy.shape(), p),
-                false, opt);
+    const ConvPush c = make_push(x.shape(), dw.shape(), dy.shape(), p);
+    if (lowered(ctx.impl(), p, c, dw.dtype()))
+        record_lowered(cl, ctx, ConvMode::weight_grad, x, dw, nullptr, dy, dw, c, false, opt);
+    else
+        record_conv(cl, ctx, ConvMode::weight_grad, x, dw, nullptr, dy, dw, c, false, opt);
 }
 
 } // namespace detail
