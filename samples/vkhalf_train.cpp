@@ -43,6 +43,7 @@ on the device; one queue submission per step.
   --metrics FILE.csv       per-epoch metrics, and per --log-every steps
   --log-every N            steps between logged training-loss rows [100]
   --plot FILE.svg          loss and accuracy curves
+  --label-smoothing X      cross-entropy label smoothing in [0, 1] [0]
   --max-skips N            stop when N steps in a row skip for overflow [100]
   --profile                print where one step's GPU time goes (timestamps)
   --help
@@ -60,6 +61,7 @@ struct Args {
     long limit_train = 0;
     double lr = 1e-3, init_scale = 65536;
     double weight_decay = -1;  // -1: the optimizer's default
+    double label_smoothing = 0;
     uint64_t seed = 0;
     int device = -1;
     bool profile = false;
@@ -110,6 +112,7 @@ Args parse(int argc, char** argv) {
         else if (f == "--log-every") a.log_every = number<int>("--log-every", v);
         else if (f == "--plot") a.plot = v;
         else if (f == "--max-skips") a.max_skips = number<int>("--max-skips", v);
+        else if (f == "--label-smoothing") a.label_smoothing = number<double>("--label-smoothing", v);
         else usage_error("unknown option '" + f + "'");
     }
     if (a.model != "mlp" && a.model != "cnn") usage_error("--model must be mlp or cnn");
@@ -119,6 +122,7 @@ Args parse(int argc, char** argv) {
         usage_error("--loss-scale must be dynamic, static or none");
     if (a.batch < 1 || a.epochs < 1) usage_error("--batch and --epochs must be at least 1");
     if (!(a.lr > 0) || !(a.init_scale > 0)) usage_error("--lr and --init-scale must be positive");
+    if (a.label_smoothing < 0 || a.label_smoothing > 1) usage_error("--label-smoothing must be in [0, 1]");
     return a;
 }
 
@@ -151,6 +155,7 @@ TrainerOptions trainer_options(const Args& a, float mean, float std) {
     o.mean = mean;
     o.std = std;
     o.profile = a.profile;
+    o.label_smoothing = float(a.label_smoothing);
     OptimizerOptions& opt = o.optimizer;
     opt.kind = a.optimizer == "sgd" ? OptimizerKind::sgd : a.optimizer == "adam" ? OptimizerKind::adam : OptimizerKind::adamw;
     opt.lr = float(a.lr);

@@ -2,9 +2,10 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
-// Per row r of logits z [B, C] with label y: (all in fp32, whatever the storage)
-//   loss_r = logsumexp(z_r) - z_r[y]            (max subtracted: finite for any fp16 logits)
-//   dz_r   = S * (softmax(z_r) - onehot(y)) / B  (mean over the batch, seeded with loss scale S)
+// Per row r of logits z [B, C] with label y and label smoothing e: (all in fp32, whatever the storage)
+//   q_r    = (1 - e) * onehot(y) + e / C           (torch.nn.CrossEntropyLoss(label_smoothing=e))
+//   loss_r = logsumexp(z_r) - sum_c q_rc z_rc      (max subtracted: finite for any fp16 logits)
+//   dz_r   = S * (softmax(z_r) - q_r) / B          (mean over the batch, seeded with loss scale S)
 //   st.loss_sum += sum_r loss_r, st.correct += #(argmax z_r == y), st.seen += B
 // One workgroup; rows are strided over its invocations and the metrics reduced in shared memory.
 #define TRAIN_STATE_BINDING 3
@@ -15,7 +16,7 @@ layout(constant_id = 1) const bool WITH_GRAD = true;    // false: evaluation, me
 layout(binding = 0) readonly buffer Z_ { sfp Z[]; };
 layout(binding = 1) readonly buffer Labels_ { uint labels[]; };
 layout(binding = 2) buffer DZ_ { sfp DZ[]; };
-layout(push_constant) uniform Push { uint batch, classes; } pc;
+layout(push_constant) uniform Push { uint batch, classes; float smoothing; } pc;
 
 SCALAR_LOAD(Z)
 ELEMENT_STORE(DZ)
@@ -38,15 +39,22 @@ void main() {
             float z = logit(base + c);
             if (z > zmax) { zmax = z; best = c; }
         }
-        float sum = 0.0;
-        for (uint c = 0u; c < pc.classes; ++c) sum += exp(logit(base + c) - zmax);
-        loss += log(sum) + zmax - logit(base + label);
+        float sum = 0.0, mean_logit = 0.0;
+        for (uint c = 0u; c < pc.classes; ++c) {
+            float z = logit(base + c);
+            sum += exp(z - zmax);
+            mean_logit += z;
+        }
+        mean_logit /= float(pc.classes);
+        float lse = log(sum) + zmax;
+        loss += (1.0 - pc.smoothing) * (lse - logit(base + label)) + pc.smoothing * (lse - mean_logit);
         correct += best == label ? 1u : 0u;
         if (WITH_GRAD) {
-            float inv_sum = 1.0 / sum;
+            float inv_sum = 1.0 / sum, uniform_part = pc.smoothing / float(pc.classes);
             for (uint c = 0u; c < pc.classes; ++c) {
                 float p = exp(logit(base + c) - zmax) * inv_sum;
-                DZ_store1(base + c, seed * (p - (c == label ? 1.0 : 0.0)));
+                float q = (c == label ? 1.0 - pc.smoothing : 0.0) + uniform_part;
+                DZ_store1(base + c, seed * (p - q));
             }
         }
     }

@@ -89,12 +89,14 @@ std::unique_ptr<Sequential> mlp(int d) {
 
 TEST_SUITE("train") {
 
-TEST_CASE("softmax_xent: fp32 loss and scaled gradient match fp64, finite for logits up to 1e4, every tier") {
+TEST_CASE("softmax_xent: fp32 loss and scaled gradient match fp64, finite for logits up to 1e4, label smoothing, every tier") {
     for (auto& d : test::devices()) {
         for (DType dt : {DType::f32, DType::f16}) {
             for (Variant v : test::variants(*d.ctx, dt)) {
+              for (float eps : {0.0f, 0.1f}) {
                 CAPTURE(d.label);
                 CAPTURE(to_string(v));
+                CAPTURE(eps);
                 const int64_t batch = 37, classes = 10;
                 auto z = test::random_values(batch * classes, -8, 8, 21, dt == DType::f16);
                 z[0] = 1e4f, z[11] = -1e4f, z[25] = 1e4f, z[26] = 1e4f;  // fp16-range logits: exp overflows fp16
@@ -113,7 +115,7 @@ TEST_CASE("softmax_xent: fp32 loss and scaled gradient match fp64, finite for lo
                 state.upload_bytes(std::as_bytes(std::span(&s0, 1)));
                 {
                     Graph g(*d.ctx);
-                    detail::record_softmax_xent(g.commands(), d.ctx->impl(), tz, tl, state, dz, true);
+                    detail::record_softmax_xent(g.commands(), d.ctx->impl(), tz, tl, state, dz, true, eps);
                     g.run_and_wait();
                 }
                 TrainState s{};
@@ -127,13 +129,16 @@ TEST_CASE("softmax_xent: fp32 loss and scaled gradient match fp64, finite for lo
                     int64_t best = 0;
                     for (int64_t c = 1; c < classes; ++c)
                         if (z[r * classes + c] > zmax) zmax = z[r * classes + c], best = c;
-                    double sum = 0;
-                    for (int64_t c = 0; c < classes; ++c) sum += std::exp(z[r * classes + c] - zmax);
-                    loss += std::log(sum) + zmax - z[r * classes + labels[r]];
+                    double sum = 0, mean_z = 0;
+                    for (int64_t c = 0; c < classes; ++c) sum += std::exp(z[r * classes + c] - zmax), mean_z += z[r * classes + c];
+                    mean_z /= classes;
+                    const double lse = std::log(sum) + zmax;
+                    loss += (1 - eps) * (lse - z[r * classes + labels[r]]) + eps * (lse - mean_z);
                     correct += best == int64_t(labels[r]);
                     for (int64_t c = 0; c < classes; ++c) {
                         const double p = std::exp(z[r * classes + c] - zmax) / sum;
-                        const double want = scale * (p - (c == int64_t(labels[r]) ? 1.0 : 0.0)) / batch;
+                        const double q = (c == int64_t(labels[r]) ? 1.0 - eps : 0.0) + double(eps) / classes;
+                        const double want = scale * (p - q) / batch;
                         const double got = grad[r * classes + c];
                         const bool ok = dt == DType::f16 ? ref::close_f16(got, want) || std::fabs(got - want) < 1e-3
                                                          : std::fabs(got - want) <= 1e-5 * std::fabs(want) + 1e-6;
@@ -145,6 +150,7 @@ TEST_CASE("softmax_xent: fp32 loss and scaled gradient match fp64, finite for lo
                 CHECK(s.loss_sum == doctest::Approx(loss).epsilon(1e-5));
                 CHECK(s.correct == correct);
                 CHECK(s.seen == batch);
+              }
             }
         }
         test::check_validation(*d.ctx);

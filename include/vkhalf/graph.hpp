@@ -54,6 +54,8 @@ public:
                              OpOptions opt = {});
     void avg_pool2d(const Tensor& x, Tensor& y, const Pool2dParams& p = {}, OpOptions opt = {});
     void avg_pool2d_backward(const Tensor& dy, Tensor& dx, const Pool2dParams& p = {}, OpOptions opt = {});
+    void mse_loss(const Tensor& y, const Tensor& target, Tensor& loss, Tensor* dy = nullptr, float scale = 1.0f,
+                  OpOptions opt = {});
     void activation_forward(Activation f, const Tensor& x, Tensor& y, OpOptions opt = {});
     void activation_backward(Activation f, const Tensor& dy, const Tensor& x, Tensor& dx, OpOptions opt = {});
     void dropout(const Tensor& x, Tensor& y, float p, Tensor& rng_state, RngAdvance advance, OpOptions opt = {});

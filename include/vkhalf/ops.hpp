@@ -64,6 +64,11 @@ void bias_grad(Context& ctx, const Tensor& dy, Tensor& db, BiasMode mode = BiasM
 std::string describe_gemm(Context& ctx, const Tensor& a, const Tensor& b, const Tensor& c,
                           const GemmOptions& opt = {});
 
+// Mean squared error in fp32: loss (a 1-element f32 tensor) = mean((y - target)^2); with dy,
+// also dy = scale * 2 * (y - target) / n (scale: the loss scale seeding the backward).
+void mse_loss(Context& ctx, const Tensor& y, const Tensor& target, Tensor& loss, Tensor* dy = nullptr,
+              float scale = 1.0f, OpOptions opt = {});
+
 // The tier an op uses by default for a dtype on this device.
 Variant default_variant(const DeviceCaps& caps, DType dtype);
 

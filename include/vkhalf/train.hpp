@@ -53,6 +53,7 @@ struct TrainerOptions {
     OptimizerOptions optimizer;
     LossScaleOptions loss_scale;
     float mean = 0.0f, std = 1.0f;  // x = (pixel / 255 - mean) / std
+    float label_smoothing = 0.0f;   // as torch.nn.CrossEntropyLoss(label_smoothing=...)
     uint64_t seed = 0;              // parameter initialisation and example order
     bool profile = false;           // GPU timestamps per dispatch
     bool reuse_activation_memory = true;  // off: fresh memory for every intermediate (debugging)

@@ -101,6 +101,9 @@ void Graph::avg_pool2d_backward(const Tensor& dy, Tensor& dx, const Pool2dParams
     detail::record_avg_pool2d_backward(*commands_, ctx_.impl(), dy, dx, p, opt);
 }
 
+void Graph::mse_loss(const Tensor& y, const Tensor& target, Tensor& loss, Tensor* dy, float scale, OpOptions opt) {
+    detail::record_mse_loss(*commands_, ctx_.impl(), y, target, loss, dy, scale, opt);
+}
 void Graph::activation_forward(Activation f, const Tensor& x, Tensor& y, OpOptions opt) {
     detail::record_activation(*commands_, ctx_.impl(), f, x, y, opt);
 }

@@ -18,6 +18,9 @@ void record_sum(CommandList& cl, Context& ctx, const Tensor& x, Tensor& out, con
 void record_bias_grad(CommandList& cl, ContextImpl& ctx, const Tensor& dy, Tensor& db, BiasMode mode,
                       const OpOptions& opt);
 
+void record_mse_loss(CommandList& cl, ContextImpl& ctx, const Tensor& y, const Tensor& target, Tensor& loss, Tensor* dy,
+                     float scale, const OpOptions& opt);
+
 void record_conv2d(CommandList& cl, Context& ctx, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
                    const Conv2dParams& p, bool relu, const OpOptions& opt);
 void record_conv2d_backward_data(CommandList& cl, Context& ctx, const Tensor& dy, const Tensor& w, Tensor& dx,

@@ -101,7 +101,7 @@ void Trainer::Impl::record_step() {
         throw ShapeError("Trainer: the model's output is " + to_string(logits.shape()) + ", expected [" +
                          std::to_string(b) + ", " + std::to_string(train.classes) + "]");
     dlogits = graph->activation(logits.shape(), wd);
-    detail::record_softmax_xent(cl, impl, logits, labels, state, dlogits, true);
+    detail::record_softmax_xent(cl, impl, logits, labels, state, dlogits, true, opt.label_smoothing);
     model.record_backward(rc, dlogits, false);
     graph->release(dlogits);
     detail::record_check_finite(cl, impl, params.grad_flat, state);

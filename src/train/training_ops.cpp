@@ -43,8 +43,10 @@ void record_gather(CommandList& cl, ContextImpl& ctx, const DeviceDataset& data,
 }
 
 void record_softmax_xent(CommandList& cl, ContextImpl& ctx, const Tensor& logits, const Tensor& labels, Tensor& state,
-                         Tensor& dz, bool with_grad) {
+                         Tensor& dz, bool with_grad, float label_smoothing) {
     check_state(state);
+    if (!(label_smoothing >= 0.0f && label_smoothing <= 1.0f))
+        throw Error("softmax_xent: label smoothing must be in [0, 1], got " + std::to_string(label_smoothing));
     if (logits.shape().size() != 2 || labels.shape() != Shape{logits.shape()[0]} || labels.dtype() != DType::u32)
         throw ShapeError("softmax_xent: logits must be [batch, classes] and labels u32 [batch], got " +
                          to_string(logits.shape()) + " and " + to_string(labels.shape()));
@@ -52,11 +54,14 @@ void record_softmax_xent(CommandList& cl, ContextImpl& ctx, const Tensor& logits
     check_same_dtype("softmax_xent", logits, dz);
     const Variant v = resolve_variant("softmax_xent", ctx.caps, logits.dtype(), {});
     const uint32_t wg = workgroup_size(ctx.caps);
-    const auto& pipe = ctx.pipelines->get({module_name("softmax_xent", v), 4, 2 * sizeof(uint32_t), wg,
+    struct Push {
+        uint32_t batch, classes;
+        float smoothing;
+    } push{uint32_t(logits.shape()[0]), uint32_t(logits.shape()[1]), label_smoothing};
+    const auto& pipe = ctx.pipelines->get({module_name("softmax_xent", v), 4, sizeof(Push), wg,
                                            {{1, with_grad ? 1u : 0u}}});
-    const uint32_t push[2] = {uint32_t(logits.shape()[0]), uint32_t(logits.shape()[1])};
     const BufferAccess b[] = {read(logits), read(labels), with_grad ? write(dz) : read(dz), read_write(state)};
-    cl.dispatch(pipe, b, push, sizeof(push), 1, "softmax_xent");
+    cl.dispatch(pipe, b, &push, sizeof(push), 1, "softmax_xent");
 }
 
 void record_check_finite(CommandList& cl, ContextImpl& ctx, const Tensor& grads, Tensor& state) {

@@ -15,7 +15,7 @@ void record_gather(CommandList& cl, ContextImpl& ctx, const DeviceDataset& data,
                    const GatherParams& p, Tensor& x, Tensor& labels);
 // with_grad false: metrics only (evaluation); dz is still bound but not written.
 void record_softmax_xent(CommandList& cl, ContextImpl& ctx, const Tensor& logits, const Tensor& labels, Tensor& state,
-                         Tensor& dz, bool with_grad);
+                         Tensor& dz, bool with_grad, float label_smoothing = 0.0f);
 void record_check_finite(CommandList& cl, ContextImpl& ctx, const Tensor& grads, Tensor& state);
 void record_optimizer_step(CommandList& cl, ContextImpl& ctx, const OptimizerOptions& o, const Tensor& grads,
                            Tensor& master, Tensor& moment1, Tensor& moment2, Tensor& work, Tensor& state);

@@ -1,0 +1,59 @@
+// mse_loss.comp against the fp64 reference in every tier (the fused softmax cross-entropy is
+// tested with the training step, tests/test_train.cpp).
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "reference/reference.hpp"
+#include "support.hpp"
+
+using namespace vkhalf;
+
+TEST_SUITE("loss") {
+
+TEST_CASE("mse_loss: fp32 mean of squares and the scaled gradient match fp64 in every tier") {
+    for (auto& d : test::devices()) {
+        for (DType dt : {DType::f32, DType::f16}) {
+            for (Variant v : test::variants(*d.ctx, dt)) {
+                for (int64_t n : {1, 3, 1000, 100001}) {
+                    CAPTURE(d.label);
+                    CAPTURE(to_string(v));
+                    CAPTURE(n);
+                    const bool f16 = dt == DType::f16;
+                    const auto y = test::random_values(n, -3, 3, 31, f16), t = test::random_values(n, -3, 3, 32, f16);
+                    Tensor ty = Tensor::from_floats(*d.ctx, {n}, dt, y), tt = Tensor::from_floats(*d.ctx, {n}, dt, t);
+                    Tensor loss = Tensor::empty(*d.ctx, {1}, DType::f32), dy = Tensor::empty(*d.ctx, {n}, dt);
+                    const float scale = 256.0f;
+                    mse_loss(*d.ctx, ty, tt, loss, &dy, scale, {v});
+                    double want = 0;
+                    for (int64_t i = 0; i < n; ++i) want += (double(y[i]) - t[i]) * (double(y[i]) - t[i]);
+                    want /= double(n);
+                    CHECK(loss.to_floats()[0] == doctest::Approx(want).epsilon(1e-5));
+                    const auto g = dy.to_floats();
+                    std::size_t bad = 0;
+                    for (int64_t i = 0; i < n; ++i) {
+                        const double w = scale * 2.0 * (double(y[i]) - t[i]) / double(n);
+                        bad += f16 ? !ref::close_f16(g[i], w) : std::fabs(g[i] - w) > 1e-6 * std::fabs(w) + 1e-30;
+                    }
+                    CHECK(bad == 0);
+                }
+            }
+        }
+        test::check_validation(*d.ctx);
+    }
+}
+
+TEST_CASE("mse_loss keeps fp16-range errors finite (fp32 squares) and rejects bad shapes") {
+    auto& ctx = test::full_device();
+    Tensor y = Tensor::from_floats(ctx, {2}, DType::f16, std::vector<float>{60000.0f, -60000.0f});
+    Tensor t = Tensor::from_floats(ctx, {2}, DType::f16, std::vector<float>{-60000.0f, 60000.0f});
+    Tensor loss = Tensor::empty(ctx, {1}, DType::f32);
+    mse_loss(ctx, y, t, loss);
+    CHECK(loss.to_floats()[0] == doctest::Approx(1.44e10).epsilon(1e-6));  // 120000^2: far past fp16
+    Tensor t3 = Tensor::empty(ctx, {3}, DType::f16), loss2 = Tensor::empty(ctx, {2}, DType::f32);
+    CHECK_THROWS_AS(mse_loss(ctx, y, t3, loss), ShapeError);
+    CHECK_THROWS_AS(mse_loss(ctx, y, t, loss2), ShapeError);
+    test::check_validation(ctx);
+}
+
+} // TEST_SUITE
