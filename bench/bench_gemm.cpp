@@ -52,8 +52,7 @@ double gemm_gflops(Context& ctx, const Shape3& s, Variant v, double budget) {
     const double flops = 2.0 * s.m * s.n * s.k;
     const int reps = std::clamp(int(2e8 / flops), 1, 64);  // keep one submission well above its overhead
     detail::CommandList cl(ctx.impl());
-    Tensor workspace;
-    for (int r = 0; r < reps; ++r) detail::record_gemm(cl, ctx, ta, tb, tc, o, workspace);
+    for (int r = 0; r < reps; ++r) detail::record_gemm(cl, ctx, ta, tb, tc, o);
     const double t = time_per_run(budget, [&] { cl.submit_and_wait(); });
     return flops * reps / t * 1e-9;
 }

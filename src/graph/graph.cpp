@@ -67,10 +67,10 @@ void Graph::relu_backward(const Tensor& dy, const Tensor& x, Tensor& dx, OpOptio
 }
 void Graph::cast(const Tensor& src, Tensor& dst) { detail::record_cast(*commands_, ctx_.impl(), src, dst); }
 void Graph::sum(const Tensor& x, Tensor& out, OpOptions opt) {
-    detail::record_sum(*commands_, ctx_, x, out, opt, keep(Tensor{}));
+    detail::record_sum(*commands_, ctx_, x, out, opt);
 }
 void Graph::gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmOptions& opt) {
-    detail::record_gemm(*commands_, ctx_, a, b, c, opt, keep(Tensor{}));
+    detail::record_gemm(*commands_, ctx_, a, b, c, opt);
 }
 void Graph::bias_grad(const Tensor& dy, Tensor& db, BiasMode mode, OpOptions opt) {
     detail::record_bias_grad(*commands_, ctx_.impl(), dy, db, mode, opt);

@@ -156,12 +156,11 @@ void record_lowered(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& 
     // storage, fp32 products) rather than its fp16 multiplies.
     g.variant = v == Variant::f16a ? Variant::f16s : v;
     g.split_k = 1;
-    Tensor gemm_workspace;
     const Tensor w2 = w.reinterpret({co, k}, w.dtype());
     if (mode == ConvMode::data_grad) {  // dcol = W^T dY per image, then col2im
         Tensor dcol = Tensor::empty(ctx, {b, k, s}, DType::f32);
         g.trans_a = true;
-        record_gemm(cl, ctx, w2, dy.reinterpret({b, co, s}, dy.dtype()), dcol, g, gemm_workspace);
+        record_gemm(cl, ctx, w2, dy.reinterpret({b, co, s}, dy.dtype()), dcol, g);
         record_im2col(cl, impl, true, dcol, out, c, v);
         cl.keep_alive(std::move(dcol));
         return;
@@ -173,17 +172,16 @@ void record_lowered(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& 
         g.bias_mode = BiasMode::per_row;
         g.relu = relu;
         Tensor y3 = out.reinterpret({b, co, s}, dt);
-        record_gemm(cl, ctx, w2, col, y3, g, gemm_workspace);
+        record_gemm(cl, ctx, w2, col, y3, g);
     } else {  // dW = sum over images of dY col^T, the sum in fp32
         Tensor per_image = Tensor::empty(ctx, {b, co, k}, DType::f32);
         g.trans_b = true;
-        record_gemm(cl, ctx, dy.reinterpret({b, co, s}, dy.dtype()), col, per_image, g, gemm_workspace);
+        record_gemm(cl, ctx, dy.reinterpret({b, co, s}, dy.dtype()), col, per_image, g);
         Tensor dw2 = out.reinterpret({co, k}, dt);
         record_partial_sum(cl, impl, v, per_image, dw2, uint32_t(b), uint32_t(co), uint32_t(k));
         cl.keep_alive(std::move(per_image));
     }
     cl.keep_alive(std::move(col));
-    if (gemm_workspace.defined()) cl.keep_alive(std::move(gemm_workspace));
 }
 
 } // namespace

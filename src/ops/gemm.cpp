@@ -244,8 +244,7 @@ GemmPlan plan_gemm(const DeviceCaps& caps, const GemmShape& s, const Tensor& a, 
     return p;
 }
 
-void record_gemm(CommandList& cl, Context& ctx, const Tensor& a, const Tensor& b, Tensor& c, const GemmOptions& opt,
-                 Tensor& workspace) {
+void record_gemm(CommandList& cl, Context& ctx, const Tensor& a, const Tensor& b, Tensor& c, const GemmOptions& opt) {
     const GemmShape s = check_gemm(a, b, c, opt);
     auto& impl = ctx.impl();
     const GemmPlan p = plan_gemm(impl.caps, s, a, opt);
@@ -274,10 +273,10 @@ void record_gemm(CommandList& cl, Context& ctx, const Tensor& a, const Tensor& b
                         opt.alpha,  opt.beta};
     const Access c_access = opt.beta != 0.0f ? Access::read_write : Access::write;
     const BufferRange bias_range = range_of(opt.bias ? *opt.bias : a);  // a: an unused binding
+    Tensor workspace;
     if (partial) {
-        const int64_t partials = int64_t(p.splits) * s.batch * s.m * s.n;
-        if (!workspace.defined() || workspace.numel() < partials)
-            workspace = Tensor::empty(ctx, {partials}, DType::f32);
+        workspace = Tensor::empty(ctx, {int64_t(p.splits) * s.batch * s.m * s.n}, DType::f32);
+        cl.keep_alive(workspace);
     }
     const BufferRange c32 = range_of(partial ? workspace : c);
     const BufferAccess buffers[] = {read(a), read(b), {range_of(c), partial ? Access::read : c_access},
@@ -302,8 +301,7 @@ void record_gemm(CommandList& cl, Context& ctx, const Tensor& a, const Tensor& b
 
 void gemm(Context& ctx, const Tensor& a, const Tensor& b, Tensor& c, const GemmOptions& opt) {
     detail::CommandList cl(ctx.impl());
-    Tensor workspace;
-    detail::record_gemm(cl, ctx, a, b, c, opt, workspace);
+    detail::record_gemm(cl, ctx, a, b, c, opt);
     cl.submit_and_wait();
 }
 

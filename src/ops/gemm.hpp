@@ -28,10 +28,9 @@ struct GemmShape {
 // Checks shapes and dtypes (ShapeError / DTypeError naming both operands) and derives M, N, K.
 GemmShape check_gemm(const Tensor& a, const Tensor& b, const Tensor& c, const GemmOptions& opt);
 GemmPlan plan_gemm(const DeviceCaps& caps, const GemmShape& s, const Tensor& a, const GemmOptions& opt);
-// Records the product (and the split-K reduction) into `cl`. `workspace` keeps the split-K
-// partial sums alive until the list has run; it is allocated here when needed.
-void record_gemm(CommandList& cl, Context& ctx, const Tensor& a, const Tensor& b, Tensor& c, const GemmOptions& opt,
-                 Tensor& workspace);
+// Records the product (and the split-K reduction) into `cl`; the split-K workspace lives as long
+// as the list.
+void record_gemm(CommandList& cl, Context& ctx, const Tensor& a, const Tensor& b, Tensor& c, const GemmOptions& opt);
 // c[m, n] = sum over s of partials[s, m, n] (fp32, in split order), stored in c's dtype by tier v:
 // the second half of any split-K product whose output is a plain row-major [m, n].
 void record_partial_sum(CommandList& cl, ContextImpl& ctx, Variant v, const Tensor& partials, Tensor& c,

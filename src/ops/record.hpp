@@ -13,8 +13,8 @@ enum class ElementwiseOp : uint32_t { add = 0, mul = 1, scale = 2, relu = 3, rel
 void record_elementwise(CommandList& cl, ContextImpl& ctx, ElementwiseOp op, const Tensor& a, const Tensor& b,
                         float alpha, Tensor& y, const OpOptions& opt);
 void record_cast(CommandList& cl, ContextImpl& ctx, const Tensor& src, Tensor& dst);
-// `partials` receives the first pass's sums; it must outlive the list's execution.
-void record_sum(CommandList& cl, Context& ctx, const Tensor& x, Tensor& out, const OpOptions& opt, Tensor& partials);
+// The first pass's partial sums live as long as the list.
+void record_sum(CommandList& cl, Context& ctx, const Tensor& x, Tensor& out, const OpOptions& opt);
 void record_bias_grad(CommandList& cl, ContextImpl& ctx, const Tensor& dy, Tensor& db, BiasMode mode,
                       const OpOptions& opt);
 

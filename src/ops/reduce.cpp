@@ -13,7 +13,7 @@ constexpr uint64_t kMaxPartials = 256;
 
 namespace detail {
 
-void record_sum(CommandList& cl, Context& ctx, const Tensor& x, Tensor& out, const OpOptions& opt, Tensor& partials) {
+void record_sum(CommandList& cl, Context& ctx, const Tensor& x, Tensor& out, const OpOptions& opt) {
     detail::check_defined("sum", x, "x");
     detail::check_defined("sum", out, "out");
     if (out.dtype() != DType::f32 || out.numel() != 1)
@@ -29,7 +29,8 @@ void record_sum(CommandList& cl, Context& ctx, const Tensor& x, Tensor& out, con
     };
     const uint32_t n = static_cast<uint32_t>(x.numel());
     const uint64_t groups = std::min(kMaxPartials, detail::ceil_div(detail::ceil_div(n, 2), wg));
-    partials = Tensor::empty(ctx, {static_cast<int64_t>(groups)}, DType::f32);
+    Tensor partials = Tensor::empty(ctx, {static_cast<int64_t>(groups)}, DType::f32);
+    cl.keep_alive(partials);
 
     const auto& first = impl.pipelines->get({detail::module_name("reduce_sum", v), 2, sizeof(Push), wg, {}});
     const auto& second = impl.pipelines->get({"reduce_sum.f32", 2, sizeof(Push), wg, {}});
@@ -45,8 +46,7 @@ void record_sum(CommandList& cl, Context& ctx, const Tensor& x, Tensor& out, con
 
 void sum(Context& ctx, const Tensor& x, Tensor& out, OpOptions opt) {
     detail::CommandList cl(ctx.impl());
-    Tensor partials;
-    detail::record_sum(cl, ctx, x, out, opt, partials);
+    detail::record_sum(cl, ctx, x, out, opt);
     cl.submit_and_wait();
 }
 
