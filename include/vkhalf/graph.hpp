@@ -9,6 +9,7 @@
 
 #include "vkhalf/activations.hpp"
 #include "vkhalf/conv.hpp"
+#include "vkhalf/norm.hpp"
 #include "vkhalf/ops.hpp"
 
 namespace vkhalf {
@@ -54,6 +55,10 @@ public:
                              OpOptions opt = {});
     void avg_pool2d(const Tensor& x, Tensor& y, const Pool2dParams& p = {}, OpOptions opt = {});
     void avg_pool2d_backward(const Tensor& dy, Tensor& dx, const Pool2dParams& p = {}, OpOptions opt = {});
+    void batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, BatchNormStats& stats, Tensor& y,
+                      bool training, BatchNormParams p = {}, OpOptions opt = {});
+    void batch_norm2d_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const BatchNormStats& stats,
+                               Tensor& dx, Tensor& dgamma, Tensor& dbeta, BatchNormParams p = {}, OpOptions opt = {});
     void mse_loss(const Tensor& y, const Tensor& target, Tensor& loss, Tensor* dy = nullptr, float scale = 1.0f,
                   OpOptions opt = {});
     void activation_forward(Activation f, const Tensor& x, Tensor& y, OpOptions opt = {});

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "vkhalf/graph.hpp"
+#include "vkhalf/norm.hpp"
 
 namespace vkhalf {
 
@@ -83,6 +84,9 @@ public:
     virtual bool fuse_relu() { return false; }
     // Whether the module has parameters (the backward skips input gradients nobody needs).
     virtual bool has_parameters() const { return false; }
+    // State that is not a parameter but belongs in a checkpoint (BatchNorm2d's running
+    // statistics), named as in torch's state_dict. Available once the module has been recorded.
+    virtual void state_tensors(std::vector<std::pair<std::string, Tensor>>&) {}
 };
 
 // y = x W^T + b, W [out, in] and b [out] as torch.nn.Linear.
@@ -121,6 +125,28 @@ private:
     int weight_ = -1, bias_ = -1;
     bool fused_relu_ = false;
     Tensor x_, y_;
+};
+
+// torch.nn.BatchNorm2d(channels): weight (gamma, 1) and bias (beta, 0) are parameters; the
+// running mean and variance are state (checkpointed as "<prefix>running_mean" / "running_var").
+// Training graphs normalise with the batch's statistics, evaluation graphs with the running ones.
+class BatchNorm2d : public Module {
+public:
+    explicit BatchNorm2d(int64_t channels, BatchNormParams params = {}) : channels_(channels), params_(params) {}
+    void register_parameters(ParameterSet& params, const std::string& prefix) override;
+    void init_parameters(ParameterSet& params, std::mt19937_64& rng) override;
+    Tensor record_forward(RecordContext& rc, const Tensor& x) override;
+    Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) override;
+    bool has_parameters() const override { return true; }
+    void state_tensors(std::vector<std::pair<std::string, Tensor>>& out) override;
+
+private:
+    int64_t channels_;
+    BatchNormParams params_;
+    std::string prefix_;
+    int weight_ = -1, bias_ = -1;
+    BatchNormStats stats_;
+    Tensor x_;
 };
 
 class MaxPool2d : public Module {
@@ -221,6 +247,8 @@ public:
     void init_parameters(ParameterSet& params, std::mt19937_64& rng) override;
     Tensor record_forward(RecordContext& rc, const Tensor& x) override;
     Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) override;
+    bool has_parameters() const override;
+    void state_tensors(std::vector<std::pair<std::string, Tensor>>& out) override;
     std::size_t size() const { return modules_.size(); }
 
 private:

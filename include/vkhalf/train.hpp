@@ -101,6 +101,8 @@ public:
     void restore(const TrainingState& state);  // waits; clears the metrics
 
     ParameterSet& parameters();
+    // The model's non-parameter state (running statistics), named as in torch's state_dict.
+    std::vector<std::pair<std::string, Tensor>> state_tensors();
     Graph& graph();
     Tensor& state();  // the device training state (see shaders/train_state.glsl)
     const TrainerOptions& options() const;

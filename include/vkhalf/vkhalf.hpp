@@ -11,6 +11,7 @@
 #include "vkhalf/half.hpp"
 #include "vkhalf/io.hpp"
 #include "vkhalf/nn.hpp"
+#include "vkhalf/norm.hpp"
 #include "vkhalf/ops.hpp"
 #include "vkhalf/tensor.hpp"
 #include "vkhalf/train.hpp"

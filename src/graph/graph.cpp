@@ -101,6 +101,14 @@ void Graph::avg_pool2d_backward(const Tensor& dy, Tensor& dx, const Pool2dParams
     detail::record_avg_pool2d_backward(*commands_, ctx_.impl(), dy, dx, p, opt);
 }
 
+void Graph::batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, BatchNormStats& stats, Tensor& y,
+                         bool training, BatchNormParams p, OpOptions opt) {
+    detail::record_batch_norm2d(*commands_, ctx_.impl(), x, gamma, beta, stats, y, training, p, opt);
+}
+void Graph::batch_norm2d_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const BatchNormStats& stats,
+                                  Tensor& dx, Tensor& dgamma, Tensor& dbeta, BatchNormParams p, OpOptions opt) {
+    detail::record_batch_norm2d_backward(*commands_, ctx_.impl(), dy, x, gamma, stats, dx, dgamma, dbeta, p, opt);
+}
 void Graph::mse_loss(const Tensor& y, const Tensor& target, Tensor& loss, Tensor* dy, float scale, OpOptions opt) {
     detail::record_mse_loss(*commands_, ctx_.impl(), y, target, loss, dy, scale, opt);
 }

@@ -59,6 +59,7 @@ void save_checkpoint(Trainer& trainer, const std::string& path, const std::map<s
         tensors.push_back(f32_tensor("optimizer." + p.name + ".exp_avg", p.shape, params.moment1(id).to_floats()));
         tensors.push_back(f32_tensor("optimizer." + p.name + ".exp_avg_sq", p.shape, params.moment2(id).to_floats()));
     }
+    for (auto& [name, t] : trainer.state_tensors()) tensors.push_back(f32_tensor(name, t.shape(), t.to_floats()));
     tensors.push_back(f32_tensor("scaler.scale", {1}, {state.loss_scale}));
     tensors.push_back(scalar_i64("scaler.growth_tracker", state.growth_tracker));
     tensors.push_back(scalar_i64("trainer.step", state.step));
@@ -86,6 +87,8 @@ std::map<std::string, std::string> load_checkpoint(Trainer& trainer, const std::
                            floats(expect(f, path, "optimizer." + p.name + ".exp_avg", "F32", p.shape)),
                            floats(expect(f, path, "optimizer." + p.name + ".exp_avg_sq", "F32", p.shape))});
     }
+    std::vector<std::pair<Tensor, std::vector<float>>> module_state;
+    for (auto& [name, t] : trainer.state_tensors()) module_state.emplace_back(t, floats(expect(f, path, name, "F32", t.shape())));
     TrainingState state;
     state.loss_scale = floats(expect(f, path, "scaler.scale", "F32", {1}))[0];
     auto counter = [&](const char* name) {
@@ -109,6 +112,7 @@ std::map<std::string, std::string> load_checkpoint(Trainer& trainer, const std::
         params.moment1(p.id).upload(p.m);
         params.moment2(p.id).upload(p.v);
     }
+    for (auto& [t, values] : module_state) t.upload(values);
     trainer.restore(state);
     return f.metadata;
 }

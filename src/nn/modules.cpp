@@ -111,6 +111,39 @@ Tensor Conv2d::record_backward(RecordContext& rc, const Tensor& dy, bool need_dx
     return dx;
 }
 
+void BatchNorm2d::register_parameters(ParameterSet& params, const std::string& prefix) {
+    prefix_ = prefix;
+    weight_ = params.add(prefix + "weight", {channels_});
+    bias_ = params.add(prefix + "bias", {channels_});
+}
+
+void BatchNorm2d::init_parameters(ParameterSet& params, std::mt19937_64&) {
+    params.set(weight_, std::vector<float>(static_cast<std::size_t>(channels_), 1.0f));  // torch: ones, zeros
+    params.set(bias_, std::vector<float>(static_cast<std::size_t>(channels_), 0.0f));
+}
+
+Tensor BatchNorm2d::record_forward(RecordContext& rc, const Tensor& x) {
+    if (!stats_.data.defined()) stats_ = BatchNormStats::create(rc.graph.context(), channels_);
+    x_ = x;
+    Tensor y = activation(rc, x.shape());
+    rc.graph.batch_norm2d(x, rc.params.work(weight_), rc.params.work(bias_), stats_, y, rc.training, params_);
+    return y;
+}
+
+Tensor BatchNorm2d::record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) {
+    Tensor dx = activation(rc, x_.shape()), dg = rc.params.grad(weight_), db = rc.params.grad(bias_);
+    rc.graph.batch_norm2d_backward(dy, x_, rc.params.work(weight_), stats_, dx, dg, db, params_);
+    if (need_dx) return dx;
+    rc.graph.release(dx);
+    return {};
+}
+
+void BatchNorm2d::state_tensors(std::vector<std::pair<std::string, Tensor>>& out) {
+    if (!stats_.data.defined()) return;
+    out.emplace_back(prefix_ + "running_mean", stats_.running_mean());
+    out.emplace_back(prefix_ + "running_var", stats_.running_var());
+}
+
 Tensor MaxPool2d::record_forward(RecordContext& rc, const Tensor& x) {
     const Shape out = pool2d_output_shape(x.shape(), params_);
     x_ = x;
@@ -210,6 +243,16 @@ Sequential& Sequential::add(std::unique_ptr<Module> m) {
 void Sequential::register_parameters(ParameterSet& params, const std::string& prefix) {
     for (std::size_t i = 0; i < modules_.size(); ++i)  // torch.nn.Sequential names: "0.weight", ...
         modules_[i]->register_parameters(params, prefix + std::to_string(i) + ".");
+}
+
+bool Sequential::has_parameters() const {
+    for (const auto& m : modules_)
+        if (m->has_parameters()) return true;
+    return false;
+}
+
+void Sequential::state_tensors(std::vector<std::pair<std::string, Tensor>>& out) {
+    for (auto& m : modules_) m->state_tensors(out);
 }
 
 void Sequential::init_parameters(ParameterSet& params, std::mt19937_64& rng) {

@@ -4,6 +4,7 @@
 #include "ops/gemm.hpp"
 #include "ops/ops_common.hpp"
 #include "vkhalf/conv.hpp"
+#include "vkhalf/norm.hpp"
 
 namespace vkhalf::detail {
 
@@ -20,6 +21,12 @@ void record_bias_grad(CommandList& cl, ContextImpl& ctx, const Tensor& dy, Tenso
 
 void record_mse_loss(CommandList& cl, ContextImpl& ctx, const Tensor& y, const Tensor& target, Tensor& loss, Tensor* dy,
                      float scale, const OpOptions& opt);
+
+void record_batch_norm2d(CommandList& cl, ContextImpl& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                         BatchNormStats& stats, Tensor& y, bool training, const BatchNormParams& p, const OpOptions& opt);
+void record_batch_norm2d_backward(CommandList& cl, ContextImpl& ctx, const Tensor& dy, const Tensor& x,
+                                  const Tensor& gamma, const BatchNormStats& stats, Tensor& dx, Tensor& dgamma,
+                                  Tensor& dbeta, const BatchNormParams& p, const OpOptions& opt);
 
 void record_conv2d(CommandList& cl, Context& ctx, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
                    const Conv2dParams& p, bool relu, const OpOptions& opt);

@@ -232,6 +232,12 @@ void Trainer::restore(const TrainingState& t) {
 }
 
 ParameterSet& Trainer::parameters() { return impl_->params; }
+
+std::vector<std::pair<std::string, Tensor>> Trainer::state_tensors() {
+    std::vector<std::pair<std::string, Tensor>> out;
+    impl_->model.state_tensors(out);
+    return out;
+}
 Graph& Trainer::graph() { return *impl_->graph; }
 Tensor& Trainer::state() { return impl_->state; }
 const TrainerOptions& Trainer::options() const { return impl_->opt; }
