@@ -1,6 +1,6 @@
-// batch_norm.comp (training forward with running statistics, evaluation forward, backward) in
-// every tier on both test devices against fp64; the reference backward against central finite
-// differences; the BatchNorm2d module in training, evaluation and checkpoints.
+// batch_norm.comp (training forward with running statistics, evaluation forward, backward) and
+// layer_norm.comp in every tier on both test devices against fp64; the reference backwards against
+// central finite differences; the BatchNorm2d and LayerNorm modules.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -168,6 +168,96 @@ TEST_CASE("a CNN with BatchNorm2d learns; evaluation uses running statistics; ch
     CHECK(resumed.state_tensors()[1].second.to_floats() == rv);
     CHECK(resumed.evaluate(data).loss_sum == eval.loss_sum);
     std::filesystem::remove(path);
+    test::check_validation(ctx);
+}
+
+TEST_CASE("layer_norm forward and backward match fp64 in every tier; its reference matches finite differences") {
+    const int rows = 13, d = 37;
+    for (auto& dev : test::devices()) {
+        for (DType dt : {DType::f32, DType::f16}) {
+            for (Variant v : test::variants(*dev.ctx, dt)) {
+                CAPTURE(dev.label);
+                CAPTURE(to_string(v));
+                const bool f16 = dt == DType::f16;
+                const auto x = test::random_values(rows * d, -10, 20, 51, f16);
+                const auto gamma = test::random_values(d, 0.5f, 2.0f, 52, f16), beta = test::random_values(d, -1, 1, 53, f16);
+                const auto dy = test::random_values(rows * d, -1, 1, 54, f16);
+                Tensor tx = Tensor::from_floats(*dev.ctx, {rows, d}, dt, x), ty = Tensor::empty(*dev.ctx, {rows, d}, dt);
+                Tensor tg = Tensor::from_floats(*dev.ctx, {d}, dt, gamma), tb = Tensor::from_floats(*dev.ctx, {d}, dt, beta);
+                Tensor stats = Tensor::empty(*dev.ctx, {2 * rows}, DType::f32);
+                layer_norm(*dev.ctx, tx, tg, tb, ty, stats, 1e-5f, {v});
+                const auto want = ref::layer_norm(x, rows, d, gamma, beta, 1e-5);
+                auto got = ty.to_floats();
+                std::size_t bad = 0;
+                for (std::size_t i = 0; i < want.size(); ++i) bad += !close(got[i], want[i], 4.0, f16);
+                CHECK(bad == 0);
+                Tensor tdy = Tensor::from_floats(*dev.ctx, {rows, d}, dt, dy), tdx = Tensor::empty(*dev.ctx, {rows, d}, dt);
+                Tensor tdg = Tensor::empty(*dev.ctx, {d}, dt), tdb = Tensor::empty(*dev.ctx, {d}, dt);
+                layer_norm_backward(*dev.ctx, tdy, tx, tg, stats, tdx, tdg, tdb, {v});
+                std::vector<double> dx, dg, db;
+                ref::layer_norm_backward(x, std::vector<double>(dy.begin(), dy.end()), rows, d, gamma, 1e-5, dx, dg, db);
+                got = tdx.to_floats();
+                bad = 0;
+                for (std::size_t i = 0; i < dx.size(); ++i) bad += !close(got[i], dx[i], 0.5, f16);
+                CHECK(bad == 0);
+                const auto g = tdg.to_floats(), b = tdb.to_floats();
+                for (int j = 0; j < d; ++j) {
+                    CHECK(close(g[j], dg[j], 10.0, f16));
+                    CHECK(close(b[j], db[j], 10.0, f16));
+                }
+            }
+        }
+        test::check_validation(*dev.ctx);
+    }
+    // The reference backward against central finite differences of L = sum y * r.
+    auto x = test::random_values(3 * 7, -2, 2, 55, false);
+    const auto gamma = test::random_values(7, 0.5f, 2.0f, 56, false), beta = test::random_values(7, -1, 1, 57, false);
+    const auto r = test::random_values(3 * 7, -1, 1, 58, false);
+    std::vector<double> dx, dg, db;
+    ref::layer_norm_backward(x, std::vector<double>(r.begin(), r.end()), 3, 7, gamma, 1e-5, dx, dg, db);
+    auto loss = [&] {
+        const auto y = ref::layer_norm(x, 3, 7, gamma, beta, 1e-5);
+        double l = 0;
+        for (std::size_t i = 0; i < y.size(); ++i) l += y[i] * r[i];
+        return l;
+    };
+    const float h = 1.0f / 512;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        const float keep = x[i];
+        x[i] = keep + h;
+        const double up = loss();
+        x[i] = keep - h;
+        const double down = loss();
+        x[i] = keep;
+        CHECK((up - down) / (2 * h) == doctest::Approx(dx[i]).epsilon(1e-4).scale(1.0));
+    }
+}
+
+TEST_CASE("an MLP with LayerNorm learns") {
+    auto& ctx = test::full_device();
+    std::mt19937 rng(6);
+    std::uniform_int_distribution<int> u(0, 255);
+    std::vector<uint8_t> px(1024 * 32), lb(1024);
+    std::vector<std::vector<int>> proto(10, std::vector<int>(32));
+    for (auto& p : proto)
+        for (auto& v : p) v = u(rng);
+    std::normal_distribution<float> noise(0, 30);
+    for (int i = 0; i < 1024; ++i) {
+        lb[i] = uint8_t(i % 10);
+        for (int j = 0; j < 32; ++j) px[i * 32 + j] = uint8_t(std::clamp(proto[i % 10][j] + int(noise(rng)), 0, 255));
+    }
+    const DeviceDataset data = DeviceDataset::upload(ctx, px, lb, 1024, 32, 10);
+    Sequential model;
+    model.emplace<Linear>(32, 48).emplace<LayerNorm>(48).emplace<ReLU>().emplace<Linear>(48, 10);
+    TrainerOptions o;
+    o.batch = 64;
+    Trainer tr(ctx, model, data, o);
+    for (int epoch = 0; epoch < 3; ++epoch) {
+        tr.shuffle(epoch);
+        for (int64_t s = 0; s < tr.steps_per_epoch(); ++s) tr.step();
+    }
+    CHECK(tr.evaluate(data).accuracy() > 0.9);
+    CHECK(tr.parameters().infos()[2].name == "1.weight");
     test::check_validation(ctx);
 }
 

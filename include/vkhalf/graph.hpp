@@ -59,6 +59,10 @@ public:
                       bool training, BatchNormParams p = {}, OpOptions opt = {});
     void batch_norm2d_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const BatchNormStats& stats,
                                Tensor& dx, Tensor& dgamma, Tensor& dbeta, BatchNormParams p = {}, OpOptions opt = {});
+    void layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& y, Tensor& stats,
+                    float eps = 1e-5f, OpOptions opt = {});
+    void layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& stats, Tensor& dx,
+                             Tensor& dgamma, Tensor& dbeta, OpOptions opt = {});
     void mse_loss(const Tensor& y, const Tensor& target, Tensor& loss, Tensor* dy = nullptr, float scale = 1.0f,
                   OpOptions opt = {});
     void activation_forward(Activation f, const Tensor& x, Tensor& y, OpOptions opt = {});

@@ -149,6 +149,23 @@ private:
     Tensor x_;
 };
 
+// torch.nn.LayerNorm(d) over the last dimension: weight (1) and bias (0) of shape [d].
+class LayerNorm : public Module {
+public:
+    explicit LayerNorm(int64_t d, float eps = 1e-5f) : d_(d), eps_(eps) {}
+    void register_parameters(ParameterSet& params, const std::string& prefix) override;
+    void init_parameters(ParameterSet& params, std::mt19937_64& rng) override;
+    Tensor record_forward(RecordContext& rc, const Tensor& x) override;
+    Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) override;
+    bool has_parameters() const override { return true; }
+
+private:
+    int64_t d_;
+    float eps_;
+    int weight_ = -1, bias_ = -1;
+    Tensor x_, stats_;
+};
+
 class MaxPool2d : public Module {
 public:
     explicit MaxPool2d(int64_t kernel, int64_t stride = 0)

@@ -29,4 +29,11 @@ void batch_norm2d_backward(Context& ctx, const Tensor& dy, const Tensor& x, cons
                            const BatchNormStats& stats, Tensor& dx, Tensor& dgamma, Tensor& dbeta,
                            BatchNormParams p = {}, OpOptions opt = {});
 
+// LayerNorm over the last dimension d of x (torch.nn.LayerNorm(d)): gamma and beta are [d];
+// stats (f32, 2 per row: mean and 1/std) receives what the backward needs.
+void layer_norm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& y, Tensor& stats,
+                float eps = 1e-5f, OpOptions opt = {});
+void layer_norm_backward(Context& ctx, const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& stats,
+                         Tensor& dx, Tensor& dgamma, Tensor& dbeta, OpOptions opt = {});
+
 } // namespace vkhalf

@@ -109,6 +109,14 @@ void Graph::batch_norm2d_backward(const Tensor& dy, const Tensor& x, const Tenso
                                   Tensor& dx, Tensor& dgamma, Tensor& dbeta, BatchNormParams p, OpOptions opt) {
     detail::record_batch_norm2d_backward(*commands_, ctx_.impl(), dy, x, gamma, stats, dx, dgamma, dbeta, p, opt);
 }
+void Graph::layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& y, Tensor& stats, float eps,
+                       OpOptions opt) {
+    detail::record_layer_norm(*commands_, ctx_.impl(), x, gamma, beta, y, stats, eps, opt);
+}
+void Graph::layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& stats, Tensor& dx,
+                                Tensor& dgamma, Tensor& dbeta, OpOptions opt) {
+    detail::record_layer_norm_backward(*commands_, ctx_.impl(), dy, x, gamma, stats, dx, dgamma, dbeta, opt);
+}
 void Graph::mse_loss(const Tensor& y, const Tensor& target, Tensor& loss, Tensor* dy, float scale, OpOptions opt) {
     detail::record_mse_loss(*commands_, ctx_.impl(), y, target, loss, dy, scale, opt);
 }

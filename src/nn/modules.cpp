@@ -144,6 +144,32 @@ void BatchNorm2d::state_tensors(std::vector<std::pair<std::string, Tensor>>& out
     out.emplace_back(prefix_ + "running_var", stats_.running_var());
 }
 
+void LayerNorm::register_parameters(ParameterSet& params, const std::string& prefix) {
+    weight_ = params.add(prefix + "weight", {d_});
+    bias_ = params.add(prefix + "bias", {d_});
+}
+
+void LayerNorm::init_parameters(ParameterSet& params, std::mt19937_64&) {
+    params.set(weight_, std::vector<float>(static_cast<std::size_t>(d_), 1.0f));
+    params.set(bias_, std::vector<float>(static_cast<std::size_t>(d_), 0.0f));
+}
+
+Tensor LayerNorm::record_forward(RecordContext& rc, const Tensor& x) {
+    x_ = x;
+    stats_ = rc.graph.activation({2 * (x.numel() / d_)}, DType::f32);
+    Tensor y = activation(rc, x.shape());
+    rc.graph.layer_norm(x, rc.params.work(weight_), rc.params.work(bias_), y, stats_, eps_);
+    return y;
+}
+
+Tensor LayerNorm::record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) {
+    Tensor dx = activation(rc, x_.shape()), dg = rc.params.grad(weight_), db = rc.params.grad(bias_);
+    rc.graph.layer_norm_backward(dy, x_, rc.params.work(weight_), stats_, dx, dg, db);
+    if (need_dx) return dx;
+    rc.graph.release(dx);
+    return {};
+}
+
 Tensor MaxPool2d::record_forward(RecordContext& rc, const Tensor& x) {
     const Shape out = pool2d_output_shape(x.shape(), params_);
     x_ = x;

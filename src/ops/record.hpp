@@ -28,6 +28,12 @@ void record_batch_norm2d_backward(CommandList& cl, ContextImpl& ctx, const Tenso
                                   const Tensor& gamma, const BatchNormStats& stats, Tensor& dx, Tensor& dgamma,
                                   Tensor& dbeta, const BatchNormParams& p, const OpOptions& opt);
 
+void record_layer_norm(CommandList& cl, ContextImpl& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                       Tensor& y, Tensor& stats, float eps, const OpOptions& opt);
+void record_layer_norm_backward(CommandList& cl, ContextImpl& ctx, const Tensor& dy, const Tensor& x,
+                                const Tensor& gamma, const Tensor& stats, Tensor& dx, Tensor& dgamma, Tensor& dbeta,
+                                const OpOptions& opt);
+
 void record_conv2d(CommandList& cl, Context& ctx, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
                    const Conv2dParams& p, bool relu, const OpOptions& opt);
 void record_conv2d_backward_data(CommandList& cl, Context& ctx, const Tensor& dy, const Tensor& w, Tensor& dx,

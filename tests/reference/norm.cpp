@@ -66,3 +66,51 @@ void batch_norm_backward(std::span<const float> x, std::span<const double> dy, i
 }
 
 } // namespace ref
+
+namespace ref {
+
+std::vector<double> layer_norm(std::span<const float> x, int rows, int d, std::span<const float> gamma,
+                               std::span<const float> beta, double eps) {
+    std::vector<double> y(x.size());
+    for (int r = 0; r < rows; ++r) {
+        double mean = 0, var = 0;
+        for (int j = 0; j < d; ++j) mean += x[std::size_t(r) * d + j];
+        mean /= d;
+        for (int j = 0; j < d; ++j) var += std::pow(x[std::size_t(r) * d + j] - mean, 2);
+        const double rstd = 1.0 / std::sqrt(var / d + eps);
+        for (int j = 0; j < d; ++j)
+            y[std::size_t(r) * d + j] = gamma[j] * (x[std::size_t(r) * d + j] - mean) * rstd + beta[j];
+    }
+    return y;
+}
+
+void layer_norm_backward(std::span<const float> x, std::span<const double> dy, int rows, int d,
+                         std::span<const float> gamma, double eps, std::vector<double>& dx, std::vector<double>& dgamma,
+                         std::vector<double>& dbeta) {
+    const std::vector<float> ones(d, 1.0f), zeros(d, 0.0f);
+    const auto xh = layer_norm(x, rows, d, ones, zeros, eps);
+    dx.assign(x.size(), 0.0);
+    dgamma.assign(d, 0.0);
+    dbeta.assign(d, 0.0);
+    for (int r = 0; r < rows; ++r) {
+        double mean = 0, var = 0;
+        for (int j = 0; j < d; ++j) mean += x[std::size_t(r) * d + j];
+        mean /= d;
+        for (int j = 0; j < d; ++j) var += std::pow(x[std::size_t(r) * d + j] - mean, 2);
+        const double rstd = 1.0 / std::sqrt(var / d + eps);
+        double sg = 0, sgx = 0;
+        for (int j = 0; j < d; ++j) {
+            const std::size_t k = std::size_t(r) * d + j;
+            sg += dy[k] * gamma[j];
+            sgx += dy[k] * gamma[j] * xh[k];
+            dgamma[j] += dy[k] * xh[k];
+            dbeta[j] += dy[k];
+        }
+        for (int j = 0; j < d; ++j) {
+            const std::size_t k = std::size_t(r) * d + j;
+            dx[k] = rstd * (dy[k] * gamma[j] - sg / d - xh[k] * sgx / d);
+        }
+    }
+}
+
+} // namespace ref

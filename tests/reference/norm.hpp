@@ -19,3 +19,14 @@ void batch_norm_backward(std::span<const float> x, std::span<const double> dy, i
                          std::vector<double>& dbeta);
 
 } // namespace ref
+
+namespace ref {
+
+// LayerNorm over rows of d: y, and (backward) dx, dgamma, dbeta.
+std::vector<double> layer_norm(std::span<const float> x, int rows, int d, std::span<const float> gamma,
+                               std::span<const float> beta, double eps);
+void layer_norm_backward(std::span<const float> x, std::span<const double> dy, int rows, int d,
+                         std::span<const float> gamma, double eps, std::vector<double>& dx, std::vector<double>& dgamma,
+                         std::vector<double>& dbeta);
+
+} // namespace ref

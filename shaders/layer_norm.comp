@@ -1,0 +1,98 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+
+// LayerNorm over the last D elements of each of R rows (torch.nn.LayerNorm(D)), fp32 statistics:
+//   MODE 0 forward:  mean_r = sum x / D; var_r = sum (x - mean_r)^2 / D (two passes); rstd_r = 1/sqrt(var_r + eps)
+//                    y = gamma * (x - mean_r) * rstd_r + beta;  stats[2r] = mean_r, stats[2r+1] = rstd_r
+//   MODE 1 dx:       xh = (x - mean_r) * rstd_r, g = dy * gamma
+//                    dx = rstd_r * (g - sum(g)/D - xh * sum(g * xh)/D)          (one workgroup per row)
+//   MODE 2 dparams:  dgamma[j] = sum_r dy[r,j] xh[r,j];  dbeta[j] = sum_r dy[r,j]  (one invocation per column)
+layout(constant_id = 1) const uint MODE = 0;
+
+layout(binding = 0) readonly buffer X_ { sfp X[]; };
+layout(binding = 1) buffer Out_ { sfp OUT[]; };            // y, or dx
+layout(binding = 2) readonly buffer DY_ { sfp DY[]; };
+layout(binding = 3) readonly buffer Gamma_ { sfp GAMMA[]; };
+layout(binding = 4) readonly buffer Beta_ { sfp BETA[]; };
+layout(binding = 5) buffer Stats_ { float stats[]; };
+layout(binding = 6) buffer DGamma_ { sfp DGAMMA[]; };
+layout(binding = 7) buffer DBeta_ { sfp DBETA[]; };
+layout(push_constant) uniform Push { uint rows, d; float eps; } pc;
+
+SCALAR_LOAD(X)
+SCALAR_LOAD(DY)
+SCALAR_LOAD(GAMMA)
+SCALAR_LOAD(BETA)
+ELEMENT_STORE(OUT)
+ELEMENT_STORE(DGAMMA)
+ELEMENT_STORE(DBETA)
+
+shared float red_a[gl_WorkGroupSize.x];
+shared float red_b[gl_WorkGroupSize.x];
+
+vec2 reduce2(float a, float b) {
+    uint lid = gl_LocalInvocationID.x;
+    barrier();  // the previous reduction's result may still be being read
+    red_a[lid] = a;
+    red_b[lid] = b;
+    barrier();
+    for (uint stride = gl_WorkGroupSize.x / 2u; stride > 0u; stride >>= 1u) {
+        if (lid < stride) {
+            red_a[lid] += red_a[lid + stride];
+            red_b[lid] += red_b[lid + stride];
+        }
+        barrier();
+    }
+    return vec2(red_a[0], red_b[0]);
+}
+
+void main() {
+    if (MODE == 2u) {
+        uint j = linear_invocation();
+        if (j >= pc.d) return;
+        float dg = 0.0, db = 0.0;
+        for (uint r = 0u; r < pc.rows; ++r) {
+            float dy = float(DY_load(r * pc.d + j));
+            dg += dy * (float(X_load(r * pc.d + j)) - stats[2u * r]) * stats[2u * r + 1u];
+            db += dy;
+        }
+        DGAMMA_store1(j, dg);
+        DBETA_store1(j, db);
+        return;
+    }
+    uint r = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;   // rows may spill into y
+    if (r >= pc.rows) return;  // uniform over the workgroup: before any barrier
+    uint lid = gl_LocalInvocationID.x, wg = gl_WorkGroupSize.x, base = r * pc.d;
+    float inv_d = 1.0 / float(pc.d);
+    if (MODE == 0u) {
+        float s = 0.0;
+        for (uint j = lid; j < pc.d; j += wg) s += float(X_load(base + j));
+        float mean = reduce2(s, 0.0).x * inv_d;
+        float q = 0.0;
+        for (uint j = lid; j < pc.d; j += wg) {
+            float t = float(X_load(base + j)) - mean;
+            q += t * t;
+        }
+        float rstd = 1.0 / sqrt(reduce2(q, 0.0).x * inv_d + pc.eps);
+        if (lid == 0u) {
+            stats[2u * r] = mean;
+            stats[2u * r + 1u] = rstd;
+        }
+        for (uint j = lid; j < pc.d; j += wg)
+            OUT_store1(base + j, float(GAMMA_load(j)) * (float(X_load(base + j)) - mean) * rstd + float(BETA_load(j)));
+        return;
+    }
+    float mean = stats[2u * r], rstd = stats[2u * r + 1u];
+    float sg = 0.0, sgx = 0.0;
+    for (uint j = lid; j < pc.d; j += wg) {
+        float g = float(DY_load(base + j)) * float(GAMMA_load(j));
+        sg += g;
+        sgx += g * (float(X_load(base + j)) - mean) * rstd;
+    }
+    vec2 sums = reduce2(sg, sgx);
+    for (uint j = lid; j < pc.d; j += wg) {
+        float g = float(DY_load(base + j)) * float(GAMMA_load(j)), xh = (float(X_load(base + j)) - mean) * rstd;
+        OUT_store1(base + j, rstd * (g - sums.x * inv_d - xh * sums.y * inv_d));
+    }
+}
