@@ -108,6 +108,38 @@ TEST_CASE("conv2d forward, data gradient and weight gradient match fp64 in every
     }
 }
 
+TEST_CASE("conv2d on cooperative matrices (lowered to gemm_coopmat) matches fp64 where the device has them") {
+    auto& ctx = test::full_device();
+    if (!ctx.caps().supports(Variant::coopmat) || !VKHALF_COOPMAT_SHADERS_BUILT) {
+        MESSAGE("no cooperative matrix on " << ctx.caps().name << ": skipped");
+        return;
+    }
+    for (const ConvCase& c : kConvCases) {
+        const ref::ConvDims& d = c.d;
+        CAPTURE(c.name);
+        const Shape xs{d.b, d.cin, d.h, d.w}, ws{d.cout, d.cin, d.kh, d.kw}, ys{d.b, d.cout, d.oh(), d.ow()};
+        const auto x = test::random_values(numel(xs), -1, 1, 1, true), w = test::random_values(numel(ws), -1, 1, 2, true);
+        const auto bias = test::random_values(d.cout, -1, 1, 3, true), dy = test::random_values(numel(ys), -1, 1, 4, true);
+        Tensor tx = Tensor::from_floats(ctx, xs, DType::f16, x), tw = Tensor::from_floats(ctx, ws, DType::f16, w);
+        Tensor tb = Tensor::from_floats(ctx, {d.cout}, DType::f16, bias), tdy = Tensor::from_floats(ctx, ys, DType::f16, dy);
+        Tensor ty = Tensor::empty(ctx, ys, DType::f16), tdx = Tensor::empty(ctx, xs, DType::f16), tdw = Tensor::empty(ctx, ws, DType::f16);
+        const Conv2dParams p = params_of(d);  // automatic: lowered onto cooperative matrices
+        conv2d(ctx, tx, tw, &tb, ty, p, true);
+        conv2d_backward_data(ctx, tdy, tw, tdx, p);
+        conv2d_backward_weight(ctx, tdy, tx, tdw, p);
+        std::vector<double> mag;
+        CHECK(count_bad(ty.to_floats(), ref::conv2d(d, x, w, bias, true, mag), mag, d.cin * d.kh * d.kw, true) == 0);
+        const auto dyd = to_double(dy);
+        CHECK(count_bad(tdx.to_floats(), ref::conv2d_backward_data(d, dyd, w),
+                        ref::conv2d_backward_data(d, abs_of(dyd), std::vector<float>(w.size(), 1.0f)), d.cout * d.kh * d.kw,
+                        true) == 0);
+        CHECK(count_bad(tdw.to_floats(), ref::conv2d_backward_weight(d, dyd, x),
+                        ref::conv2d_backward_weight(d, abs_of(dyd), std::vector<float>(x.size(), 1.0f)),
+                        d.b * d.oh() * d.ow(), true) == 0);
+    }
+    test::check_validation(ctx);
+}
+
 TEST_CASE("conv2d reference gradients equal central finite differences of the reference forward") {
     const ref::ConvDims d{2, 2, 5, 6, 3, 3, 2, 2, 1, 1, 0, 1, 2};
     const int64_t nx = int64_t(d.b) * d.cin * d.h * d.w, nw = int64_t(d.cout) * d.cin * d.kh * d.kw;

@@ -6,9 +6,10 @@
 namespace vkhalf {
 
 // implicit_gemm: conv2d.comp gathers its operands inside the product (no extra memory).
-// lowered_gemm: im2col into a workspace, then the register-blocked GEMM (plus col2im for the data
-// gradient): what CPU devices run fast, where gathers inside a GEMM are slow. automatic: lowered
-// on CPU devices while the workspaces stay under 64 MiB, implicit elsewhere.
+// lowered_gemm: im2col into a workspace, then the GEMM (plus col2im for the data gradient): the
+// register-blocked kernel on CPU devices, where gathers inside a GEMM are slow, and the
+// cooperative-matrix kernel on devices that have it (f16 tensors). automatic: lowered on those
+// devices while the workspaces stay under 64 MiB, implicit elsewhere.
 enum class ConvAlgorithm : uint8_t { automatic, implicit_gemm, lowered_gemm };
 
 struct Conv2dParams {

@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "ops/record.hpp"
+#include "vkhalf/build_config.hpp"
 #include "vkhalf/conv.hpp"
 #include "vkhalf/error.hpp"
 
@@ -124,7 +125,8 @@ bool lowered(ContextImpl& impl, const Conv2dParams& p, const ConvPush& c, DType 
                              " MiB workspace, over its cap or the device's storage range; use implicit_gemm");
         return true;
     }
-    return impl.caps.is_cpu && fits;
+    const bool coopmat = dt == DType::f16 && VKHALF_COOPMAT_SHADERS_BUILT && impl.caps.supports(Variant::coopmat);
+    return (impl.caps.is_cpu || coopmat) && fits;
 }
 
 // col [batch, cin*kh*kw, oh*ow] from x, or (col2im) dx from an fp32 dcol of that shape.
@@ -153,8 +155,11 @@ void record_lowered(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& 
     const int64_t b = c.batch, k = int64_t(c.cin) * c.kh * c.kw, s = int64_t(c.oh) * c.ow, co = c.cout;
     GemmOptions g;
     // Convolutions compute in fp32 in every tier: f16a tensors go through the f16s GEMM (same
-    // storage, fp32 products) rather than its fp16 multiplies.
-    g.variant = v == Variant::f16a ? Variant::f16s : v;
+    // storage, fp32 products) rather than its fp16 multiplies; cooperative matrices multiply fp16
+    // exactly into fp32 accumulators, so f16 tensors use them where the device has them.
+    const bool coopmat = dt == DType::f16 && !opt.variant && VKHALF_COOPMAT_SHADERS_BUILT &&
+                         impl.caps.supports(Variant::coopmat);
+    g.variant = coopmat ? Variant::coopmat : v == Variant::f16a ? Variant::f16s : v;
     g.split_k = 1;
     const Tensor w2 = w.reinterpret({co, k}, w.dtype());
     if (mode == ConvMode::data_grad) {  // dcol = W^T dY per image, then col2im
