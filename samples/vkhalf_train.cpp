@@ -44,6 +44,7 @@ on the device; one queue submission per step.
   --log-every N            steps between logged training-loss rows [100]
   --plot FILE.svg          loss and accuracy curves
   --label-smoothing X      cross-entropy label smoothing in [0, 1] [0]
+  --clip-norm X            clip the global gradient norm to X (0: off) [0]
   --max-skips N            stop when N steps in a row skip for overflow [100]
   --profile                print where one step's GPU time goes (timestamps)
   --help
@@ -61,7 +62,7 @@ struct Args {
     long limit_train = 0;
     double lr = 1e-3, init_scale = 65536;
     double weight_decay = -1;  // -1: the optimizer's default
-    double label_smoothing = 0;
+    double label_smoothing = 0, clip_norm = 0;
     uint64_t seed = 0;
     int device = -1;
     bool profile = false;
@@ -113,6 +114,7 @@ Args parse(int argc, char** argv) {
         else if (f == "--plot") a.plot = v;
         else if (f == "--max-skips") a.max_skips = number<int>("--max-skips", v);
         else if (f == "--label-smoothing") a.label_smoothing = number<double>("--label-smoothing", v);
+        else if (f == "--clip-norm") a.clip_norm = number<double>("--clip-norm", v);
         else usage_error("unknown option '" + f + "'");
     }
     if (a.model != "mlp" && a.model != "cnn") usage_error("--model must be mlp or cnn");
@@ -161,6 +163,7 @@ TrainerOptions trainer_options(const Args& a, float mean, float std) {
     opt.lr = float(a.lr);
     opt.weight_decay = a.weight_decay >= 0 ? float(a.weight_decay) : opt.kind == OptimizerKind::adamw ? 0.01f : 0.0f;
     if (opt.kind == OptimizerKind::sgd) opt.momentum = 0.9f;
+    opt.clip_norm = float(a.clip_norm);
     o.loss_scale.mode = a.loss_scale == "dynamic" ? LossScaleMode::dynamic
                         : a.loss_scale == "static" ? LossScaleMode::fixed
                                                    : LossScaleMode::none;

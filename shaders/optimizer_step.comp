@@ -10,6 +10,8 @@
 //   Adam:  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
 //          p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 //   AdamW: p *= 1 - lr * wd first, no L2 term (PyTorch's torch.optim.AdamW order)
+//   CLIP:  g *= min(1, max_norm / (||g||_2 + 1e-6)) first, ||g|| over every unscaled gradient
+//          (torch.nn.utils.clip_grad_norm_); norm_sq holds the scaled gradients' sum of squares
 //   master = p;  work = rne_fp16(p) (or p in fp32 mode)
 // lr follows the schedule at st.step; t = st.optimizer_step + 1.
 #define TRAIN_STATE_BINDING 5
@@ -19,18 +21,21 @@ layout(constant_id = 1) const uint ALGO = 2;           // 0 SGD, 1 Adam, 2 AdamW
 layout(constant_id = 2) const bool GRAD_F32 = false;   // fp32 gradients and working copy
 layout(constant_id = 3) const bool NESTEROV = false;
 layout(constant_id = 4) const uint SCHEDULE = 0;       // 0 constant, 1 step, 2 cosine
+layout(constant_id = 5) const bool CLIP = false;
 
 layout(binding = 0) readonly buffer G_ { uint grad_bits[]; };   // fp16 pairs, or fp32 bits
 layout(binding = 1) buffer Master_ { float master[]; };
 layout(binding = 2) buffer M_ { float moment1[]; };              // SGD: momentum buffer
 layout(binding = 3) buffer V_ { float moment2[]; };
 layout(binding = 4) buffer Work_ { uint work_bits[]; };          // fp16 pairs, or fp32 bits
+layout(binding = 6) readonly buffer NormSq_ { float norm_sq[]; }; // CLIP: sum of squared (scaled) gradients
 layout(push_constant) uniform Push {
     uint n;                 // parameters (even; padding entries hold zeros)
     float lr, beta1, beta2, eps, weight_decay, momentum, dampening;
     uint warmup_steps;      // linear warmup from 0 over these steps, then the schedule
     uint step_size;         // step: decay by gamma every step_size steps; cosine: total steps
     float gamma;            // step decay factor; cosine: final lr fraction
+    float max_norm;         // CLIP
 } pc;
 
 float learning_rate() {
@@ -77,6 +82,7 @@ void main() {
     float lr = learning_rate();
     float t = float(st.optimizer_step + 1u);
     float inv = st.inv_scale;
+    if (CLIP) inv *= min(1.0, pc.max_norm / (sqrt(norm_sq[0]) * st.inv_scale + 1e-6));
     if (GRAD_F32) {
         for (uint e = 0u; e < 2u; ++e) {
             uint i = 2u * q + e;

@@ -2,9 +2,11 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
-// partial[g] = sum of x over workgroup g's grid-strided share (fp32 accumulate in every tier).
-// The host runs it twice: over x with G groups, then (f32 tier) over the G partials with one group.
+// partial[g] = sum of x (SQUARE: of x^2) over workgroup g's grid-strided share (fp32 accumulate
+// in every tier). The host runs it twice: over x with G groups, then (f32 tier, plain sum) over
+// the G partials with one group. SQUARE gives the squared L2 norm (gradient clipping).
 layout(constant_id = 0) const uint WG = 256;     // same id as local_size_x: power of two
+layout(constant_id = 1) const bool SQUARE = false;
 
 layout(binding = 0) readonly buffer X_ { sfp X[]; };
 layout(binding = 1) writeonly buffer P_ { float partial[]; };
@@ -23,6 +25,7 @@ void main() {
     float acc = 0.0;
     for (uint p = group * WG + lid; p < pairs; p += pc.groups * WG) {
         vec2 v = vec2(X_load2(p, pc.n));
+        if (SQUARE) v *= v;
         acc += v.x;
         acc += v.y;
     }

@@ -40,7 +40,7 @@ struct OptimizerRig {
         state.upload_bytes(std::as_bytes(std::span(&s, 1)));
         auto& impl = ctx.impl();
         detail::record_check_finite(graph.commands(), impl, grads, state);
-        detail::record_optimizer_step(graph.commands(), impl, o, grads, master, m, v, work, state);
+        detail::record_optimizer_step(graph.commands(), ctx, o, grads, master, m, v, work, state);
         detail::record_scale_update(graph.commands(), impl, ls, state);
     }
     void set_params(const std::vector<float>& p) {
@@ -247,6 +247,13 @@ TEST_CASE("SGD, Adam and AdamW match the fp64 reference over several steps; fp16
         adam.weight_decay = 1e-2f;
         configs.push_back({"adam", adam});
         configs.push_back({"adamw", OptimizerOptions{}});
+        OptimizerOptions clipped;  // clip_grad_norm_ to 3: the random gradients' norm is ~36
+        clipped.clip_norm = 3.0f;
+        configs.push_back({"adamw clipped", clipped});
+        sgd.clip_norm = 3.0f;      // SGD is not scale-invariant as Adam nearly is: a broken clip shows
+        configs.push_back({"sgd nesterov clipped", sgd});
+        sgd.clip_norm = 100.0f;    // above the norm: nothing changes
+        configs.push_back({"sgd nesterov, clip above the norm", sgd});
     }
     const int64_t n = 1000;
     const float scale = 1024.0f;  // fp16 gradients arrive scaled; the kernel unscales
@@ -273,6 +280,12 @@ TEST_CASE("SGD, Adam and AdamW match the fp64 reference over several steps; fp16
                     unscaled[i] = double(scaled[i]) / scale;
                 }
                 rig.step(scaled);
+                if (cfg.o.clip_norm > 0) {  // torch.nn.utils.clip_grad_norm_ on the unscaled gradients
+                    double norm = 0;
+                    for (double g2 : unscaled) norm += g2 * g2;
+                    const double coef = std::min(1.0, cfg.o.clip_norm / (std::sqrt(norm) + 1e-6));
+                    for (double& g2 : unscaled) g2 *= coef;
+                }
                 ref::optimizer_step(r, t, p, m, v, unscaled);
                 const auto master = rig.master.to_floats();
                 std::size_t bad = 0;

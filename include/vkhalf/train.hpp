@@ -25,6 +25,7 @@ struct OptimizerOptions {
     uint32_t warmup_steps = 0;  // linear warmup over the first steps
     uint32_t step_size = 1;     // step: decay every step_size steps; cosine: steps to the end
     float gamma = 0.1f;         // step: decay factor; cosine: final fraction of lr
+    float clip_norm = 0.0f;     // > 0: clip the global gradient norm to this (clip_grad_norm_)
 };
 
 enum class LossScaleMode : uint8_t { dynamic, fixed, none };

@@ -14,8 +14,9 @@ enum class ElementwiseOp : uint32_t { add = 0, mul = 1, scale = 2, relu = 3, rel
 void record_elementwise(CommandList& cl, ContextImpl& ctx, ElementwiseOp op, const Tensor& a, const Tensor& b,
                         float alpha, Tensor& y, const OpOptions& opt);
 void record_cast(CommandList& cl, ContextImpl& ctx, const Tensor& src, Tensor& dst);
-// The first pass's partial sums live as long as the list.
-void record_sum(CommandList& cl, Context& ctx, const Tensor& x, Tensor& out, const OpOptions& opt);
+// The first pass's partial sums live as long as the list. squares: sum of x^2 (squared L2 norm).
+void record_sum(CommandList& cl, Context& ctx, const Tensor& x, Tensor& out, const OpOptions& opt,
+                bool squares = false);
 void record_bias_grad(CommandList& cl, ContextImpl& ctx, const Tensor& dy, Tensor& db, BiasMode mode,
                       const OpOptions& opt);
 

@@ -13,7 +13,7 @@ constexpr uint64_t kMaxPartials = 256;
 
 namespace detail {
 
-void record_sum(CommandList& cl, Context& ctx, const Tensor& x, Tensor& out, const OpOptions& opt) {
+void record_sum(CommandList& cl, Context& ctx, const Tensor& x, Tensor& out, const OpOptions& opt, bool squares) {
     detail::check_defined("sum", x, "x");
     detail::check_defined("sum", out, "out");
     if (out.dtype() != DType::f32 || out.numel() != 1)
@@ -32,7 +32,8 @@ void record_sum(CommandList& cl, Context& ctx, const Tensor& x, Tensor& out, con
     Tensor partials = Tensor::empty(ctx, {static_cast<int64_t>(groups)}, DType::f32);
     cl.keep_alive(partials);
 
-    const auto& first = impl.pipelines->get({detail::module_name("reduce_sum", v), 2, sizeof(Push), wg, {}});
+    const auto& first = impl.pipelines->get(
+        {detail::module_name("reduce_sum", v), 2, sizeof(Push), wg, {{1, squares ? 1u : 0u}}});
     const auto& second = impl.pipelines->get({"reduce_sum.f32", 2, sizeof(Push), wg, {}});
     const detail::BufferAccess pass1[] = {detail::read(x), detail::write(partials)};
     const Push push1{n, static_cast<uint32_t>(groups)};

@@ -105,7 +105,7 @@ void Trainer::Impl::record_step() {
     model.record_backward(rc, dlogits, false);
     graph->release(dlogits);
     detail::record_check_finite(cl, impl, params.grad_flat, state);
-    detail::record_optimizer_step(cl, impl, opt.optimizer, params.grad_flat, params.master_flat, params.moment1_flat,
+    detail::record_optimizer_step(cl, ctx, opt.optimizer, params.grad_flat, params.master_flat, params.moment1_flat,
                                   params.moment2_flat, params.work_flat, state);
     detail::record_scale_update(cl, impl, opt.loss_scale, state);
 }

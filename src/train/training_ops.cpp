@@ -2,6 +2,7 @@
 // scale_update.comp.
 #include "train/training_ops.hpp"
 
+#include "ops/record.hpp"
 #include "vkhalf/error.hpp"
 
 namespace vkhalf::detail {
@@ -76,8 +77,9 @@ void record_check_finite(CommandList& cl, ContextImpl& ctx, const Tensor& grads,
     cl.dispatch(pipe, b, &words, sizeof(words), ceil_div(words, wg), "check_finite");
 }
 
-void record_optimizer_step(CommandList& cl, ContextImpl& ctx, const OptimizerOptions& o, const Tensor& grads,
+void record_optimizer_step(CommandList& cl, Context& context, const OptimizerOptions& o, const Tensor& grads,
                            Tensor& master, Tensor& moment1, Tensor& moment2, Tensor& work, Tensor& state) {
+    ContextImpl& ctx = context.impl();
     check_state(state);
     const int64_t n = master.numel();
     if (n % 2 || grads.numel() != n || moment1.numel() != n || moment2.numel() != n || work.numel() != n ||
@@ -89,18 +91,23 @@ void record_optimizer_step(CommandList& cl, ContextImpl& ctx, const OptimizerOpt
         uint32_t n;
         float lr, beta1, beta2, eps, weight_decay, momentum, dampening;
         uint32_t warmup_steps, step_size;
-        float gamma;
-    } push{uint32_t(n), o.lr, o.beta1, o.beta2, o.eps, o.weight_decay, o.momentum, o.dampening,
-           o.warmup_steps, o.step_size, o.gamma};
+        float gamma, max_norm;
+    } push{uint32_t(n), o.lr,           o.beta1,     o.beta2, o.eps,   o.weight_decay,
+           o.momentum,  o.dampening,    o.warmup_steps, o.step_size, o.gamma, o.clip_norm};
+    const bool clip = o.clip_norm > 0.0f;
+    Tensor norm_sq = Tensor::empty(context, {1}, DType::f32);
+    if (clip) record_sum(cl, context, grads, norm_sq, {}, true);  // the squared norm of the scaled gradients
+    cl.keep_alive(norm_sq);
     const uint32_t algo = o.kind == OptimizerKind::sgd ? 0u : o.kind == OptimizerKind::adam ? 1u : 2u;
     const uint32_t wg = workgroup_size(ctx.caps);
-    const auto& pipe = ctx.pipelines->get({"optimizer_step.f32", 6, sizeof(Push), wg,
+    const auto& pipe = ctx.pipelines->get({"optimizer_step.f32", 7, sizeof(Push), wg,
                                            {{1, algo},
                                             {2, grads.dtype() == DType::f32 ? 1u : 0u},
                                             {3, o.nesterov ? 1u : 0u},
-                                            {4, static_cast<uint32_t>(o.schedule)}}});
+                                            {4, static_cast<uint32_t>(o.schedule)},
+                                            {5, clip ? 1u : 0u}}});
     const BufferAccess b[] = {read(grads), read_write(master), read_write(moment1), read_write(moment2), write(work),
-                              read(state)};
+                              read(state),   read(norm_sq)};
     cl.dispatch(pipe, b, &push, sizeof(push), ceil_div(uint64_t(n) / 2, wg), "optimizer_step");
 }
 

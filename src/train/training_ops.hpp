@@ -17,7 +17,8 @@ void record_gather(CommandList& cl, ContextImpl& ctx, const DeviceDataset& data,
 void record_softmax_xent(CommandList& cl, ContextImpl& ctx, const Tensor& logits, const Tensor& labels, Tensor& state,
                          Tensor& dz, bool with_grad, float label_smoothing = 0.0f);
 void record_check_finite(CommandList& cl, ContextImpl& ctx, const Tensor& grads, Tensor& state);
-void record_optimizer_step(CommandList& cl, ContextImpl& ctx, const OptimizerOptions& o, const Tensor& grads,
+// With o.clip_norm > 0, records the gradients' squared norm first (kept on the list) and clips.
+void record_optimizer_step(CommandList& cl, Context& ctx, const OptimizerOptions& o, const Tensor& grads,
                            Tensor& master, Tensor& moment1, Tensor& moment2, Tensor& work, Tensor& state);
 void record_scale_update(CommandList& cl, ContextImpl& ctx, const LossScaleOptions& o, Tensor& state);
 
