@@ -7,6 +7,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <random>
 
 #include "reference/reference.hpp"
@@ -659,6 +660,28 @@ TEST_CASE("GELU and Dropout modules: a new dropout mask every step while trainin
     }
     CHECK(tr.evaluate(data).accuracy() > 0.9);
     CHECK(tr.metrics().skipped == 0);
+    test::check_validation(ctx);
+}
+
+TEST_CASE("evaluate follows the dataset it is given, also one that replaced another at the same address") {
+    auto& ctx = test::full_device();
+    auto model = mlp(64);
+    TrainerOptions o;
+    o.batch = 64;
+    std::unique_ptr<Trainer> tr;
+    {
+        const DeviceDataset train = synthetic(ctx, 256, 64, 1);
+        tr = std::make_unique<Trainer>(ctx, *model, train, o);
+    }  // the Trainer keeps the training set's memory
+    for (int i = 0; i < 4; ++i) tr->step();
+    std::optional<DeviceDataset> data = synthetic(ctx, 128, 64, 2);
+    CHECK(tr->evaluate(*data).seen == 128);
+    data.emplace(synthetic(ctx, 96, 64, 3));  // same storage, a different dataset
+    const Metrics m = tr->evaluate(*data);
+    CHECK(m.seen == 96);
+    data.reset();
+    tr->step();
+    CHECK(tr->metrics().step == 5);
     test::check_validation(ctx);
 }
 

@@ -80,6 +80,7 @@ struct TrainingState {
     uint32_t skipped = 0;
 };
 
+// The model must outlive the Trainer; the datasets need not (the Trainer keeps their memory).
 class Trainer {
 public:
     Trainer(Context& ctx, Sequential& model, const DeviceDataset& train, TrainerOptions options);

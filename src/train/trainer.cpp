@@ -69,13 +69,14 @@ struct EvalPass {
 struct Trainer::Impl {
     Context& ctx;
     Sequential& model;
-    const DeviceDataset& train;
+    DeviceDataset train;  // a copy: it shares, and so keeps alive, the device memory the graph reads
     TrainerOptions opt;
     ParameterSet params;
     Tensor state, order, x, labels, dlogits;
     std::unique_ptr<Graph> graph;
-    // Evaluation: its own state (step counter, metrics), identity order, full batches + remainder.
-    const DeviceDataset* eval_data = nullptr;
+    // Evaluation: its own state (step counter, metrics), identity order, full batches + remainder,
+    // recorded for one dataset (a copy, keeping its memory alive while the graphs exist).
+    DeviceDataset eval_data;
     Tensor eval_state, eval_order;
     EvalPass eval_full, eval_rest;
 
@@ -192,16 +193,18 @@ Metrics Trainer::evaluate(const DeviceDataset& data) {
     Impl& m = *impl_;
     m.graph->wait();
     const int64_t batch = std::min<int64_t>(m.opt.batch, data.count);
-    if (m.eval_data != &data) {
+    const bool same = m.eval_data.pixels.defined() && &m.eval_data.pixels.allocation() == &data.pixels.allocation() &&
+                      &m.eval_data.labels.allocation() == &data.labels.allocation() && m.eval_data.count == data.count;
+    if (!same) {
         m.eval_full = {};
         m.eval_rest = {};
-        m.eval_data = &data;
+        m.eval_data = data;
         m.eval_state = new_state(m.ctx, detail::initial_state({LossScaleMode::none}));
         m.eval_order = identity_order(m.ctx, data.count);
         const auto full = uint32_t(data.count / batch);
-        m.eval_full = m.record_eval(data, batch, full, 0);
+        m.eval_full = m.record_eval(m.eval_data, batch, full, 0);
         if (const int64_t rest = data.count - int64_t(full) * batch; rest > 0)
-            m.eval_rest = m.record_eval(data, rest, 1, uint32_t(int64_t(full) * batch));
+            m.eval_rest = m.record_eval(m.eval_data, rest, 1, uint32_t(int64_t(full) * batch));
     }
     const detail::TrainState fresh = detail::initial_state({LossScaleMode::none});
     m.eval_state.upload_bytes(std::as_bytes(std::span(&fresh, 1)));
