@@ -2,6 +2,7 @@
 // tested with the training step, tests/test_train.cpp).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "reference/reference.hpp"
@@ -54,6 +55,63 @@ TEST_CASE("mse_loss keeps fp16-range errors finite (fp32 squares) and rejects ba
     CHECK_THROWS_AS(mse_loss(ctx, y, t3, loss), ShapeError);
     CHECK_THROWS_AS(mse_loss(ctx, y, t, loss2), ShapeError);
     test::check_validation(ctx);
+}
+
+TEST_CASE("the loss gradients the kernels compute equal central finite differences of the losses") {
+    // Softmax cross-entropy with label smoothing, mean over the batch (what softmax_xent.comp's
+    // gradient, divided by the loss scale, must be), and MSE.
+    const int batch = 3, classes = 5;
+    auto z = test::random_values(batch * classes, -4, 4, 61, false);
+    const int labels[batch] = {1, 4, 0};
+    for (double eps : {0.0, 0.1}) {
+        auto loss = [&] {
+            double l = 0;
+            for (int r = 0; r < batch; ++r) {
+                double zmax = -1e300, sum = 0, mean = 0;
+                for (int c = 0; c < classes; ++c) zmax = std::max(zmax, double(z[r * classes + c]));
+                for (int c = 0; c < classes; ++c) sum += std::exp(z[r * classes + c] - zmax), mean += z[r * classes + c];
+                const double lse = std::log(sum) + zmax;
+                l += (1 - eps) * (lse - z[r * classes + labels[r]]) + eps * (lse - mean / classes);
+            }
+            return l / batch;
+        };
+        const float h = 1.0f / 1024;
+        for (int r = 0; r < batch; ++r)
+            for (int c = 0; c < classes; ++c) {
+                double zmax = -1e300, sum = 0;
+                for (int k = 0; k < classes; ++k) zmax = std::max(zmax, double(z[r * classes + k]));
+                for (int k = 0; k < classes; ++k) sum += std::exp(z[r * classes + k] - zmax);
+                const double p = std::exp(z[r * classes + c] - zmax) / sum;
+                const double q = (c == labels[r] ? 1 - eps : 0.0) + eps / classes;
+                const double analytic = (p - q) / batch;  // the kernel's formula with scale 1
+                float& zi = z[r * classes + c];
+                const float keep = zi;
+                zi = keep + h;
+                const double up = loss();
+                zi = keep - h;
+                const double down = loss();
+                zi = keep;
+                CHECK((up - down) / (2 * h) == doctest::Approx(analytic).epsilon(1e-5).scale(1e-3));
+            }
+    }
+    auto y = test::random_values(7, -3, 3, 62, false);
+    const auto t = test::random_values(7, -3, 3, 63, false);
+    auto mse = [&] {
+        double l = 0;
+        for (int i = 0; i < 7; ++i) l += (double(y[i]) - t[i]) * (double(y[i]) - t[i]);
+        return l / 7;
+    };
+    const float h = 1.0f / 1024;
+    for (int i = 0; i < 7; ++i) {
+        const double analytic = 2.0 * (double(y[i]) - t[i]) / 7;  // mse_loss.comp's formula with scale 1
+        const float keep = y[i];
+        y[i] = keep + h;
+        const double up = mse();
+        y[i] = keep - h;
+        const double down = mse();
+        y[i] = keep;
+        CHECK((up - down) / (2 * h) == doctest::Approx(analytic).epsilon(1e-9));
+    }
 }
 
 } // TEST_SUITE
