@@ -32,6 +32,9 @@ on the device; one queue submission per step.
   --lr X                   learning rate [1e-3]
   --optimizer sgd|adam|adamw   [adamw: weight decay 0.01; sgd: momentum 0.9]
   --weight-decay X         [0.01 for adamw, 0 otherwise]
+  --schedule constant|cosine   learning rate: cosine decays to 0 at the last step of --epochs
+                           (torch's CosineAnnealingLR; a resumed run must keep --epochs), on the
+                           device [constant]
   --precision fp16|fp32    [fp16]
   --loss-scale dynamic|static|none   [dynamic: GradScaler's rules]
   --init-scale X           initial (or static) loss scale [65536]
@@ -56,7 +59,7 @@ result: model=... precision=... epochs=... test_accuracy=... test_loss=... image
 
 struct Args {
     std::string model = "mlp", data = "/usr/share/datasets/fashion-mnist", optimizer = "adamw";
-    std::string precision = "fp16", loss_scale = "dynamic";
+    std::string precision = "fp16", loss_scale = "dynamic", schedule = "constant";
     std::string checkpoint, resume, metrics, plot;
     int epochs = 10, batch = 128, log_every = 100, max_skips = 100;
     long limit_train = 0;
@@ -115,6 +118,7 @@ Args parse(int argc, char** argv) {
         else if (f == "--max-skips") a.max_skips = number<int>("--max-skips", v);
         else if (f == "--label-smoothing") a.label_smoothing = number<double>("--label-smoothing", v);
         else if (f == "--clip-norm") a.clip_norm = number<double>("--clip-norm", v);
+        else if (f == "--schedule") a.schedule = v;
         else usage_error("unknown option '" + f + "'");
     }
     if (a.model != "mlp" && a.model != "cnn") usage_error("--model must be mlp or cnn");
@@ -125,6 +129,7 @@ Args parse(int argc, char** argv) {
     if (a.batch < 1 || a.epochs < 1) usage_error("--batch and --epochs must be at least 1");
     if (!(a.lr > 0) || !(a.init_scale > 0)) usage_error("--lr and --init-scale must be positive");
     if (a.label_smoothing < 0 || a.label_smoothing > 1) usage_error("--label-smoothing must be in [0, 1]");
+    if (a.schedule != "constant" && a.schedule != "cosine") usage_error("--schedule must be constant or cosine");
     return a;
 }
 
@@ -149,7 +154,7 @@ std::unique_ptr<Sequential> make_model(const std::string& name, int64_t rows, in
     return m;
 }
 
-TrainerOptions trainer_options(const Args& a, float mean, float std) {
+TrainerOptions trainer_options(const Args& a, float mean, float std, int64_t steps_per_epoch) {
     TrainerOptions o;
     o.precision = a.precision == "fp16" ? Precision::fp16 : Precision::fp32;
     o.batch = a.batch;
@@ -164,6 +169,11 @@ TrainerOptions trainer_options(const Args& a, float mean, float std) {
     opt.weight_decay = a.weight_decay >= 0 ? float(a.weight_decay) : opt.kind == OptimizerKind::adamw ? 0.01f : 0.0f;
     if (opt.kind == OptimizerKind::sgd) opt.momentum = 0.9f;
     opt.clip_norm = float(a.clip_norm);
+    if (a.schedule == "cosine") {  // over the whole run, so a resumed run continues the same curve
+        opt.schedule = LrSchedule::cosine;
+        opt.step_size = uint32_t(std::max<int64_t>(1, steps_per_epoch * a.epochs));
+        opt.gamma = 0.0f;
+    }
     o.loss_scale.mode = a.loss_scale == "dynamic" ? LossScaleMode::dynamic
                         : a.loss_scale == "static" ? LossScaleMode::fixed
                                                    : LossScaleMode::none;
@@ -204,11 +214,12 @@ int run(const Args& a) {
     const DeviceDataset test = DeviceDataset::upload(ctx, test_split.images, test_split.labels, test_split.count,
                                                      features, mnist_classes);
     auto model = make_model(a.model, train_split.rows, train_split.cols);
-    Trainer tr(ctx, *model, train, trainer_options(a, mean, std));
+    Trainer tr(ctx, *model, train, trainer_options(a, mean, std, train.count / a.batch));
 
     const std::map<std::string, std::string> run_meta = {
         {"vkhalf.model", a.model}, {"vkhalf.seed", std::to_string(a.seed)}, {"vkhalf.mean", std::to_string(mean)},
-        {"vkhalf.std", std::to_string(std)}, {"vkhalf.optimizer", a.optimizer}, {"vkhalf.version", VKHALF_VERSION_STRING}};
+        {"vkhalf.std", std::to_string(std)}, {"vkhalf.optimizer", a.optimizer}, {"vkhalf.schedule", a.schedule},
+        {"vkhalf.version", VKHALF_VERSION_STRING}};
     int first_epoch = 1;
     if (!a.resume.empty()) {
         const auto meta = load_checkpoint(tr, a.resume);
