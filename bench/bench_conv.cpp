@@ -61,8 +61,8 @@ double openblas_seconds(const Layer& l, double budget) {
 
 int bench_conv(Context& ctx, const BenchArgs& args) {
     const DeviceCaps& caps = ctx.caps();
-    std::printf("device: %s (%s)\nGFLOP/s, implicit-GEMM conv2d.comp, fp32 accumulation\n", caps.name.c_str(),
-                caps.driver.c_str());
+    std::printf("device: %s (%s)\nGFLOP/s, fp32 accumulation, the automatic algorithm (%s)\n", caps.name.c_str(),
+                caps.driver.c_str(), caps.is_cpu ? "lowered: im2col + register-blocked GEMM" : "implicit GEMM or cooperative matrix");
     std::printf("%-26s %-6s %10s %10s %10s%s\n", "layer", "tier", "forward", "data grad", "weight grad",
                 caps.is_cpu ? "   openblas (lowered GEMM)" : "");
     const Variant best = default_variant(caps, DType::f16);
