@@ -62,10 +62,11 @@ void record_batch_norm2d(CommandList& cl, ContextImpl& ctx, const Tensor& x, con
     push.eps = p.eps;
     push.momentum = p.momentum;
     const Variant v = resolve_variant("batch_norm2d", ctx.caps, x.dtype(), opt);
-    // Bindings 2, 6, 7 (dy, dgamma, dbeta) are the backward's: x and the parameters stand in, unread.
-    const BufferAccess b[] = {read(x),      write(y),    read(x),      read(gamma),
-                              read(beta),   training ? read_write(stats.data) : read(stats.data),
-                              read(gamma),  read(beta)};
+    // Bindings 2, 6, 7 (dy, dgamma, dbeta) are the backward's: x and the parameters stand in,
+    // unused. 5, 6 and 7 are writable in the shader, so stand-ins there count as writes: the
+    // barrier tracking then orders them as the validation layer does.
+    const BufferAccess b[] = {read(x),    write(y),          read(x),           read(gamma),
+                              read(beta), read_write(stats.data), read_write(gamma), read_write(beta)};
     dispatch_bn(cl, ctx, training ? 0u : 1u, push, v, b);
 }
 

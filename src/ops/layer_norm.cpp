@@ -47,8 +47,10 @@ void record_layer_norm(CommandList& cl, ContextImpl& ctx, const Tensor& x, const
     push.eps = eps;
     const Variant v = resolve_variant("layer_norm", ctx.caps, x.dtype(), opt);
     const uint32_t wg = workgroup_size(ctx.caps);
-    // Bindings 2, 6, 7 belong to the backward: stand-ins, unread.
-    const BufferAccess b[] = {read(x), write(y), read(x), read(gamma), read(beta), write(stats), read(gamma), read(beta)};
+    // Bindings 2, 6, 7 belong to the backward: stand-ins, unused. 6 and 7 are writable in the
+    // shader, so they count as writes (the barrier tracking then agrees with the validation layer).
+    const BufferAccess b[] = {read(x),    write(y),     read(x),           read(gamma),
+                              read(beta), write(stats), read_write(gamma), read_write(beta)};
     cl.dispatch(ln_pipeline(ctx, v, 0, wg), b, &push, sizeof(push), push.rows, "layer_norm");
 }
 
@@ -64,9 +66,11 @@ void record_layer_norm_backward(CommandList& cl, ContextImpl& ctx, const Tensor&
     check_same_dtype("layer_norm_backward", x, dx);
     const Variant v = resolve_variant("layer_norm_backward", ctx.caps, x.dtype(), opt);
     const uint32_t wg = workgroup_size(ctx.caps);
-    const BufferAccess rows[] = {read(x), write(dx), read(dy), read(gamma), read(gamma), read(stats), read(gamma), read(gamma)};
+    const BufferAccess rows[] = {read(x),     write(dx),          read(dy),          read(gamma),
+                                 read(gamma), read_write(stats),  read_write(dgamma), read_write(dbeta)};
     cl.dispatch(ln_pipeline(ctx, v, 1, wg), rows, &push, sizeof(push), push.rows, "layer_norm.dx");
-    const BufferAccess cols[] = {read(x), read(x), read(dy), read(gamma), read(gamma), read(stats), write(dgamma), write(dbeta)};
+    const BufferAccess cols[] = {read(x),     read_write(dx), read(dy), read(gamma),
+                                 read(gamma), read_write(stats), write(dgamma), write(dbeta)};
     cl.dispatch(ln_pipeline(ctx, v, 2, wg), cols, &push, sizeof(push), ceil_div(push.d, wg), "layer_norm.dparams");
 }
 
