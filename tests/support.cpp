@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <random>
 
 namespace test {
@@ -55,6 +56,21 @@ std::vector<float> random_values(std::size_t n, float lo, float hi, unsigned see
     std::vector<float> v(n);
     for (auto& x : v) x = f16 ? vkhalf::round_to_f16(dist(rng)) : dist(rng);
     return v;
+}
+
+vkhalf::DeviceDataset synthetic(vkhalf::Context& ctx, int n, int d, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int> u(0, 255);
+    std::normal_distribution<float> noise(0, 40);
+    std::vector<std::vector<int>> proto(10, std::vector<int>(d));
+    for (auto& p : proto)
+        for (auto& x : p) x = u(rng);
+    std::vector<uint8_t> px(std::size_t(n) * d), lb(n);
+    for (int i = 0; i < n; ++i) {
+        lb[i] = uint8_t(i % 10);
+        for (int j = 0; j < d; ++j) px[std::size_t(i) * d + j] = uint8_t(std::clamp(proto[i % 10][j] + int(noise(rng)), 0, 255));
+    }
+    return vkhalf::DeviceDataset::upload(ctx, px, lb, n, d, 10);
 }
 
 } // namespace test

@@ -35,4 +35,8 @@ void check_validation(vkhalf::Context& ctx);
 // what the device stores.
 std::vector<float> random_values(std::size_t n, float lo, float hi, unsigned seed, bool f16);
 
+// A separable synthetic classification problem: 10 classes, a random u8 prototype each, normal
+// noise (sigma 40) around it; n examples of d features, uploaded.
+vkhalf::DeviceDataset synthetic(vkhalf::Context& ctx, int n, int d, unsigned seed);
+
 } // namespace test

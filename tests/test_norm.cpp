@@ -121,18 +121,7 @@ TEST_CASE("batch_norm reference gradients equal central finite differences") {
 
 TEST_CASE("a CNN with BatchNorm2d learns; evaluation uses running statistics; checkpoints keep them") {
     auto& ctx = test::full_device();
-    std::mt19937 rng(5);
-    std::uniform_int_distribution<int> u(0, 255);
-    std::normal_distribution<float> noise(0, 40);
-    std::vector<std::vector<int>> proto(10, std::vector<int>(64));
-    for (auto& p : proto)
-        for (auto& v : p) v = u(rng);
-    std::vector<uint8_t> px(1024 * 64), lb(1024);
-    for (int i = 0; i < 1024; ++i) {
-        lb[i] = uint8_t(i % 10);
-        for (int j = 0; j < 64; ++j) px[i * 64 + j] = uint8_t(std::clamp(proto[i % 10][j] + int(noise(rng)), 0, 255));
-    }
-    const DeviceDataset data = DeviceDataset::upload(ctx, px, lb, 1024, 64, 10);
+    const DeviceDataset data = test::synthetic(ctx, 1024, 64, 5);
     auto make = [] {
         auto m = std::make_unique<Sequential>();
         m->emplace<Unflatten>(Shape{1, 8, 8})
@@ -235,18 +224,7 @@ TEST_CASE("layer_norm forward and backward match fp64 in every tier; its referen
 
 TEST_CASE("an MLP with LayerNorm learns") {
     auto& ctx = test::full_device();
-    std::mt19937 rng(6);
-    std::uniform_int_distribution<int> u(0, 255);
-    std::vector<uint8_t> px(1024 * 32), lb(1024);
-    std::vector<std::vector<int>> proto(10, std::vector<int>(32));
-    for (auto& p : proto)
-        for (auto& v : p) v = u(rng);
-    std::normal_distribution<float> noise(0, 30);
-    for (int i = 0; i < 1024; ++i) {
-        lb[i] = uint8_t(i % 10);
-        for (int j = 0; j < 32; ++j) px[i * 32 + j] = uint8_t(std::clamp(proto[i % 10][j] + int(noise(rng)), 0, 255));
-    }
-    const DeviceDataset data = DeviceDataset::upload(ctx, px, lb, 1024, 32, 10);
+    const DeviceDataset data = test::synthetic(ctx, 1024, 32, 6);
     Sequential model;
     model.emplace<Linear>(32, 48).emplace<LayerNorm>(48).emplace<ReLU>().emplace<Linear>(48, 10);
     TrainerOptions o;

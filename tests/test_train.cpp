@@ -64,22 +64,6 @@ struct OptimizerRig {
     }
 };
 
-// A separable synthetic problem: 10 classes, a random prototype each, u8 noise around it.
-DeviceDataset synthetic(Context& ctx, int n, int d, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::uniform_int_distribution<int> u(0, 255);
-    std::normal_distribution<float> noise(0, 40);
-    std::vector<std::vector<int>> proto(10, std::vector<int>(d));
-    for (auto& p : proto)
-        for (auto& x : p) x = u(rng);
-    std::vector<uint8_t> px(std::size_t(n) * d), lb(n);
-    for (int i = 0; i < n; ++i) {
-        lb[i] = uint8_t(i % 10);
-        for (int j = 0; j < d; ++j) px[std::size_t(i) * d + j] = uint8_t(std::clamp(proto[i % 10][j] + int(noise(rng)), 0, 255));
-    }
-    return DeviceDataset::upload(ctx, px, lb, n, d, 10);
-}
-
 std::unique_ptr<Sequential> mlp(int d) {
     auto m = std::make_unique<Sequential>();
     m->emplace<Linear>(d, 32).emplace<ReLU>().emplace<Linear>(32, 10);
@@ -391,7 +375,7 @@ TEST_CASE("the loss scale doubles exactly after growth_interval clean steps and 
 
 TEST_CASE("a small MLP in fp16 mixed precision follows the fp32 loss curve and reaches the same accuracy") {
     auto& ctx = test::full_device();
-    const DeviceDataset data = synthetic(ctx, 2048, 64, 5);
+    const DeviceDataset data = test::synthetic(ctx, 2048, 64, 5);
     std::vector<double> losses[2];
     double accuracy[2] = {0, 0};
     for (Precision p : {Precision::fp32, Precision::fp16}) {
@@ -423,7 +407,7 @@ TEST_CASE("a small MLP in fp16 mixed precision follows the fp32 loss curve and r
 
 TEST_CASE("a training step is one queue submission and the host does not wait inside it") {
     auto& ctx = test::full_device();
-    const DeviceDataset data = synthetic(ctx, 512, 64, 6);
+    const DeviceDataset data = test::synthetic(ctx, 512, 64, 6);
     auto model = mlp(64);
     TrainerOptions o;
     o.batch = 64;
@@ -447,7 +431,7 @@ TEST_CASE("a training step is one queue submission and the host does not wait in
 
 TEST_CASE("the op-by-op (eager) mode runs the same step: one submission per op, identical weights") {
     auto& ctx = test::full_device();
-    const DeviceDataset data = synthetic(ctx, 512, 64, 6);
+    const DeviceDataset data = test::synthetic(ctx, 512, 64, 6);
     std::vector<float> weights[2];
     for (int eager = 0; eager < 2; ++eager) {
         auto model = mlp(64);
@@ -508,7 +492,7 @@ TEST_CASE("learning-rate schedules on the device: warmup, step decay, cosine") {
 
 TEST_CASE("same seed, same device, same settings: identical losses") {
     auto& ctx = test::full_device();
-    const DeviceDataset data = synthetic(ctx, 1024, 64, 7);
+    const DeviceDataset data = test::synthetic(ctx, 1024, 64, 7);
     std::vector<std::vector<float>> runs;
     for (int run = 0; run < 2; ++run) {
         auto model = mlp(64);
@@ -532,7 +516,7 @@ TEST_CASE("same seed, same device, same settings: identical losses") {
 
 TEST_CASE("a huge initial loss scale overflows, backs off and training proceeds") {
     auto& ctx = test::full_device();
-    const DeviceDataset data = synthetic(ctx, 1024, 64, 8);
+    const DeviceDataset data = test::synthetic(ctx, 1024, 64, 8);
     auto model = mlp(64);
     TrainerOptions o;
     o.batch = 64;
@@ -553,7 +537,7 @@ TEST_CASE("a huge initial loss scale overflows, backs off and training proceeds"
 
 TEST_CASE("activation memory is reused by lifetime and training stays exact against a no-reuse run") {
     auto& ctx = test::full_device();
-    const DeviceDataset data = synthetic(ctx, 512, 64, 9);
+    const DeviceDataset data = test::synthetic(ctx, 512, 64, 9);
     auto deep = [] {
         auto m = std::make_unique<Sequential>();
         m->emplace<Linear>(64, 48).emplace<ReLU>().emplace<Linear>(48, 48).emplace<ReLU>().emplace<Linear>(48, 10);
@@ -586,7 +570,7 @@ TEST_CASE("activation memory is reused by lifetime and training stays exact agai
 
 TEST_CASE("a small CNN (conv, relu, max pool, flatten, linear) learns in fp16 as in fp32") {
     auto& ctx = test::full_device();
-    const DeviceDataset data = synthetic(ctx, 1024, 64, 10);  // 8x8 images
+    const DeviceDataset data = test::synthetic(ctx, 1024, 64, 10);  // 8x8 images
     double accuracy[2] = {0, 0};
     double first_loss[2] = {0, 0};
     for (Precision p : {Precision::fp32, Precision::fp16}) {
@@ -626,7 +610,7 @@ TEST_CASE("GELU and Dropout modules: a new dropout mask every step while trainin
     auto& ctx = test::full_device();
     // One batch per epoch and a learning rate of 0: every step sees the same batch with the same
     // weights, so its loss changes only if the dropout mask does.
-    const DeviceDataset one_batch = synthetic(ctx, 64, 64, 11);
+    const DeviceDataset one_batch = test::synthetic(ctx, 64, 64, 11);
     double losses[2][2] = {};
     for (int with_dropout = 0; with_dropout < 2; ++with_dropout) {
         Sequential model;
@@ -648,7 +632,7 @@ TEST_CASE("GELU and Dropout modules: a new dropout mask every step while trainin
     CHECK(losses[1][0] != losses[1][1]);  // p = 0.3: a new mask each step
 
     // And the model learns.
-    const DeviceDataset data = synthetic(ctx, 1024, 64, 12);
+    const DeviceDataset data = test::synthetic(ctx, 1024, 64, 12);
     Sequential model;
     model.emplace<Linear>(64, 48).emplace<GELU>().emplace<Dropout>(0.2f, 3u).emplace<Linear>(48, 10);
     TrainerOptions o;
@@ -670,13 +654,13 @@ TEST_CASE("evaluate follows the dataset it is given, also one that replaced anot
     o.batch = 64;
     std::unique_ptr<Trainer> tr;
     {
-        const DeviceDataset train = synthetic(ctx, 256, 64, 1);
+        const DeviceDataset train = test::synthetic(ctx, 256, 64, 1);
         tr = std::make_unique<Trainer>(ctx, *model, train, o);
     }  // the Trainer keeps the training set's memory
     for (int i = 0; i < 4; ++i) tr->step();
-    std::optional<DeviceDataset> data = synthetic(ctx, 128, 64, 2);
+    std::optional<DeviceDataset> data = test::synthetic(ctx, 128, 64, 2);
     CHECK(tr->evaluate(*data).seen == 128);
-    data.emplace(synthetic(ctx, 96, 64, 3));  // same storage, a different dataset
+    data.emplace(test::synthetic(ctx, 96, 64, 3));  // same storage, a different dataset
     const Metrics m = tr->evaluate(*data);
     CHECK(m.seen == 96);
     data.reset();
