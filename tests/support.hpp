@@ -35,6 +35,19 @@ void check_validation(vkhalf::Context& ctx);
 // what the device stores.
 std::vector<float> random_values(std::size_t n, float lo, float hi, unsigned seed, bool f16);
 
+// (loss(v with v[i] + h) - loss(v with v[i] - h)) / 2h, v[i] restored: the central difference
+// every reference backward is checked against.
+template <typename Loss>
+double central_difference(std::vector<float>& v, std::size_t i, float h, const Loss& loss) {
+    const float keep = v[i];
+    v[i] = keep + h;
+    const double up = loss();
+    v[i] = keep - h;
+    const double down = loss();
+    v[i] = keep;
+    return (up - down) / (2.0 * double(h));
+}
+
 // A separable synthetic classification problem: 10 classes, a random u8 prototype each, normal
 // noise (sigma 40) around it; n examples of d features, uploaded.
 vkhalf::DeviceDataset synthetic(vkhalf::Context& ctx, int n, int d, unsigned seed);

@@ -155,24 +155,11 @@ TEST_CASE("conv2d reference gradients equal central finite differences of the re
     const auto rd = to_double(r);
     const auto dx = ref::conv2d_backward_data(d, rd, w), dw = ref::conv2d_backward_weight(d, rd, x);
     const float h = 1.0f / 64;  // exact in fp32; L is linear in x and in w
-    for (int64_t i = 0; i < nx; i += 7) {
-        const float keep = x[i];
-        x[i] = keep + h;
-        const double up = loss(x, w);
-        x[i] = keep - h;
-        const double down = loss(x, w);
-        x[i] = keep;
-        CHECK((up - down) / (2 * h) == doctest::Approx(dx[i]).epsilon(1e-9));
-    }
-    for (int64_t i = 0; i < nw; i += 3) {
-        const float keep = w[i];
-        w[i] = keep + h;
-        const double up = loss(x, w);
-        w[i] = keep - h;
-        const double down = loss(x, w);
-        w[i] = keep;
-        CHECK((up - down) / (2 * h) == doctest::Approx(dw[i]).epsilon(1e-9));
-    }
+    auto l = [&] { return loss(x, w); };
+    for (int64_t i = 0; i < nx; i += 7)
+        CHECK(test::central_difference(x, std::size_t(i), h, l) == doctest::Approx(dx[i]).epsilon(1e-9));
+    for (int64_t i = 0; i < nw; i += 3)
+        CHECK(test::central_difference(w, std::size_t(i), h, l) == doctest::Approx(dw[i]).epsilon(1e-9));
 }
 
 TEST_CASE("max and average pooling, forward and backward, match fp64 in every tier") {
@@ -238,15 +225,9 @@ TEST_CASE("pooling reference gradients equal central finite differences (no ties
     };
     const float h = 1.0f / 256;  // smaller than half the gap between distinct values (1/8)
     for (std::size_t i = 0; i < x.size(); ++i) {
-        for (bool max : {true, false}) {
-            const float keep = x[i];
-            x[i] = keep + h;
-            const double up = loss(max);
-            x[i] = keep - h;
-            const double down = loss(max);
-            x[i] = keep;
-            CHECK((up - down) / (2 * h) == doctest::Approx(max ? dmax[i] : davg[i]).epsilon(1e-9));
-        }
+        for (bool max : {true, false})
+            CHECK(test::central_difference(x, i, h, [&] { return loss(max); }) ==
+                  doctest::Approx(max ? dmax[i] : davg[i]).epsilon(1e-9));
     }
 }
 

@@ -84,14 +84,8 @@ TEST_CASE("the loss gradients the kernels compute equal central finite differenc
                 const double p = std::exp(z[r * classes + c] - zmax) / sum;
                 const double q = (c == labels[r] ? 1 - eps : 0.0) + eps / classes;
                 const double analytic = (p - q) / batch;  // the kernel's formula with scale 1
-                float& zi = z[r * classes + c];
-                const float keep = zi;
-                zi = keep + h;
-                const double up = loss();
-                zi = keep - h;
-                const double down = loss();
-                zi = keep;
-                CHECK((up - down) / (2 * h) == doctest::Approx(analytic).epsilon(1e-5).scale(1e-3));
+                CHECK(test::central_difference(z, std::size_t(r * classes + c), h, loss) ==
+                      doctest::Approx(analytic).epsilon(1e-5).scale(1e-3));
             }
     }
     auto y = test::random_values(7, -3, 3, 62, false);
@@ -104,13 +98,7 @@ TEST_CASE("the loss gradients the kernels compute equal central finite differenc
     const float h = 1.0f / 1024;
     for (int i = 0; i < 7; ++i) {
         const double analytic = 2.0 * (double(y[i]) - t[i]) / 7;  // mse_loss.comp's formula with scale 1
-        const float keep = y[i];
-        y[i] = keep + h;
-        const double up = mse();
-        y[i] = keep - h;
-        const double down = mse();
-        y[i] = keep;
-        CHECK((up - down) / (2 * h) == doctest::Approx(analytic).epsilon(1e-9));
+        CHECK(test::central_difference(y, std::size_t(i), h, mse) == doctest::Approx(analytic).epsilon(1e-9));
     }
 }
 

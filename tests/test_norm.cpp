@@ -100,22 +100,10 @@ TEST_CASE("batch_norm reference gradients equal central finite differences") {
     ref::batch_norm_backward(x, std::vector<double>(r.begin(), r.end()), b, c, s, gamma, 1e-5, dx, dg, db);
     const float h = 1.0f / 512;
     for (std::size_t i = 0; i < x.size(); ++i) {
-        const float keep = x[i];
-        x[i] = keep + h;
-        const double up = loss();
-        x[i] = keep - h;
-        const double down = loss();
-        x[i] = keep;
-        CHECK((up - down) / (2 * h) == doctest::Approx(dx[i]).epsilon(1e-4).scale(1.0));
+        CHECK(test::central_difference(x, std::size_t(i), h, loss) == doctest::Approx(dx[i]).epsilon(1e-4).scale(1.0));
     }
     for (int ch = 0; ch < c; ++ch) {
-        const float keep = gamma[ch];
-        gamma[ch] = keep + h;
-        const double up = loss();
-        gamma[ch] = keep - h;
-        const double down = loss();
-        gamma[ch] = keep;
-        CHECK((up - down) / (2 * h) == doctest::Approx(dg[ch]).epsilon(1e-6));
+        CHECK(test::central_difference(gamma, std::size_t(ch), h, loss) == doctest::Approx(dg[ch]).epsilon(1e-6));
     }
 }
 
@@ -212,13 +200,7 @@ TEST_CASE("layer_norm forward and backward match fp64 in every tier; its referen
     };
     const float h = 1.0f / 512;
     for (std::size_t i = 0; i < x.size(); ++i) {
-        const float keep = x[i];
-        x[i] = keep + h;
-        const double up = loss();
-        x[i] = keep - h;
-        const double down = loss();
-        x[i] = keep;
-        CHECK((up - down) / (2 * h) == doctest::Approx(dx[i]).epsilon(1e-4).scale(1.0));
+        CHECK(test::central_difference(x, std::size_t(i), h, loss) == doctest::Approx(dx[i]).epsilon(1e-4).scale(1.0));
     }
 }
 

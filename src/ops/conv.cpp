@@ -189,6 +189,16 @@ void record_lowered(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& 
     cl.keep_alive(std::move(col));
 }
 
+// One of the three products, by the algorithm p asks for or the device suits.
+void record_product(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& x, const Tensor& w,
+                    const Tensor* bias, const Tensor& dy, Tensor& out, const ConvPush& c, bool relu,
+                    const Conv2dParams& p, const OpOptions& opt) {
+    if (lowered(ctx.impl(), p, c, out.dtype()))
+        record_lowered(cl, ctx, mode, x, w, bias, dy, out, c, relu, opt);
+    else
+        record_conv(cl, ctx, mode, x, w, bias, dy, out, c, relu, opt);
+}
+
 } // namespace
 
 void record_conv2d(CommandList& cl, Context& ctx, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
@@ -204,11 +214,8 @@ void record_conv2d(CommandList& cl, Context& ctx, const Tensor& x, const Tensor&
             throw ShapeError("conv2d: bias must be [" + std::to_string(w.shape()[0]) + "], got " +
                              to_string(bias->shape()));
     }
-    const ConvPush c = make_push(x.shape(), w.shape(), y.shape(), p);
-    if (lowered(ctx.impl(), p, c, y.dtype()))
-        record_lowered(cl, ctx, ConvMode::forward, x, w, bias, x, y, c, relu, opt);
-    else
-        record_conv(cl, ctx, ConvMode::forward, x, w, bias, x, y, c, relu, opt);
+    record_product(cl, ctx, ConvMode::forward, x, w, bias, x, y, make_push(x.shape(), w.shape(), y.shape(), p), relu,
+                   p, opt);
 }
 
 void record_conv2d_backward_data(CommandList& cl, Context& ctx, const Tensor& dy, const Tensor& w, Tensor& dx,
@@ -219,11 +226,8 @@ void record_conv2d_backward_data(CommandList& cl, Context& ctx, const Tensor& dy
         throw ShapeError("conv2d_backward_data: dy " + to_string(dy.shape()) + " does not match dx " +
                          to_string(dx.shape()) + " and w " + to_string(w.shape()) + " (expected dy " +
                          to_string(want) + ")");
-    const ConvPush c = make_push(dx.shape(), w.shape(), dy.shape(), p);
-    if (lowered(ctx.impl(), p, c, dx.dtype()))
-        record_lowered(cl, ctx, ConvMode::data_grad, dx, w, nullptr, dy, dx, c, false, opt);
-    else
-        record_conv(cl, ctx, ConvMode::data_grad, dx, w, nullptr, dy, dx, c, false, opt);
+    record_product(cl, ctx, ConvMode::data_grad, dx, w, nullptr, dy, dx, make_push(dx.shape(), w.shape(), dy.shape(), p),
+                   false, p, opt);
 }
 
 void record_conv2d_backward_weight(CommandList& cl, Context& ctx, const Tensor& dy, const Tensor& x, Tensor& dw,
@@ -234,11 +238,8 @@ void record_conv2d_backward_weight(CommandList& cl, Context& ctx, const Tensor& 
         throw ShapeError("conv2d_backward_weight: dy " + to_string(dy.shape()) + " does not match x " +
                          to_string(x.shape()) + " and dw " + to_string(dw.shape()) + " (expected " + to_string(want) +
                          ")");
-    const ConvPush c = make_push(x.shape(), dw.shape(), dy.shape(), p);
-    if (lowered(ctx.impl(), p, c, dw.dtype()))
-        record_lowered(cl, ctx, ConvMode::weight_grad, x, dw, nullptr, dy, dw, c, false, opt);
-    else
-        record_conv(cl, ctx, ConvMode::weight_grad, x, dw, nullptr, dy, dw, c, false, opt);
+    record_product(cl, ctx, ConvMode::weight_grad, x, dw, nullptr, dy, dw, make_push(x.shape(), dw.shape(), dy.shape(), p),
+                   false, p, opt);
 }
 
 } // namespace detail
