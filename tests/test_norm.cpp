@@ -7,6 +7,9 @@
 #include <cmath>
 #include <random>
 #include <filesystem>
+#include <string>
+
+#include <unistd.h>
 
 #include "reference/norm.hpp"
 #include "reference/reference.hpp"
@@ -137,7 +140,9 @@ TEST_CASE("a CNN with BatchNorm2d learns; evaluation uses running statistics; ch
     const auto rv = state[1].second.to_floats();
     CHECK(rv[0] != 1.0f);  // moved from its initial value
 
-    const std::string path = (std::filesystem::temp_directory_path() / "vkhalf_bn.safetensors").string();
+    // Unique per process: ctest runs this suite twice at once (norm, sync-validation).
+    const std::string path =
+        (std::filesystem::temp_directory_path() / ("vkhalf_bn_" + std::to_string(::getpid()) + ".safetensors")).string();
     save_checkpoint(tr, path);
     auto model2 = make();
     Trainer resumed(ctx, *model2, data, o);

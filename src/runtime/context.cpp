@@ -178,6 +178,8 @@ void ContextImpl::wait_fence(VkFence fence, const char* what) {
     vk_check(r, what);
 }
 
+void ContextImpl::wait_queue_idle(const char* what) { vk_check(vkQueueWaitIdle(queue), what); }
+
 Allocation& staging_buffer(ContextImpl& ctx) {
     // No owner: the Context owns its staging buffer (an owner would be a reference cycle).
     if (!ctx.staging) ctx.staging = ctx.memory->allocate(nullptr, std::max<uint64_t>(ctx.options.device.staging_buffer_bytes, 4096), MemoryKind::staging);
