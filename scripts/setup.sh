@@ -8,6 +8,8 @@
 #   VKHALF_NO_BACKPORTS=1       on Debian 12, keep Mesa 22.3 instead of Mesa 25 from bookworm-backports
 #   VKHALF_SKIP_INSTALL=1       install nothing; only configure and build
 #   VKHALF_WITH_TORCH=1         also install python3-torch (the PyTorch interop test; run-tests.sh sets it)
+#   VKHALF_WITH_CLANG=1         also install Clang and its sanitizer/libFuzzer runtime (run-sanitizers.sh sets it)
+#   VKHALF_CMAKE_ARGS="..."     extra arguments for the first configure of BUILD_DIR
 #   BUILD_DIR=dir               build somewhere else (default: build)
 #
 # Other systems: install by hand a C++20 compiler, CMake >= 3.20, Ninja or make, the Vulkan headers,
@@ -34,6 +36,7 @@ PACKAGES=(g++ cmake ninja-build pkg-config python3 python3-venv python3-pip
           dataset-fashion-mnist  # the sample trainer's data
           libopenblas-dev)       # OpenBLAS: vkhalf-bench's CPU reference only
 [ "${VKHALF_WITH_TORCH:-0}" = 1 ] && PACKAGES+=(python3-torch)
+[ "${VKHALF_WITH_CLANG:-0}" = 1 ] && PACKAGES+=(clang libclang-rt-dev)  # ASan/UBSan/libFuzzer runtimes
 
 apt_updated=0
 apt_update() { [ $apt_updated = 1 ] || { as_root apt-get update -qq; apt_updated=1; }; }
@@ -103,7 +106,8 @@ configure_and_build() {
   command -v ninja >/dev/null && generator=(-G Ninja)
   [ "${VKHALF_WERROR:-0}" = 1 ] && werror=ON
   if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
-    cmake -S . -B "$BUILD_DIR" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DVKHALF_WERROR=$werror
+    # shellcheck disable=SC2086  # VKHALF_CMAKE_ARGS is a list of words
+    cmake -S . -B "$BUILD_DIR" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DVKHALF_WERROR=$werror ${VKHALF_CMAKE_ARGS:-}
   else
     cmake "$BUILD_DIR" -DVKHALF_WERROR=$werror >/dev/null
   fi

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds vkhalf with AddressSanitizer + UndefinedBehaviorSanitizer and libFuzzer instrumentation
+# (Clang) into build-asan/, then runs the whole test suite there: every doctest suite, the
+# synchronization-validation pass, vkhalf-info --self-check, the Python end-to-end tests (their
+# vkhalf-train is the instrumented one), the fuzz corpus replays and the sanitizer canaries.
+# Any ASan/UBSan report or leak fails its test. Extra arguments go to ctest (e.g. -R io).
+# See docs/reliability.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ASAN_BUILD_DIR=${ASAN_BUILD_DIR:-build-asan}
+
+# The shader tools of the main build's venv serve this build too (setup.sh installs them there).
+if [ -d build/.venv ] && [ ! -e "$ASAN_BUILD_DIR/.venv" ]; then
+  mkdir -p "$ASAN_BUILD_DIR"
+  ln -s "$(pwd)/build/.venv" "$ASAN_BUILD_DIR/.venv"
+fi
+# RelWithDebInfo: optimized like the real thing, with line numbers in the sanitizers' reports.
+VKHALF_WITH_CLANG=1 VKHALF_WITH_TORCH=1 BUILD_DIR="$ASAN_BUILD_DIR" CC=clang CXX=clang++ \
+  VKHALF_CMAKE_ARGS="-DCMAKE_BUILD_TYPE=RelWithDebInfo -DVKHALF_SANITIZE=ON -DVKHALF_FUZZ=ON -DVKHALF_BUILD_BENCH=OFF" \
+  scripts/setup.sh
+cd "$ASAN_BUILD_DIR"
+exec ctest --output-on-failure -j "$(nproc 2>/dev/null || echo 2)" "$@"
