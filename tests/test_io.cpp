@@ -216,6 +216,27 @@ TEST_CASE("read_idx refuses damaged gzip files: corrupt, cut short, or holding a
     write_gzip(dir / "trailing.gz", idx_bytes({2}, counting(5)));
     CHECK_THROWS_WITH_AS(read_idx(dir / "trailing.gz"), doctest::Contains("3 trailing bytes"), IoError);
 
+    // Bytes after the gzip stream are refused like trailing bytes after a plain file (zlib's
+    // gzread skips them silently: found while building the fuzz corpus). Another complete gzip
+    // member is not garbage: gzip -d reads concatenated members as one stream.
+    Bytes garbage = good;
+    for (const char c : std::string("garbage")) garbage.push_back(static_cast<uint8_t>(c));
+    write_file(dir / "garbage.gz", garbage);
+    CHECK_THROWS_WITH_AS(read_idx(dir / "garbage.gz"), doctest::Contains("data after the end of the gzip stream"),
+                         IoError);
+    Bytes stray_magic = good;
+    stray_magic.push_back(0x1f);  // the start of a member that never comes
+    write_file(dir / "stray-magic.gz", stray_magic);
+    CHECK_THROWS_WITH_AS(read_idx(dir / "stray-magic.gz"), doctest::Contains("gzip stream is cut short"), IoError);
+    const Bytes whole = idx_bytes({3, 28, 28}, random_bytes(3 * 28 * 28, 2));
+    write_gzip(dir / "first.gz", Bytes(whole.begin(), whole.begin() + 1000));
+    write_gzip(dir / "second.gz", Bytes(whole.begin() + 1000, whole.end()));
+    Bytes two_members = read_file(dir / "first.gz");
+    const Bytes second = read_file(dir / "second.gz");
+    two_members.insert(two_members.end(), second.begin(), second.end());
+    write_file(dir / "two-members.gz", two_members);
+    CHECK(read_idx(dir / "two-members.gz").data == Bytes(whole.begin() + 16, whole.end()));
+
     // Every prefix of a valid file is refused with an IoError, never accepted or crashed on.
     for (std::size_t n = 0; n < good.size(); n += 7) {
         CAPTURE(n);
