@@ -15,10 +15,11 @@ int leak() {
 }
 
 int heap_overflow() {
-    char* volatile bytes = static_cast<char*>(std::malloc(8));
+    // volatile stores: a store right before free() is otherwise dead, and GCC drops it.
+    volatile char* bytes = static_cast<char*>(std::malloc(8));
     const volatile std::size_t past_end = 8;
     bytes[past_end] = 1;
-    std::free(bytes);
+    std::free(const_cast<char*>(bytes));
     return 0;
 }
 
