@@ -28,7 +28,7 @@ as_root() {
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
-PACKAGES=(g++ cmake ninja-build pkg-config python3 python3-venv python3-pip
+PACKAGES=(g++ make cmake ninja-build pkg-config python3 python3-venv python3-pip
           libvulkan-dev libvulkan-volk-dev glslang-tools spirv-tools doctest-dev zlib1g-dev
           mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
           dataset-fashion-mnist  # the sample trainer's data
