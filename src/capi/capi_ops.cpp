@@ -4,6 +4,24 @@
 using namespace vkhalf;
 using namespace vkhalf::capi;
 
+namespace vkhalf::capi {
+
+Conv2dParams conv2d_params(const vkh_conv2d_params* p) {
+    Conv2dParams c;
+    if (!p) return c;
+    if (p->stride_h < 1 || p->stride_w < 1 || p->dil_h < 1 || p->dil_w < 1 || p->pad_h < 0 || p->pad_w < 0)
+        throw InvalidArgument("conv2d params need stride >= 1, dilation >= 1 and padding >= 0");
+    c.stride_h = p->stride_h;
+    c.stride_w = p->stride_w;
+    c.pad_h = p->pad_h;
+    c.pad_w = p->pad_w;
+    c.dil_h = p->dil_h;
+    c.dil_w = p->dil_w;
+    return c;
+}
+
+} // namespace vkhalf::capi
+
 namespace {
 
 GemmOptions gemm_options(const vkh_gemm_options* o, const Tensor* bias) {
@@ -19,20 +37,6 @@ GemmOptions gemm_options(const vkh_gemm_options* o, const Tensor* bias) {
     g.bias_mode = o->bias_mode == VKH_BIAS_PER_ROW ? BiasMode::per_row : BiasMode::per_column;
     g.relu = o->relu != 0;
     return g;
-}
-
-Conv2dParams conv_params(const vkh_conv2d_params* p) {
-    Conv2dParams c;
-    if (!p) return c;
-    if (p->stride_h < 1 || p->stride_w < 1 || p->dil_h < 1 || p->dil_w < 1 || p->pad_h < 0 || p->pad_w < 0)
-        throw InvalidArgument("conv2d params need stride >= 1, dilation >= 1 and padding >= 0");
-    c.stride_h = p->stride_h;
-    c.stride_w = p->stride_w;
-    c.pad_h = p->pad_h;
-    c.pad_w = p->pad_w;
-    c.dil_h = p->dil_h;
-    c.dil_w = p->dil_w;
-    return c;
 }
 
 void check_activation(vkh_activation f) {
@@ -87,7 +91,7 @@ vkh_status vkh_conv2d(vkh_context ctx, vkh_tensor x, vkh_tensor w, vkh_tensor bi
         Context& cx = *handle(ctx, "ctx").ctx;
         const Tensor* b = bias ? &tensor_on(bias, cx, "bias") : nullptr;
         Tensor out = tensor_on(y, cx, "y");
-        conv2d(cx, tensor_on(x, cx, "x"), tensor_on(w, cx, "w"), b, out, conv_params(params), relu != 0);
+        conv2d(cx, tensor_on(x, cx, "x"), tensor_on(w, cx, "w"), b, out, conv2d_params(params), relu != 0);
     });
 }
 
@@ -96,7 +100,7 @@ vkh_status vkh_conv2d_backward_data(vkh_context ctx, vkh_tensor dy, vkh_tensor w
     return guard("vkh_conv2d_backward_data", [&] {
         Context& cx = *handle(ctx, "ctx").ctx;
         Tensor out = tensor_on(dx, cx, "dx");
-        conv2d_backward_data(cx, tensor_on(dy, cx, "dy"), tensor_on(w, cx, "w"), out, conv_params(params));
+        conv2d_backward_data(cx, tensor_on(dy, cx, "dy"), tensor_on(w, cx, "w"), out, conv2d_params(params));
     });
 }
 
@@ -105,13 +109,13 @@ vkh_status vkh_conv2d_backward_weight(vkh_context ctx, vkh_tensor dy, vkh_tensor
     return guard("vkh_conv2d_backward_weight", [&] {
         Context& cx = *handle(ctx, "ctx").ctx;
         Tensor out = tensor_on(dw, cx, "dw");
-        conv2d_backward_weight(cx, tensor_on(dy, cx, "dy"), tensor_on(x, cx, "x"), out, conv_params(params));
+        conv2d_backward_weight(cx, tensor_on(dy, cx, "dy"), tensor_on(x, cx, "x"), out, conv2d_params(params));
     });
 }
 
 vkh_status vkh_conv2d_output_shape(vkh_tensor x, vkh_tensor w, const vkh_conv2d_params* params, int64_t out_shape[4]) {
     return guard("vkh_conv2d_output_shape", [&] {
-        const Shape s = conv2d_output_shape(handle(x, "x").tensor.shape(), handle(w, "w").tensor.shape(), conv_params(params));
+        const Shape s = conv2d_output_shape(handle(x, "x").tensor.shape(), handle(w, "w").tensor.shape(), conv2d_params(params));
         std::copy(s.begin(), s.end(), non_null(out_shape, "out_shape"));
     });
 }
@@ -177,7 +181,7 @@ vkh_status vkh_graph_conv2d(vkh_graph g, vkh_tensor x, vkh_tensor w, vkh_tensor 
                             const vkh_conv2d_params* params, int32_t relu) {
     return guard("vkh_graph_conv2d", [&] {
         vkh_graph_s& h = recording(g);
-        const Conv2dParams p = conv_params(params);
+        const Conv2dParams p = conv2d_params(params);
         h.graph->conv2d(recorded(h, x, "x"), recorded(h, w, "w"), recorded_optional(h, bias, "bias"), recorded(h, y, "y"), p,
                         relu != 0);
     });
@@ -187,7 +191,7 @@ vkh_status vkh_graph_conv2d_backward_data(vkh_graph g, vkh_tensor dy, vkh_tensor
                                           const vkh_conv2d_params* params) {
     return guard("vkh_graph_conv2d_backward_data", [&] {
         vkh_graph_s& h = recording(g);
-        const Conv2dParams p = conv_params(params);
+        const Conv2dParams p = conv2d_params(params);
         h.graph->conv2d_backward_data(recorded(h, dy, "dy"), recorded(h, w, "w"), recorded(h, dx, "dx"), p);
     });
 }
@@ -196,7 +200,7 @@ vkh_status vkh_graph_conv2d_backward_weight(vkh_graph g, vkh_tensor dy, vkh_tens
                                             const vkh_conv2d_params* params) {
     return guard("vkh_graph_conv2d_backward_weight", [&] {
         vkh_graph_s& h = recording(g);
-        const Conv2dParams p = conv_params(params);
+        const Conv2dParams p = conv2d_params(params);
         h.graph->conv2d_backward_weight(recorded(h, dy, "dy"), recorded(h, x, "x"), recorded(h, dw, "dw"), p);
     });
 }

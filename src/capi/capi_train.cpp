@@ -123,16 +123,7 @@ vkh_status vkh_model_add_conv2d(vkh_model m, int64_t in_channels, int64_t out_ch
         check_positive(in_channels, "in_channels");
         check_positive(out_channels, "out_channels");
         check_positive(kernel, "kernel");
-        Conv2dParams p;
-        if (params) {
-            if (params->stride_h < 1 || params->stride_w < 1 || params->dil_h < 1 || params->dil_w < 1 ||
-                params->pad_h < 0 || params->pad_w < 0)
-                throw InvalidArgument("conv2d params need stride >= 1, dilation >= 1 and padding >= 0");
-            p.stride_h = params->stride_h, p.stride_w = params->stride_w;
-            p.pad_h = params->pad_h, p.pad_w = params->pad_w;
-            p.dil_h = params->dil_h, p.dil_w = params->dil_w;
-        }
-        s.emplace<Conv2d>(in_channels, out_channels, kernel, p);
+        s.emplace<Conv2d>(in_channels, out_channels, kernel, conv2d_params(params));
     });
 }
 
