@@ -207,6 +207,20 @@ TrainerOptions trainer_options(const Args& a, float mean, float std, int64_t ste
     return o;
 }
 
+// What every rank must share beyond the Trainer's own checks: the loop (epochs, logging: metrics()
+// is collective) and the resume. Per-rank choices (devices, paths of data and checkpoints) differ.
+uint64_t loop_fingerprint(const Args& a) {
+    std::string text;
+    for (const std::string& v : {a.model, a.optimizer, a.precision, a.loss_scale, a.schedule,
+                                 std::to_string(a.epochs), std::to_string(a.batch), std::to_string(a.log_every),
+                                 std::to_string(a.max_skips), std::to_string(a.limit_train), std::to_string(a.lr),
+                                 std::to_string(a.init_scale), std::to_string(a.weight_decay),
+                                 std::to_string(a.label_smoothing), std::to_string(a.clip_norm), std::to_string(a.seed),
+                                 std::to_string(a.profile), std::to_string(a.resume.empty())})
+        text += v + '\n';
+    return fingerprint_bytes(std::as_bytes(std::span(text)));
+}
+
 void print_profile(Trainer& tr, bool lead) {
     tr.step();
     tr.wait();
@@ -220,6 +234,8 @@ void print_profile(Trainer& tr, bool lead) {
 
 int run(const Args& a, ProcessGroup& group) {
     const bool lead = group.lead();  // prints and writes files
+    if (Communicator* comm = group.communicator())
+        check_ranks_agree(*comm, "vkhalf-train options", loop_fingerprint(a));
     ContextOptions co;
     co.device_index = group.device_for_rank(a.device, a.devices);
     Context ctx(co);

@@ -9,7 +9,7 @@ class MpiCommunicator final : public Communicator {
 public:
     // Initialises MPI unless it already is (and then finalises it in the destructor).
     // timeout_seconds bounds every collective: a rank that waits longer for its peers throws
-    // DistributedError naming itself and the operation, instead of hanging.
+    // DistributedError naming the operation and itself, instead of hanging.
     MpiCommunicator(int& argc, char**& argv, double timeout_seconds = 600.0);
     ~MpiCommunicator() override;
     MpiCommunicator(const MpiCommunicator&) = delete;

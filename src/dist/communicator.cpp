@@ -11,7 +11,7 @@ void check_ranks_agree(Communicator& comm, const std::string& what, uint64_t fin
         if (all[r] != all[0]) differing += (differing.empty() ? "" : ", ") + std::to_string(r);
     if (!differing.empty())
         throw DistributedError("the ranks disagree on the " + what + ": rank(s) " + differing + " differ from rank 0 (" +
-                               std::to_string(all.size()) + " ranks); every rank must run the same " + what);
+                               std::to_string(all.size()) + " ranks)");
 }
 
 uint64_t fingerprint_bytes(std::span<const std::byte> bytes, uint64_t hash) {

@@ -24,13 +24,14 @@ void check_mpi(int code, const char* what, int rank) {
     char text[MPI_MAX_ERROR_STRING];
     int length = 0;
     MPI_Error_string(code, text, &length);
-    throw DistributedError("rank " + std::to_string(rank) + ": " + what + " failed: " + std::string(text, std::size_t(length)));
+    throw DistributedError(std::string(what) + " failed on rank " + std::to_string(rank) + ": " +
+                           std::string(text, std::size_t(length)));
 }
 
 int int_count(std::size_t n, int rank) {
     if (n > std::size_t(INT32_MAX))
-        throw DistributedError("rank " + std::to_string(rank) + ": an all-reduce of " + std::to_string(n) +
-                               " values exceeds MPI's int count");
+        throw DistributedError("an all-reduce of " + std::to_string(n) + " values exceeds MPI's int count (rank " +
+                               std::to_string(rank) + ")");
     return static_cast<int>(n);
 }
 
@@ -72,8 +73,8 @@ void MpiCommunicator::wait(void* request_ptr, const char* what) {
         if (tests < kSpinTests) continue;
         const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         if (waited > timeout_seconds_)
-            throw DistributedError("rank " + std::to_string(rank_) + " of " + std::to_string(size_) + ": " + what +
-                                   " timed out after " + std::to_string(int(waited)) +
+            throw DistributedError(std::string(what) + " timed out on rank " + std::to_string(rank_) + " after " +
+                                   std::to_string(int(waited)) +
                                    " s waiting for the other ranks (one of them failed, hangs or runs other steps)");
         std::this_thread::sleep_for(sleep);
         sleep = std::min(sleep * 2, kMaxSleep);

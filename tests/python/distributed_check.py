@@ -16,12 +16,14 @@ the first 2048 Fashion-MNIST training images, a loss row per step:
 4. Resume with another rank count: 1 epoch on 2 ranks, then epoch 2 resumed on 1 process, ends
    within WEIGHT_TOL of the 2-rank 2-epoch run.
 5. Failures end the whole job quickly with a message naming the rank: ranks started with
-   different models (MPMD) refuse to train; a rank whose data directory is missing ends both.
+   different models (MPMD) refuse to train; a rank whose data directory is missing ends both; a
+   rank that stops responding (SIGSTOP) makes its peer time out (--dist-timeout) and end the job.
 Exit status 77 (skipped) when DATA_DIR does not exist.
 """
 import csv
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -70,6 +72,50 @@ def max_weight_difference(a, b):
 
 def scalar(t, name):
     return t[name][2][0]
+
+
+def rank_pids(parent):
+    """{rank: pid} of the MPI ranks mpirun (pid `parent`) started on this machine."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = dict(v.split(b"=", 1) for v in f.read().split(b"\0") if b"=" in v)
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent and b"OMPI_COMM_WORLD_RANK" in env:
+            found[int(env[b"OMPI_COMM_WORLD_RANK"])] = int(entry)
+    return found
+
+
+def stalled_peer_times_out(mpi, train, common, work):
+    timeout = 3
+    cmd = [*mpi, train, "--distributed", *common, "--epochs", "50", "--dist-timeout", str(timeout)]
+    start = time.monotonic()
+    job = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pids = {}
+    while len(pids) < 2 and time.monotonic() - start < 30:
+        time.sleep(0.2)
+        pids = rank_pids(job.pid)
+    assert len(pids) == 2, f"ranks not found under mpirun: {pids}"
+    time.sleep(2)  # training (or setup) under way
+    os.kill(pids[1], signal.SIGSTOP)
+    stopped = time.monotonic()
+    try:
+        out, err = job.communicate(timeout=FAIL_SECONDS)
+    except subprocess.TimeoutExpired:
+        job.kill()
+        os.kill(pids[1], signal.SIGKILL)
+        sys.exit("FAIL: the job hangs after rank 1 stopped")
+    waited = time.monotonic() - stopped
+    line = [l for l in err.splitlines() if "rank 0 of 2: " in l and "timed out on rank 0" in l]
+    assert job.returncode != 0 and line, f"exit {job.returncode}\n{err}"
+    assert waited >= timeout, f"ended {waited:.1f} s after the stop, before the {timeout} s timeout"
+    print(f"rank 1 stopped: the job ended {waited:.1f} s later (timeout {timeout} s), exit {job.returncode}:", line[0])
 
 
 def main():
@@ -132,7 +178,7 @@ def main():
     mpmd = [mpirun, "--oversubscribe", "--allow-run-as-root"]
     p = run([*mpmd, "-np", "1", train, *common, "--model", "mlp", ":", "-np", "1", train, *common, "--model", "cnn"],
             expect_ok=False)
-    assert p.returncode != 0 and "disagree on the model: rank(s) 1 differ" in p.stderr, p.stderr
+    assert p.returncode != 0 and "disagree on the vkhalf-train options: rank(s) 1 differ" in p.stderr, p.stderr
     assert p.seconds < FAIL_SECONDS, f"took {p.seconds:.0f} s"
     print(f"different models: exit {p.returncode} after {p.seconds:.1f} s:",
           [l for l in p.stderr.splitlines() if "disagree" in l][0])
@@ -142,6 +188,7 @@ def main():
     assert p.seconds < FAIL_SECONDS, f"took {p.seconds:.0f} s"
     print(f"rank 1 without data: exit {p.returncode} after {p.seconds:.1f} s:",
           [l for l in p.stderr.splitlines() if "rank 1 of 2" in l][0])
+    stalled_peer_times_out(mpi, train, common, work)
     print("distributed: all checks passed")
 
 
