@@ -93,7 +93,7 @@ def rank_pids(parent):
 
 
 def stalled_peer_times_out(mpi, train, common, work):
-    timeout = 3
+    timeout = 5  # also bounds the setup collectives: generous for two ranks starting together
     cmd = [*mpi, train, "--distributed", *common, "--epochs", "50", "--dist-timeout", str(timeout)]
     start = time.monotonic()
     job = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -102,8 +102,11 @@ def stalled_peer_times_out(mpi, train, common, work):
         time.sleep(0.2)
         pids = rank_pids(job.pid)
     assert len(pids) == 2, f"ranks not found under mpirun: {pids}"
-    time.sleep(2)  # training (or setup) under way
-    os.kill(pids[1], signal.SIGSTOP)
+    time.sleep(3)  # training (or setup) under way
+    try:
+        os.kill(pids[1], signal.SIGSTOP)
+    except ProcessLookupError:
+        sys.exit(f"FAIL: rank 1 ended before it was stopped\n{job.communicate()[1]}")
     stopped = time.monotonic()
     try:
         out, err = job.communicate(timeout=FAIL_SECONDS)
