@@ -11,6 +11,7 @@
 
 #include <vkhalf/vkhalf.hpp>
 
+#include "train_distributed.hpp"
 #include "train_report.hpp"
 
 using namespace vkhalf;
@@ -52,9 +53,20 @@ on the device; one queue submission per step.
   --profile                print where one step's GPU time goes (timestamps)
   --help
 
+Data parallel (docs/distributed.md), when built with MPI: run under mpirun, one rank per device:
+  mpirun -np 2 vkhalf-train --distributed [options]
+--batch is then the global batch (a multiple of the rank count); each rank trains on its share of
+every batch and the gradients are summed over the ranks (MPI all-reduce) before the overflow check,
+so every rank keeps the same weights and skips the same steps. Rank 0 prints and writes files.
+  --distributed            start MPI (implied when mpirun launched the process)
+  --devices A,B,...        device index per local rank [the GPUs in turn, else device 0]
+  --dist-timeout S         seconds a rank waits for the others before it ends the job [600]
+  --rank-checkpoints       every rank also saves its own state to CHECKPOINT.rankR (testing)
+  --inject-overflow-step K (testing) rank --inject-rank R [0] gets an inf gradient at step K
+
 The last line is machine-readable:
 result: model=... precision=... epochs=... test_accuracy=... test_loss=... images_per_s=...
-        skipped_steps=N final_loss_scale=... device="..."
+        skipped_steps=N final_loss_scale=... device="..." ranks=N
 )";
 
 struct Args {
@@ -69,6 +81,9 @@ struct Args {
     uint64_t seed = 0;
     int device = -1;
     bool profile = false;
+    std::string devices;
+    bool rank_checkpoints = false;
+    GroupOptions group;
 };
 
 [[noreturn]] void usage_error(const std::string& what) {
@@ -95,6 +110,8 @@ Args parse(int argc, char** argv) {
             std::exit(0);
         }
         if (f == "--profile") { a.profile = true; continue; }
+        if (f == "--distributed") { a.group.requested = true; continue; }
+        if (f == "--rank-checkpoints") { a.rank_checkpoints = true; continue; }
         if (i + 1 >= argc) usage_error(f + " needs a value");
         const char* v = argv[++i];
         if (f == "--model") a.model = v;
@@ -119,6 +136,10 @@ Args parse(int argc, char** argv) {
         else if (f == "--label-smoothing") a.label_smoothing = number<double>("--label-smoothing", v);
         else if (f == "--clip-norm") a.clip_norm = number<double>("--clip-norm", v);
         else if (f == "--schedule") a.schedule = v;
+        else if (f == "--devices") a.devices = v;
+        else if (f == "--dist-timeout") a.group.timeout_seconds = number<double>("--dist-timeout", v);
+        else if (f == "--inject-overflow-step") a.group.inject_overflow_step = number<long>("--inject-overflow-step", v);
+        else if (f == "--inject-rank") a.group.inject_rank = number<int>("--inject-rank", v);
         else usage_error("unknown option '" + f + "'");
     }
     if (a.model != "mlp" && a.model != "cnn") usage_error("--model must be mlp or cnn");
@@ -130,6 +151,10 @@ Args parse(int argc, char** argv) {
     if (!(a.lr > 0) || !(a.init_scale > 0)) usage_error("--lr and --init-scale must be positive");
     if (a.label_smoothing < 0 || a.label_smoothing > 1) usage_error("--label-smoothing must be in [0, 1]");
     if (a.schedule != "constant" && a.schedule != "cosine") usage_error("--schedule must be constant or cosine");
+    if (!(a.group.timeout_seconds > 0)) usage_error("--dist-timeout must be positive");
+    if (!mpi_built() && (a.group.requested || !a.devices.empty() || a.group.inject_overflow_step > 0))
+        usage_error("--distributed, --devices and --inject-overflow-step need a vkhalf-train built with MPI "
+                    "(Debian: libopenmpi-dev, then reconfigure)");
     return a;
 }
 
@@ -154,8 +179,9 @@ std::unique_ptr<Sequential> make_model(const std::string& name, int64_t rows, in
     return m;
 }
 
-TrainerOptions trainer_options(const Args& a, float mean, float std, int64_t steps_per_epoch) {
+TrainerOptions trainer_options(const Args& a, float mean, float std, int64_t steps_per_epoch, Communicator* comm) {
     TrainerOptions o;
+    o.communicator = comm;
     o.precision = a.precision == "fp16" ? Precision::fp16 : Precision::fp32;
     o.batch = a.batch;
     o.seed = a.seed;
@@ -181,9 +207,24 @@ TrainerOptions trainer_options(const Args& a, float mean, float std, int64_t ste
     return o;
 }
 
-void print_profile(Trainer& tr) {
+// What every rank must share beyond the Trainer's own checks: the loop (epochs, logging: metrics()
+// is collective) and the resume. Per-rank choices (devices, paths of data and checkpoints) differ.
+uint64_t loop_fingerprint(const Args& a) {
+    std::string text;
+    for (const std::string& v : {a.model, a.optimizer, a.precision, a.loss_scale, a.schedule,
+                                 std::to_string(a.epochs), std::to_string(a.batch), std::to_string(a.log_every),
+                                 std::to_string(a.max_skips), std::to_string(a.limit_train), std::to_string(a.lr),
+                                 std::to_string(a.init_scale), std::to_string(a.weight_decay),
+                                 std::to_string(a.label_smoothing), std::to_string(a.clip_norm), std::to_string(a.seed),
+                                 std::to_string(a.profile), std::to_string(a.resume.empty())})
+        text += v + '\n';
+    return fingerprint_bytes(std::as_bytes(std::span(text)));
+}
+
+void print_profile(Trainer& tr, bool lead) {
     tr.step();
     tr.wait();
+    if (!lead) return;
     double total = 0;
     std::map<std::string, double> by_op;
     for (const auto& t : tr.graph().profile()) by_op[t.label] += t.milliseconds, total += t.milliseconds;
@@ -191,9 +232,12 @@ void print_profile(Trainer& tr) {
     for (const auto& [label, ms] : by_op) std::printf("  %-48s %8.3f ms  %5.1f%%\n", label.c_str(), ms, 100 * ms / total);
 }
 
-int run(const Args& a) {
+int run(const Args& a, ProcessGroup& group) {
+    const bool lead = group.lead();  // prints and writes files
+    if (Communicator* comm = group.communicator())
+        check_ranks_agree(*comm, "vkhalf-train options", loop_fingerprint(a));
     ContextOptions co;
-    if (a.device >= 0) co.device_index = uint32_t(a.device);
+    co.device_index = group.device_for_rank(a.device, a.devices);
     Context ctx(co);
     MnistSplit train_split = load_mnist_split(a.data, "train");
     const MnistSplit test_split = load_mnist_split(a.data, "t10k");
@@ -214,7 +258,7 @@ int run(const Args& a) {
     const DeviceDataset test = DeviceDataset::upload(ctx, test_split.images, test_split.labels, test_split.count,
                                                      features, mnist_classes);
     auto model = make_model(a.model, train_split.rows, train_split.cols);
-    Trainer tr(ctx, *model, train, trainer_options(a, mean, std, train.count / a.batch));
+    Trainer tr(ctx, *model, train, trainer_options(a, mean, std, train.count / a.batch, group.communicator()));
 
     const std::map<std::string, std::string> run_meta = {
         {"vkhalf.model", a.model}, {"vkhalf.seed", std::to_string(a.seed)}, {"vkhalf.mean", std::to_string(mean)},
@@ -226,15 +270,20 @@ int run(const Args& a) {
         if (auto it = meta.find("vkhalf.model"); it != meta.end() && it->second != a.model)
             throw Error(a.resume + ": a checkpoint of the " + it->second + " model, not " + a.model);
         if (auto it = meta.find("vkhalf.epoch"); it != meta.end()) first_epoch = std::stoi(it->second) + 1;
-        std::printf("resumed from %s after epoch %d\n", a.resume.c_str(), first_epoch - 1);
+        if (lead) std::printf("resumed from %s after epoch %d\n", a.resume.c_str(), first_epoch - 1);
+        tr.check_replicas();  // every rank read the same file
     }
-    if (a.profile) print_profile(tr);
+    if (a.profile) print_profile(tr, lead);
 
     const DeviceCaps& caps = ctx.caps();
-    std::printf("device %u: %s (%s); %s model, %s, %s, batch %d, %lld training images\n", ctx.device_index(),
-                caps.name.c_str(), caps.driver.c_str(), a.model.c_str(), a.precision.c_str(), a.optimizer.c_str(), a.batch,
-                (long long)train.count);
-    const bool tty = isatty(fileno(stdout));
+    if (lead)
+        std::printf("device %u: %s (%s); %s model, %s, %s, batch %d, %lld training images\n", ctx.device_index(),
+                    caps.name.c_str(), caps.driver.c_str(), a.model.c_str(), a.precision.c_str(), a.optimizer.c_str(),
+                    a.batch, (long long)train.count);
+    if (lead && group.size() > 1)
+        std::printf("data parallel: %d ranks, %d images of every batch per rank, gradients summed over MPI\n",
+                    group.size(), a.batch / group.size());
+    const bool tty = isatty(fileno(stdout)) && group.size() == 1;
     std::vector<EpochRecord> history;
     std::vector<StepRecord> steps;
     const long spe = long(tr.steps_per_epoch());
@@ -264,29 +313,33 @@ int run(const Args& a) {
         const Metrics end = tr.metrics(true);
         epoch_loss += end.loss_sum, epoch_correct += double(end.correct), epoch_seen += double(end.seen);
         const double seconds = elapsed();
-        last_test = tr.evaluate(test);
+        if (lead) last_test = tr.evaluate(test);  // the same weights on every rank: one evaluates
         if (tty) clear_progress(stdout);
+        tr.check_replicas();  // data parallel: every rank holds the same weights, bit for bit
         EpochRecord r{epoch, epoch_loss / epoch_seen, epoch_correct / epoch_seen, last_test.mean_loss(),
                       last_test.accuracy(), double(spe) * a.batch / seconds, seconds, end.skipped, end.loss_scale};
         history.push_back(r);
         total_images += double(spe) * a.batch, total_seconds += seconds;
-        std::printf("%s\n", epoch_line(r).c_str());
+        if (lead) std::printf("%s\n", epoch_line(r).c_str());
         std::fflush(stdout);
         if (!a.checkpoint.empty()) {
             auto meta = run_meta;
             meta["vkhalf.epoch"] = std::to_string(epoch);
-            save_checkpoint(tr, a.checkpoint, meta);
+            if (lead) save_checkpoint(tr, a.checkpoint, meta);
+            if (a.rank_checkpoints) save_checkpoint(tr, a.checkpoint + ".rank" + std::to_string(group.rank()), meta);
         }
+        if (!lead) continue;
         if (!a.metrics.empty()) write_metrics_csv(a.metrics, history, steps);
         if (!a.plot.empty()) write_plot_svg(a.plot, "vkhalf " + a.model + " " + a.precision + " on " + caps.name, history);
     }
     const Metrics final_state = tr.metrics();
-    if (history.empty()) last_test = tr.evaluate(test);
-    std::printf("result: model=%s precision=%s epochs=%d test_accuracy=%.4f test_loss=%.4f images_per_s=%.0f "
-                "skipped_steps=%u final_loss_scale=%g device=\"%s\"\n",
-                a.model.c_str(), a.precision.c_str(), a.epochs, last_test.accuracy(), last_test.mean_loss(),
-                total_seconds > 0 ? total_images / total_seconds : 0.0, final_state.skipped, final_state.loss_scale,
-                caps.name.c_str());
+    if (history.empty() && lead) last_test = tr.evaluate(test);
+    if (lead)
+        std::printf("result: model=%s precision=%s epochs=%d test_accuracy=%.4f test_loss=%.4f images_per_s=%.0f "
+                    "skipped_steps=%u final_loss_scale=%g device=\"%s\" ranks=%d\n",
+                    a.model.c_str(), a.precision.c_str(), a.epochs, last_test.accuracy(), last_test.mean_loss(),
+                    total_seconds > 0 ? total_images / total_seconds : 0.0, final_state.skipped,
+                    final_state.loss_scale, caps.name.c_str(), group.size());
     return 0;
 }
 
@@ -294,12 +347,12 @@ int run(const Args& a) {
 
 int main(int argc, char** argv) {
     const Args args = parse(argc, argv);
+    std::unique_ptr<ProcessGroup> group;
     try {
-        return run(args);
-    } catch (const vkhalf::Error& e) {
-        std::fprintf(stderr, "vkhalf-train: %s\n", e.what());
-        return 1;
+        group = std::make_unique<ProcessGroup>(argc, argv, args.group);
+        return run(args, *group);
     } catch (const std::exception& e) {
+        if (group) group->fail(e.what(), 1);  // a rank of several: ends them all, naming this rank
         std::fprintf(stderr, "vkhalf-train: %s\n", e.what());
         return 1;
     }

@@ -39,5 +39,8 @@ private:
 };
 // A file that is missing, unreadable or corrupt.
 class IoError : public Error { using Error::Error; };
+// Data-parallel training: the ranks disagree (model, data, settings, weights), or a peer failed or
+// timed out. The message names the ranks.
+class DistributedError : public Error { using Error::Error; };
 
 } // namespace vkhalf

@@ -26,15 +26,18 @@ TrainState initial_state(const LossScaleOptions& o) {
 }
 
 void record_gather(CommandList& cl, ContextImpl& ctx, const DeviceDataset& data, const Tensor& order, Tensor& state,
-                   const GatherParams& p, Tensor& x, Tensor& labels) {
+                   const GatherParams& params, Tensor& x, Tensor& labels) {
     check_state(state);
+    GatherParams p = params;
+    if (p.stride == 0) p.stride = p.batch;
     if (x.shape() != Shape{p.batch, p.features} || labels.shape() != Shape{p.batch} || labels.dtype() != DType::u32)
         throw ShapeError("gather: x must be [" + std::to_string(p.batch) + ", " + std::to_string(p.features) +
                          "] and labels u32 [" + std::to_string(p.batch) + "]");
-    if (uint64_t(p.first) + uint64_t(p.steps_per_epoch) * p.batch > uint64_t(order.numel()))
+    if (p.steps_per_epoch == 0 || p.stride < p.batch ||
+        uint64_t(p.first) + uint64_t(p.steps_per_epoch - 1) * p.stride + p.batch > uint64_t(order.numel()))
         throw ShapeError("gather: " + std::to_string(p.steps_per_epoch) + " batches of " + std::to_string(p.batch) +
-                         " from " + std::to_string(p.first) + " exceed the " + std::to_string(order.numel()) +
-                         " examples");
+                         " every " + std::to_string(p.stride) + " from " + std::to_string(p.first) + " exceed the " +
+                         std::to_string(order.numel()) + " examples");
     const Variant v = resolve_variant("gather", ctx.caps, x.dtype(), {});
     const uint32_t wg = workgroup_size(ctx.caps);
     const auto& pipe = ctx.pipelines->get({module_name("gather_batch", v), 6, sizeof(GatherParams), wg, {}});
@@ -44,7 +47,7 @@ void record_gather(CommandList& cl, ContextImpl& ctx, const DeviceDataset& data,
 }
 
 void record_softmax_xent(CommandList& cl, ContextImpl& ctx, const Tensor& logits, const Tensor& labels, Tensor& state,
-                         Tensor& dz, bool with_grad, float label_smoothing) {
+                         Tensor& dz, bool with_grad, float label_smoothing, uint32_t mean_over) {
     check_state(state);
     if (!(label_smoothing >= 0.0f && label_smoothing <= 1.0f))
         throw Error("softmax_xent: label smoothing must be in [0, 1], got " + std::to_string(label_smoothing));
@@ -58,7 +61,9 @@ void record_softmax_xent(CommandList& cl, ContextImpl& ctx, const Tensor& logits
     struct Push {
         uint32_t batch, classes;
         float smoothing;
-    } push{uint32_t(logits.shape()[0]), uint32_t(logits.shape()[1]), label_smoothing};
+        uint32_t mean_over;
+    } push{uint32_t(logits.shape()[0]), uint32_t(logits.shape()[1]), label_smoothing,
+           mean_over ? mean_over : uint32_t(logits.shape()[0])};
     const auto& pipe = ctx.pipelines->get({module_name("softmax_xent", v), 4, sizeof(Push), wg,
                                            {{1, with_grad ? 1u : 0u}}});
     const BufferAccess b[] = {read(logits), read(labels), with_grad ? write(dz) : read(dz), read_write(state)};
