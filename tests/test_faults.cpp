@@ -381,7 +381,7 @@ TEST_CASE("a learning rate that diverges: no weight becomes inf/NaN, training st
     // update is refused at once. fp32: the weights grow huge but finite, the next forward pass
     // overflows, and every step from then on skips until max_consecutive_skips stops the run.
     const char* refused = "would have made a weight or its optimizer state inf/NaN or beyond fp16's range";
-    const char* streak = "steps in a row had inf/NaN gradients and were skipped (max_consecutive_skips 5)";
+    const char* streak = "steps in a row had inf/NaN gradients and were skipped (limit 5)";
     for (const Case& c : {Case{"adamw fp16", Precision::fp16, OptimizerKind::adamw, 1e6f, refused},
                           Case{"sgd fp16", Precision::fp16, OptimizerKind::sgd, 1e8f, refused},
                           Case{"adamw fp32", Precision::fp32, OptimizerKind::adamw, 1e30f, streak},
@@ -444,7 +444,7 @@ TEST_CASE("the loss scale backs off to its minimum, never below, and a run overf
     CHECK(tr.parameters().get_master(0) == weights);  // every step skipped: untouched
     for (int i = 0; i < 5; ++i) tr.step();
     const std::string message = error_message([&] { tr.metrics(); });
-    CHECK_MESSAGE(message.find("20 steps in a row had inf/NaN gradients and were skipped (max_consecutive_skips 20)") !=
+    CHECK_MESSAGE(message.find("20 steps in a row had inf/NaN gradients and were skipped (limit 20)") !=
                       std::string::npos,
                   message);
     CHECK_MESSAGE(message.find("the loss scale is at its minimum 1.07374e+09 and steps still overflow") !=

@@ -96,7 +96,7 @@ std::string numerical_fault(const detail::TrainState& s, const TrainerOptions& o
                "gradients, or resume from the last checkpoint";
     if (o.max_consecutive_skips == 0 || s.consecutive_skips < o.max_consecutive_skips) return {};
     std::string why = "stopped at step " + std::to_string(s.step) + ": " + std::to_string(s.consecutive_skips) +
-                      " steps in a row had inf/NaN gradients and were skipped (max_consecutive_skips " +
+                      " steps in a row had inf/NaN gradients and were skipped (limit " +
                       std::to_string(o.max_consecutive_skips) + "); ";
     const LossScaleOptions& ls = o.loss_scale;
     if (ls.mode == LossScaleMode::dynamic && s.scale <= ls.min_scale)
