@@ -39,17 +39,21 @@ on the device; one queue submission per step.
   --precision fp16|fp32    [fp16]
   --loss-scale dynamic|static|none   [dynamic: GradScaler's rules]
   --init-scale X           initial (or static) loss scale [65536]
+  --min-scale X            the dynamic loss scale never backs off below X [1]
   --seed N                 initialisation and shuffling [0]
   --device N               Vulkan device index [VKHALF_DEVICE, else the first GPU, else the first]
   --limit-train N          use only the first N training images
   --checkpoint FILE        save a safetensors checkpoint after every epoch (atomic replace)
+  --checkpoint-every N     also save it every N steps within an epoch (0: epochs only) [0]
   --resume FILE            continue from a checkpoint (same model and precision)
   --metrics FILE.csv       per-epoch metrics, and per --log-every steps
   --log-every N            steps between logged training-loss rows [100]
   --plot FILE.svg          loss and accuracy curves
   --label-smoothing X      cross-entropy label smoothing in [0, 1] [0]
   --clip-norm X            clip the global gradient norm to X (0: off) [0]
-  --max-skips N            stop when N steps in a row skip for overflow [100]
+  --max-skips N            stop (exit status 1, nothing saved) when N steps in a row skip for
+                           inf/NaN gradients; 0: never. An update that would write inf/NaN into
+                           the weights stops the run at once [100]
   --profile                print where one step's GPU time goes (timestamps)
   --help
 
@@ -64,6 +68,9 @@ so every rank keeps the same weights and skips the same steps. Rank 0 prints and
   --rank-checkpoints       every rank also saves its own state to CHECKPOINT.rankR (testing)
   --inject-overflow-step K (testing) rank --inject-rank R [0] gets an inf gradient at step K
 
+Any failure (a device error, a numerical fault, a bad file) ends with exit status 1 and a message
+on stderr; the checkpoint file then still holds the last complete save, for --resume.
+
 The last line is machine-readable:
 result: model=... precision=... epochs=... test_accuracy=... test_loss=... images_per_s=...
         skipped_steps=N final_loss_scale=... device="..." ranks=N
@@ -73,9 +80,9 @@ struct Args {
     std::string model = "mlp", data = "/usr/share/datasets/fashion-mnist", optimizer = "adamw";
     std::string precision = "fp16", loss_scale = "dynamic", schedule = "constant";
     std::string checkpoint, resume, metrics, plot;
-    int epochs = 10, batch = 128, log_every = 100, max_skips = 100;
+    int epochs = 10, batch = 128, log_every = 100, max_skips = 100, checkpoint_every = 0;
     long limit_train = 0;
-    double lr = 1e-3, init_scale = 65536;
+    double lr = 1e-3, init_scale = 65536, min_scale = 1;
     double weight_decay = -1;  // -1: the optimizer's default
     double label_smoothing = 0, clip_norm = 0;
     uint64_t seed = 0;
@@ -124,10 +131,12 @@ Args parse(int argc, char** argv) {
         else if (f == "--precision") a.precision = v;
         else if (f == "--loss-scale") a.loss_scale = v;
         else if (f == "--init-scale") a.init_scale = number<double>("--init-scale", v);
+        else if (f == "--min-scale") a.min_scale = number<double>("--min-scale", v);
         else if (f == "--seed") a.seed = number<uint64_t>("--seed", v);
         else if (f == "--device") a.device = number<int>("--device", v);
         else if (f == "--limit-train") a.limit_train = number<long>("--limit-train", v);
         else if (f == "--checkpoint") a.checkpoint = v;
+        else if (f == "--checkpoint-every") a.checkpoint_every = number<int>("--checkpoint-every", v);
         else if (f == "--resume") a.resume = v;
         else if (f == "--metrics") a.metrics = v;
         else if (f == "--log-every") a.log_every = number<int>("--log-every", v);
@@ -148,7 +157,8 @@ Args parse(int argc, char** argv) {
     if (a.loss_scale != "dynamic" && a.loss_scale != "static" && a.loss_scale != "none")
         usage_error("--loss-scale must be dynamic, static or none");
     if (a.batch < 1 || a.epochs < 1) usage_error("--batch and --epochs must be at least 1");
-    if (!(a.lr > 0) || !(a.init_scale > 0)) usage_error("--lr and --init-scale must be positive");
+    if (!(a.lr > 0) || !(a.init_scale > 0) || !(a.min_scale > 0)) usage_error("--lr, --init-scale and --min-scale must be positive");
+    if (a.min_scale > a.init_scale) usage_error("--min-scale must not exceed --init-scale");
     if (a.label_smoothing < 0 || a.label_smoothing > 1) usage_error("--label-smoothing must be in [0, 1]");
     if (a.schedule != "constant" && a.schedule != "cosine") usage_error("--schedule must be constant or cosine");
     if (!(a.group.timeout_seconds > 0)) usage_error("--dist-timeout must be positive");
@@ -204,6 +214,8 @@ TrainerOptions trainer_options(const Args& a, float mean, float std, int64_t ste
                         : a.loss_scale == "static" ? LossScaleMode::fixed
                                                    : LossScaleMode::none;
     o.loss_scale.init_scale = float(a.init_scale);
+    o.loss_scale.min_scale = float(a.min_scale);
+    o.max_consecutive_skips = uint32_t(a.max_skips);
     return o;
 }
 
@@ -264,15 +276,38 @@ int run(const Args& a, ProcessGroup& group) {
         {"vkhalf.model", a.model}, {"vkhalf.seed", std::to_string(a.seed)}, {"vkhalf.mean", std::to_string(mean)},
         {"vkhalf.std", std::to_string(std)}, {"vkhalf.optimizer", a.optimizer}, {"vkhalf.schedule", a.schedule},
         {"vkhalf.version", VKHALF_VERSION_STRING}};
+    const long spe = long(tr.steps_per_epoch());
     int first_epoch = 1;
+    long first_step = 1;  // within first_epoch: a checkpoint saved mid-epoch resumes where it was
     if (!a.resume.empty()) {
         const auto meta = load_checkpoint(tr, a.resume);
         if (auto it = meta.find("vkhalf.model"); it != meta.end() && it->second != a.model)
             throw Error(a.resume + ": a checkpoint of the " + it->second + " model, not " + a.model);
         if (auto it = meta.find("vkhalf.epoch"); it != meta.end()) first_epoch = std::stoi(it->second) + 1;
-        if (lead) std::printf("resumed from %s after epoch %d\n", a.resume.c_str(), first_epoch - 1);
+        if (auto it = meta.find("vkhalf.epoch_step"); it != meta.end()) {
+            first_step = std::stol(it->second) + 1;
+            const uint32_t step = tr.training_state().step;
+            if (first_step > spe || uint64_t(step) != uint64_t(first_epoch - 1) * uint64_t(spe) + uint64_t(first_step - 1))
+                throw Error(a.resume + ": saved after step " + std::to_string(step) + ", which is not step " +
+                            std::to_string(first_step - 1) + " of epoch " + std::to_string(first_epoch) + " at " +
+                            std::to_string(spe) + " steps per epoch (a different --batch or --limit-train?)");
+            if (lead) std::printf("resumed from %s at epoch %d step %ld\n", a.resume.c_str(), first_epoch, first_step - 1);
+        } else if (lead) {
+            std::printf("resumed from %s after epoch %d\n", a.resume.c_str(), first_epoch - 1);
+        }
         tr.check_replicas();  // every rank read the same file
     }
+    // Every save is preceded by metrics() (which throws on a numerical fault), so a run that went
+    // wrong never replaces the last good checkpoint. Data parallel: every rank calls it (metrics()
+    // is collective), rank 0 writes.
+    auto save = [&](int epoch, long steps_done) {
+        tr.metrics();
+        auto meta = run_meta;
+        meta["vkhalf.epoch"] = std::to_string(steps_done == spe ? epoch : epoch - 1);
+        if (steps_done != spe) meta["vkhalf.epoch_step"] = std::to_string(steps_done);
+        if (lead) save_checkpoint(tr, a.checkpoint, meta);
+        if (a.rank_checkpoints) save_checkpoint(tr, a.checkpoint + ".rank" + std::to_string(group.rank()), meta);
+    };
     if (a.profile) print_profile(tr, lead);
 
     const DeviceCaps& caps = ctx.caps();
@@ -286,7 +321,6 @@ int run(const Args& a, ProcessGroup& group) {
     const bool tty = isatty(fileno(stdout)) && group.size() == 1;
     std::vector<EpochRecord> history;
     std::vector<StepRecord> steps;
-    const long spe = long(tr.steps_per_epoch());
     Metrics last_test;
     double total_images = 0, total_seconds = 0;
     for (int epoch = first_epoch; epoch <= a.epochs; ++epoch) {
@@ -294,21 +328,20 @@ int run(const Args& a, ProcessGroup& group) {
         const auto start = std::chrono::steady_clock::now();
         auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
         double epoch_loss = 0, epoch_correct = 0, epoch_seen = 0;
-        for (long s = 1; s <= spe; ++s) {
+        const long start_step = epoch == first_epoch ? first_step : 1;
+        for (long s = start_step; s <= spe; ++s) {
             tr.step();
+            if (!a.checkpoint.empty() && a.checkpoint_every > 0 && s % a.checkpoint_every == 0 && s != spe)
+                save(epoch, s);
             const bool log = (a.log_every > 0 && s % a.log_every == 0) || s == spe;
             if (!log && !(tty && s % 20 == 0)) continue;
-            const Metrics m = tr.metrics(log);  // waits: only every few steps
-            if (m.consecutive_skips >= uint32_t(a.max_skips) && a.max_skips > 0) {
-                if (tty) clear_progress(stdout);
-                throw Error("stopped: " + std::to_string(m.consecutive_skips) + " steps in a row overflowed (loss scale " +
-                            std::to_string(m.loss_scale) + "): the run diverged or the input holds inf/NaN");
-            }
+            if (tty) clear_progress(stdout);  // a numerical fault's message starts on a clean line
+            const Metrics m = tr.metrics(log);  // waits: only every few steps; throws on a numerical fault
             if (log) {
                 epoch_loss += m.loss_sum, epoch_correct += double(m.correct), epoch_seen += double(m.seen);
                 steps.push_back({epoch, s, m.mean_loss(), m.accuracy(), m.loss_scale});
             }
-            if (tty) draw_progress(stdout, epoch, s, spe, double(s) * a.batch / elapsed(), m.seen ? m.mean_loss() : epoch_loss / std::max(epoch_seen, 1.0), m.loss_scale);
+            if (tty) draw_progress(stdout, epoch, s, spe, double(s - start_step + 1) * a.batch / elapsed(), m.seen ? m.mean_loss() : epoch_loss / std::max(epoch_seen, 1.0), m.loss_scale);
         }
         const Metrics end = tr.metrics(true);
         epoch_loss += end.loss_sum, epoch_correct += double(end.correct), epoch_seen += double(end.seen);
@@ -316,18 +349,14 @@ int run(const Args& a, ProcessGroup& group) {
         if (lead) last_test = tr.evaluate(test);  // the same weights on every rank: one evaluates
         if (tty) clear_progress(stdout);
         tr.check_replicas();  // data parallel: every rank holds the same weights, bit for bit
+        const double images = double(spe - start_step + 1) * a.batch;
         EpochRecord r{epoch, epoch_loss / epoch_seen, epoch_correct / epoch_seen, last_test.mean_loss(),
-                      last_test.accuracy(), double(spe) * a.batch / seconds, seconds, end.skipped, end.loss_scale};
+                      last_test.accuracy(), images / seconds, seconds, end.skipped, end.loss_scale};
         history.push_back(r);
-        total_images += double(spe) * a.batch, total_seconds += seconds;
+        total_images += images, total_seconds += seconds;
         if (lead) std::printf("%s\n", epoch_line(r).c_str());
         std::fflush(stdout);
-        if (!a.checkpoint.empty()) {
-            auto meta = run_meta;
-            meta["vkhalf.epoch"] = std::to_string(epoch);
-            if (lead) save_checkpoint(tr, a.checkpoint, meta);
-            if (a.rank_checkpoints) save_checkpoint(tr, a.checkpoint + ".rank" + std::to_string(group.rank()), meta);
-        }
+        if (!a.checkpoint.empty()) save(epoch, spe);
         if (!lead) continue;
         if (!a.metrics.empty()) write_metrics_csv(a.metrics, history, steps);
         if (!a.plot.empty()) write_plot_svg(a.plot, "vkhalf " + a.model + " " + a.precision + " on " + caps.name, history);
@@ -351,6 +380,14 @@ int main(int argc, char** argv) {
     try {
         group = std::make_unique<ProcessGroup>(argc, argv, args.group);
         return run(args, *group);
+    } catch (const vkhalf::Error& e) {
+        const bool several = group && group->size() > 1;
+        if (!several) std::fprintf(stderr, "vkhalf-train: %s\n", e.what());
+        if (!args.checkpoint.empty())
+            std::fprintf(stderr, "vkhalf-train: stopped without saving; %s holds the last complete checkpoint (if any)\n",
+                         args.checkpoint.c_str());
+        if (several) group->fail(e.what(), 1);  // ends every rank, naming this one
+        return 1;
     } catch (const std::exception& e) {
         if (group) group->fail(e.what(), 1);  // a rank of several: ends them all, naming this rank
         std::fprintf(stderr, "vkhalf-train: %s\n", e.what());

@@ -41,12 +41,16 @@ struct OptimizerOptions {
 
 enum class LossScaleMode : uint8_t { dynamic, fixed, none };
 
-// torch.amp.GradScaler defaults.
+// torch.amp.GradScaler defaults, plus a floor GradScaler lacks: a dynamic scale never backs off
+// below min_scale (1, DeepSpeed's and Megatron's min_loss_scale default), so a run that overflows
+// at any scale keeps skipping at the floor until the Trainer stops it (max_consecutive_skips)
+// instead of driving S to 0 and 1/S to inf.
 struct LossScaleOptions {
     LossScaleMode mode = LossScaleMode::dynamic;
     float init_scale = 65536.0f;
     float growth_factor = 2.0f, backoff_factor = 0.5f;
     uint32_t growth_interval = 2000;
+    float min_scale = 1.0f;
 };
 
 // Images as bytes (0..255, row-major [count, features]) and labels, uploaded once.
@@ -74,6 +78,9 @@ struct TrainerOptions {
     // Data parallel: the group this Trainer is one rank of (must outlive the Trainer); nullptr:
     // one process. The constructor checks that every rank has the same model, data and options.
     Communicator* communicator = nullptr;
+    // metrics() throws NumericalError once this many steps in a row were skipped for non-finite
+    // gradients (0: never). A refused weight update stops the run at once, whatever this says.
+    uint32_t max_consecutive_skips = 100;
 };
 
 struct Metrics {
@@ -111,6 +118,9 @@ public:
     void wait();
     // Waits, reads the training metrics and state; reset clears loss/correct/seen afterwards.
     // Data parallel: loss, correct and seen are summed over the ranks (collective).
+    // Throws NumericalError when the run can make no more progress: an optimizer update was
+    // refused because it would have written inf/NaN into the weights, or max_consecutive_skips
+    // steps in a row overflowed (the message says whether the loss scale sits at its minimum).
     Metrics metrics(bool reset = false);
     // Loss and accuracy over a whole dataset with the current working weights (this rank alone).
     Metrics evaluate(const DeviceDataset& data);
@@ -118,7 +128,8 @@ public:
     // moments and training state, bit for bit (collective; a no-op without a communicator).
     void check_replicas();
 
-    TrainingState training_state();           // waits
+    // Waits; NumericalError after a refused weight update, so a diverged run is never saved.
+    TrainingState training_state();
     void restore(const TrainingState& state);  // waits; clears the metrics
 
     ParameterSet& parameters();

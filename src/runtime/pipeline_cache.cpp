@@ -27,8 +27,8 @@ std::string PipelineDesc::key() const {
     return full_subgroups ? k + "|full" : k;
 }
 
-PipelineCache::PipelineCache(VkDevice device, bool compute_full_subgroups)
-    : device_(device), compute_full_subgroups_(compute_full_subgroups) {
+PipelineCache::PipelineCache(VkDevice device, bool compute_full_subgroups, FaultInjector& faults)
+    : device_(device), compute_full_subgroups_(compute_full_subgroups), faults_(faults) {
     VkPipelineCacheCreateInfo ci{VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
     VkPipelineCache cache = VK_NULL_HANDLE;
     vk_check(vkCreatePipelineCache(device_, &ci, nullptr, &cache), "vkCreatePipelineCache");
@@ -95,8 +95,9 @@ const Pipeline& PipelineCache::get(const PipelineDesc& desc) {
     ci.stage.pSpecializationInfo = &spec;
     ci.layout = layout;
     VkPipeline pipeline = VK_NULL_HANDLE;
-    vk_check(vkCreateComputePipelines(device_, cache_.get(), 1, &ci, nullptr, &pipeline),
-             "vkCreateComputePipelines(" + desc.module + ")");
+    VkResult r = faults_.next(FaultSite::pipeline);
+    if (r == VK_SUCCESS) r = vkCreateComputePipelines(device_, cache_.get(), 1, &ci, nullptr, &pipeline);
+    vk_check(r, "vkCreateComputePipelines(" + desc.module + ")");
     p->pipeline = UniquePipeline(device_, pipeline);
 
     return *pipelines_.emplace(key, std::move(p)).first->second;

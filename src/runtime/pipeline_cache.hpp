@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "runtime/fault_injection.hpp"
 #include "runtime/handle.hpp"
 
 namespace vkhalf::detail {
@@ -32,7 +33,8 @@ struct Pipeline {
 
 class PipelineCache {
 public:
-    PipelineCache(VkDevice device, bool compute_full_subgroups);
+    // `faults` (the Context's test hook) may fail vkCreateComputePipelines on purpose.
+    PipelineCache(VkDevice device, bool compute_full_subgroups, FaultInjector& faults);
     // Throws UnsupportedError when the module is not in this build (e.g. cooperative matrix with
     // an older glslang) and VulkanError when the driver rejects it.
     const Pipeline& get(const PipelineDesc& desc);
@@ -41,6 +43,7 @@ public:
 private:
     VkDevice device_;
     bool compute_full_subgroups_;
+    FaultInjector& faults_;
     UniquePipelineCache cache_;
     std::map<std::string, std::unique_ptr<Pipeline>> pipelines_;
 };

@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <numeric>
 #include <random>
@@ -58,6 +60,53 @@ Tensor identity_order(Context& ctx, int64_t count) {
     Tensor t = Tensor::empty(ctx, {count}, DType::u32);
     t.upload_bytes(std::as_bytes(std::span(order)));
     return t;
+}
+
+std::string number(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
+
+// The gather kernel computes x = (pixel / 255 - mean) * (1 / std) in fp32 and stores it in the
+// working dtype. Pixels are bytes, so checking all 256 values here (the kernel's arithmetic, in
+// the same order) proves that no batch can ever hold inf or NaN.
+void check_normalisation(float mean, float std, DType working) {
+    if (!std::isfinite(mean) || !std::isfinite(std) || !(std > 0.0f))
+        throw NumericalError("Trainer: input normalisation needs a finite mean and a positive finite std, got mean=" +
+                             number(mean) + " std=" + number(std));
+    const float inv_std = 1.0f / std;
+    for (int p = 0; p < 256; ++p) {
+        const float x = (float(p) / 255.0f - mean) * inv_std;
+        const bool finite = std::isfinite(x) && (working != DType::f16 || (f32_to_f16_bits(x) & 0x7c00u) != 0x7c00u);
+        if (!finite)
+            throw NumericalError("Trainer: input normalisation (pixel/255 - mean) / std with mean=" + number(mean) +
+                                 " std=" + number(std) + " turns pixel " + std::to_string(p) + " into " + number(x) +
+                                 (working == DType::f16 ? ", inf in fp16 (largest finite 65504)" : ", not finite") +
+                                 ": every batch holding it would be inf/NaN; check mean and std");
+    }
+}
+
+// Empty while training can go on; otherwise why it cannot (see Trainer::metrics).
+std::string numerical_fault(const detail::TrainState& s, const TrainerOptions& o) {
+    if (s.faults & detail::kFaultWeights)
+        return "training diverged by step " + std::to_string(s.step) + ": an optimizer update (learning rate " +
+               number(o.optimizer.lr) + ") would have made a weight or its optimizer state inf/NaN" +
+               (o.precision == Precision::fp16 ? " or beyond fp16's range (65504)" : "") +
+               "; the update was refused and nothing non-finite was written. Lower the learning rate, clip "
+               "gradients, or resume from the last checkpoint";
+    if (o.max_consecutive_skips == 0 || s.consecutive_skips < o.max_consecutive_skips) return {};
+    std::string why = "stopped at step " + std::to_string(s.step) + ": " + std::to_string(s.consecutive_skips) +
+                      " steps in a row had inf/NaN gradients and were skipped (limit " +
+                      std::to_string(o.max_consecutive_skips) + "); ";
+    const LossScaleOptions& ls = o.loss_scale;
+    if (ls.mode == LossScaleMode::dynamic && s.scale <= ls.min_scale)
+        return why + "the loss scale is at its minimum " + number(s.scale) +
+               " and steps still overflow: the model overflows whatever the scale (a diverging run, too high a "
+               "learning rate, or activations beyond fp16's range)";
+    return why + "loss scale " + number(s.scale) +
+           (ls.mode == LossScaleMode::dynamic ? " (still backing off)" : " (not dynamic)") +
+           ": the run diverged or the model overflows";
 }
 
 // Forward and loss over [first, first + batches * batch) of `data`: the evaluation graph.
@@ -202,7 +251,11 @@ Trainer::Trainer(Context& ctx, Sequential& model, const DeviceDataset& train, Tr
     if (options.batch <= 0 || options.batch > train.count)
         throw ShapeError("Trainer: batch " + std::to_string(options.batch) + " must be in [1, " +
                          std::to_string(train.count) + "]");
-    if (!(options.std > 0)) throw Error("Trainer: std must be positive");
+    check_normalisation(options.mean, options.std, working_dtype(options.precision));
+    if (options.loss_scale.mode == LossScaleMode::dynamic && options.precision == Precision::fp16 &&
+        !(options.loss_scale.min_scale <= options.loss_scale.init_scale))
+        throw Error("Trainer: the minimum loss scale " + number(options.loss_scale.min_scale) +
+                    " exceeds the initial scale " + number(options.loss_scale.init_scale));
     const int ranks = m.comm ? m.comm->size() : 1;
     if (options.batch % ranks)
         throw ShapeError("Trainer: the global batch " + std::to_string(options.batch) + " must be a multiple of the " +
@@ -265,6 +318,7 @@ Metrics Trainer::metrics(bool reset) {
     Impl& m = *impl_;
     m.wait_all();
     detail::TrainState s = read_state(m.state);
+    if (const std::string fault = numerical_fault(s, m.opt); !fault.empty()) throw NumericalError(fault);
     Metrics out{s.loss_sum, s.correct, s.seen, s.scale, s.skipped, s.consecutive_skips, s.step, s.optimizer_step};
     if (m.comm) {
         double sums[] = {out.loss_sum, double(out.correct), double(out.seen)};
@@ -328,6 +382,7 @@ void Trainer::check_replicas() {
 TrainingState Trainer::training_state() {
     impl_->wait_all();
     const detail::TrainState s = read_state(impl_->state);
+    if (s.faults & detail::kFaultWeights) throw NumericalError(numerical_fault(s, impl_->opt));
     return {s.scale, s.growth_tracker, s.step, s.optimizer_step, s.skipped};
 }
 

@@ -20,6 +20,8 @@ TrainState initial_state(const LossScaleOptions& o) {
     TrainState s{};
     const double scale = o.mode == LossScaleMode::none ? 1.0 : o.init_scale;
     if (!(scale > 0.0) || scale > 3.0e38) throw Error("loss scale must be positive and finite, got " + std::to_string(scale));
+    if (o.mode == LossScaleMode::dynamic && !(o.min_scale > 0.0f && o.min_scale <= 3.0e38f))
+        throw Error("minimum loss scale must be positive and finite, got " + std::to_string(o.min_scale));
     s.scale = static_cast<float>(scale);
     s.inv_scale = static_cast<float>(1.0 / double(s.scale));  // GradScaler: float(1/double(S))
     return s;
@@ -111,8 +113,9 @@ void record_optimizer_step(CommandList& cl, Context& context, const OptimizerOpt
                                             {3, o.nesterov ? 1u : 0u},
                                             {4, static_cast<uint32_t>(o.schedule)},
                                             {5, clip ? 1u : 0u}}});
+    // The state is written too: FAULT_WEIGHTS when an update is refused.
     const BufferAccess b[] = {read(grads), read_write(master), read_write(moment1), read_write(moment2), write(work),
-                              read(state),   read(norm_sq)};
+                              read_write(state), read(norm_sq)};
     cl.dispatch(pipe, b, &push, sizeof(push), ceil_div(uint64_t(n) / 2, wg), "optimizer_step");
 }
 
@@ -121,8 +124,9 @@ void record_scale_update(CommandList& cl, ContextImpl& ctx, const LossScaleOptio
     struct Push {
         float growth, backoff, inv_growth, inv_backoff;
         uint32_t interval;
+        float min_scale, inv_min_scale;
     } push{o.growth_factor, o.backoff_factor, float(1.0 / double(o.growth_factor)),
-           float(1.0 / double(o.backoff_factor)), o.growth_interval};
+           float(1.0 / double(o.backoff_factor)), o.growth_interval, o.min_scale, float(1.0 / double(o.min_scale))};
     const auto& pipe = ctx.pipelines->get({"scale_update.f32", 1, sizeof(Push), 1,
                                            {{1, o.mode == LossScaleMode::dynamic ? 1u : 0u}}});
     const BufferAccess b[] = {read_write(state)};
