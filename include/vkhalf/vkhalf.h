@@ -36,7 +36,9 @@ typedef enum vkh_status {
     VKH_ERROR_DEVICE_LOST = 7,
     VKH_ERROR_VULKAN = 8,           /* any other Vulkan failure */
     VKH_ERROR_IO = 9,               /* missing, unreadable or corrupt file */
-    VKH_ERROR_INTERNAL = 10         /* a bug in vkhalf: please report it with the message */
+    VKH_ERROR_INTERNAL = 10,        /* a bug in vkhalf: please report it with the message */
+    VKH_ERROR_NUMERICAL = 11        /* training cannot go on: inf/NaN inputs, a diverged update (refused,
+                                       the weights stay finite) or too many skipped steps in a row */
 } vkh_status;
 
 typedef enum vkh_dtype { VKH_F32 = 0, VKH_F16 = 1, VKH_U32 = 2 } vkh_dtype;
@@ -227,13 +229,17 @@ typedef struct vkh_trainer_options {
     vkh_loss_scale_mode loss_scale;
     float init_scale;
     uint32_t growth_interval;
+    float min_scale;               /* the dynamic scale never goes below this */
+    uint32_t max_consecutive_skips; /* vkh_trainer_metrics fails with VKH_ERROR_NUMERICAL after this
+                                       many overflowed steps in a row (0: never) */
     float mean, std;               /* inputs are (pixel / 255 - mean) / std */
     float label_smoothing;
     uint64_t seed;                 /* initialisation and example order */
 } vkh_trainer_options;
 
 /* fp16, batch 128, AdamW (lr 1e-3, betas 0.9/0.999, eps 1e-8, weight decay 0.01), dynamic loss
- * scale from 65536 growing every 2000 steps, mean 0, std 1, seed 0. */
+ * scale from 65536 growing every 2000 steps, never below 1, stop after 100 skipped steps in a row,
+ * mean 0, std 1, seed 0. */
 void vkh_trainer_options_init(vkh_trainer_options* options);
 
 typedef struct vkh_metrics {
@@ -255,7 +261,8 @@ vkh_status vkh_trainer_shuffle(vkh_trainer t, uint64_t epoch);
 /* One training step: one submission, no wait. */
 vkh_status vkh_trainer_step(vkh_trainer t);
 vkh_status vkh_trainer_wait(vkh_trainer t);
-/* Waits, then reads the training metrics; reset clears the loss/accuracy sums afterwards. */
+/* Waits, then reads the training metrics; reset clears the loss/accuracy sums afterwards.
+ * VKH_ERROR_NUMERICAL when the run cannot make progress (see vkh_trainer_options). */
 vkh_status vkh_trainer_metrics(vkh_trainer t, int32_t reset, vkh_metrics* out);
 /* Loss and accuracy over a whole dataset with the current weights. */
 vkh_status vkh_trainer_evaluate(vkh_trainer t, vkh_dataset data, vkh_metrics* out);
@@ -266,7 +273,8 @@ vkh_status vkh_trainer_parameter_info(vkh_trainer t, size_t index, char* name, s
  * refreshes the working copy (rounded to nearest even in fp16). Non-finite values are refused. */
 vkh_status vkh_trainer_get_parameter(vkh_trainer t, const char* name, float* values, size_t count);
 vkh_status vkh_trainer_set_parameter(vkh_trainer t, const char* name, const float* values, size_t count);
-/* The whole training state in one safetensors file, written atomically. */
+/* The whole training state in one safetensors file, written atomically; refused
+ * (VKH_ERROR_NUMERICAL) after a diverged update, so a bad run never replaces a good file. */
 vkh_status vkh_trainer_save_checkpoint(vkh_trainer t, const char* path);
 /* Checked against the model before anything changes: a file that does not fit is refused and
  * the trainer is untouched. */

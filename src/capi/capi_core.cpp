@@ -48,6 +48,8 @@ vkh_status guarded(const char* fn, void (*body)(void*), void* closure) {
         return fail(fn, VKH_ERROR_VULKAN, e.what());
     } catch (const IoError& e) {
         return fail(fn, VKH_ERROR_IO, e.what());
+    } catch (const NumericalError& e) {
+        return fail(fn, VKH_ERROR_NUMERICAL, e.what());
     } catch (const std::bad_alloc&) {
         return fail(fn, VKH_ERROR_OUT_OF_MEMORY, "out of host memory");
     } catch (const std::exception& e) {
@@ -144,6 +146,7 @@ const char* vkh_status_string(vkh_status status) {
     case VKH_ERROR_VULKAN: return "Vulkan error";
     case VKH_ERROR_IO: return "file error";
     case VKH_ERROR_INTERNAL: return "internal error";
+    case VKH_ERROR_NUMERICAL: return "numerical fault";
     }
     return "unknown status";
 }

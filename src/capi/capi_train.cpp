@@ -42,6 +42,8 @@ TrainerOptions trainer_options(const vkh_trainer_options& o) {
         throw InvalidArgument("eps must be positive, weight_decay >= 0, momentum in [0, 1) and mean finite");
     if (!(o.label_smoothing >= 0 && o.label_smoothing <= 1)) throw InvalidArgument("label_smoothing must be in [0, 1]");
     if (o.growth_interval < 1) throw InvalidArgument("growth_interval must be at least 1");
+    finite_positive(o.min_scale, "min_scale");
+    if (o.min_scale > o.init_scale) throw InvalidArgument("min_scale must not exceed init_scale");
     t.precision = o.precision == VKH_PRECISION_FP16 ? Precision::fp16 : Precision::fp32;
     t.batch = o.batch;
     t.optimizer.kind = o.optimizer == VKH_OPTIMIZER_SGD    ? OptimizerKind::sgd
@@ -58,6 +60,8 @@ TrainerOptions trainer_options(const vkh_trainer_options& o) {
                                                                : LossScaleMode::none;
     t.loss_scale.init_scale = o.init_scale;
     t.loss_scale.growth_interval = o.growth_interval;
+    t.loss_scale.min_scale = o.min_scale;
+    t.max_consecutive_skips = o.max_consecutive_skips;
     t.mean = o.mean;
     t.std = o.std;
     t.label_smoothing = o.label_smoothing;
@@ -249,6 +253,8 @@ void vkh_trainer_options_init(vkh_trainer_options* o) {
     o->loss_scale = VKH_LOSS_SCALE_DYNAMIC;
     o->init_scale = t.loss_scale.init_scale;
     o->growth_interval = t.loss_scale.growth_interval;
+    o->min_scale = t.loss_scale.min_scale;
+    o->max_consecutive_skips = t.max_consecutive_skips;
     o->mean = t.mean;
     o->std = t.std;
     o->label_smoothing = t.label_smoothing;

@@ -364,6 +364,28 @@ static void test_training(vkh_context ctx, const char* checkpoint) {
     remove(checkpoint);
 
     vkh_trainer_free(tr);
+
+    /* a learning rate that diverges: the update is refused, the weights stay finite, and metrics and
+     * saving report it instead of training on garbage */
+    vkh_model wild = NULL;
+    CHECK_OK(vkh_model_create(&wild));
+    CHECK_OK(vkh_model_add_linear(wild, FEATURES, 4));
+    o.lr = 1e6f;
+    CHECK_OK(vkh_trainer_create(ctx, wild, data, &o, &tr));
+    vkh_status status = VKH_OK;
+    for (int s = 0; s < 4 * steps && status == VKH_OK; ++s) {
+        CHECK_OK(vkh_trainer_step(tr));
+        status = vkh_trainer_metrics(tr, 0, &trained);
+    }
+    CHECK(status == VKH_ERROR_NUMERICAL && strstr(vkh_last_error(), "diverged") != NULL);
+    CHECK_STATUS(vkh_trainer_save_checkpoint(tr, checkpoint), VKH_ERROR_NUMERICAL);
+    static float wild_weights[4 * FEATURES];
+    CHECK_OK(vkh_trainer_get_parameter(tr, "0.weight", wild_weights, 4 * FEATURES));
+    int finite = 1;
+    for (int i = 0; i < 4 * FEATURES; ++i) finite &= isfinite(wild_weights[i]) != 0;
+    CHECK(finite);
+    vkh_trainer_free(tr);
+    vkh_model_free(wild);
     vkh_dataset_free(data);
 }
 

@@ -19,7 +19,8 @@ class TrainerOptions(C.Structure):
     _fields_ = [("precision", C.c_int), ("batch", C.c_int64), ("optimizer", C.c_int), ("lr", C.c_float),
                 ("beta1", C.c_float), ("beta2", C.c_float), ("eps", C.c_float), ("weight_decay", C.c_float),
                 ("momentum", C.c_float), ("loss_scale", C.c_int), ("init_scale", C.c_float),
-                ("growth_interval", C.c_uint32), ("mean", C.c_float), ("std", C.c_float),
+                ("growth_interval", C.c_uint32), ("min_scale", C.c_float),
+                ("max_consecutive_skips", C.c_uint32), ("mean", C.c_float), ("std", C.c_float),
                 ("label_smoothing", C.c_float), ("seed", C.c_uint64)]
 
 
