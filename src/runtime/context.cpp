@@ -5,6 +5,7 @@
 
 #include "runtime/check.hpp"
 #include "runtime/context_impl.hpp"
+#include "runtime/pipeline_cache_file.hpp"
 #include "runtime/quirks.hpp"
 #include "vkhalf/error.hpp"
 
@@ -154,7 +155,12 @@ ContextImpl::ContextImpl(const ContextOptions& opts) : options(opts) {
     vk_check(vkCreateCommandPool(device, &pi, nullptr, &pool), "vkCreateCommandPool");
     command_pool = UniqueCommandPool(device, pool);
     memory = std::make_unique<MemoryAllocator>(device, physical, caps, faults);
-    pipelines = std::make_unique<PipelineCache>(device, caps.compute_full_subgroups, faults);
+    VkPhysicalDeviceProperties props;
+    vkGetPhysicalDeviceProperties(physical, &props);
+    pipeline_cache_path = pipeline_cache_file(pipeline_cache_dir(options.pipeline_cache_dir), props);
+    const std::vector<std::byte> cached = read_pipeline_cache(pipeline_cache_path);
+    pipelines = std::make_unique<PipelineCache>(device, caps.compute_full_subgroups, faults, cached);
+    pipeline_cache_loaded = cached.size();
 
     uint64_t timeout_s = kDefaultFenceTimeoutS;
     env_flag_value("VKHALF_TIMEOUT_S", timeout_s);
@@ -163,6 +169,12 @@ ContextImpl::ContextImpl(const ContextOptions& opts) : options(opts) {
 
 ContextImpl::~ContextImpl() {
     if (device) vkDeviceWaitIdle(device);
+    if (pipelines && lost.empty() && pipelines->size() > 0) {
+        try {
+            write_pipeline_cache(pipeline_cache_path, pipelines->data());
+        } catch (const std::exception&) {  // a cache that cannot be saved costs the next run time, nothing else
+        }
+    }
     staging.reset();
     pipelines.reset();
     memory.reset();
@@ -239,6 +251,17 @@ std::size_t Context::validation_message_count() const { return impl_->instance->
 std::vector<std::string> Context::validation_messages() const { return impl_->instance->log().messages(); }
 void Context::clear_validation_messages() { impl_->instance->log().clear(); }
 void Context::wait_idle() { impl_->wait_device_idle("vkDeviceWaitIdle"); }
+
+const std::string& Context::pipeline_cache_path() const { return impl_->pipeline_cache_path; }
+std::size_t Context::pipeline_cache_loaded_bytes() const { return impl_->pipeline_cache_loaded; }
+
+void Context::save_pipeline_cache() {
+    impl_->throw_if_lost("save_pipeline_cache");
+    if (impl_->pipeline_cache_path.empty())
+        throw IoError("save_pipeline_cache: no pipeline cache directory (ContextOptions::pipeline_cache_dir is empty, "
+                      "VKHALF_PIPELINE_CACHE=0, or neither XDG_CACHE_HOME nor HOME is set)");
+    detail::write_pipeline_cache(impl_->pipeline_cache_path, impl_->pipelines->data());
+}
 
 std::vector<DeviceInfo> list_devices() {
     detail::Instance instance(Validation::off, false);

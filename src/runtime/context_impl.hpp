@@ -63,6 +63,8 @@ struct ContextImpl : std::enable_shared_from_this<ContextImpl> {
     UniqueCommandPool command_pool;
     std::unique_ptr<MemoryAllocator> memory;
     std::unique_ptr<PipelineCache> pipelines;
+    std::string pipeline_cache_path;     // "" when the cache is not kept on disk
+    std::size_t pipeline_cache_loaded = 0;
     std::shared_ptr<Allocation> staging;   // reused for every upload/download through staging
     uint64_t submissions = 0;              // queue submissions so far (tests count them)
     uint64_t fence_timeout_ns = 0;

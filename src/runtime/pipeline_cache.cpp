@@ -27,12 +27,25 @@ std::string PipelineDesc::key() const {
     return full_subgroups ? k + "|full" : k;
 }
 
-PipelineCache::PipelineCache(VkDevice device, bool compute_full_subgroups, FaultInjector& faults)
+PipelineCache::PipelineCache(VkDevice device, bool compute_full_subgroups, FaultInjector& faults,
+                             std::span<const std::byte> initial_data)
     : device_(device), compute_full_subgroups_(compute_full_subgroups), faults_(faults) {
     VkPipelineCacheCreateInfo ci{VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
+    ci.initialDataSize = initial_data.size();
+    ci.pInitialData = initial_data.data();
     VkPipelineCache cache = VK_NULL_HANDLE;
     vk_check(vkCreatePipelineCache(device_, &ci, nullptr, &cache), "vkCreatePipelineCache");
     cache_ = UniquePipelineCache(device_, cache);
+}
+
+std::vector<std::byte> PipelineCache::data() const {
+    std::size_t bytes = 0;
+    vk_check(vkGetPipelineCacheData(device_, cache_.get(), &bytes, nullptr), "vkGetPipelineCacheData");
+    std::vector<std::byte> out(bytes);
+    // VK_INCOMPLETE would mean it grew in between: nothing else uses the cache meanwhile.
+    vk_check(vkGetPipelineCacheData(device_, cache_.get(), &bytes, out.data()), "vkGetPipelineCacheData");
+    out.resize(bytes);
+    return out;
 }
 
 const Pipeline& PipelineCache::get(const PipelineDesc& desc) {
