@@ -12,11 +12,13 @@ struct BenchArgs {
     double reference_gflops = 0;      // --reference-gflops: a figure measured elsewhere (torch.matmul)
     std::string reference_name;       // its name for the result line
     bool layers = true;               // also the sample models' layer shapes
+    int64_t params = 0;               // optimizer: parameters (0: 100M)
 };
 
 int bench_gemm(vkhalf::Context& ctx, const BenchArgs& args);
 int bench_train_step(vkhalf::Context& ctx, const BenchArgs& args);
 int bench_conv(vkhalf::Context& ctx, const BenchArgs& args);
+int bench_optimizer(vkhalf::Context& ctx, const BenchArgs& args);
 
 // Seconds per run of fn(), repeated until the budget is spent (at least 3 runs, 1 warm-up).
 double time_per_run(double budget_s, const auto& fn) {

@@ -8,7 +8,7 @@
 
 namespace {
 
-const char* kHelp = R"(usage: vkhalf-bench gemm|conv|train-step [options]
+const char* kHelp = R"(usage: vkhalf-bench gemm|conv|train-step|optimizer [options]
 
 gemm   GFLOP/s of every GEMM variant the device supports at square sizes and at the sample
        models' layer shapes. On a CPU device it also times OpenBLAS sgemm in the same process
@@ -23,12 +23,18 @@ train-step
        steps/s of a 784-256-10 MLP training step (batch 128, AdamW, dynamic loss scaling) replayed
        from its recorded graph, against the same step submitted op by op with a host wait after
        each, in the same run; fp16 and fp32.
+optimizer
+       the fused AdamW step over --params parameters in one flat buffer (fp16 gradients, fp32
+       master weights and moments: 28 bytes per parameter): ms per step and GB/s, against a
+       device-to-device copy of the same bytes in the same run. Last line:
+       result: bench=optimizer device="..." params=N step_ms=T step_gbps=X copy_gbps=Y ratio=X/Y
 
 options:
   --device N              Vulkan device index (default: VKHALF_DEVICE, else the first GPU, else the first)
   --sizes A,B,...         square sizes (default 256,512,1024,2048; 4096 too on GPUs)
   --seconds S             time budget per configuration (default 0.5)
   --no-layers             skip the layer shapes
+  --params N              optimizer: parameter count (default 100000000)
   --reference-gflops X    a reference figure measured elsewhere on this device
   --reference-name NAME   its name (default: torch)
   --help                  this text
@@ -58,6 +64,7 @@ int main(int argc, char** argv) {
         else if (!std::strcmp(argv[i], "--sizes") && has_value) args.sizes = parse_sizes(argv[++i]);
         else if (!std::strcmp(argv[i], "--seconds") && has_value) args.seconds_per_point = std::atof(argv[++i]);
         else if (!std::strcmp(argv[i], "--no-layers")) args.layers = false;
+        else if (!std::strcmp(argv[i], "--params") && has_value) args.params = std::atoll(argv[++i]);
         else if (!std::strcmp(argv[i], "--reference-gflops") && has_value) args.reference_gflops = std::atof(argv[++i]);
         else if (!std::strcmp(argv[i], "--reference-name") && has_value) args.reference_name = argv[++i];
         else if (!std::strcmp(argv[i], "--help")) { std::fputs(kHelp, stdout); return 0; }
@@ -68,6 +75,7 @@ int main(int argc, char** argv) {
         if (what == "gemm") return bench_gemm(ctx, args);
         if (what == "train-step") return bench_train_step(ctx, args);
         if (what == "conv") return bench_conv(ctx, args);
+        if (what == "optimizer") return bench_optimizer(ctx, args);
         std::fprintf(stderr, "vkhalf-bench: unknown benchmark '%s' (see --help)\n", what.c_str());
         return 2;
     } catch (const vkhalf::Error& e) {

@@ -11,6 +11,7 @@
 
 #include <vkhalf/vkhalf.hpp>
 
+#include "train_distributed.hpp"
 #include "train_report.hpp"
 
 using namespace vkhalf;
@@ -38,37 +39,58 @@ on the device; one queue submission per step.
   --precision fp16|fp32    [fp16]
   --loss-scale dynamic|static|none   [dynamic: GradScaler's rules]
   --init-scale X           initial (or static) loss scale [65536]
+  --min-scale X            the dynamic loss scale never backs off below X [1]
   --seed N                 initialisation and shuffling [0]
   --device N               Vulkan device index [VKHALF_DEVICE, else the first GPU, else the first]
   --limit-train N          use only the first N training images
   --checkpoint FILE        save a safetensors checkpoint after every epoch (atomic replace)
+  --checkpoint-every N     also save it every N steps within an epoch (0: epochs only) [0]
   --resume FILE            continue from a checkpoint (same model and precision)
   --metrics FILE.csv       per-epoch metrics, and per --log-every steps
   --log-every N            steps between logged training-loss rows [100]
   --plot FILE.svg          loss and accuracy curves
   --label-smoothing X      cross-entropy label smoothing in [0, 1] [0]
   --clip-norm X            clip the global gradient norm to X (0: off) [0]
-  --max-skips N            stop when N steps in a row skip for overflow [100]
+  --max-skips N            stop (exit status 1, nothing saved) when N steps in a row skip for
+                           inf/NaN gradients; 0: never. An update that would write inf/NaN into
+                           the weights stops the run at once [100]
   --profile                print where one step's GPU time goes (timestamps)
   --help
 
+Data parallel (docs/distributed.md), when built with MPI: run under mpirun, one rank per device:
+  mpirun -np 2 vkhalf-train --distributed [options]
+--batch is then the global batch (a multiple of the rank count); each rank trains on its share of
+every batch and the gradients are summed over the ranks (MPI all-reduce) before the overflow check,
+so every rank keeps the same weights and skips the same steps. Rank 0 prints and writes files.
+  --distributed            start MPI (implied when mpirun launched the process)
+  --devices A,B,...        device index per local rank [the GPUs in turn, else device 0]
+  --dist-timeout S         seconds a rank waits for the others before it ends the job [600]
+  --rank-checkpoints       every rank also saves its own state to CHECKPOINT.rankR (testing)
+  --inject-overflow-step K (testing) rank --inject-rank R [0] gets an inf gradient at step K
+
+Any failure (a device error, a numerical fault, a bad file) ends with exit status 1 and a message
+on stderr; the checkpoint file then still holds the last complete save, for --resume.
+
 The last line is machine-readable:
 result: model=... precision=... epochs=... test_accuracy=... test_loss=... images_per_s=...
-        skipped_steps=N final_loss_scale=... device="..."
+        skipped_steps=N final_loss_scale=... device="..." ranks=N
 )";
 
 struct Args {
     std::string model = "mlp", data = "/usr/share/datasets/fashion-mnist", optimizer = "adamw";
     std::string precision = "fp16", loss_scale = "dynamic", schedule = "constant";
     std::string checkpoint, resume, metrics, plot;
-    int epochs = 10, batch = 128, log_every = 100, max_skips = 100;
+    int epochs = 10, batch = 128, log_every = 100, max_skips = 100, checkpoint_every = 0;
     long limit_train = 0;
-    double lr = 1e-3, init_scale = 65536;
+    double lr = 1e-3, init_scale = 65536, min_scale = 1;
     double weight_decay = -1;  // -1: the optimizer's default
     double label_smoothing = 0, clip_norm = 0;
     uint64_t seed = 0;
     int device = -1;
     bool profile = false;
+    std::string devices;
+    bool rank_checkpoints = false;
+    GroupOptions group;
 };
 
 [[noreturn]] void usage_error(const std::string& what) {
@@ -95,6 +117,8 @@ Args parse(int argc, char** argv) {
             std::exit(0);
         }
         if (f == "--profile") { a.profile = true; continue; }
+        if (f == "--distributed") { a.group.requested = true; continue; }
+        if (f == "--rank-checkpoints") { a.rank_checkpoints = true; continue; }
         if (i + 1 >= argc) usage_error(f + " needs a value");
         const char* v = argv[++i];
         if (f == "--model") a.model = v;
@@ -107,10 +131,12 @@ Args parse(int argc, char** argv) {
         else if (f == "--precision") a.precision = v;
         else if (f == "--loss-scale") a.loss_scale = v;
         else if (f == "--init-scale") a.init_scale = number<double>("--init-scale", v);
+        else if (f == "--min-scale") a.min_scale = number<double>("--min-scale", v);
         else if (f == "--seed") a.seed = number<uint64_t>("--seed", v);
         else if (f == "--device") a.device = number<int>("--device", v);
         else if (f == "--limit-train") a.limit_train = number<long>("--limit-train", v);
         else if (f == "--checkpoint") a.checkpoint = v;
+        else if (f == "--checkpoint-every") a.checkpoint_every = number<int>("--checkpoint-every", v);
         else if (f == "--resume") a.resume = v;
         else if (f == "--metrics") a.metrics = v;
         else if (f == "--log-every") a.log_every = number<int>("--log-every", v);
@@ -119,6 +145,10 @@ Args parse(int argc, char** argv) {
         else if (f == "--label-smoothing") a.label_smoothing = number<double>("--label-smoothing", v);
         else if (f == "--clip-norm") a.clip_norm = number<double>("--clip-norm", v);
         else if (f == "--schedule") a.schedule = v;
+        else if (f == "--devices") a.devices = v;
+        else if (f == "--dist-timeout") a.group.timeout_seconds = number<double>("--dist-timeout", v);
+        else if (f == "--inject-overflow-step") a.group.inject_overflow_step = number<long>("--inject-overflow-step", v);
+        else if (f == "--inject-rank") a.group.inject_rank = number<int>("--inject-rank", v);
         else usage_error("unknown option '" + f + "'");
     }
     if (a.model != "mlp" && a.model != "cnn") usage_error("--model must be mlp or cnn");
@@ -127,9 +157,14 @@ Args parse(int argc, char** argv) {
     if (a.loss_scale != "dynamic" && a.loss_scale != "static" && a.loss_scale != "none")
         usage_error("--loss-scale must be dynamic, static or none");
     if (a.batch < 1 || a.epochs < 1) usage_error("--batch and --epochs must be at least 1");
-    if (!(a.lr > 0) || !(a.init_scale > 0)) usage_error("--lr and --init-scale must be positive");
+    if (!(a.lr > 0) || !(a.init_scale > 0) || !(a.min_scale > 0)) usage_error("--lr, --init-scale and --min-scale must be positive");
+    if (a.min_scale > a.init_scale) usage_error("--min-scale must not exceed --init-scale");
     if (a.label_smoothing < 0 || a.label_smoothing > 1) usage_error("--label-smoothing must be in [0, 1]");
     if (a.schedule != "constant" && a.schedule != "cosine") usage_error("--schedule must be constant or cosine");
+    if (!(a.group.timeout_seconds > 0)) usage_error("--dist-timeout must be positive");
+    if (!mpi_built() && (a.group.requested || !a.devices.empty() || a.group.inject_overflow_step > 0))
+        usage_error("--distributed, --devices and --inject-overflow-step need a vkhalf-train built with MPI "
+                    "(Debian: libopenmpi-dev, then reconfigure)");
     return a;
 }
 
@@ -154,8 +189,9 @@ std::unique_ptr<Sequential> make_model(const std::string& name, int64_t rows, in
     return m;
 }
 
-TrainerOptions trainer_options(const Args& a, float mean, float std, int64_t steps_per_epoch) {
+TrainerOptions trainer_options(const Args& a, float mean, float std, int64_t steps_per_epoch, Communicator* comm) {
     TrainerOptions o;
+    o.communicator = comm;
     o.precision = a.precision == "fp16" ? Precision::fp16 : Precision::fp32;
     o.batch = a.batch;
     o.seed = a.seed;
@@ -178,12 +214,29 @@ TrainerOptions trainer_options(const Args& a, float mean, float std, int64_t ste
                         : a.loss_scale == "static" ? LossScaleMode::fixed
                                                    : LossScaleMode::none;
     o.loss_scale.init_scale = float(a.init_scale);
+    o.loss_scale.min_scale = float(a.min_scale);
+    o.max_consecutive_skips = uint32_t(a.max_skips);
     return o;
 }
 
-void print_profile(Trainer& tr) {
+// What every rank must share beyond the Trainer's own checks: the loop (epochs, logging: metrics()
+// is collective) and the resume. Per-rank choices (devices, paths of data and checkpoints) differ.
+uint64_t loop_fingerprint(const Args& a) {
+    std::string text;
+    for (const std::string& v : {a.model, a.optimizer, a.precision, a.loss_scale, a.schedule,
+                                 std::to_string(a.epochs), std::to_string(a.batch), std::to_string(a.log_every),
+                                 std::to_string(a.max_skips), std::to_string(a.limit_train), std::to_string(a.lr),
+                                 std::to_string(a.init_scale), std::to_string(a.weight_decay),
+                                 std::to_string(a.label_smoothing), std::to_string(a.clip_norm), std::to_string(a.seed),
+                                 std::to_string(a.profile), std::to_string(a.resume.empty())})
+        text += v + '\n';
+    return fingerprint_bytes(std::as_bytes(std::span(text)));
+}
+
+void print_profile(Trainer& tr, bool lead) {
     tr.step();
     tr.wait();
+    if (!lead) return;
     double total = 0;
     std::map<std::string, double> by_op;
     for (const auto& t : tr.graph().profile()) by_op[t.label] += t.milliseconds, total += t.milliseconds;
@@ -191,9 +244,12 @@ void print_profile(Trainer& tr) {
     for (const auto& [label, ms] : by_op) std::printf("  %-48s %8.3f ms  %5.1f%%\n", label.c_str(), ms, 100 * ms / total);
 }
 
-int run(const Args& a) {
+int run(const Args& a, ProcessGroup& group) {
+    const bool lead = group.lead();  // prints and writes files
+    if (Communicator* comm = group.communicator())
+        check_ranks_agree(*comm, "vkhalf-train options", loop_fingerprint(a));
     ContextOptions co;
-    if (a.device >= 0) co.device_index = uint32_t(a.device);
+    co.device_index = group.device_for_rank(a.device, a.devices);
     Context ctx(co);
     MnistSplit train_split = load_mnist_split(a.data, "train");
     const MnistSplit test_split = load_mnist_split(a.data, "t10k");
@@ -214,30 +270,57 @@ int run(const Args& a) {
     const DeviceDataset test = DeviceDataset::upload(ctx, test_split.images, test_split.labels, test_split.count,
                                                      features, mnist_classes);
     auto model = make_model(a.model, train_split.rows, train_split.cols);
-    Trainer tr(ctx, *model, train, trainer_options(a, mean, std, train.count / a.batch));
+    Trainer tr(ctx, *model, train, trainer_options(a, mean, std, train.count / a.batch, group.communicator()));
 
     const std::map<std::string, std::string> run_meta = {
         {"vkhalf.model", a.model}, {"vkhalf.seed", std::to_string(a.seed)}, {"vkhalf.mean", std::to_string(mean)},
         {"vkhalf.std", std::to_string(std)}, {"vkhalf.optimizer", a.optimizer}, {"vkhalf.schedule", a.schedule},
         {"vkhalf.version", VKHALF_VERSION_STRING}};
+    const long spe = long(tr.steps_per_epoch());
     int first_epoch = 1;
+    long first_step = 1;  // within first_epoch: a checkpoint saved mid-epoch resumes where it was
     if (!a.resume.empty()) {
         const auto meta = load_checkpoint(tr, a.resume);
         if (auto it = meta.find("vkhalf.model"); it != meta.end() && it->second != a.model)
             throw Error(a.resume + ": a checkpoint of the " + it->second + " model, not " + a.model);
         if (auto it = meta.find("vkhalf.epoch"); it != meta.end()) first_epoch = std::stoi(it->second) + 1;
-        std::printf("resumed from %s after epoch %d\n", a.resume.c_str(), first_epoch - 1);
+        if (auto it = meta.find("vkhalf.epoch_step"); it != meta.end()) {
+            first_step = std::stol(it->second) + 1;
+            const uint32_t step = tr.training_state().step;
+            if (first_step > spe || uint64_t(step) != uint64_t(first_epoch - 1) * uint64_t(spe) + uint64_t(first_step - 1))
+                throw Error(a.resume + ": saved after step " + std::to_string(step) + ", which is not step " +
+                            std::to_string(first_step - 1) + " of epoch " + std::to_string(first_epoch) + " at " +
+                            std::to_string(spe) + " steps per epoch (a different --batch or --limit-train?)");
+            if (lead) std::printf("resumed from %s at epoch %d step %ld\n", a.resume.c_str(), first_epoch, first_step - 1);
+        } else if (lead) {
+            std::printf("resumed from %s after epoch %d\n", a.resume.c_str(), first_epoch - 1);
+        }
+        tr.check_replicas();  // every rank read the same file
     }
-    if (a.profile) print_profile(tr);
+    // Every save is preceded by metrics() (which throws on a numerical fault), so a run that went
+    // wrong never replaces the last good checkpoint. Data parallel: every rank calls it (metrics()
+    // is collective), rank 0 writes.
+    auto save = [&](int epoch, long steps_done) {
+        tr.metrics();
+        auto meta = run_meta;
+        meta["vkhalf.epoch"] = std::to_string(steps_done == spe ? epoch : epoch - 1);
+        if (steps_done != spe) meta["vkhalf.epoch_step"] = std::to_string(steps_done);
+        if (lead) save_checkpoint(tr, a.checkpoint, meta);
+        if (a.rank_checkpoints) save_checkpoint(tr, a.checkpoint + ".rank" + std::to_string(group.rank()), meta);
+    };
+    if (a.profile) print_profile(tr, lead);
 
     const DeviceCaps& caps = ctx.caps();
-    std::printf("device %u: %s (%s); %s model, %s, %s, batch %d, %lld training images\n", ctx.device_index(),
-                caps.name.c_str(), caps.driver.c_str(), a.model.c_str(), a.precision.c_str(), a.optimizer.c_str(), a.batch,
-                (long long)train.count);
-    const bool tty = isatty(fileno(stdout));
+    if (lead)
+        std::printf("device %u: %s (%s); %s model, %s, %s, batch %d, %lld training images\n", ctx.device_index(),
+                    caps.name.c_str(), caps.driver.c_str(), a.model.c_str(), a.precision.c_str(), a.optimizer.c_str(),
+                    a.batch, (long long)train.count);
+    if (lead && group.size() > 1)
+        std::printf("data parallel: %d ranks, %d images of every batch per rank, gradients summed over MPI\n",
+                    group.size(), a.batch / group.size());
+    const bool tty = isatty(fileno(stdout)) && group.size() == 1;
     std::vector<EpochRecord> history;
     std::vector<StepRecord> steps;
-    const long spe = long(tr.steps_per_epoch());
     Metrics last_test;
     double total_images = 0, total_seconds = 0;
     for (int epoch = first_epoch; epoch <= a.epochs; ++epoch) {
@@ -245,48 +328,47 @@ int run(const Args& a) {
         const auto start = std::chrono::steady_clock::now();
         auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
         double epoch_loss = 0, epoch_correct = 0, epoch_seen = 0;
-        for (long s = 1; s <= spe; ++s) {
+        const long start_step = epoch == first_epoch ? first_step : 1;
+        for (long s = start_step; s <= spe; ++s) {
             tr.step();
+            if (!a.checkpoint.empty() && a.checkpoint_every > 0 && s % a.checkpoint_every == 0 && s != spe)
+                save(epoch, s);
             const bool log = (a.log_every > 0 && s % a.log_every == 0) || s == spe;
             if (!log && !(tty && s % 20 == 0)) continue;
-            const Metrics m = tr.metrics(log);  // waits: only every few steps
-            if (m.consecutive_skips >= uint32_t(a.max_skips) && a.max_skips > 0) {
-                if (tty) clear_progress(stdout);
-                throw Error("stopped: " + std::to_string(m.consecutive_skips) + " steps in a row overflowed (loss scale " +
-                            std::to_string(m.loss_scale) + "): the run diverged or the input holds inf/NaN");
-            }
+            if (tty) clear_progress(stdout);  // a numerical fault's message starts on a clean line
+            const Metrics m = tr.metrics(log);  // waits: only every few steps; throws on a numerical fault
             if (log) {
                 epoch_loss += m.loss_sum, epoch_correct += double(m.correct), epoch_seen += double(m.seen);
                 steps.push_back({epoch, s, m.mean_loss(), m.accuracy(), m.loss_scale});
             }
-            if (tty) draw_progress(stdout, epoch, s, spe, double(s) * a.batch / elapsed(), m.seen ? m.mean_loss() : epoch_loss / std::max(epoch_seen, 1.0), m.loss_scale);
+            if (tty) draw_progress(stdout, epoch, s, spe, double(s - start_step + 1) * a.batch / elapsed(), m.seen ? m.mean_loss() : epoch_loss / std::max(epoch_seen, 1.0), m.loss_scale);
         }
         const Metrics end = tr.metrics(true);
         epoch_loss += end.loss_sum, epoch_correct += double(end.correct), epoch_seen += double(end.seen);
         const double seconds = elapsed();
-        last_test = tr.evaluate(test);
+        if (lead) last_test = tr.evaluate(test);  // the same weights on every rank: one evaluates
         if (tty) clear_progress(stdout);
+        tr.check_replicas();  // data parallel: every rank holds the same weights, bit for bit
+        const double images = double(spe - start_step + 1) * a.batch;
         EpochRecord r{epoch, epoch_loss / epoch_seen, epoch_correct / epoch_seen, last_test.mean_loss(),
-                      last_test.accuracy(), double(spe) * a.batch / seconds, seconds, end.skipped, end.loss_scale};
+                      last_test.accuracy(), images / seconds, seconds, end.skipped, end.loss_scale};
         history.push_back(r);
-        total_images += double(spe) * a.batch, total_seconds += seconds;
-        std::printf("%s\n", epoch_line(r).c_str());
+        total_images += images, total_seconds += seconds;
+        if (lead) std::printf("%s\n", epoch_line(r).c_str());
         std::fflush(stdout);
-        if (!a.checkpoint.empty()) {
-            auto meta = run_meta;
-            meta["vkhalf.epoch"] = std::to_string(epoch);
-            save_checkpoint(tr, a.checkpoint, meta);
-        }
+        if (!a.checkpoint.empty()) save(epoch, spe);
+        if (!lead) continue;
         if (!a.metrics.empty()) write_metrics_csv(a.metrics, history, steps);
         if (!a.plot.empty()) write_plot_svg(a.plot, "vkhalf " + a.model + " " + a.precision + " on " + caps.name, history);
     }
     const Metrics final_state = tr.metrics();
-    if (history.empty()) last_test = tr.evaluate(test);
-    std::printf("result: model=%s precision=%s epochs=%d test_accuracy=%.4f test_loss=%.4f images_per_s=%.0f "
-                "skipped_steps=%u final_loss_scale=%g device=\"%s\"\n",
-                a.model.c_str(), a.precision.c_str(), a.epochs, last_test.accuracy(), last_test.mean_loss(),
-                total_seconds > 0 ? total_images / total_seconds : 0.0, final_state.skipped, final_state.loss_scale,
-                caps.name.c_str());
+    if (history.empty() && lead) last_test = tr.evaluate(test);
+    if (lead)
+        std::printf("result: model=%s precision=%s epochs=%d test_accuracy=%.4f test_loss=%.4f images_per_s=%.0f "
+                    "skipped_steps=%u final_loss_scale=%g device=\"%s\" ranks=%d\n",
+                    a.model.c_str(), a.precision.c_str(), a.epochs, last_test.accuracy(), last_test.mean_loss(),
+                    total_seconds > 0 ? total_images / total_seconds : 0.0, final_state.skipped,
+                    final_state.loss_scale, caps.name.c_str(), group.size());
     return 0;
 }
 
@@ -294,12 +376,20 @@ int run(const Args& a) {
 
 int main(int argc, char** argv) {
     const Args args = parse(argc, argv);
+    std::unique_ptr<ProcessGroup> group;
     try {
-        return run(args);
+        group = std::make_unique<ProcessGroup>(argc, argv, args.group);
+        return run(args, *group);
     } catch (const vkhalf::Error& e) {
-        std::fprintf(stderr, "vkhalf-train: %s\n", e.what());
+        const bool several = group && group->size() > 1;
+        if (!several) std::fprintf(stderr, "vkhalf-train: %s\n", e.what());
+        if (!args.checkpoint.empty())
+            std::fprintf(stderr, "vkhalf-train: stopped without saving; %s holds the last complete checkpoint (if any)\n",
+                         args.checkpoint.c_str());
+        if (several) group->fail(e.what(), 1);  // ends every rank, naming this one
         return 1;
     } catch (const std::exception& e) {
+        if (group) group->fail(e.what(), 1);  // a rank of several: ends them all, naming this rank
         std::fprintf(stderr, "vkhalf-train: %s\n", e.what());
         return 1;
     }

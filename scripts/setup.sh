@@ -30,11 +30,12 @@ as_root() {
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
-PACKAGES=(g++ cmake ninja-build pkg-config python3 python3-venv python3-pip
+PACKAGES=(g++ make cmake ninja-build pkg-config python3 python3-venv python3-pip
           libvulkan-dev libvulkan-volk-dev glslang-tools spirv-tools doctest-dev zlib1g-dev
           mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
           dataset-fashion-mnist  # the sample trainer's data
-          libopenblas-dev)       # OpenBLAS: vkhalf-bench's CPU reference only
+          libopenblas-dev        # OpenBLAS: vkhalf-bench's CPU reference only
+          libopenmpi-dev openmpi-bin)  # Open MPI: data-parallel vkhalf-train (optional vkhalf_mpi)
 [ "${VKHALF_WITH_TORCH:-0}" = 1 ] && PACKAGES+=(python3-torch)
 [ "${VKHALF_WITH_CLANG:-0}" = 1 ] && PACKAGES+=(clang libclang-rt-dev)  # ASan/UBSan/libFuzzer runtimes
 

@@ -3,9 +3,10 @@
 #include "common.glsl"
 
 // x[r, d] = (images[idx, d] / 255 - mean) * inv_std,  y[r] = labels[idx],
-// idx = order[first + (step % steps_per_epoch) * B + r]
+// idx = order[first + (step % steps_per_epoch) * stride + r]
 // The dataset (u8 pixels, four per uint) and this epoch's order live on the device; `step` comes
-// from the training state, so the same recording gathers a new batch each replay.
+// from the training state, so the same recording gathers a new batch each replay. stride is the
+// global batch: B for one process; a data-parallel rank reads its B-row shard at first = rank * B.
 #define TRAIN_STATE_BINDING 4
 #include "train_state.glsl"
 
@@ -17,6 +18,7 @@ layout(binding = 5) writeonly buffer Y_ { uint Y[]; };
 layout(push_constant) uniform Push {
     uint batch, features, steps_per_epoch, first;
     float mean, inv_std;
+    uint stride;
 } pc;
 
 PAIR_STORE(X)
@@ -30,7 +32,7 @@ void main() {
     uint p = linear_invocation();
     uint n = pc.batch * pc.features;
     if (2u * p >= n) return;
-    uint first = pc.first + (st.step % pc.steps_per_epoch) * pc.batch;
+    uint first = pc.first + (st.step % pc.steps_per_epoch) * pc.stride;
     afp2 v = afp2(0);
     for (uint e = 0; e < 2u; ++e) {
         uint i = 2u * p + e;

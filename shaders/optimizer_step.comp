@@ -13,6 +13,9 @@
 //   CLIP:  g *= min(1, max_norm / (||g||_2 + 1e-6)) first, ||g|| over every unscaled gradient
 //          (torch.nn.utils.clip_grad_norm_); norm_sq holds the scaled gradients' sum of squares
 //   master = p;  work = rne_fp16(p) (or p in fp32 mode)
+// An element whose new p, m or v would be inf or NaN -- or whose p would round to inf in an fp16
+// working copy -- keeps its old values and sets FAULT_WEIGHTS: a diverging run never writes
+// garbage into the weights, and the host stops it.
 // lr follows the schedule at st.step; t = st.optimizer_step + 1.
 #define TRAIN_STATE_BINDING 5
 #include "train_state.glsl"
@@ -50,27 +53,37 @@ float learning_rate() {
     return lr;
 }
 
+bool finite(float x) { return (floatBitsToUint(x) & 0x7f800000u) != 0x7f800000u; }
+
+// The new weight, or the old one when the update is refused (see above).
 float update(uint i, float g, float lr, float t) {
     float p = master[i];
+    float m = 0.0, v = 0.0;
+    bool with_m = ALGO != 0u || pc.momentum != 0.0, with_v = ALGO != 0u;
     if (ALGO == 0u) {
         g += pc.weight_decay * p;
         if (pc.momentum != 0.0) {
-            float buf = st.optimizer_step == 0u ? g : pc.momentum * moment1[i] + (1.0 - pc.dampening) * g;
-            moment1[i] = buf;
-            g = NESTEROV ? g + pc.momentum * buf : buf;
+            m = st.optimizer_step == 0u ? g : pc.momentum * moment1[i] + (1.0 - pc.dampening) * g;
+            g = NESTEROV ? g + pc.momentum * m : m;
         }
         p -= lr * g;
     } else {
         if (ALGO == 2u) p *= 1.0 - lr * pc.weight_decay;
         else g += pc.weight_decay * p;
-        float m = pc.beta1 * moment1[i] + (1.0 - pc.beta1) * g;
-        float v = pc.beta2 * moment2[i] + (1.0 - pc.beta2) * g * g;
-        moment1[i] = m;
-        moment2[i] = v;
+        m = pc.beta1 * moment1[i] + (1.0 - pc.beta1) * g;
+        v = pc.beta2 * moment2[i] + (1.0 - pc.beta2) * g * g;
         float bc1 = 1.0 - pow(pc.beta1, t), bc2 = 1.0 - pow(pc.beta2, t);
         float denom = sqrt(v) / sqrt(bc2) + pc.eps;
         p -= (lr / bc1) * (m / denom);
     }
+    bool fits = finite(p) && finite(m) && finite(v) &&
+                (GRAD_F32 || (f32_bits_to_f16_rne(floatBitsToUint(p)) & 0x7c00u) != 0x7c00u);
+    if (!fits) {
+        atomicOr(st.faults, FAULT_WEIGHTS);
+        return master[i];
+    }
+    if (with_m) moment1[i] = m;
+    if (with_v) moment2[i] = v;
     master[i] = p;
     return p;
 }

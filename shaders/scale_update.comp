@@ -3,7 +3,8 @@
 #include "common.glsl"
 
 // End of a training step, one invocation (torch.amp.GradScaler.update semantics):
-//   overflow:  S *= backoff, tracker = 0, skipped += 1            (DYNAMIC; else S stays)
+//   overflow:  S = max(S * backoff, min(S, min_scale)), tracker = 0   (DYNAMIC; else S stays)
+//              skipped += 1, consecutive_skips += 1
 //   clean:     t += 1; tracker += 1; at `interval`: S *= growth if finite, tracker = 0
 //   step += 1; found_inf = 0
 #define TRAIN_STATE_BINDING 0
@@ -14,13 +15,20 @@ layout(push_constant) uniform Push {
     float growth, backoff;
     float inv_growth, inv_backoff;   // float(1/double(factor)), from the host
     uint interval;
+    float min_scale, inv_min_scale;  // the floor of S (and float(1/double(floor)))
 } pc;
 
 void main() {
     if (st.found_inf != 0u) {
         if (DYNAMIC) {
-            st.scale *= pc.backoff;
-            st.inv_scale *= pc.inv_backoff;
+            float backed_off = st.scale * pc.backoff;
+            if (backed_off >= pc.min_scale) {
+                st.scale = backed_off;
+                st.inv_scale *= pc.inv_backoff;
+            } else if (st.scale > pc.min_scale) {   // down to the floor, never below
+                st.scale = pc.min_scale;
+                st.inv_scale = pc.inv_min_scale;
+            }                                        // at (or restored below) the floor: S stays
             st.growth_tracker = 0u;
         }
         st.skipped += 1u;

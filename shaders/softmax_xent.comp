@@ -5,7 +5,8 @@
 // Per row r of logits z [B, C] with label y and label smoothing e: (all in fp32, whatever the storage)
 //   q_r    = (1 - e) * onehot(y) + e / C           (torch.nn.CrossEntropyLoss(label_smoothing=e))
 //   loss_r = logsumexp(z_r) - sum_c q_rc z_rc      (max subtracted: finite for any fp16 logits)
-//   dz_r   = S * (softmax(z_r) - q_r) / B          (mean over the batch, seeded with loss scale S)
+//   dz_r   = S * (softmax(z_r) - q_r) / N          (mean over the batch, seeded with loss scale S;
+//                                                   N = B, or the global batch of a data-parallel rank)
 //   st.loss_sum += sum_r loss_r, st.correct += #(argmax z_r == y), st.seen += B
 // One workgroup; rows are strided over its invocations and the metrics reduced in shared memory.
 #define TRAIN_STATE_BINDING 3
@@ -16,7 +17,7 @@ layout(constant_id = 1) const bool WITH_GRAD = true;    // false: evaluation, me
 layout(binding = 0) readonly buffer Z_ { sfp Z[]; };
 layout(binding = 1) readonly buffer Labels_ { uint labels[]; };
 layout(binding = 2) buffer DZ_ { sfp DZ[]; };
-layout(push_constant) uniform Push { uint batch, classes; float smoothing; } pc;
+layout(push_constant) uniform Push { uint batch, classes; float smoothing; uint mean_over; } pc;
 
 SCALAR_LOAD(Z)
 ELEMENT_STORE(DZ)
@@ -28,7 +29,7 @@ float logit(uint i) { return float(Z_load(i)); }
 
 void main() {
     uint lid = gl_LocalInvocationID.x;
-    float seed = WITH_GRAD ? st.scale / float(pc.batch) : 0.0;
+    float seed = WITH_GRAD ? st.scale / float(pc.mean_over) : 0.0;
     float loss = 0.0;
     uint correct = 0u;
     for (uint r = lid; r < pc.batch; r += gl_WorkGroupSize.x) {

@@ -13,5 +13,9 @@ layout(binding = TRAIN_STATE_BINDING) buffer TrainState_ {
     float loss_sum;         // metrics since the host last reset them
     uint correct;
     uint seen;
-    uint metrics_pad;
+    uint faults;            // sticky numerical-fault bits (FAULT_*), cleared only by the host
 } st;
+
+// st.faults bits
+const uint FAULT_WEIGHTS = 1u;  // an update would have made a weight or its optimizer state
+                                // inf/NaN (or beyond fp16 for an fp16 working copy): refused

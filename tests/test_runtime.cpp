@@ -3,7 +3,10 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <numeric>
+#include <unistd.h>
 
 #include "ops/ops_common.hpp"
 #include "runtime/command_list.hpp"
@@ -218,6 +221,60 @@ TEST_CASE("GPU timestamps time each dispatch when profiling") {
         CHECK(op.milliseconds < 10000.0);
     }
     test::check_validation(ctx);
+}
+
+TEST_CASE("the pipeline cache is saved with the Context and loaded by the next; a bad file is an empty cache") {
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::temp_directory_path() / ("vkhalf-pipeline-cache-" + std::to_string(getpid()));
+    fs::remove_all(dir);
+    ContextOptions o;
+    o.pipeline_cache_dir = dir.string();
+    std::string path;
+    {
+        Context ctx(o);
+        path = ctx.pipeline_cache_path();
+        CHECK(path.rfind(dir.string() + "/pipelines-", 0) == 0);
+        CHECK(ctx.pipeline_cache_loaded_bytes() == 0);  // nothing there yet
+        Tensor a = Tensor::from_floats(ctx, {64}, DType::f32, std::vector<float>(64, 1.0f));
+        Tensor y = Tensor::empty(ctx, {64}, DType::f32);
+        add(ctx, a, a, y);
+        test::check_validation(ctx);
+    }  // saved here
+    REQUIRE(fs::exists(path));
+    const auto saved = fs::file_size(path);
+    CHECK(saved > 24);
+    {
+        Context ctx(o);
+        CHECK(ctx.pipeline_cache_loaded_bytes() == saved - 24);  // everything after the header
+        test::check_validation(ctx);
+    }
+    {  // one flipped byte in the driver's data: refused by the CRC, and the run goes on
+        std::ifstream in(path, std::ios::binary);
+        std::string bytes((std::istreambuf_iterator<char>(in)), {});
+        in.close();
+        bytes.back() = char(bytes.back() ^ 0x5a);
+        std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+    }
+    {
+        Context ctx(o);
+        CHECK(ctx.pipeline_cache_loaded_bytes() == 0);
+        Tensor a = Tensor::from_floats(ctx, {64}, DType::f32, std::vector<float>(64, 1.5f));
+        Tensor y = Tensor::empty(ctx, {64}, DType::f32);
+        add(ctx, a, a, y);
+        CHECK(y.to_floats()[63] == 3.0f);
+        ctx.save_pipeline_cache();  // and the file is whole again
+        test::check_validation(ctx);
+    }
+    {
+        Context ctx(o);
+        CHECK(ctx.pipeline_cache_loaded_bytes() > 0);
+    }
+    ContextOptions none;
+    none.pipeline_cache_dir = "";
+    Context ctx(none);
+    CHECK(ctx.pipeline_cache_path().empty());
+    CHECK_THROWS_AS(ctx.save_pipeline_cache(), IoError);
+    fs::remove_all(dir);
 }
 
 } // TEST_SUITE

@@ -26,6 +26,10 @@ struct ContextOptions {
     std::optional<Validation> validation;
     bool synchronization_validation = false;  // or VKHALF_SYNC_VALIDATION=1
     DeviceOptions device;
+    // Where compiled pipelines are kept between runs: "" for nowhere; default VKHALF_PIPELINE_CACHE_DIR,
+    // else $XDG_CACHE_HOME/vkhalf, else ~/.cache/vkhalf (VKHALF_PIPELINE_CACHE=0: nowhere). Loaded
+    // when the Context is created, saved when it is destroyed; a bad file is an empty cache.
+    std::optional<std::string> pipeline_cache_dir;
 };
 
 namespace detail { struct ContextImpl; }
@@ -50,6 +54,13 @@ public:
 
     // Blocks until the device is idle.
     void wait_idle();
+
+    // The pipeline cache file ("" when none) and how many bytes of it were loaded (0: none, or
+    // the file was missing, foreign or corrupt).
+    const std::string& pipeline_cache_path() const;
+    std::size_t pipeline_cache_loaded_bytes() const;
+    // Writes the pipeline cache file now (the destructor does too); IoError when it cannot.
+    void save_pipeline_cache();
 
     detail::ContextImpl& impl() const { return *impl_; }
     const std::shared_ptr<detail::ContextImpl>& shared_impl() const { return impl_; }

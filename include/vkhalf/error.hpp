@@ -37,7 +37,14 @@ public:
 private:
     int result_;
 };
+// Non-finite numbers where training needs finite ones: inputs that normalise to inf/NaN, an update
+// that would write inf/NaN into the weights, or step after step of non-finite gradients (also at
+// the minimum loss scale). Training cannot make progress; the last checkpoint is the way back.
+class NumericalError : public Error { using Error::Error; };
 // A file that is missing, unreadable or corrupt.
 class IoError : public Error { using Error::Error; };
+// Data-parallel training: the ranks disagree (model, data, settings, weights), or a peer failed or
+// timed out. The message names the ranks.
+class DistributedError : public Error { using Error::Error; };
 
 } // namespace vkhalf

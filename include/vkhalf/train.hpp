@@ -4,9 +4,20 @@
 //   gradient seeded by the loss scale S -> backward -> finite check of every gradient ->
 //   fused optimizer (skipped on overflow) -> loss-scale update.
 // step() is one queue submission and does not wait; metrics() reads the device when asked.
+//
+// Data parallel (TrainerOptions::communicator set): every rank runs a Trainer on its own device
+// with the same model, data, seed and options. `batch` is then the global batch; each rank gathers
+// its disjoint shard of batch / ranks rows of every global batch (one shuffled order, the same on
+// every rank), and a step becomes two submissions with the gradient all-reduce between them:
+//   gather -> forward -> loss (gradient: mean over the global batch) -> backward   | submission 1
+//   host: fp16 gradients -> fp32, sum over the ranks, round to nearest even -> fp16
+//   finite check -> optimizer (skipped on overflow) -> loss-scale update         | submission 2
+// An inf/NaN on any rank is inf/NaN in the sum on every rank, so every rank skips the same steps
+// and keeps the same master weights and loss scale. step() then waits for submission 1.
 #include <cstdint>
 #include <span>
 
+#include "vkhalf/distributed.hpp"
 #include "vkhalf/nn.hpp"
 
 namespace vkhalf {
@@ -30,12 +41,16 @@ struct OptimizerOptions {
 
 enum class LossScaleMode : uint8_t { dynamic, fixed, none };
 
-// torch.amp.GradScaler defaults.
+// torch.amp.GradScaler defaults, plus a floor GradScaler lacks: a dynamic scale never backs off
+// below min_scale (1, DeepSpeed's and Megatron's min_loss_scale default), so a run that overflows
+// at any scale keeps skipping at the floor until the Trainer stops it (max_consecutive_skips)
+// instead of driving S to 0 and 1/S to inf.
 struct LossScaleOptions {
     LossScaleMode mode = LossScaleMode::dynamic;
     float init_scale = 65536.0f;
     float growth_factor = 2.0f, backoff_factor = 0.5f;
     uint32_t growth_interval = 2000;
+    float min_scale = 1.0f;
 };
 
 // Images as bytes (0..255, row-major [count, features]) and labels, uploaded once.
@@ -44,13 +59,14 @@ struct DeviceDataset {
     Tensor labels;  // u32 [count]
     int64_t count = 0, features = 0;
     int classes = 10;
+    uint64_t fingerprint = 0;  // of the pixels and labels: data-parallel ranks compare it
     static DeviceDataset upload(Context& ctx, std::span<const uint8_t> pixels, std::span<const uint8_t> labels,
                                 int64_t count, int64_t features, int classes);
 };
 
 struct TrainerOptions {
     Precision precision = Precision::fp16;
-    int64_t batch = 128;
+    int64_t batch = 128;  // with a communicator: the global batch, a multiple of the rank count
     OptimizerOptions optimizer;
     LossScaleOptions loss_scale;
     float mean = 0.0f, std = 1.0f;  // x = (pixel / 255 - mean) / std
@@ -59,6 +75,12 @@ struct TrainerOptions {
     bool profile = false;           // GPU timestamps per dispatch
     bool reuse_activation_memory = true;  // off: fresh memory for every intermediate (debugging)
     bool submit_per_op = false;           // the eager way, one submission per op: benchmarks only
+    // Data parallel: the group this Trainer is one rank of (must outlive the Trainer); nullptr:
+    // one process. The constructor checks that every rank has the same model, data and options.
+    Communicator* communicator = nullptr;
+    // metrics() throws NumericalError once this many steps in a row were skipped for non-finite
+    // gradients (0: never). A refused weight update stops the run at once, whatever this says.
+    uint32_t max_consecutive_skips = 100;
 };
 
 struct Metrics {
@@ -95,17 +117,25 @@ public:
     void step();   // one submission, no wait
     void wait();
     // Waits, reads the training metrics and state; reset clears loss/correct/seen afterwards.
+    // Data parallel: loss, correct and seen are summed over the ranks (collective).
+    // Throws NumericalError when the run can make no more progress: an optimizer update was
+    // refused because it would have written inf/NaN into the weights, or max_consecutive_skips
+    // steps in a row overflowed (the message says whether the loss scale sits at its minimum).
     Metrics metrics(bool reset = false);
-    // Loss and accuracy over a whole dataset with the current working weights.
+    // Loss and accuracy over a whole dataset with the current working weights (this rank alone).
     Metrics evaluate(const DeviceDataset& data);
+    // Data parallel: throws DistributedError unless every rank holds the same master weights,
+    // moments and training state, bit for bit (collective; a no-op without a communicator).
+    void check_replicas();
 
-    TrainingState training_state();           // waits
+    // Waits; NumericalError after a refused weight update, so a diverged run is never saved.
+    TrainingState training_state();
     void restore(const TrainingState& state);  // waits; clears the metrics
 
     ParameterSet& parameters();
     // The model's non-parameter state (running statistics), named as in torch's state_dict.
     std::vector<std::pair<std::string, Tensor>> state_tensors();
-    Graph& graph();
+    Graph& graph();  // the step's graph (data parallel: its first submission, up to the backward)
     Tensor& state();  // the device training state (see shaders/train_state.glsl)
     const TrainerOptions& options() const;
 

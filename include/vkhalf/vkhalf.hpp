@@ -6,6 +6,7 @@
 #include "vkhalf/conv.hpp"
 #include "vkhalf/context.hpp"
 #include "vkhalf/device.hpp"
+#include "vkhalf/distributed.hpp"
 #include "vkhalf/error.hpp"
 #include "vkhalf/graph.hpp"
 #include "vkhalf/half.hpp"

@@ -54,7 +54,8 @@ void InputFile::read_exact(std::span<std::byte> bytes, const std::string& what) 
         throw IoError("'" + path_ + "': truncated while reading " + what + " (the file changed while being read?)");
 }
 
-AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)), temp_path_(path_ + ".tmp") {
+AtomicFileWriter::AtomicFileWriter(std::string path, const std::string& temp_suffix)
+    : path_(std::move(path)), temp_path_(path_ + temp_suffix) {
     file_ = std::fopen(temp_path_.c_str(), "wb");
     if (!file_) throw_io_error(temp_path_, "cannot create the temporary file for '" + path_ + "'", errno);
 }

@@ -39,7 +39,9 @@ private:
 // temporary file.
 class AtomicFileWriter {
 public:
-    explicit AtomicFileWriter(std::string path);
+    // temp_suffix: what names the temporary file after path; give each process its own when
+    // several may write the same file at once (the pipeline cache).
+    explicit AtomicFileWriter(std::string path, const std::string& temp_suffix = ".tmp");
     ~AtomicFileWriter();
     AtomicFileWriter(const AtomicFileWriter&) = delete;
     AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;

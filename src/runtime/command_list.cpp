@@ -214,8 +214,7 @@ void CommandList::submit() {
         si.pCommandBuffers = &buffers_[i];
         VkFence fence = fence_.get();
         vk_check(vkResetFences(ctx_.device, 1, &fence), "vkResetFences");
-        vk_check(vkQueueSubmit(ctx_.queue, 1, &si, fence), "vkQueueSubmit");
-        ++ctx_.submissions;
+        ctx_.submit(si, fence);
         pending_ = true;
     }
 }

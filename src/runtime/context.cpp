@@ -5,6 +5,7 @@
 
 #include "runtime/check.hpp"
 #include "runtime/context_impl.hpp"
+#include "runtime/pipeline_cache_file.hpp"
 #include "runtime/quirks.hpp"
 #include "vkhalf/error.hpp"
 
@@ -153,8 +154,13 @@ ContextImpl::ContextImpl(const ContextOptions& opts) : options(opts) {
     VkCommandPool pool = VK_NULL_HANDLE;
     vk_check(vkCreateCommandPool(device, &pi, nullptr, &pool), "vkCreateCommandPool");
     command_pool = UniqueCommandPool(device, pool);
-    memory = std::make_unique<MemoryAllocator>(device, physical, caps);
-    pipelines = std::make_unique<PipelineCache>(device, caps.compute_full_subgroups);
+    memory = std::make_unique<MemoryAllocator>(device, physical, caps, faults);
+    VkPhysicalDeviceProperties props;
+    vkGetPhysicalDeviceProperties(physical, &props);
+    pipeline_cache_path = pipeline_cache_file(pipeline_cache_dir(options.pipeline_cache_dir), props);
+    const std::vector<std::byte> cached = read_pipeline_cache(pipeline_cache_path);
+    pipelines = std::make_unique<PipelineCache>(device, caps.compute_full_subgroups, faults, cached);
+    pipeline_cache_loaded = cached.size();
 
     uint64_t timeout_s = kDefaultFenceTimeoutS;
     env_flag_value("VKHALF_TIMEOUT_S", timeout_s);
@@ -163,22 +169,67 @@ ContextImpl::ContextImpl(const ContextOptions& opts) : options(opts) {
 
 ContextImpl::~ContextImpl() {
     if (device) vkDeviceWaitIdle(device);
+    if (pipelines && lost.empty() && pipelines->size() > 0) {
+        try {
+            write_pipeline_cache(pipeline_cache_path, pipelines->data());
+        } catch (const std::exception&) {  // a cache that cannot be saved costs the next run time, nothing else
+        }
+    }
     staging.reset();
     pipelines.reset();
     memory.reset();
     command_pool.reset();
 }
 
-void ContextImpl::wait_fence(VkFence fence, const char* what) {
-    const VkResult r = vkWaitForFences(device, 1, &fence, VK_TRUE, fence_timeout_ns);
-    if (r == VK_TIMEOUT)
-        throw DeviceLostError(std::string(what) + ": the device did not finish within " +
-                              std::to_string(fence_timeout_ns / 1'000'000'000ull) +
-                              " s (VKHALF_TIMEOUT_S); treating it as hung");
-    vk_check(r, what);
+void ContextImpl::throw_if_lost(const char* what) const {
+    if (!lost.empty())
+        throw DeviceLostError(std::string(what) + ": the device was lost earlier (" + lost +
+                              "); recreate the Context (and reload the last checkpoint)");
 }
 
-void ContextImpl::wait_queue_idle(const char* what) { vk_check(vkQueueWaitIdle(queue), what); }
+void ContextImpl::check_device(VkResult r, const char* what) {
+    if (r == VK_SUCCESS) return;
+    try {
+        throw_vk_error(r, what);
+    } catch (const DeviceLostError& e) {
+        lost = e.what();
+        throw;
+    }
+}
+
+void ContextImpl::submit(const VkSubmitInfo& info, VkFence fence) {
+    throw_if_lost("vkQueueSubmit");
+    VkResult r = faults.next(FaultSite::submit);
+    if (r == VK_SUCCESS) r = vkQueueSubmit(queue, 1, &info, fence);
+    check_device(r, "vkQueueSubmit");
+    ++submissions;
+}
+
+void ContextImpl::wait_fence(VkFence fence, const char* what) {
+    throw_if_lost(what);
+    VkResult r = vkWaitForFences(device, 1, &fence, VK_TRUE, fence_timeout_ns);
+    if (r == VK_TIMEOUT) {
+        lost = std::string(what) + ": the device did not finish within " +
+               std::to_string(fence_timeout_ns / 1'000'000'000ull) + " s (VKHALF_TIMEOUT_S); treating it as hung";
+        throw DeviceLostError(lost);
+    }
+    if (r == VK_SUCCESS) r = faults.next(FaultSite::wait);
+    check_device(r, (std::string(what) + " (vkWaitForFences)").c_str());
+}
+
+void ContextImpl::wait_queue_idle(const char* what) {
+    throw_if_lost(what);
+    VkResult r = vkQueueWaitIdle(queue);
+    if (r == VK_SUCCESS) r = faults.next(FaultSite::wait);
+    check_device(r, what);
+}
+
+void ContextImpl::wait_device_idle(const char* what) {
+    throw_if_lost(what);
+    VkResult r = vkDeviceWaitIdle(device);
+    if (r == VK_SUCCESS) r = faults.next(FaultSite::wait);
+    check_device(r, what);
+}
 
 Allocation& staging_buffer(ContextImpl& ctx) {
     // No owner: the Context owns its staging buffer (an owner would be a reference cycle).
@@ -199,7 +250,18 @@ bool Context::validation_enabled() const { return impl_->instance->validation_en
 std::size_t Context::validation_message_count() const { return impl_->instance->log().count(); }
 std::vector<std::string> Context::validation_messages() const { return impl_->instance->log().messages(); }
 void Context::clear_validation_messages() { impl_->instance->log().clear(); }
-void Context::wait_idle() { detail::vk_check(vkDeviceWaitIdle(impl_->device), "vkDeviceWaitIdle"); }
+void Context::wait_idle() { impl_->wait_device_idle("vkDeviceWaitIdle"); }
+
+const std::string& Context::pipeline_cache_path() const { return impl_->pipeline_cache_path; }
+std::size_t Context::pipeline_cache_loaded_bytes() const { return impl_->pipeline_cache_loaded; }
+
+void Context::save_pipeline_cache() {
+    impl_->throw_if_lost("save_pipeline_cache");
+    if (impl_->pipeline_cache_path.empty())
+        throw IoError("save_pipeline_cache: no pipeline cache directory (ContextOptions::pipeline_cache_dir is empty, "
+                      "VKHALF_PIPELINE_CACHE=0, or neither XDG_CACHE_HOME nor HOME is set)");
+    detail::write_pipeline_cache(impl_->pipeline_cache_path, impl_->pipelines->data());
+}
 
 std::vector<DeviceInfo> list_devices() {
     detail::Instance instance(Validation::off, false);

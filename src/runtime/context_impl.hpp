@@ -5,6 +5,7 @@
 #include <string>
 
 #include "runtime/device_caps.hpp"
+#include "runtime/fault_injection.hpp"
 #include "runtime/handle.hpp"
 #include "runtime/instance.hpp"
 #include "runtime/memory.hpp"
@@ -38,8 +39,18 @@ struct ContextImpl : std::enable_shared_from_this<ContextImpl> {
     void wait_fence(VkFence fence, const char* what);
     // Waits until nothing submitted to the queue runs any more (a replayed Graph included).
     void wait_queue_idle(const char* what);
+    void wait_device_idle(const char* what);
+    void submit(const VkSubmitInfo& info, VkFence fence);
+
+    // A lost device stays lost: once a call reported VK_ERROR_DEVICE_LOST (or a wait timed out),
+    // every later submit or wait throws DeviceLostError at once instead of touching the device.
+    void throw_if_lost(const char* what) const;
+    // vk_check for calls that can report a lost device: remembers the loss before throwing.
+    void check_device(VkResult r, const char* what);
 
     ContextOptions options;
+    FaultInjector faults = FaultInjector::from_environment();  // test hook, see fault_injection.hpp
+    std::string lost;  // the first device-lost message; empty while the device works
     std::unique_ptr<Instance> instance;
     VkPhysicalDevice physical = VK_NULL_HANDLE;
     uint32_t index = 0;
@@ -52,6 +63,8 @@ struct ContextImpl : std::enable_shared_from_this<ContextImpl> {
     UniqueCommandPool command_pool;
     std::unique_ptr<MemoryAllocator> memory;
     std::unique_ptr<PipelineCache> pipelines;
+    std::string pipeline_cache_path;     // "" when the cache is not kept on disk
+    std::size_t pipeline_cache_loaded = 0;
     std::shared_ptr<Allocation> staging;   // reused for every upload/download through staging
     uint64_t submissions = 0;              // queue submissions so far (tests count them)
     uint64_t fence_timeout_ns = 0;

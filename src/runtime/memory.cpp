@@ -27,8 +27,9 @@ Allocation::~Allocation() {
     if (owner && block) owner->memory->release(*this);
 }
 
-MemoryAllocator::MemoryAllocator(VkDevice device, VkPhysicalDevice physical, const DeviceCaps& caps)
-    : device_(device) {
+MemoryAllocator::MemoryAllocator(VkDevice device, VkPhysicalDevice physical, const DeviceCaps& caps,
+                                 FaultInjector& faults)
+    : device_(device), faults_(faults) {
     vkGetPhysicalDeviceMemoryProperties(physical, &props_);
     alignment_ = std::max<VkDeviceSize>(kMinAlignment, caps.min_storage_offset_alignment);
     max_allocation_ = caps.max_memory_allocation ? caps.max_memory_allocation : ~VkDeviceSize(0);
@@ -76,7 +77,8 @@ MemoryBlock& MemoryAllocator::new_block(VkDeviceSize size, MemoryKind kind, bool
     ai.allocationSize = req.size;
     ai.memoryTypeIndex = memory_type(kind, req.memoryTypeBits);
     VkDeviceMemory memory = VK_NULL_HANDLE;
-    const VkResult r = vkAllocateMemory(device_, &ai, nullptr, &memory);
+    VkResult r = faults_.next(FaultSite::alloc);
+    if (r == VK_SUCCESS) r = vkAllocateMemory(device_, &ai, nullptr, &memory);
     if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY)
         throw OutOfMemoryError("vkAllocateMemory of " + mib(req.size) + " for a " +
                                    (kind == MemoryKind::staging ? "staging" : "device") +

@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "runtime/fault_injection.hpp"
 #include "runtime/handle.hpp"
 #include "vkhalf/device.hpp"
 
@@ -44,7 +45,8 @@ struct Allocation {
 
 class MemoryAllocator {
 public:
-    MemoryAllocator(VkDevice device, VkPhysicalDevice physical, const DeviceCaps& caps);
+    // `faults` (the Context's test hook) may fail vkAllocateMemory on purpose.
+    MemoryAllocator(VkDevice device, VkPhysicalDevice physical, const DeviceCaps& caps, FaultInjector& faults);
     ~MemoryAllocator();
     MemoryAllocator(const MemoryAllocator&) = delete;
     MemoryAllocator& operator=(const MemoryAllocator&) = delete;
@@ -61,6 +63,7 @@ private:
     uint32_t memory_type(MemoryKind kind, uint32_t allowed_bits) const;
 
     VkDevice device_;
+    FaultInjector& faults_;
     VkPhysicalDeviceMemoryProperties props_{};
     VkDeviceSize alignment_;
     VkDeviceSize block_size_;

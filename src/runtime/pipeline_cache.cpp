@@ -27,12 +27,25 @@ std::string PipelineDesc::key() const {
     return full_subgroups ? k + "|full" : k;
 }
 
-PipelineCache::PipelineCache(VkDevice device, bool compute_full_subgroups)
-    : device_(device), compute_full_subgroups_(compute_full_subgroups) {
+PipelineCache::PipelineCache(VkDevice device, bool compute_full_subgroups, FaultInjector& faults,
+                             std::span<const std::byte> initial_data)
+    : device_(device), compute_full_subgroups_(compute_full_subgroups), faults_(faults) {
     VkPipelineCacheCreateInfo ci{VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
+    ci.initialDataSize = initial_data.size();
+    ci.pInitialData = initial_data.data();
     VkPipelineCache cache = VK_NULL_HANDLE;
     vk_check(vkCreatePipelineCache(device_, &ci, nullptr, &cache), "vkCreatePipelineCache");
     cache_ = UniquePipelineCache(device_, cache);
+}
+
+std::vector<std::byte> PipelineCache::data() const {
+    std::size_t bytes = 0;
+    vk_check(vkGetPipelineCacheData(device_, cache_.get(), &bytes, nullptr), "vkGetPipelineCacheData");
+    std::vector<std::byte> out(bytes);
+    // VK_INCOMPLETE would mean it grew in between: nothing else uses the cache meanwhile.
+    vk_check(vkGetPipelineCacheData(device_, cache_.get(), &bytes, out.data()), "vkGetPipelineCacheData");
+    out.resize(bytes);
+    return out;
 }
 
 const Pipeline& PipelineCache::get(const PipelineDesc& desc) {
@@ -95,8 +108,9 @@ const Pipeline& PipelineCache::get(const PipelineDesc& desc) {
     ci.stage.pSpecializationInfo = &spec;
     ci.layout = layout;
     VkPipeline pipeline = VK_NULL_HANDLE;
-    vk_check(vkCreateComputePipelines(device_, cache_.get(), 1, &ci, nullptr, &pipeline),
-             "vkCreateComputePipelines(" + desc.module + ")");
+    VkResult r = faults_.next(FaultSite::pipeline);
+    if (r == VK_SUCCESS) r = vkCreateComputePipelines(device_, cache_.get(), 1, &ci, nullptr, &pipeline);
+    vk_check(r, "vkCreateComputePipelines(" + desc.module + ")");
     p->pipeline = UniquePipeline(device_, pipeline);
 
     return *pipelines_.emplace(key, std::move(p)).first->second;

@@ -4,10 +4,12 @@
 // constant_id 0 is always the workgroup size (local_size_x_id = 0).
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "runtime/fault_injection.hpp"
 #include "runtime/handle.hpp"
 
 namespace vkhalf::detail {
@@ -32,15 +34,22 @@ struct Pipeline {
 
 class PipelineCache {
 public:
-    PipelineCache(VkDevice device, bool compute_full_subgroups);
+    // `faults` (the Context's test hook) may fail vkCreateComputePipelines on purpose.
+    // initial_data: a previous run's data() for this device (the driver ignores data it does not
+    // recognise).
+    PipelineCache(VkDevice device, bool compute_full_subgroups, FaultInjector& faults,
+                  std::span<const std::byte> initial_data = {});
     // Throws UnsupportedError when the module is not in this build (e.g. cooperative matrix with
     // an older glslang) and VulkanError when the driver rejects it.
     const Pipeline& get(const PipelineDesc& desc);
     std::size_t size() const { return pipelines_.size(); }
+    // The driver's serialised cache (vkGetPipelineCacheData).
+    std::vector<std::byte> data() const;
 
 private:
     VkDevice device_;
     bool compute_full_subgroups_;
+    FaultInjector& faults_;
     UniquePipelineCache cache_;
     std::map<std::string, std::unique_ptr<Pipeline>> pipelines_;
 };

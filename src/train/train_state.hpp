@@ -16,10 +16,13 @@ struct TrainState {
     float loss_sum;
     uint32_t correct;
     uint32_t seen;
-    uint32_t metrics_pad;
+    uint32_t faults;  // sticky kFault* bits, set by the device, cleared only by the host
 };
 static_assert(sizeof(TrainState) == 48, "must match shaders/train_state.glsl");
 
 constexpr int64_t kTrainStateWords = sizeof(TrainState) / 4;
+
+// TrainState::faults bits (FAULT_* in shaders/train_state.glsl).
+constexpr uint32_t kFaultWeights = 1;  // an update would have made a weight inf/NaN (or beyond fp16): refused
 
 } // namespace vkhalf::detail

@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <numeric>
 #include <random>
@@ -6,6 +8,7 @@
 #include "runtime/context_impl.hpp"
 #include "train/training_ops.hpp"
 #include "vkhalf/error.hpp"
+#include "vkhalf/half.hpp"
 #include "vkhalf/train.hpp"
 
 namespace vkhalf {
@@ -26,6 +29,7 @@ DeviceDataset DeviceDataset::upload(Context& ctx, std::span<const uint8_t> pixel
     d.count = count;
     d.features = features;
     d.classes = classes;
+    d.fingerprint = fingerprint_bytes(std::as_bytes(labels), fingerprint_bytes(std::as_bytes(pixels)));
     std::vector<std::byte> packed((pixels.size() + 3) / 4 * 4);
     std::memcpy(packed.data(), pixels.data(), pixels.size());
     d.pixels = Tensor::empty(ctx, {int64_t(packed.size() / 4)}, DType::u32);
@@ -58,6 +62,53 @@ Tensor identity_order(Context& ctx, int64_t count) {
     return t;
 }
 
+std::string number(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
+
+// The gather kernel computes x = (pixel / 255 - mean) * (1 / std) in fp32 and stores it in the
+// working dtype. Pixels are bytes, so checking all 256 values here (the kernel's arithmetic, in
+// the same order) proves that no batch can ever hold inf or NaN.
+void check_normalisation(float mean, float std, DType working) {
+    if (!std::isfinite(mean) || !std::isfinite(std) || !(std > 0.0f))
+        throw NumericalError("Trainer: input normalisation needs a finite mean and a positive finite std, got mean=" +
+                             number(mean) + " std=" + number(std));
+    const float inv_std = 1.0f / std;
+    for (int p = 0; p < 256; ++p) {
+        const float x = (float(p) / 255.0f - mean) * inv_std;
+        const bool finite = std::isfinite(x) && (working != DType::f16 || (f32_to_f16_bits(x) & 0x7c00u) != 0x7c00u);
+        if (!finite)
+            throw NumericalError("Trainer: input normalisation (pixel/255 - mean) / std with mean=" + number(mean) +
+                                 " std=" + number(std) + " turns pixel " + std::to_string(p) + " into " + number(x) +
+                                 (working == DType::f16 ? ", inf in fp16 (largest finite 65504)" : ", not finite") +
+                                 ": every batch holding it would be inf/NaN; check mean and std");
+    }
+}
+
+// Empty while training can go on; otherwise why it cannot (see Trainer::metrics).
+std::string numerical_fault(const detail::TrainState& s, const TrainerOptions& o) {
+    if (s.faults & detail::kFaultWeights)
+        return "training diverged by step " + std::to_string(s.step) + ": an optimizer update (learning rate " +
+               number(o.optimizer.lr) + ") would have made a weight or its optimizer state inf/NaN" +
+               (o.precision == Precision::fp16 ? " or beyond fp16's range (65504)" : "") +
+               "; the update was refused and nothing non-finite was written. Lower the learning rate, clip "
+               "gradients, or resume from the last checkpoint";
+    if (o.max_consecutive_skips == 0 || s.consecutive_skips < o.max_consecutive_skips) return {};
+    std::string why = "stopped at step " + std::to_string(s.step) + ": " + std::to_string(s.consecutive_skips) +
+                      " steps in a row had inf/NaN gradients and were skipped (limit " +
+                      std::to_string(o.max_consecutive_skips) + "); ";
+    const LossScaleOptions& ls = o.loss_scale;
+    if (ls.mode == LossScaleMode::dynamic && s.scale <= ls.min_scale)
+        return why + "the loss scale is at its minimum " + number(s.scale) +
+               " and steps still overflow: the model overflows whatever the scale (a diverging run, too high a "
+               "learning rate, or activations beyond fp16's range)";
+    return why + "loss scale " + number(s.scale) +
+           (ls.mode == LossScaleMode::dynamic ? " (still backing off)" : " (not dynamic)") +
+           ": the run diverged or the model overflows";
+}
+
 // Forward and loss over [first, first + batches * batch) of `data`: the evaluation graph.
 struct EvalPass {
     std::unique_ptr<Graph> graph;
@@ -79,22 +130,38 @@ struct Trainer::Impl {
     DeviceDataset eval_data;
     Tensor eval_state, eval_order;
     EvalPass eval_full, eval_rest;
+    // Data parallel: the group, this rank's share of the batch, the step's second submission
+    // (check, optimizer, scale update) and host copies of the gradient for the all-reduce.
+    Communicator* comm = nullptr;
+    int64_t local_batch = 0;
+    std::unique_ptr<Graph> update;
+    std::vector<uint16_t> grad_bits;
+    std::vector<float> grad_sum;
 
-    Impl(Context& c, Sequential& m, const DeviceDataset& d, TrainerOptions o) : ctx(c), model(m), train(d), opt(o) {}
+    Impl(Context& c, Sequential& m, const DeviceDataset& d, TrainerOptions o)
+        : ctx(c), model(m), train(d), opt(o), comm(o.communicator) {}
 
     void record_step();
+    void check_ranks_agree_on_setup();
+    void all_reduce_gradients();
+    void wait_all() {
+        graph->wait();
+        if (update) update->wait();
+    }
     EvalPass record_eval(const DeviceDataset& data, int64_t batch, uint32_t batches, uint32_t first);
 };
 
 void Trainer::Impl::record_step() {
     auto& cl = graph->commands();
     auto& impl = ctx.impl();
-    const int64_t b = opt.batch;
+    const int64_t b = local_batch;
+    const int rank = comm ? comm->rank() : 0;
     const DType wd = working_dtype(opt.precision);
     x = graph->activation({b, train.features}, wd);
     labels = graph->activation({b}, DType::u32);
-    const detail::GatherParams gp{uint32_t(b), uint32_t(train.features), uint32_t(train.count / b), 0, opt.mean,
-                                  1.0f / opt.std};
+    const detail::GatherParams gp{uint32_t(b),   uint32_t(train.features), uint32_t(train.count / opt.batch),
+                                  uint32_t(rank * b), opt.mean,          1.0f / opt.std,
+                                  uint32_t(opt.batch)};
     detail::record_gather(cl, impl, train, order, state, gp, x, labels);
     RecordContext rc{*graph, params, opt.precision};
     Tensor logits = model.record_forward(rc, x);
@@ -102,13 +169,59 @@ void Trainer::Impl::record_step() {
         throw ShapeError("Trainer: the model's output is " + to_string(logits.shape()) + ", expected [" +
                          std::to_string(b) + ", " + std::to_string(train.classes) + "]");
     dlogits = graph->activation(logits.shape(), wd);
-    detail::record_softmax_xent(cl, impl, logits, labels, state, dlogits, true, opt.label_smoothing);
+    detail::record_softmax_xent(cl, impl, logits, labels, state, dlogits, true, opt.label_smoothing,
+                                uint32_t(opt.batch));
     model.record_backward(rc, dlogits, false);
     graph->release(dlogits);
-    detail::record_check_finite(cl, impl, params.grad_flat, state);
-    detail::record_optimizer_step(cl, ctx, opt.optimizer, params.grad_flat, params.master_flat, params.moment1_flat,
+    auto& ul = update ? update->commands() : cl;  // data parallel: after the all-reduce
+    detail::record_check_finite(ul, impl, params.grad_flat, state);
+    detail::record_optimizer_step(ul, ctx, opt.optimizer, params.grad_flat, params.master_flat, params.moment1_flat,
                                   params.moment2_flat, params.work_flat, state);
-    detail::record_scale_update(cl, impl, opt.loss_scale, state);
+    detail::record_scale_update(ul, impl, opt.loss_scale, state);
+}
+
+// Model (names, shapes, layout, precision), data, and every option that shapes the step: a rank
+// started with other flags or files fails here, before the first all-reduce mixes wrong values.
+void Trainer::Impl::check_ranks_agree_on_setup() {
+    uint64_t h = fingerprint_bytes({});
+    for (const ParameterInfo& p : params.infos()) {
+        h = fingerprint_bytes(std::as_bytes(std::span(p.name)), h);
+        h = fingerprint_bytes(std::as_bytes(std::span(p.shape)), h);
+    }
+    const int64_t layout[] = {params.size(), int64_t(opt.precision)};
+    check_ranks_agree(*comm, "model", fingerprint_bytes(std::as_bytes(std::span(layout)), h));
+    const int64_t shape[] = {train.count, train.features, train.classes};
+    check_ranks_agree(*comm, "training data", fingerprint_bytes(std::as_bytes(std::span(shape)), train.fingerprint));
+    const OptimizerOptions& o = opt.optimizer;
+    const LossScaleOptions& l = opt.loss_scale;
+    const double settings[] = {double(opt.batch), double(opt.seed),    opt.mean,       opt.std,
+                               opt.label_smoothing, double(o.kind),    o.lr,           o.beta1,
+                               o.beta2,             o.eps,             o.weight_decay, o.momentum,
+                               o.dampening,         double(o.nesterov), double(o.schedule), double(o.warmup_steps),
+                               double(o.step_size), o.gamma,           o.clip_norm,    double(l.mode),
+                               l.init_scale,        l.growth_factor,   l.backoff_factor, double(l.growth_interval)};
+    check_ranks_agree(*comm, "training options (batch, seed, normalisation, optimizer, loss scale)",
+                      fingerprint_bytes(std::as_bytes(std::span(settings))));
+}
+
+// Sum in fp32 over the ranks; fp16 gradients are widened exactly and the sum rounded to nearest
+// even. Each rank's gradient already is its share of the global mean (the loss divides by the
+// global batch), so the sum needs no further scaling.
+void Trainer::Impl::all_reduce_gradients() {
+    Tensor& g = params.grad_flat;
+    grad_sum.resize(static_cast<std::size_t>(g.numel()));
+    if (g.dtype() == DType::f32) {
+        g.download_bytes(std::as_writable_bytes(std::span(grad_sum)));
+        comm->allreduce_sum(grad_sum);
+        g.upload_bytes(std::as_bytes(std::span(grad_sum)));
+        return;
+    }
+    grad_bits.resize(grad_sum.size());
+    g.download_bytes(std::as_writable_bytes(std::span(grad_bits)));
+    for (std::size_t i = 0; i < grad_bits.size(); ++i) grad_sum[i] = f16_bits_to_f32(grad_bits[i]);
+    comm->allreduce_sum(grad_sum);
+    for (std::size_t i = 0; i < grad_bits.size(); ++i) grad_bits[i] = f32_to_f16_bits(grad_sum[i]);
+    g.upload_bytes(std::as_bytes(std::span(grad_bits)));
 }
 
 EvalPass Trainer::Impl::record_eval(const DeviceDataset& data, int64_t batch, uint32_t batches, uint32_t first) {
@@ -138,7 +251,16 @@ Trainer::Trainer(Context& ctx, Sequential& model, const DeviceDataset& train, Tr
     if (options.batch <= 0 || options.batch > train.count)
         throw ShapeError("Trainer: batch " + std::to_string(options.batch) + " must be in [1, " +
                          std::to_string(train.count) + "]");
-    if (!(options.std > 0)) throw Error("Trainer: std must be positive");
+    check_normalisation(options.mean, options.std, working_dtype(options.precision));
+    if (options.loss_scale.mode == LossScaleMode::dynamic && options.precision == Precision::fp16 &&
+        !(options.loss_scale.min_scale <= options.loss_scale.init_scale))
+        throw Error("Trainer: the minimum loss scale " + number(options.loss_scale.min_scale) +
+                    " exceeds the initial scale " + number(options.loss_scale.init_scale));
+    const int ranks = m.comm ? m.comm->size() : 1;
+    if (options.batch % ranks)
+        throw ShapeError("Trainer: the global batch " + std::to_string(options.batch) + " must be a multiple of the " +
+                         std::to_string(ranks) + " ranks");
+    m.local_batch = options.batch / ranks;
     model.register_parameters(m.params, "");
     m.params.allocate(ctx, options.precision);
     std::mt19937_64 rng(options.seed);
@@ -149,13 +271,18 @@ Trainer::Trainer(Context& ctx, Sequential& model, const DeviceDataset& train, Tr
     m.state = new_state(ctx, detail::initial_state(ls));
     m.order = identity_order(ctx, train.count);
     m.graph = std::make_unique<Graph>(ctx, options.profile, options.reuse_activation_memory, options.submit_per_op);
+    if (m.comm) {
+        m.check_ranks_agree_on_setup();
+        m.update = std::make_unique<Graph>(ctx, options.profile, options.reuse_activation_memory, options.submit_per_op);
+    }
     m.record_step();
+    check_replicas();
 }
 
 Trainer::~Trainer() {
     if (impl_ && impl_->graph) {
         try {
-            impl_->graph->wait();
+            impl_->wait_all();
         } catch (...) {  // a lost device: nothing left to wait for
         }
     }
@@ -165,7 +292,7 @@ int64_t Trainer::steps_per_epoch() const { return impl_->train.count / impl_->op
 
 void Trainer::shuffle(uint64_t epoch) {
     Impl& m = *impl_;
-    m.graph->wait();
+    m.wait_all();
     std::vector<uint32_t> order(static_cast<std::size_t>(m.train.count));
     std::iota(order.begin(), order.end(), 0u);
     std::mt19937_64 rng(m.opt.seed * 0x9e3779b97f4a7c15ull + epoch + 1);
@@ -173,14 +300,33 @@ void Trainer::shuffle(uint64_t epoch) {
     m.order.upload_bytes(std::as_bytes(std::span(order)));
 }
 
-void Trainer::step() { impl_->graph->run(); }
-void Trainer::wait() { impl_->graph->wait(); }
+void Trainer::step() {
+    Impl& m = *impl_;
+    if (!m.update) {
+        m.graph->run();
+        return;
+    }
+    m.update->wait();  // the previous step's optimizer writes the weights this forward reads
+    m.graph->run_and_wait();
+    m.all_reduce_gradients();
+    m.update->run();
+}
+
+void Trainer::wait() { impl_->wait_all(); }
 
 Metrics Trainer::metrics(bool reset) {
     Impl& m = *impl_;
-    m.graph->wait();
+    m.wait_all();
     detail::TrainState s = read_state(m.state);
+    if (const std::string fault = numerical_fault(s, m.opt); !fault.empty()) throw NumericalError(fault);
     Metrics out{s.loss_sum, s.correct, s.seen, s.scale, s.skipped, s.consecutive_skips, s.step, s.optimizer_step};
+    if (m.comm) {
+        double sums[] = {out.loss_sum, double(out.correct), double(out.seen)};
+        m.comm->allreduce_sum(sums);
+        out.loss_sum = sums[0];
+        out.correct = uint64_t(sums[1]);
+        out.seen = uint64_t(sums[2]);
+    }
     if (reset) {
         s.loss_sum = 0;
         s.correct = s.seen = 0;
@@ -191,7 +337,7 @@ Metrics Trainer::metrics(bool reset) {
 
 Metrics Trainer::evaluate(const DeviceDataset& data) {
     Impl& m = *impl_;
-    m.graph->wait();
+    m.wait_all();
     const int64_t batch = std::min<int64_t>(m.opt.batch, data.count);
     const bool same = m.eval_data.pixels.defined() && &m.eval_data.pixels.allocation() == &data.pixels.allocation() &&
                       &m.eval_data.labels.allocation() == &data.labels.allocation() && m.eval_data.count == data.count;
@@ -215,15 +361,34 @@ Metrics Trainer::evaluate(const DeviceDataset& data) {
     return {s.loss_sum, s.correct, s.seen, 1.0f, 0, 0, 0, 0};
 }
 
+void Trainer::check_replicas() {
+    Impl& m = *impl_;
+    if (!m.comm) return;
+    m.wait_all();
+    uint64_t h = fingerprint_bytes({});
+    std::vector<std::byte> bytes;
+    for (const Tensor* t : {&m.params.master_flat, &m.params.moment1_flat, &m.params.moment2_flat}) {
+        bytes.resize(t->bytes());
+        t->download_bytes(bytes);
+        h = fingerprint_bytes(bytes, h);
+    }
+    const TrainingState s = training_state();
+    const double state[] = {s.loss_scale, double(s.growth_tracker), double(s.step), double(s.optimizer_step),
+                            double(s.skipped)};
+    check_ranks_agree(*m.comm, "master weights, optimizer moments and training state",
+                      fingerprint_bytes(std::as_bytes(std::span(state)), h));
+}
+
 TrainingState Trainer::training_state() {
-    impl_->graph->wait();
+    impl_->wait_all();
     const detail::TrainState s = read_state(impl_->state);
+    if (s.faults & detail::kFaultWeights) throw NumericalError(numerical_fault(s, impl_->opt));
     return {s.scale, s.growth_tracker, s.step, s.optimizer_step, s.skipped};
 }
 
 void Trainer::restore(const TrainingState& t) {
     Impl& m = *impl_;
-    m.graph->wait();
+    m.wait_all();
     LossScaleOptions ls = m.opt.loss_scale;
     ls.init_scale = t.loss_scale;
     detail::TrainState s = detail::initial_state(ls);  // validates the scale, derives 1/S

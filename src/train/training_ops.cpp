@@ -20,21 +20,26 @@ TrainState initial_state(const LossScaleOptions& o) {
     TrainState s{};
     const double scale = o.mode == LossScaleMode::none ? 1.0 : o.init_scale;
     if (!(scale > 0.0) || scale > 3.0e38) throw Error("loss scale must be positive and finite, got " + std::to_string(scale));
+    if (o.mode == LossScaleMode::dynamic && !(o.min_scale > 0.0f && o.min_scale <= 3.0e38f))
+        throw Error("minimum loss scale must be positive and finite, got " + std::to_string(o.min_scale));
     s.scale = static_cast<float>(scale);
     s.inv_scale = static_cast<float>(1.0 / double(s.scale));  // GradScaler: float(1/double(S))
     return s;
 }
 
 void record_gather(CommandList& cl, ContextImpl& ctx, const DeviceDataset& data, const Tensor& order, Tensor& state,
-                   const GatherParams& p, Tensor& x, Tensor& labels) {
+                   const GatherParams& params, Tensor& x, Tensor& labels) {
     check_state(state);
+    GatherParams p = params;
+    if (p.stride == 0) p.stride = p.batch;
     if (x.shape() != Shape{p.batch, p.features} || labels.shape() != Shape{p.batch} || labels.dtype() != DType::u32)
         throw ShapeError("gather: x must be [" + std::to_string(p.batch) + ", " + std::to_string(p.features) +
                          "] and labels u32 [" + std::to_string(p.batch) + "]");
-    if (uint64_t(p.first) + uint64_t(p.steps_per_epoch) * p.batch > uint64_t(order.numel()))
+    if (p.steps_per_epoch == 0 || p.stride < p.batch ||
+        uint64_t(p.first) + uint64_t(p.steps_per_epoch - 1) * p.stride + p.batch > uint64_t(order.numel()))
         throw ShapeError("gather: " + std::to_string(p.steps_per_epoch) + " batches of " + std::to_string(p.batch) +
-                         " from " + std::to_string(p.first) + " exceed the " + std::to_string(order.numel()) +
-                         " examples");
+                         " every " + std::to_string(p.stride) + " from " + std::to_string(p.first) + " exceed the " +
+                         std::to_string(order.numel()) + " examples");
     const Variant v = resolve_variant("gather", ctx.caps, x.dtype(), {});
     const uint32_t wg = workgroup_size(ctx.caps);
     const auto& pipe = ctx.pipelines->get({module_name("gather_batch", v), 6, sizeof(GatherParams), wg, {}});
@@ -44,7 +49,7 @@ void record_gather(CommandList& cl, ContextImpl& ctx, const DeviceDataset& data,
 }
 
 void record_softmax_xent(CommandList& cl, ContextImpl& ctx, const Tensor& logits, const Tensor& labels, Tensor& state,
-                         Tensor& dz, bool with_grad, float label_smoothing) {
+                         Tensor& dz, bool with_grad, float label_smoothing, uint32_t mean_over) {
     check_state(state);
     if (!(label_smoothing >= 0.0f && label_smoothing <= 1.0f))
         throw Error("softmax_xent: label smoothing must be in [0, 1], got " + std::to_string(label_smoothing));
@@ -58,7 +63,9 @@ void record_softmax_xent(CommandList& cl, ContextImpl& ctx, const Tensor& logits
     struct Push {
         uint32_t batch, classes;
         float smoothing;
-    } push{uint32_t(logits.shape()[0]), uint32_t(logits.shape()[1]), label_smoothing};
+        uint32_t mean_over;
+    } push{uint32_t(logits.shape()[0]), uint32_t(logits.shape()[1]), label_smoothing,
+           mean_over ? mean_over : uint32_t(logits.shape()[0])};
     const auto& pipe = ctx.pipelines->get({module_name("softmax_xent", v), 4, sizeof(Push), wg,
                                            {{1, with_grad ? 1u : 0u}}});
     const BufferAccess b[] = {read(logits), read(labels), with_grad ? write(dz) : read(dz), read_write(state)};
@@ -106,8 +113,9 @@ void record_optimizer_step(CommandList& cl, Context& context, const OptimizerOpt
                                             {3, o.nesterov ? 1u : 0u},
                                             {4, static_cast<uint32_t>(o.schedule)},
                                             {5, clip ? 1u : 0u}}});
+    // The state is written too: FAULT_WEIGHTS when an update is refused.
     const BufferAccess b[] = {read(grads), read_write(master), read_write(moment1), read_write(moment2), write(work),
-                              read(state),   read(norm_sq)};
+                              read_write(state), read(norm_sq)};
     cl.dispatch(pipe, b, &push, sizeof(push), ceil_div(uint64_t(n) / 2, wg), "optimizer_step");
 }
 
@@ -116,8 +124,9 @@ void record_scale_update(CommandList& cl, ContextImpl& ctx, const LossScaleOptio
     struct Push {
         float growth, backoff, inv_growth, inv_backoff;
         uint32_t interval;
+        float min_scale, inv_min_scale;
     } push{o.growth_factor, o.backoff_factor, float(1.0 / double(o.growth_factor)),
-           float(1.0 / double(o.backoff_factor)), o.growth_interval};
+           float(1.0 / double(o.backoff_factor)), o.growth_interval, o.min_scale, float(1.0 / double(o.min_scale))};
     const auto& pipe = ctx.pipelines->get({"scale_update.f32", 1, sizeof(Push), 1,
                                            {{1, o.mode == LossScaleMode::dynamic ? 1u : 0u}}});
     const BufferAccess b[] = {read_write(state)};

@@ -10,12 +10,15 @@ namespace vkhalf::detail {
 struct GatherParams {
     uint32_t batch, features, steps_per_epoch, first;
     float mean, inv_std;
+    uint32_t stride = 0;  // examples between two steps' batches; 0: batch (a data-parallel rank: the global batch)
 };
 void record_gather(CommandList& cl, ContextImpl& ctx, const DeviceDataset& data, const Tensor& order, Tensor& state,
                    const GatherParams& p, Tensor& x, Tensor& labels);
-// with_grad false: metrics only (evaluation); dz is still bound but not written.
+// with_grad false: metrics only (evaluation); dz is still bound but not written. The gradient is
+// the mean over mean_over rows (0: the batch; a data-parallel rank: the global batch, so the sum
+// over the ranks is the global mean).
 void record_softmax_xent(CommandList& cl, ContextImpl& ctx, const Tensor& logits, const Tensor& labels, Tensor& state,
-                         Tensor& dz, bool with_grad, float label_smoothing = 0.0f);
+                         Tensor& dz, bool with_grad, float label_smoothing = 0.0f, uint32_t mean_over = 0);
 void record_check_finite(CommandList& cl, ContextImpl& ctx, const Tensor& grads, Tensor& state);
 // With o.clip_norm > 0, records the gradients' squared norm first (kept on the list) and clips.
 void record_optimizer_step(CommandList& cl, Context& ctx, const OptimizerOptions& o, const Tensor& grads,

@@ -1,0 +1,287 @@
+/* vkhalf C API: half-precision training on Vulkan from C or any language with a C FFI.
+ *
+ * Conventions
+ *   - Every function returns a vkh_status; VKH_OK is 0. Results come back through out-pointers,
+ *     which are written only on success.
+ *   - vkh_last_error() is the message of the calling thread's last vkhalf call: empty after a
+ *     success, what went wrong (and where) after a failure.
+ *   - Handles are opaque. Each vkh_*_free accepts NULL. A handle keeps what it needs alive: a
+ *     tensor keeps its context's device, a trainer keeps its model and dataset, a graph keeps the
+ *     tensors recorded into it. Freeing in any order is safe.
+ *   - Every argument is checked (NULL, a handle of the wrong kind, shape and dtype mismatches)
+ *     and answered with an error status: no call aborts the process.
+ *   - Shapes are int64_t arrays of up to VKH_MAX_DIMS dimensions, row-major (NCHW for images).
+ *   - A handle may be used from one thread at a time; different handles from different threads.
+ */
+#ifndef VKHALF_VKHALF_H
+#define VKHALF_VKHALF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VKH_MAX_DIMS 8
+
+typedef enum vkh_status {
+    VKH_OK = 0,
+    VKH_ERROR_INVALID_ARGUMENT = 1, /* NULL pointer, wrong handle kind, value out of range */
+    VKH_ERROR_SHAPE = 2,            /* shapes that do not fit together */
+    VKH_ERROR_DTYPE = 3,            /* a dtype the operation does not take */
+    VKH_ERROR_UNSUPPORTED = 4,      /* the device lacks a feature the call needs */
+    VKH_ERROR_LIMIT = 5,            /* over a device limit (buffer range, workgroups) */
+    VKH_ERROR_OUT_OF_MEMORY = 6,    /* host or device memory */
+    VKH_ERROR_DEVICE_LOST = 7,
+    VKH_ERROR_VULKAN = 8,           /* any other Vulkan failure */
+    VKH_ERROR_IO = 9,               /* missing, unreadable or corrupt file */
+    VKH_ERROR_INTERNAL = 10,        /* a bug in vkhalf: please report it with the message */
+    VKH_ERROR_NUMERICAL = 11        /* training cannot go on: inf/NaN inputs, a diverged update (refused,
+                                       the weights stay finite) or too many skipped steps in a row */
+} vkh_status;
+
+typedef enum vkh_dtype { VKH_F32 = 0, VKH_F16 = 1, VKH_U32 = 2 } vkh_dtype;
+
+typedef struct vkh_context_s* vkh_context;
+typedef struct vkh_tensor_s* vkh_tensor;
+typedef struct vkh_graph_s* vkh_graph;
+typedef struct vkh_model_s* vkh_model;
+typedef struct vkh_dataset_s* vkh_dataset;
+typedef struct vkh_trainer_s* vkh_trainer;
+
+/* ---- errors and version ----------------------------------------------------------------- */
+
+const char* vkh_last_error(void);
+const char* vkh_status_string(vkh_status status);
+/* "0.1.0" */
+const char* vkh_version_string(void);
+
+/* ---- devices and contexts --------------------------------------------------------------- */
+
+typedef struct vkh_device_info {
+    uint32_t index;
+    char name[256];
+    char driver[256];
+    uint32_t vendor_id, device_id, api_version;
+    int32_t is_cpu;                /* lavapipe, SwiftShader */
+    int32_t storage16;             /* 16-bit storage buffers (f16s / f16a tiers) */
+    int32_t float16_arith;         /* fp16 arithmetic (f16a tier) */
+    int32_t cooperative_matrix;    /* VK_KHR_cooperative_matrix with an fp16 x fp16 -> fp32 shape */
+    uint32_t subgroup_size;
+    uint64_t device_local_bytes;   /* the largest device-local heap */
+    char tiers[64];                /* the tiers vkhalf can use here, e.g. "f32 f16p f16s f16a" */
+} vkh_device_info;
+
+vkh_status vkh_device_count(uint32_t* count);
+vkh_status vkh_device_get_info(uint32_t index, vkh_device_info* info);
+
+typedef enum vkh_validation {
+    VKH_VALIDATION_DEFAULT = 0,    /* from the environment (VKHALF_VALIDATION, ...) */
+    VKH_VALIDATION_OFF = 1,
+    VKH_VALIDATION_IF_AVAILABLE = 2,
+    VKH_VALIDATION_REQUIRED = 3
+} vkh_validation;
+
+typedef struct vkh_context_options {
+    int32_t device_index;          /* -1: VKHALF_DEVICE or the first suitable device */
+    const char* device_name;       /* a substring of the device name, or NULL */
+    vkh_validation validation;
+} vkh_context_options;
+
+/* Sets the defaults (device_index -1, no name, validation from the environment). */
+void vkh_context_options_init(vkh_context_options* options);
+/* options may be NULL (the defaults). */
+vkh_status vkh_context_create(const vkh_context_options* options, vkh_context* out);
+void vkh_context_free(vkh_context ctx);
+vkh_status vkh_context_get_info(vkh_context ctx, vkh_device_info* info);
+/* Messages the validation layer has reported so far (0 when it is off). */
+vkh_status vkh_context_validation_message_count(vkh_context ctx, size_t* count);
+
+/* ---- tensors ---------------------------------------------------------------------------- */
+
+/* Uninitialised device memory. */
+vkh_status vkh_tensor_create(vkh_context ctx, const int64_t* shape, int32_t ndim, vkh_dtype dtype, vkh_tensor* out);
+void vkh_tensor_free(vkh_tensor t);
+vkh_status vkh_tensor_get_dtype(vkh_tensor t, vkh_dtype* dtype);
+/* Writes the rank to *ndim and, when shape is not NULL, up to max_dims dimensions. */
+vkh_status vkh_tensor_get_shape(vkh_tensor t, int64_t* shape, int32_t max_dims, int32_t* ndim);
+vkh_status vkh_tensor_numel(vkh_tensor t, int64_t* numel);
+
+/* count must equal the tensor's element count. f32 values are stored as they are into f32
+ * tensors and rounded to nearest even into f16 tensors; u32 tensors take vkh_tensor_upload_u32. */
+vkh_status vkh_tensor_upload_f32(vkh_tensor t, const float* values, size_t count);
+vkh_status vkh_tensor_download_f32(vkh_tensor t, float* values, size_t count);
+vkh_status vkh_tensor_upload_u32(vkh_tensor t, const uint32_t* values, size_t count);
+vkh_status vkh_tensor_download_u32(vkh_tensor t, uint32_t* values, size_t count);
+/* Raw bytes (fp16 as IEEE binary16 bit patterns); bytes must equal the tensor's size. */
+vkh_status vkh_tensor_upload_bytes(vkh_tensor t, const void* data, size_t bytes);
+vkh_status vkh_tensor_download_bytes(vkh_tensor t, void* data, size_t bytes);
+
+/* ---- operations ------------------------------------------------------------------------- */
+/* Each op exists eager (vkh_<op>(ctx, ...): records, submits and waits) and recorded
+ * (vkh_graph_<op>(graph, ...): added to a graph that runs later). Accumulation is fp32. */
+
+typedef enum vkh_bias_mode { VKH_BIAS_PER_COLUMN = 0, VKH_BIAS_PER_ROW = 1 } vkh_bias_mode;
+
+typedef struct vkh_gemm_options {
+    int32_t trans_a, trans_b;      /* A is [K, M] / B is [N, K] when set */
+    float alpha, beta;             /* C = alpha op(A) op(B) + beta C */
+    vkh_tensor bias;               /* NULL, or [N] (per column) / [M] (per row) of A's dtype */
+    vkh_bias_mode bias_mode;
+    int32_t relu;                  /* apply max(0, .) last */
+} vkh_gemm_options;
+
+/* alpha 1, beta 0, nothing else. */
+void vkh_gemm_options_init(vkh_gemm_options* options);
+
+typedef struct vkh_conv2d_params {
+    int64_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
+} vkh_conv2d_params;
+
+/* stride 1, no padding, dilation 1. */
+void vkh_conv2d_params_init(vkh_conv2d_params* params);
+
+typedef enum vkh_activation { VKH_RELU = 0, VKH_GELU = 1, VKH_TANH = 2, VKH_SIGMOID = 3 } vkh_activation;
+
+/* C = alpha op(A) op(B) + beta C (+ bias) (relu); A [M, K], B [K, N], C [M, N] (a leading batch
+ * dimension is allowed). options may be NULL. */
+vkh_status vkh_gemm(vkh_context ctx, vkh_tensor a, vkh_tensor b, vkh_tensor c, const vkh_gemm_options* options);
+/* y = conv2d(x, w) (+ bias) (relu): x [N, C, H, W], w [O, C, KH, KW], bias [O] or NULL. params may be NULL. */
+vkh_status vkh_conv2d(vkh_context ctx, vkh_tensor x, vkh_tensor w, vkh_tensor bias, vkh_tensor y,
+                      const vkh_conv2d_params* params, int32_t relu);
+vkh_status vkh_conv2d_backward_data(vkh_context ctx, vkh_tensor dy, vkh_tensor w, vkh_tensor dx,
+                                    const vkh_conv2d_params* params);
+vkh_status vkh_conv2d_backward_weight(vkh_context ctx, vkh_tensor dy, vkh_tensor x, vkh_tensor dw,
+                                      const vkh_conv2d_params* params);
+/* y's shape for conv2d(x, w): writes ndim (4) dimensions. */
+vkh_status vkh_conv2d_output_shape(vkh_tensor x, vkh_tensor w, const vkh_conv2d_params* params, int64_t out_shape[4]);
+vkh_status vkh_activation_forward(vkh_context ctx, vkh_activation f, vkh_tensor x, vkh_tensor y);
+/* dx = dy * f'(x), x being the forward's input */
+vkh_status vkh_activation_backward(vkh_context ctx, vkh_activation f, vkh_tensor dy, vkh_tensor x, vkh_tensor dx);
+/* loss (f32 [1]) = mean((y - target)^2); with dy not NULL also dy = scale * 2 (y - target) / n. */
+vkh_status vkh_mse_loss(vkh_context ctx, vkh_tensor y, vkh_tensor target, vkh_tensor loss, vkh_tensor dy, float scale);
+
+/* ---- graphs: record once, replay ------------------------------------------------------- */
+
+vkh_status vkh_graph_create(vkh_context ctx, vkh_graph* out);
+void vkh_graph_free(vkh_graph g);
+vkh_status vkh_graph_gemm(vkh_graph g, vkh_tensor a, vkh_tensor b, vkh_tensor c, const vkh_gemm_options* options);
+vkh_status vkh_graph_conv2d(vkh_graph g, vkh_tensor x, vkh_tensor w, vkh_tensor bias, vkh_tensor y,
+                            const vkh_conv2d_params* params, int32_t relu);
+vkh_status vkh_graph_conv2d_backward_data(vkh_graph g, vkh_tensor dy, vkh_tensor w, vkh_tensor dx,
+                                          const vkh_conv2d_params* params);
+vkh_status vkh_graph_conv2d_backward_weight(vkh_graph g, vkh_tensor dy, vkh_tensor x, vkh_tensor dw,
+                                            const vkh_conv2d_params* params);
+vkh_status vkh_graph_activation_forward(vkh_graph g, vkh_activation f, vkh_tensor x, vkh_tensor y);
+vkh_status vkh_graph_activation_backward(vkh_graph g, vkh_activation f, vkh_tensor dy, vkh_tensor x, vkh_tensor dx);
+vkh_status vkh_graph_mse_loss(vkh_graph g, vkh_tensor y, vkh_tensor target, vkh_tensor loss, vkh_tensor dy, float scale);
+/* One submission; does not wait (a run still in flight is waited for first). */
+vkh_status vkh_graph_run(vkh_graph g);
+vkh_status vkh_graph_wait(vkh_graph g);
+vkh_status vkh_graph_dispatch_count(vkh_graph g, size_t* count);
+
+/* ---- models ----------------------------------------------------------------------------- */
+/* A sequential model, named as torch.nn.Sequential names its parameters ("0.weight", ...).
+ * Layers are added before the model is given to a trainer; afterwards it is fixed. */
+
+vkh_status vkh_model_create(vkh_model* out);
+void vkh_model_free(vkh_model m);
+vkh_status vkh_model_add_linear(vkh_model m, int64_t in_features, int64_t out_features);
+vkh_status vkh_model_add_conv2d(vkh_model m, int64_t in_channels, int64_t out_channels, int64_t kernel,
+                                const vkh_conv2d_params* params);
+vkh_status vkh_model_add_activation(vkh_model m, vkh_activation f);
+vkh_status vkh_model_add_max_pool2d(vkh_model m, int64_t kernel, int64_t stride);
+vkh_status vkh_model_add_batch_norm2d(vkh_model m, int64_t channels);
+vkh_status vkh_model_add_layer_norm(vkh_model m, int64_t features);
+vkh_status vkh_model_add_dropout(vkh_model m, float p, uint32_t seed);
+vkh_status vkh_model_add_flatten(vkh_model m);
+/* [batch, n] -> [batch, shape...] */
+vkh_status vkh_model_add_unflatten(vkh_model m, const int64_t* shape, int32_t ndim);
+vkh_status vkh_model_layer_count(vkh_model m, size_t* count);
+
+/* ---- datasets --------------------------------------------------------------------------- */
+/* Classification data held on the device: count examples of `features` bytes (0..255) and one
+ * label in [0, classes) each. */
+
+vkh_status vkh_dataset_create(vkh_context ctx, const uint8_t* pixels, const uint8_t* labels, int64_t count,
+                              int64_t features, int32_t classes, vkh_dataset* out);
+/* <dir>/<split>-images-idx3-ubyte[.gz] and labels, split "train" or "t10k" (MNIST, Fashion-MNIST). */
+vkh_status vkh_dataset_load_mnist(vkh_context ctx, const char* dir, const char* split, vkh_dataset* out);
+void vkh_dataset_free(vkh_dataset d);
+vkh_status vkh_dataset_size(vkh_dataset d, int64_t* count, int64_t* features);
+
+/* ---- training --------------------------------------------------------------------------- */
+
+typedef enum vkh_precision { VKH_PRECISION_FP16 = 0, VKH_PRECISION_FP32 = 1 } vkh_precision;
+typedef enum vkh_optimizer { VKH_OPTIMIZER_SGD = 0, VKH_OPTIMIZER_ADAM = 1, VKH_OPTIMIZER_ADAMW = 2 } vkh_optimizer;
+typedef enum vkh_loss_scale_mode {
+    VKH_LOSS_SCALE_DYNAMIC = 0,    /* torch.amp.GradScaler's rules, on the device */
+    VKH_LOSS_SCALE_FIXED = 1,
+    VKH_LOSS_SCALE_NONE = 2
+} vkh_loss_scale_mode;
+
+typedef struct vkh_trainer_options {
+    vkh_precision precision;
+    int64_t batch;
+    vkh_optimizer optimizer;
+    float lr, beta1, beta2, eps, weight_decay, momentum;
+    vkh_loss_scale_mode loss_scale;
+    float init_scale;
+    uint32_t growth_interval;
+    float min_scale;               /* the dynamic scale never goes below this */
+    uint32_t max_consecutive_skips; /* vkh_trainer_metrics fails with VKH_ERROR_NUMERICAL after this
+                                       many overflowed steps in a row (0: never) */
+    float mean, std;               /* inputs are (pixel / 255 - mean) / std */
+    float label_smoothing;
+    uint64_t seed;                 /* initialisation and example order */
+} vkh_trainer_options;
+
+/* fp16, batch 128, AdamW (lr 1e-3, betas 0.9/0.999, eps 1e-8, weight decay 0.01), dynamic loss
+ * scale from 65536 growing every 2000 steps, never below 1, stop after 100 skipped steps in a row,
+ * mean 0, std 1, seed 0. */
+void vkh_trainer_options_init(vkh_trainer_options* options);
+
+typedef struct vkh_metrics {
+    double loss_sum;               /* summed over `seen` examples */
+    double mean_loss, accuracy;
+    uint64_t correct, seen;
+    float loss_scale;
+    uint32_t skipped, consecutive_skips, step, optimizer_step;
+} vkh_metrics;
+
+/* Records the training step of `model` (initialised with PyTorch's default initialisation from
+ * the seed) over `train`. The model is fixed from now on. */
+vkh_status vkh_trainer_create(vkh_context ctx, vkh_model model, vkh_dataset train, const vkh_trainer_options* options,
+                              vkh_trainer* out);
+void vkh_trainer_free(vkh_trainer t);
+vkh_status vkh_trainer_steps_per_epoch(vkh_trainer t, int64_t* steps);
+/* The example order of an epoch (from the seed and the epoch number). */
+vkh_status vkh_trainer_shuffle(vkh_trainer t, uint64_t epoch);
+/* One training step: one submission, no wait. */
+vkh_status vkh_trainer_step(vkh_trainer t);
+vkh_status vkh_trainer_wait(vkh_trainer t);
+/* Waits, then reads the training metrics; reset clears the loss/accuracy sums afterwards.
+ * VKH_ERROR_NUMERICAL when the run cannot make progress (see vkh_trainer_options). */
+vkh_status vkh_trainer_metrics(vkh_trainer t, int32_t reset, vkh_metrics* out);
+/* Loss and accuracy over a whole dataset with the current weights. */
+vkh_status vkh_trainer_evaluate(vkh_trainer t, vkh_dataset data, vkh_metrics* out);
+vkh_status vkh_trainer_parameter_count(vkh_trainer t, size_t* count);
+/* The name (e.g. "0.weight") and element count of parameter `index`; name may be NULL. */
+vkh_status vkh_trainer_parameter_info(vkh_trainer t, size_t index, char* name, size_t name_capacity, int64_t* numel);
+/* fp32 master weights of a parameter by name; count must be its element count. set also
+ * refreshes the working copy (rounded to nearest even in fp16). Non-finite values are refused. */
+vkh_status vkh_trainer_get_parameter(vkh_trainer t, const char* name, float* values, size_t count);
+vkh_status vkh_trainer_set_parameter(vkh_trainer t, const char* name, const float* values, size_t count);
+/* The whole training state in one safetensors file, written atomically; refused
+ * (VKH_ERROR_NUMERICAL) after a diverged update, so a bad run never replaces a good file. */
+vkh_status vkh_trainer_save_checkpoint(vkh_trainer t, const char* path);
+/* Checked against the model before anything changes: a file that does not fit is refused and
+ * the trainer is untouched. */
+vkh_status vkh_trainer_load_checkpoint(vkh_trainer t, const char* path);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VKHALF_VKHALF_H */

@@ -1,0 +1,436 @@
+/* The C API from C: every result against a double-precision reference computed here, every
+ * argument check answered with its status, and no validation message. Linked against
+ * libvkhalf.so, as a C program would use it. Exit status 0 when every check passes. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vkhalf/vkhalf.h"
+
+static int failures = 0, checks = 0;
+
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        ++checks;                                                                    \
+        if (!(cond)) {                                                               \
+            ++failures;                                                              \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed (last error: %s)\n", __FILE__, \
+                    __LINE__, #cond, vkh_last_error());                              \
+        }                                                                            \
+    } while (0)
+#define CHECK_OK(call) CHECK((call) == VKH_OK)
+#define CHECK_STATUS(call, status) CHECK((call) == (status) && vkh_last_error()[0] != '\0')
+
+static float uniform(unsigned* state) { /* deterministic values in [-1, 1) */
+    *state = *state * 1664525u + 1013904223u;
+    return (float)((*state >> 8) & 0xffffff) / 8388608.0f - 1.0f;
+}
+
+static float round_f16(float x) { /* through the library's own RNE is what we test; this is the reference */
+    if (x == 0.0f || !isfinite(x)) return x;
+    int e;
+    frexpf(x, &e);                    /* x = m 2^e, 0.5 <= |m| < 1 */
+    if (e < -13) e = -13;             /* subnormal fp16: fixed step 2^-24 */
+    const double step = ldexp(1.0, e - 11);
+    return (float)(nearbyint((double)x / step) * step); /* nearbyint: ties to even by default */
+}
+
+static vkh_tensor tensor(vkh_context ctx, int32_t ndim, const int64_t* shape, vkh_dtype dtype, const float* values) {
+    vkh_tensor t = NULL;
+    int64_t n = 1;
+    for (int32_t i = 0; i < ndim; ++i) n *= shape[i];
+    CHECK_OK(vkh_tensor_create(ctx, shape, ndim, dtype, &t));
+    if (t && values) CHECK_OK(vkh_tensor_upload_f32(t, values, (size_t)n));
+    return t;
+}
+
+static double max_rel_error(const float* got, const double* want, size_t n) {
+    double worst = 0, scale = 1e-3;
+    for (size_t i = 0; i < n; ++i) scale = fmax(scale, fabs(want[i]));
+    for (size_t i = 0; i < n; ++i) worst = fmax(worst, fabs((double)got[i] - want[i]) / scale);
+    return worst;
+}
+
+static void test_errors_without_device(void) {
+    vkh_context ctx = NULL;
+    CHECK(strcmp(vkh_version_string(), "") != 0);
+    CHECK(strcmp(vkh_status_string(VKH_ERROR_SHAPE), "shape mismatch") == 0);
+    CHECK_STATUS(vkh_context_create(NULL, NULL), VKH_ERROR_INVALID_ARGUMENT);
+    CHECK(strstr(vkh_last_error(), "vkh_context_create") != NULL);
+    CHECK_STATUS(vkh_device_get_info(0, NULL), VKH_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vkh_tensor_numel(NULL, NULL), VKH_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vkh_gemm(ctx, NULL, NULL, NULL, NULL), VKH_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vkh_model_add_linear(NULL, 4, 4), VKH_ERROR_INVALID_ARGUMENT);
+    vkh_model m = NULL;
+    CHECK_OK(vkh_model_create(&m));
+    CHECK(vkh_last_error()[0] == '\0'); /* a success clears the message */
+    CHECK_STATUS(vkh_model_add_linear(m, 0, 4), VKH_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vkh_model_add_activation(m, (vkh_activation)42), VKH_ERROR_INVALID_ARGUMENT);
+    /* a handle of another kind: every handle is a pointer to a C FFI */
+    CHECK_STATUS(vkh_tensor_numel((vkh_tensor)(void*)m, &(int64_t){0}), VKH_ERROR_INVALID_ARGUMENT);
+    CHECK(strstr(vkh_last_error(), "not a live vkh_tensor") != NULL);
+    vkh_model_free(m);
+    vkh_context_free(NULL); /* NULL is accepted by every free */
+    vkh_tensor_free(NULL);
+}
+
+static void test_tensors(vkh_context ctx) {
+    const int64_t shape[2] = {3, 5};
+    float in[15], out[15];
+    unsigned seed = 1;
+    for (int i = 0; i < 15; ++i) in[i] = uniform(&seed) * 1000.0f;
+    in[0] = 1.0f / 3.0f;
+    in[1] = 65519.0f;  /* rounds to 65504 (ties to even would need 65520) */
+    in[2] = 2049.0f;   /* halfway between 2048 and 2050: to even, 2048 */
+    vkh_tensor t = tensor(ctx, 2, shape, VKH_F16, in);
+    CHECK_OK(vkh_tensor_download_f32(t, out, 15));
+    for (int i = 0; i < 15; ++i) CHECK(out[i] == round_f16(in[i]));
+    CHECK(out[0] == 0.333251953125f && out[1] == 65504.0f && out[2] == 2048.0f);
+
+    int64_t dims[VKH_MAX_DIMS];
+    int32_t ndim = 0;
+    vkh_dtype dtype = VKH_F32;
+    CHECK_OK(vkh_tensor_get_shape(t, dims, VKH_MAX_DIMS, &ndim));
+    CHECK(ndim == 2 && dims[0] == 3 && dims[1] == 5);
+    CHECK_OK(vkh_tensor_get_dtype(t, &dtype));
+    CHECK(dtype == VKH_F16);
+    CHECK_STATUS(vkh_tensor_get_shape(t, dims, 1, &ndim), VKH_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vkh_tensor_upload_f32(t, in, 14), VKH_ERROR_SHAPE);
+    CHECK_STATUS(vkh_tensor_upload_f32(t, NULL, 15), VKH_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vkh_tensor_upload_u32(t, (const uint32_t*)in, 15), VKH_ERROR_DTYPE);
+    CHECK_STATUS(vkh_tensor_upload_bytes(t, in, 29), VKH_ERROR_SHAPE);
+    const int64_t bad[2] = {3, -1};
+    vkh_tensor none = NULL;
+    CHECK_STATUS(vkh_tensor_create(ctx, bad, 2, VKH_F32, &none), VKH_ERROR_SHAPE);
+    CHECK_STATUS(vkh_tensor_create(ctx, shape, 9, VKH_F32, &none), VKH_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vkh_tensor_create(ctx, shape, 2, (vkh_dtype)7, &none), VKH_ERROR_INVALID_ARGUMENT);
+    CHECK(none == NULL); /* out-pointers are written only on success */
+
+    uint32_t words[4] = {0, 1, 0xdeadbeefu, 0xffffffffu}, back[4] = {0};
+    const int64_t four = 4;
+    vkh_tensor u = NULL;
+    CHECK_OK(vkh_tensor_create(ctx, &four, 1, VKH_U32, &u));
+    CHECK_OK(vkh_tensor_upload_u32(u, words, 4));
+    CHECK_OK(vkh_tensor_download_u32(u, back, 4));
+    CHECK(memcmp(words, back, sizeof words) == 0);
+    CHECK_STATUS(vkh_tensor_download_f32(u, out, 4), VKH_ERROR_DTYPE);
+    vkh_tensor_free(u);
+    vkh_tensor_free(t);
+}
+
+/* C = A B^T + bias, relu; fp16 inputs, f32 output, eager and through a graph. */
+static void test_gemm(vkh_context ctx) {
+    enum { M = 37, N = 29, K = 45 };
+    static float a[M * K], b[N * K], bias[N], c[M * N];
+    static double want[M * N];
+    unsigned seed = 7;
+    for (int i = 0; i < M * K; ++i) a[i] = round_f16(uniform(&seed));
+    for (int i = 0; i < N * K; ++i) b[i] = round_f16(uniform(&seed));
+    for (int i = 0; i < N; ++i) bias[i] = round_f16(uniform(&seed));
+    for (int m = 0; m < M; ++m)
+        for (int n = 0; n < N; ++n) {
+            double s = bias[n];
+            for (int k = 0; k < K; ++k) s += (double)a[m * K + k] * b[n * K + k];
+            want[m * N + n] = s > 0 ? s : 0;
+        }
+    const int64_t sa[2] = {M, K}, sb[2] = {N, K}, sc[2] = {M, N}, sbias[1] = {N};
+    vkh_tensor ta = tensor(ctx, 2, sa, VKH_F16, a), tb = tensor(ctx, 2, sb, VKH_F16, b);
+    vkh_tensor tbias = tensor(ctx, 1, sbias, VKH_F16, bias), tc = tensor(ctx, 2, sc, VKH_F32, NULL);
+    vkh_gemm_options o;
+    vkh_gemm_options_init(&o);
+    o.trans_b = 1;
+    o.bias = tbias;
+    o.relu = 1;
+    CHECK_OK(vkh_gemm(ctx, ta, tb, tc, &o));
+    CHECK_OK(vkh_tensor_download_f32(tc, c, M * N));
+    /* fp16 inputs are exact in fp32; the sum is fp32: K roundings of at most 2^-24 relative */
+    CHECK(max_rel_error(c, want, M * N) < 1e-5);
+
+    /* recorded once, replayed with new inputs */
+    vkh_graph g = NULL;
+    vkh_tensor tc2 = tensor(ctx, 2, sc, VKH_F32, NULL);
+    CHECK_OK(vkh_graph_create(ctx, &g));
+    CHECK_OK(vkh_graph_gemm(g, ta, tb, tc2, &o));
+    size_t dispatches = 0;
+    CHECK_OK(vkh_graph_dispatch_count(g, &dispatches));
+    CHECK(dispatches >= 1);
+    for (int round = 0; round < 2; ++round) {
+        for (int i = 0; i < M * K; ++i) a[i] = round_f16(-a[i]);
+        for (int m = 0; m < M; ++m)
+            for (int n = 0; n < N; ++n) {
+                double s = bias[n];
+                for (int k = 0; k < K; ++k) s += (double)a[m * K + k] * b[n * K + k];
+                want[m * N + n] = s > 0 ? s : 0;
+            }
+        CHECK_OK(vkh_tensor_upload_f32(ta, a, M * K));
+        CHECK_OK(vkh_graph_run(g));
+        CHECK_OK(vkh_graph_wait(g));
+        CHECK_OK(vkh_tensor_download_f32(tc2, c, M * N));
+        CHECK(max_rel_error(c, want, M * N) < 1e-5);
+    }
+
+    /* what the library refuses */
+    vkh_gemm_options plain;
+    vkh_gemm_options_init(&plain);
+    CHECK_STATUS(vkh_gemm(ctx, ta, tb, tc, &plain), VKH_ERROR_SHAPE); /* K x N expected, N x K given */
+    vkh_tensor u = NULL;
+    CHECK_OK(vkh_tensor_create(ctx, sa, 2, VKH_U32, &u));
+    CHECK_STATUS(vkh_gemm(ctx, u, tb, tc, &o), VKH_ERROR_DTYPE);
+    CHECK_STATUS(vkh_graph_gemm(g, ta, NULL, tc, &o), VKH_ERROR_INVALID_ARGUMENT);
+    vkh_tensor_free(u);
+    vkh_graph_free(g);
+    vkh_tensor_free(tc2);
+    vkh_tensor_free(ta); /* the graph is gone; the tensors can go in any order */
+    vkh_tensor_free(tb);
+    vkh_tensor_free(tbias);
+    vkh_tensor_free(tc);
+}
+
+static void test_conv_and_activations(vkh_context ctx) {
+    enum { B = 2, C = 3, H = 7, W = 6, O = 4, KH = 3, KW = 3, OH = 4, OW = 3 }; /* stride 2, padding 1 */
+    static float x[B * C * H * W], w[O * C * KH * KW], y[B * O * OH * OW];
+    static double want[B * O * OH * OW];
+    unsigned seed = 11;
+    for (int i = 0; i < B * C * H * W; ++i) x[i] = uniform(&seed);
+    for (int i = 0; i < O * C * KH * KW; ++i) w[i] = uniform(&seed);
+    for (int b = 0; b < B; ++b)
+        for (int o = 0; o < O; ++o)
+            for (int oh = 0; oh < OH; ++oh)
+                for (int ow = 0; ow < OW; ++ow) {
+                    double s = 0;
+                    for (int c = 0; c < C; ++c)
+                        for (int kh = 0; kh < KH; ++kh)
+                            for (int kw = 0; kw < KW; ++kw) {
+                                const int ih = oh * 2 - 1 + kh, iw = ow * 2 - 1 + kw;
+                                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                                s += (double)x[((b * C + c) * H + ih) * W + iw] * w[((o * C + c) * KH + kh) * KW + kw];
+                            }
+                    want[((b * O + o) * OH + oh) * OW + ow] = s;
+                }
+    const int64_t sx[4] = {B, C, H, W}, sw[4] = {O, C, KH, KW}, sy[4] = {B, O, OH, OW};
+    vkh_tensor tx = tensor(ctx, 4, sx, VKH_F32, x), tw = tensor(ctx, 4, sw, VKH_F32, w);
+    vkh_tensor ty = tensor(ctx, 4, sy, VKH_F32, NULL);
+    vkh_conv2d_params p;
+    vkh_conv2d_params_init(&p);
+    p.stride_h = p.stride_w = 2;
+    p.pad_h = p.pad_w = 1;
+    int64_t shape[4] = {0};
+    CHECK_OK(vkh_conv2d_output_shape(tx, tw, &p, shape));
+    CHECK(shape[0] == B && shape[1] == O && shape[2] == OH && shape[3] == OW);
+    CHECK_OK(vkh_conv2d(ctx, tx, tw, NULL, ty, &p, 0));
+    CHECK_OK(vkh_tensor_download_f32(ty, y, B * O * OH * OW));
+    CHECK(max_rel_error(y, want, B * O * OH * OW) < 1e-5);
+    p.stride_h = 0;
+    CHECK_STATUS(vkh_conv2d(ctx, tx, tw, NULL, ty, &p, 0), VKH_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vkh_conv2d(ctx, tx, tw, NULL, tx, NULL, 0), VKH_ERROR_SHAPE);
+
+    /* tanh and its backward on the conv output, recorded in a graph */
+    static float dx[B * O * OH * OW];
+    static double want_y[B * O * OH * OW], want_dx[B * O * OH * OW];
+    for (int i = 0; i < B * O * OH * OW; ++i) {
+        want_y[i] = tanh((double)y[i]);
+        want_dx[i] = 0.5 * (1 - want_y[i] * want_y[i]);
+    }
+    vkh_tensor t_act = tensor(ctx, 4, sy, VKH_F32, NULL), t_dy = tensor(ctx, 4, sy, VKH_F32, NULL);
+    vkh_tensor t_dx = tensor(ctx, 4, sy, VKH_F32, NULL);
+    for (int i = 0; i < B * O * OH * OW; ++i) dx[i] = 0.5f;
+    CHECK_OK(vkh_tensor_upload_f32(t_dy, dx, B * O * OH * OW));
+    vkh_graph g = NULL;
+    CHECK_OK(vkh_graph_create(ctx, &g));
+    CHECK_OK(vkh_graph_activation_forward(g, VKH_TANH, ty, t_act));
+    CHECK_OK(vkh_graph_activation_backward(g, VKH_TANH, t_dy, ty, t_dx));
+    CHECK_STATUS(vkh_graph_activation_forward(g, (vkh_activation)9, ty, t_act), VKH_ERROR_INVALID_ARGUMENT);
+    CHECK_OK(vkh_graph_run(g));
+    CHECK_OK(vkh_graph_wait(g));
+    CHECK_OK(vkh_tensor_download_f32(t_act, y, B * O * OH * OW));
+    CHECK(max_rel_error(y, want_y, B * O * OH * OW) < 1e-5);
+    CHECK_OK(vkh_tensor_download_f32(t_dx, dx, B * O * OH * OW));
+    CHECK(max_rel_error(dx, want_dx, B * O * OH * OW) < 1e-5);
+
+    /* MSE between the activation and zero: mean of squares */
+    const int64_t one = 1;
+    vkh_tensor t_zero = tensor(ctx, 4, sy, VKH_F32, NULL), t_loss = tensor(ctx, 1, &one, VKH_F32, NULL);
+    static float zeros[B * O * OH * OW];
+    CHECK_OK(vkh_tensor_upload_f32(t_zero, zeros, B * O * OH * OW));
+    CHECK_OK(vkh_mse_loss(ctx, t_act, t_zero, t_loss, NULL, 1.0f));
+    float loss = 0;
+    double want_loss = 0;
+    for (int i = 0; i < B * O * OH * OW; ++i) want_loss += want_y[i] * want_y[i] / (B * O * OH * OW);
+    CHECK_OK(vkh_tensor_download_f32(t_loss, &loss, 1));
+    CHECK(fabs(loss - want_loss) < 1e-5 * fmax(1.0, want_loss));
+
+    vkh_graph_free(g);
+    vkh_tensor_free(t_act), vkh_tensor_free(t_dy), vkh_tensor_free(t_dx), vkh_tensor_free(t_zero);
+    vkh_tensor_free(t_loss), vkh_tensor_free(tx), vkh_tensor_free(tw), vkh_tensor_free(ty);
+}
+
+/* Four classes of 8x8 images (a bright quadrant each, plus noise): an MLP learns them. */
+static void test_training(vkh_context ctx, const char* checkpoint) {
+    enum { COUNT = 512, FEATURES = 64 };
+    static uint8_t pixels[COUNT * FEATURES], labels[COUNT];
+    unsigned seed = 5;
+    for (int i = 0; i < COUNT; ++i) {
+        labels[i] = (uint8_t)(i % 4);
+        for (int p = 0; p < FEATURES; ++p) {
+            const int r = p / 8, c = p % 8, quadrant = (r >= 4) * 2 + (c >= 4);
+            const float noise = 40.0f * (uniform(&seed) + 1.0f);
+            pixels[i * FEATURES + p] = (uint8_t)(quadrant == labels[i] ? 160.0f + noise : noise);
+        }
+    }
+    vkh_dataset data = NULL;
+    CHECK_OK(vkh_dataset_create(ctx, pixels, labels, COUNT, FEATURES, 4, &data));
+    labels[3] = 9;
+    vkh_dataset refused = NULL;
+    CHECK_STATUS(vkh_dataset_create(ctx, pixels, labels, COUNT, FEATURES, 4, &refused), VKH_ERROR_SHAPE);
+    labels[3] = 3;
+
+    vkh_model model = NULL;
+    CHECK_OK(vkh_model_create(&model));
+    CHECK_OK(vkh_model_add_linear(model, FEATURES, 32));
+    CHECK_OK(vkh_model_add_activation(model, VKH_RELU));
+    CHECK_OK(vkh_model_add_linear(model, 32, 4));
+    vkh_trainer_options o;
+    vkh_trainer_options_init(&o);
+    o.batch = 64;
+    o.lr = 1e-2f;
+    o.seed = 3;
+    vkh_trainer tr = NULL;
+    o.batch = COUNT + 1;
+    CHECK_STATUS(vkh_trainer_create(ctx, model, data, &o, &tr), VKH_ERROR_SHAPE);
+    o.batch = 64;
+    o.lr = -1.0f;
+    CHECK_STATUS(vkh_trainer_create(ctx, model, data, &o, &tr), VKH_ERROR_INVALID_ARGUMENT);
+    o.lr = 1e-2f;
+    CHECK_OK(vkh_trainer_create(ctx, model, data, &o, &tr));
+    CHECK_STATUS(vkh_model_add_linear(model, 4, 4), VKH_ERROR_INVALID_ARGUMENT); /* fixed now */
+    vkh_trainer other = NULL;
+    CHECK_STATUS(vkh_trainer_create(ctx, model, data, &o, &other), VKH_ERROR_INVALID_ARGUMENT);
+    vkh_model_free(model); /* the trainer keeps it */
+
+    int64_t steps = 0;
+    CHECK_OK(vkh_trainer_steps_per_epoch(tr, &steps));
+    CHECK(steps == COUNT / 64);
+    vkh_metrics first, trained, last;
+    CHECK_OK(vkh_trainer_evaluate(tr, data, &first));
+    for (uint64_t epoch = 0; epoch < 5; ++epoch) {
+        CHECK_OK(vkh_trainer_shuffle(tr, epoch));
+        for (int64_t s = 0; s < steps; ++s) CHECK_OK(vkh_trainer_step(tr));
+    }
+    CHECK_OK(vkh_trainer_metrics(tr, 1, &trained));
+    CHECK(trained.step == 5 * steps && trained.seen > 0 && trained.loss_scale >= 1.0f);
+    CHECK_OK(vkh_trainer_evaluate(tr, data, &last));
+    printf("training: loss %.4f -> %.4f, accuracy %.3f -> %.3f, loss scale %g\n", first.mean_loss, last.mean_loss,
+           first.accuracy, last.accuracy, (double)trained.loss_scale);
+    CHECK(last.mean_loss < 0.5 * first.mean_loss);
+    CHECK(last.accuracy > 0.95);
+
+    /* parameters by name, and checkpoints */
+    size_t count = 0;
+    char name[64];
+    int64_t numel = 0;
+    CHECK_OK(vkh_trainer_parameter_count(tr, &count));
+    CHECK(count == 4);
+    CHECK_OK(vkh_trainer_parameter_info(tr, 2, name, sizeof name, &numel));
+    CHECK(strcmp(name, "2.weight") == 0 && numel == 4 * 32);
+    CHECK_STATUS(vkh_trainer_parameter_info(tr, 4, name, sizeof name, &numel), VKH_ERROR_INVALID_ARGUMENT);
+    static float weights[4 * 32], changed[4 * 32], back[4 * 32];
+    CHECK_OK(vkh_trainer_get_parameter(tr, "2.weight", weights, 4 * 32));
+    CHECK_OK(vkh_trainer_save_checkpoint(tr, checkpoint));
+    for (int i = 0; i < 4 * 32; ++i) changed[i] = 0.25f;
+    CHECK_OK(vkh_trainer_set_parameter(tr, "2.weight", changed, 4 * 32));
+    CHECK_OK(vkh_trainer_get_parameter(tr, "2.weight", back, 4 * 32));
+    CHECK(memcmp(back, changed, sizeof back) == 0);
+    changed[5] = NAN;
+    CHECK_STATUS(vkh_trainer_set_parameter(tr, "2.weight", changed, 4 * 32), VKH_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vkh_trainer_get_parameter(tr, "2.weight", back, 7), VKH_ERROR_SHAPE);
+    CHECK_STATUS(vkh_trainer_get_parameter(tr, "9.weight", back, 4 * 32), VKH_ERROR_INVALID_ARGUMENT);
+    CHECK_OK(vkh_trainer_load_checkpoint(tr, checkpoint));
+    CHECK_OK(vkh_trainer_get_parameter(tr, "2.weight", back, 4 * 32));
+    CHECK(memcmp(back, weights, sizeof back) == 0);
+
+    /* a corrupted checkpoint is refused and changes nothing */
+    FILE* f = fopen(checkpoint, "r+b");
+    CHECK(f != NULL);
+    if (f) {
+        fseek(f, -3, SEEK_END);
+        fputc('x', f);
+        fclose(f);
+    }
+    CHECK_STATUS(vkh_trainer_load_checkpoint(tr, checkpoint), VKH_ERROR_IO);
+    CHECK_OK(vkh_trainer_get_parameter(tr, "2.weight", back, 4 * 32));
+    CHECK(memcmp(back, weights, sizeof back) == 0);
+    CHECK_STATUS(vkh_trainer_load_checkpoint(tr, ""), VKH_ERROR_INVALID_ARGUMENT);
+    remove(checkpoint);
+
+    vkh_trainer_free(tr);
+
+    /* a learning rate that diverges: the update is refused, the weights stay finite, and metrics and
+     * saving report it instead of training on garbage */
+    vkh_model wild = NULL;
+    CHECK_OK(vkh_model_create(&wild));
+    CHECK_OK(vkh_model_add_linear(wild, FEATURES, 4));
+    o.lr = 1e6f;
+    CHECK_OK(vkh_trainer_create(ctx, wild, data, &o, &tr));
+    vkh_status status = VKH_OK;
+    for (int s = 0; s < 4 * steps && status == VKH_OK; ++s) {
+        CHECK_OK(vkh_trainer_step(tr));
+        status = vkh_trainer_metrics(tr, 0, &trained);
+    }
+    CHECK(status == VKH_ERROR_NUMERICAL && strstr(vkh_last_error(), "diverged") != NULL);
+    CHECK_STATUS(vkh_trainer_save_checkpoint(tr, checkpoint), VKH_ERROR_NUMERICAL);
+    static float wild_weights[4 * FEATURES];
+    CHECK_OK(vkh_trainer_get_parameter(tr, "0.weight", wild_weights, 4 * FEATURES));
+    int finite = 1;
+    for (int i = 0; i < 4 * FEATURES; ++i) finite &= isfinite(wild_weights[i]) != 0;
+    CHECK(finite);
+    vkh_trainer_free(tr);
+    vkh_model_free(wild);
+    vkh_dataset_free(data);
+}
+
+int main(int argc, char** argv) {
+    const char* checkpoint = argc > 1 ? argv[1] : "capi_test.safetensors";
+    test_errors_without_device();
+
+    vkh_context ctx = NULL;
+    CHECK_OK(vkh_context_create(NULL, &ctx));
+    if (!ctx) {
+        fprintf(stderr, "no Vulkan device: %s\n", vkh_last_error());
+        return 1;
+    }
+    vkh_device_info info;
+    CHECK_OK(vkh_context_get_info(ctx, &info));
+    CHECK(info.name[0] != '\0' && strstr(info.tiers, "f32") != NULL);
+    printf("device %u: %s, tiers %s\n", info.index, info.name, info.tiers);
+    uint32_t devices = 0;
+    CHECK_OK(vkh_device_count(&devices));
+    CHECK(devices > info.index);
+    CHECK_STATUS(vkh_device_get_info(devices, &info), VKH_ERROR_INVALID_ARGUMENT);
+
+    test_tensors(ctx);
+    test_gemm(ctx);
+    test_conv_and_activations(ctx);
+    test_training(ctx, checkpoint);
+
+    /* a tensor of another context is refused */
+    vkh_context ctx2 = NULL;
+    CHECK_OK(vkh_context_create(NULL, &ctx2));
+    const int64_t shape[2] = {2, 2};
+    vkh_tensor a = tensor(ctx2, 2, shape, VKH_F32, NULL), c = tensor(ctx, 2, shape, VKH_F32, NULL);
+    CHECK_STATUS(vkh_gemm(ctx, a, a, c, NULL), VKH_ERROR_INVALID_ARGUMENT);
+    CHECK(strstr(vkh_last_error(), "another vkh_context") != NULL);
+    size_t messages2 = 1;
+    CHECK_OK(vkh_context_validation_message_count(ctx2, &messages2));
+    CHECK(messages2 == 0);
+    vkh_context_free(ctx2); /* before its tensor: the tensor keeps the device */
+    vkh_tensor_free(a);
+    vkh_tensor_free(c);
+
+    size_t messages = 1;
+    CHECK_OK(vkh_context_validation_message_count(ctx, &messages));
+    CHECK(messages == 0);
+    vkh_context_free(ctx);
+    printf("%d checks, %d failed\n", checks, failures);
+    return failures ? 1 : 0;
+}
