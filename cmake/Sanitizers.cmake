@@ -16,6 +16,11 @@ if(VKHALF_SANITIZE)
   set(VKHALF_SANITIZER_FLAGS -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
   add_compile_options(${VKHALF_SANITIZER_FLAGS})
   add_link_options(${VKHALF_SANITIZER_FLAGS})
+  if(CMAKE_C_COMPILER_ID STREQUAL "Clang")
+    # A C program (the C API's tests) linking the C++ library needs UBSan's C++ handlers (vptr,
+    # function type), which clang links for C++ programs only unless told, and the C++ ABI they use.
+    add_link_options("$<$<LINK_LANGUAGE:C>:-fsanitize-link-c++-runtime;-lstdc++>")
+  endif()
 endif()
 
 if(VKHALF_FUZZ)

@@ -125,7 +125,9 @@ TEST_CASE("VKHALF_FAULT syntax: sites, call numbers, optional results; malformed
         {"submit:1:VK_SUCCESS", "names no VkResult error"},
         {"submit:1,wait", "'wait' has no ':N'"},
     };
-    for (const auto& [spec, want] : bad) {
+    for (const auto& entry : bad) {  // no structured binding: CAPTURE's lambda cannot name one before Clang 16
+        const auto& spec = entry.first;
+        const auto& want = entry.second;
         CAPTURE(spec);
         const std::string message = error_message([&] { FaultInjector::parse(spec); });
         CHECK_MESSAGE(message.find(want) != std::string::npos, message);
@@ -137,8 +139,10 @@ TEST_CASE("an injected vkAllocateMemory failure is an OutOfMemoryError naming th
     Context ctx = fresh_context();
     Tensor warm = Tensor::empty(ctx, {16}, DType::f32);  // the first block exists; a big tensor needs its own
     const int64_t big = 25ll << 20;                       // 100 MiB of f32: a dedicated block
-    for (const auto& [result, device] : {std::pair{VK_ERROR_OUT_OF_DEVICE_MEMORY, true},
-                                         std::pair{VK_ERROR_OUT_OF_HOST_MEMORY, false}}) {
+    for (const auto& entry : {std::pair{VK_ERROR_OUT_OF_DEVICE_MEMORY, true},
+                              std::pair{VK_ERROR_OUT_OF_HOST_MEMORY, false}}) {
+        const VkResult result = entry.first;  // not a structured binding: see above
+        const bool device = entry.second;
         CAPTURE(device);
         const std::size_t blocks = ctx.impl().memory->block_count();
         ctx.impl().faults.arm(FaultSite::alloc, 1, result);
