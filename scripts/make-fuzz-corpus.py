@@ -151,8 +151,42 @@ def safetensors_seeds():
     yield "metadata-not-string", raw(b'{"__metadata__":{"format":1}}')
 
 
+# C API programs for tests/fuzz/fuzz_capi.cpp: each byte picks an entry point or an argument (see
+# Program there). dim(b): b % 16 -> 0: 0, 1: -1, 2: 2^40, else b - 2. value(b): b < 200 -> b / 50 - 2.
+TENSOR, UPLOAD, DOWNLOAD, GEMM, CONV, ACTIVATION, GRAPH, MODEL, DATASET, TRAINER, TRAIN, PARAMS, DEVICE, FREE = range(14)
+
+
+def dim(n):
+    return {0: 0, -1: 1, 1 << 40: 2}.get(n, n + 2)
+
+
+def tensor(slot, shape, dtype):  # dtype 0 f32, 1 f16, 2 u32
+    return bytes([TENSOR, len(shape), *[dim(d) for d in shape], dtype, slot, 1])
+
+
+def capi_seeds():
+    gemm_tensors = tensor(0, [4, 3], 1) + tensor(1, [3, 5], 1) + tensor(2, [4, 5], 0)
+    uploads = bytes([UPLOAD, 0, 0, 0, *range(60, 72), UPLOAD, 1, 0, 0, *range(80, 95)])
+    yield "gemm", gemm_tensors + uploads + bytes([GEMM, 0, 100, 0, 1, 2, DOWNLOAD, 2, 0, 8, 1])
+    yield "gemm-bias-relu-graph", gemm_tensors + tensor(3, [5], 1) + bytes(
+        [GRAPH, 1, GEMM, 0x80 | 0x20 | 0x04, 3, 100, 0, 1, 2, GRAPH, 1, DOWNLOAD, 2, 0, 8, 1])
+    yield "gemm-wrong-shapes", gemm_tensors + bytes([GEMM, 0x02, 100, 1, 1, 2, GEMM, 0x40, 0, 4, 2])
+    yield "conv", tensor(0, [1, 2, 5, 5], 0) + tensor(1, [3, 2, 3, 3], 0) + tensor(2, [1, 3, 3, 3], 0) + bytes(
+        [CONV, dim(1), dim(1), 1, 0, 1, 2, 0, 0, CONV, dim(1), dim(1), 1, 0, 1, 2, 3])
+    yield "activations", tensor(0, [7], 1) + tensor(1, [7], 1) + tensor(2, [7], 1) + bytes(
+        [UPLOAD, 0, 0, 0, *range(90, 97), ACTIVATION, 1, 0, 1, 2, 0, ACTIVATION, 2, 2, 0, 1, 2, ACTIVATION, 3, 1, 1, 0, 2])
+    model = bytes([MODEL, dim(4), dim(3), 0, MODEL, 0, 0, 1, 0, MODEL, dim(3), dim(2), 0])
+    dataset = bytes([DATASET, dim(8), dim(4), 2, 100, 0, 1, 0, 1, 0, 1, 0, 1])
+    trainer = bytes([TRAINER, dim(4), 0, 2, 0, 101])
+    yield "train", model + dataset + trainer + bytes([TRAIN, 0, TRAIN, 0, TRAIN, 1, 1, 1, TRAIN, 2, PARAMS, 1, 0, 12, *range(100, 112), 0, 16])
+    yield "train-fp32-sgd", model + dataset + bytes([TRAINER, dim(8), 1, 0, 2, 110, TRAIN, 0, TRAIN, 3, 1, TRAIN, 0, TRAIN, 1, 0, 1])
+    yield "free-and-reuse", model + dataset + trainer + bytes([FREE, 4, FREE, 5, TRAIN, 0, FREE, 6, TRAIN, 0, DEVICE, 0, 1, 1, 1, 1])
+    yield "odd-arguments", bytes([TENSOR, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9, 3, 0, 0, TENSOR, 2, 2, 2, 0, 1, 1,
+                                  UPLOAD, 4, 3, 0, DOWNLOAD, 5, 3, 9, 0, DEVICE, 2, 0, 0, 0, 0])
+
+
 def main():
-    for target, seeds in (("idx", idx_seeds()), ("safetensors", safetensors_seeds())):
+    for target, seeds in (("idx", idx_seeds()), ("safetensors", safetensors_seeds()), ("capi", capi_seeds())):
         directory = CORPUS / target
         directory.mkdir(parents=True, exist_ok=True)
         for old in directory.glob("seed-*"):

@@ -12,6 +12,8 @@
  *     and answered with an error status: no call aborts the process.
  *   - Shapes are int64_t arrays of up to VKH_MAX_DIMS dimensions, row-major (NCHW for images).
  *   - A handle may be used from one thread at a time; different handles from different threads.
+ *   - Every enum has a *_MAX_ENUM member so it is 32 bits wide in every compiler, and any int32
+ *     value (an FFI may pass anything) is a value of the type that the library then refuses.
  */
 #ifndef VKHALF_VKHALF_H
 #define VKHALF_VKHALF_H
@@ -37,11 +39,12 @@ typedef enum vkh_status {
     VKH_ERROR_VULKAN = 8,           /* any other Vulkan failure */
     VKH_ERROR_IO = 9,               /* missing, unreadable or corrupt file */
     VKH_ERROR_INTERNAL = 10,        /* a bug in vkhalf: please report it with the message */
-    VKH_ERROR_NUMERICAL = 11        /* training cannot go on: inf/NaN inputs, a diverged update (refused,
+    VKH_ERROR_NUMERICAL = 11,       /* training cannot go on: inf/NaN inputs, a diverged update (refused,
                                        the weights stay finite) or too many skipped steps in a row */
+    VKH_STATUS_MAX_ENUM = 0x7FFFFFFF
 } vkh_status;
 
-typedef enum vkh_dtype { VKH_F32 = 0, VKH_F16 = 1, VKH_U32 = 2 } vkh_dtype;
+typedef enum vkh_dtype { VKH_F32 = 0, VKH_F16 = 1, VKH_U32 = 2, VKH_DTYPE_MAX_ENUM = 0x7FFFFFFF } vkh_dtype;
 
 typedef struct vkh_context_s* vkh_context;
 typedef struct vkh_tensor_s* vkh_tensor;
@@ -80,7 +83,8 @@ typedef enum vkh_validation {
     VKH_VALIDATION_DEFAULT = 0,    /* from the environment (VKHALF_VALIDATION, ...) */
     VKH_VALIDATION_OFF = 1,
     VKH_VALIDATION_IF_AVAILABLE = 2,
-    VKH_VALIDATION_REQUIRED = 3
+    VKH_VALIDATION_REQUIRED = 3,
+    VKH_VALIDATION_MAX_ENUM = 0x7FFFFFFF
 } vkh_validation;
 
 typedef struct vkh_context_options {
@@ -122,7 +126,7 @@ vkh_status vkh_tensor_download_bytes(vkh_tensor t, void* data, size_t bytes);
 /* Each op exists eager (vkh_<op>(ctx, ...): records, submits and waits) and recorded
  * (vkh_graph_<op>(graph, ...): added to a graph that runs later). Accumulation is fp32. */
 
-typedef enum vkh_bias_mode { VKH_BIAS_PER_COLUMN = 0, VKH_BIAS_PER_ROW = 1 } vkh_bias_mode;
+typedef enum vkh_bias_mode { VKH_BIAS_PER_COLUMN = 0, VKH_BIAS_PER_ROW = 1, VKH_BIAS_MODE_MAX_ENUM = 0x7FFFFFFF } vkh_bias_mode;
 
 typedef struct vkh_gemm_options {
     int32_t trans_a, trans_b;      /* A is [K, M] / B is [N, K] when set */
@@ -142,7 +146,13 @@ typedef struct vkh_conv2d_params {
 /* stride 1, no padding, dilation 1. */
 void vkh_conv2d_params_init(vkh_conv2d_params* params);
 
-typedef enum vkh_activation { VKH_RELU = 0, VKH_GELU = 1, VKH_TANH = 2, VKH_SIGMOID = 3 } vkh_activation;
+typedef enum vkh_activation {
+    VKH_RELU = 0,
+    VKH_GELU = 1,
+    VKH_TANH = 2,
+    VKH_SIGMOID = 3,
+    VKH_ACTIVATION_MAX_ENUM = 0x7FFFFFFF
+} vkh_activation;
 
 /* C = alpha op(A) op(B) + beta C (+ bias) (relu); A [M, K], B [K, N], C [M, N] (a leading batch
  * dimension is allowed). options may be NULL. */
@@ -213,12 +223,18 @@ vkh_status vkh_dataset_size(vkh_dataset d, int64_t* count, int64_t* features);
 
 /* ---- training --------------------------------------------------------------------------- */
 
-typedef enum vkh_precision { VKH_PRECISION_FP16 = 0, VKH_PRECISION_FP32 = 1 } vkh_precision;
-typedef enum vkh_optimizer { VKH_OPTIMIZER_SGD = 0, VKH_OPTIMIZER_ADAM = 1, VKH_OPTIMIZER_ADAMW = 2 } vkh_optimizer;
+typedef enum vkh_precision { VKH_PRECISION_FP16 = 0, VKH_PRECISION_FP32 = 1, VKH_PRECISION_MAX_ENUM = 0x7FFFFFFF } vkh_precision;
+typedef enum vkh_optimizer {
+    VKH_OPTIMIZER_SGD = 0,
+    VKH_OPTIMIZER_ADAM = 1,
+    VKH_OPTIMIZER_ADAMW = 2,
+    VKH_OPTIMIZER_MAX_ENUM = 0x7FFFFFFF
+} vkh_optimizer;
 typedef enum vkh_loss_scale_mode {
     VKH_LOSS_SCALE_DYNAMIC = 0,    /* torch.amp.GradScaler's rules, on the device */
     VKH_LOSS_SCALE_FIXED = 1,
-    VKH_LOSS_SCALE_NONE = 2
+    VKH_LOSS_SCALE_NONE = 2,
+    VKH_LOSS_SCALE_MAX_ENUM = 0x7FFFFFFF
 } vkh_loss_scale_mode;
 
 typedef struct vkh_trainer_options {

@@ -117,6 +117,7 @@ DType to_dtype(vkh_dtype d) {
     case VKH_F32: return DType::f32;
     case VKH_F16: return DType::f16;
     case VKH_U32: return DType::u32;
+    case VKH_DTYPE_MAX_ENUM: break;
     }
     throw InvalidArgument("dtype " + std::to_string(int(d)) + " is not VKH_F32, VKH_F16 or VKH_U32");
 }
@@ -147,6 +148,7 @@ const char* vkh_status_string(vkh_status status) {
     case VKH_ERROR_IO: return "file error";
     case VKH_ERROR_INTERNAL: return "internal error";
     case VKH_ERROR_NUMERICAL: return "numerical fault";
+    case VKH_STATUS_MAX_ENUM: break;
     }
     return "unknown status";
 }
