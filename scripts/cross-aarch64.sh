@@ -26,7 +26,8 @@ as_root() {
   else say "need root for: $*  (install sudo or run as root)"; exit 1; fi
 }
 
-version_of() { dpkg-query -W -f='${Status} ${Version}' "$1" 2>/dev/null | sed -n 's/^install ok installed //p'; }
+# The installed version of one package (name:arch), empty when not installed.
+version_of() { dpkg-query -W -f='${Status} ${Version}\n' "$1" 2>/dev/null | sed -n 's/^install ok installed //p' || true; }
 
 apt_install() { as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }
 
@@ -45,7 +46,7 @@ install_packages() {
     as_root apt-get update -qq
     updated=1
   fi
-  local mesa; mesa=$(version_of mesa-vulkan-drivers)
+  local mesa; mesa=$(version_of "mesa-vulkan-drivers:$(dpkg --print-architecture)")
   [ -n "$mesa" ] || { say "mesa-vulkan-drivers is not installed on the host"; exit 1; }
   local missing=()
   for p in g++-aarch64-linux-gnu qemu-user libc6:arm64 libstdc++6:arm64 zlib1g-dev:arm64 libvulkan1:arm64 \
