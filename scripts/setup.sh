@@ -7,6 +7,7 @@
 #   VKHALF_WERROR=1             build with warnings as errors (CI does)
 #   VKHALF_NO_BACKPORTS=1       on Debian 12, keep Mesa 22.3 instead of Mesa 25 from bookworm-backports
 #   VKHALF_SKIP_INSTALL=1       install nothing; only configure and build
+#   VKHALF_SKIP_BUILD=1         install only (scripts/cross-aarch64.sh uses it)
 #   VKHALF_WITH_TORCH=1         also install python3-torch (the PyTorch interop test; run-tests.sh sets it)
 #   VKHALF_WITH_CLANG=1         also install Clang and its sanitizer/libFuzzer runtime (run-sanitizers.sh sets it)
 #   VKHALF_CMAKE_ARGS="..."     extra arguments for the first configure of BUILD_DIR
@@ -119,5 +120,6 @@ if [ "${VKHALF_SKIP_INSTALL:-0}" != 1 ]; then
   install_packages
   install_shader_tools
 fi
+[ "${VKHALF_SKIP_BUILD:-0}" = 1 ] && exit 0
 configure_and_build
 say "built: $BUILD_DIR/bin/"

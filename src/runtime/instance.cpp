@@ -58,8 +58,8 @@ VkResult volk_result = VK_SUCCESS;
 void init_loader() {
     std::call_once(volk_once, [] { volk_result = volkInitialize(); });
     if (volk_result != VK_SUCCESS)
-        throw UnsupportedError("no Vulkan loader found (libvulkan.so.1 / vulkan-1.dll): install the Vulkan "
-                               "loader and a driver (Debian: libvulkan1 mesa-vulkan-drivers)");
+        throw UnsupportedError("no Vulkan loader found (libvulkan.so.1; libvulkan.so on Android; vulkan-1.dll): "
+                               "install the Vulkan loader and a driver (Debian: libvulkan1 mesa-vulkan-drivers)");
 }
 
 } // namespace

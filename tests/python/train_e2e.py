@@ -10,11 +10,13 @@
    epoch-2 losses and accuracies as the uninterrupted run, digit for digit.
 3. Bad input ends with exit status 1 and a message: a missing data directory, a corrupt
    checkpoint, a checkpoint of the other model.
-Exit status 77 (skipped) when DATA_DIR does not exist.
+Exit status 77 (skipped) when DATA_DIR does not exist. In a cross build VKHALF_TEST_EMULATOR holds
+the command that runs target executables (qemu-aarch64), which then runs vkhalf-train.
 """
 import csv
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -24,8 +26,11 @@ EPOCH = re.compile(r"epoch\s+(\d+)\s+train loss ([\d.]+) acc ([\d.]+) \| test lo
                    r"skipped (\d+) \| loss scale (\S+)")
 
 
+EMULATOR = shlex.split(os.environ.get("VKHALF_TEST_EMULATOR", ""))
+
+
 def run(train, *args, expect_ok=True):
-    p = subprocess.run([train, *args], capture_output=True, text=True, timeout=900)
+    p = subprocess.run([*EMULATOR, train, *args], capture_output=True, text=True, timeout=900)
     if expect_ok and p.returncode != 0:
         sys.exit(f"FAIL: vkhalf-train {' '.join(args)} exited {p.returncode}\n{p.stdout}\n{p.stderr}")
     return p
