@@ -36,6 +36,15 @@ TEST_CASE("a variant that does not suit the dtype or the device is refused") {
     test::check_validation(small);
 }
 
+TEST_CASE("a shape whose element count overflows int64 is a ShapeError, not a wrapped-around size") {
+    // Found by fuzzing the C API (tests/fuzz/corpus/capi/seed-odd-arguments): 2^40 x 2^40 wrapped.
+    auto& ctx = test::full_device();
+    const int64_t big = int64_t(1) << 40;
+    CHECK_THROWS_AS(Tensor::empty(ctx, {big, big}, DType::f32), ShapeError);
+    CHECK_THROWS_AS(numel({big, big, big}), ShapeError);
+    CHECK(numel({big, 1 << 20}) == int64_t(1) << 60);
+}
+
 TEST_CASE("a tensor beyond maxStorageBufferRange is a LimitError naming the limit, not a device loss") {
     auto& small = test::small_device();
     CHECK_THROWS_WITH_AS(Tensor::empty(small, {1 << 19}, DType::f32),  // 2 MiB > 1 MiB

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <numeric>
 #include <unistd.h>
 
@@ -65,6 +66,19 @@ TEST_CASE("device choice by index and by name; bad choices name the devices") {
     ContextOptions nobody;
     nobody.device_name = "no-such-gpu-anywhere";
     CHECK_THROWS_WITH_AS(Context{nobody}, doctest::Contains(devices[0].caps.name.c_str()), UnsupportedError);
+}
+
+TEST_CASE("a Context with validation outlives an instance made without it (list_devices)") {
+    // Found by fuzzing the C API: volk's global extension entry points belonged to the last
+    // instance loaded, so destroying this Context's debug messenger called through null.
+    ContextOptions o;
+    o.validation = Validation::if_available;
+    auto ctx = std::make_unique<Context>(o);
+    CHECK(!list_devices().empty());
+    Tensor a = Tensor::from_floats(*ctx, {4}, DType::f32, std::vector<float>(4, 1.0f));
+    a = Tensor();
+    test::check_validation(*ctx);
+    ctx.reset();  // crashed here
 }
 
 TEST_CASE("the small-device options shrink the caps and drop 16-bit storage") {

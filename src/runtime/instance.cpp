@@ -156,13 +156,16 @@ Instance::Instance(Validation validation, bool sync_validation) {
     // Loader trampolines for instance and device functions: they dispatch on the handle, so several
     // instances and devices (tests use two Contexts) can coexist in one process.
     volkLoadInstance(instance_);
-    if (validation_)
+    if (validation_) {
         vk_check(vkCreateDebugUtilsMessengerEXT(instance_, &messenger_info, nullptr, &messenger_),
                  "vkCreateDebugUtilsMessengerEXT");
+        destroy_messenger_ = reinterpret_cast<PFN_vkDestroyDebugUtilsMessengerEXT>(
+            vkGetInstanceProcAddr(instance_, "vkDestroyDebugUtilsMessengerEXT"));
+    }
 }
 
 Instance::~Instance() {
-    if (messenger_) vkDestroyDebugUtilsMessengerEXT(instance_, messenger_, nullptr);
+    if (messenger_ && destroy_messenger_) destroy_messenger_(instance_, messenger_, nullptr);
     if (instance_) vkDestroyInstance(instance_, nullptr);
 }
 

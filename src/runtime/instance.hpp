@@ -44,6 +44,9 @@ public:
 private:
     VkInstance instance_ = VK_NULL_HANDLE;
     VkDebugUtilsMessengerEXT messenger_ = VK_NULL_HANDLE;
+    // This instance's own entry point: volk's global vkDestroyDebugUtilsMessengerEXT is whatever the
+    // last instance loaded, null when that one had no validation (e.g. list_devices()).
+    PFN_vkDestroyDebugUtilsMessengerEXT destroy_messenger_ = nullptr;
     uint32_t api_version_ = VK_API_VERSION_1_1;
     bool validation_ = false;
     ValidationLog log_;

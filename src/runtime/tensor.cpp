@@ -1,6 +1,7 @@
 #include "vkhalf/tensor.hpp"
 
 #include <cstring>
+#include <limits>
 
 #include "runtime/command_list.hpp"
 #include "runtime/tensor_range.hpp"
@@ -18,7 +19,12 @@ std::string to_string(const Shape& shape) {
 
 int64_t numel(const Shape& shape) {
     int64_t n = 1;
-    for (int64_t d : shape) n *= d;
+    for (int64_t d : shape) {
+        // Shapes come from users and files: a product past int64 is a bad shape, not wraparound.
+        if (d > 0 && n > std::numeric_limits<int64_t>::max() / d)
+            throw ShapeError("shape " + to_string(shape) + " has more than 2^63 elements");
+        n *= d;
+    }
     return n;
 }
 

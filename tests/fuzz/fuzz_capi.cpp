@@ -92,14 +92,18 @@ std::size_t count_for(Program& p, vkh_tensor t) {
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
-    static vkh_context ctx = [] {
-        vkh_context c = nullptr;
-        if (vkh_context_create(nullptr, &c) != VKH_OK) {
-            std::fprintf(stderr, "fuzz_capi needs a Vulkan device: %s\n", vkh_last_error());
-            std::abort();
+    // One device for the whole run, freed at exit (before LeakSanitizer looks).
+    static const struct Device {
+        vkh_context ctx = nullptr;
+        Device() {
+            if (vkh_context_create(nullptr, &ctx) != VKH_OK) {
+                std::fprintf(stderr, "fuzz_capi needs a Vulkan device: %s\n", vkh_last_error());
+                std::abort();
+            }
         }
-        return c;
-    }();
+        ~Device() { vkh_context_free(ctx); }
+    } device;
+    vkh_context ctx = device.ctx;
     Program p(data, size);
     Pool pool;
     for (int steps = 0; !p.done() && steps < 64; ++steps) {
