@@ -203,8 +203,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
             case 3: check(vkh_model_add_max_pool2d(pool.model, a, b - 1), "add_max_pool2d"); break;
             case 4: check(vkh_model_add_flatten(pool.model), "add_flatten"); break;
             case 5: {
-                const int64_t shape[3] = {a, b, p.dim()};
-                check(vkh_model_add_unflatten(pool.model, shape, int32_t(p.byte() % 5)), "add_unflatten");
+                // room for VKH_MAX_DIMS - 1 dimensions: ndim 8 is refused before the array is read
+                const int64_t shape[VKH_MAX_DIMS - 1] = {a, b, p.dim(), 1, 1, 1, 1};
+                check(vkh_model_add_unflatten(pool.model, shape, int32_t(p.byte() % 9)), "add_unflatten");
                 break;
             }
             case 6: check(vkh_model_add_dropout(pool.model, p.value(), p.byte()), "add_dropout"); break;
