@@ -30,6 +30,7 @@ layout(push_constant) uniform Push {
     uint batch, cin, h, w, cout, kh, kw, oh, ow;
     uint stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
     uint k_chunk;        // weight grad split-K: images per workgroup z
+    uint group_x0;       // the first x workgroup of this dispatch (wide grids run as several)
 } pc;
 
 SCALAR_LOAD(X)
@@ -70,7 +71,7 @@ void main() {
     uint tx = tid % WN, ty = tid / WN;
     uint WM = gl_WorkGroupSize.x / WN;
     uint M = dim_m(), N = dim_n();
-    uint mb = (gl_WorkGroupID.y * WM + ty) * TM, nb = (gl_WorkGroupID.x * WN + tx) * TN;
+    uint mb = (gl_WorkGroupID.y * WM + ty) * TM, nb = ((gl_WorkGroupID.x + pc.group_x0) * WN + tx) * TN;
     uint split = gl_WorkGroupID.z;
     uint hw = pc.h * pc.w, ohw = pc.oh * pc.ow, taps = pc.kh * pc.kw;
 

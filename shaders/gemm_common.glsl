@@ -18,7 +18,11 @@ layout(push_constant) uniform Push {
     uint k_chunk;
     uint splits;
     float alpha, beta;
+    uint group_x0;   // the first x workgroup of this dispatch (wide grids run as several)
 } pc;
+
+// The workgroup's column of tiles across the whole grid.
+uint tile_x() { return gl_WorkGroupID.x + pc.group_x0; }
 
 SCALAR_LOAD(A)
 SCALAR_LOAD(B)

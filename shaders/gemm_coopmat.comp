@@ -47,7 +47,7 @@ void main() {
     uint threads = gl_WorkGroupSize.x;
     uint tid = gl_LocalInvocationID.x;
     uint sr = gl_SubgroupID / SG_COLS, sc = gl_SubgroupID % SG_COLS;
-    uint m0 = gl_WorkGroupID.y * BM, n0 = gl_WorkGroupID.x * BN;
+    uint m0 = gl_WorkGroupID.y * BM, n0 = tile_x() * BN;
     uint b = gl_WorkGroupID.z / pc.splits, split = gl_WorkGroupID.z % pc.splits;
     uint k_begin = split * pc.k_chunk, k_end = min(pc.K, k_begin + pc.k_chunk);
     uint a_base = b * pc.stride_a, b_base = b * pc.stride_b;

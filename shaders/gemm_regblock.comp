@@ -12,7 +12,10 @@
 //   op(A) rows along k (A row-major) or four rows at once along m (A transposed),
 //   op(B) columns along k (B transposed) or four columns at once along n (B row-major),
 // and each pair of 4-vectors over k feeds one 4-term dot product. The host sets VEC4 only when
-// TM and TN are multiples of 4 and the contiguous dimensions are too; the K tail runs scalar.
+// TM and TN are multiples of 4 and so are the leading dimensions and batch strides; the K tail
+// runs scalar. A group of four along m (A transposed) or n (B row-major) may reach past M or N
+// up to the leading dimension (a padded view), never past it: those columns are computed and
+// dropped.
 // SHARE_A (TM a multiple of the subgroup size, which is a multiple of 4, and a subgroup's lanes
 // share their rows): the lanes of a subgroup
 // need the same TM groups of op(A), so each lane loads one and a subgroup shuffle (with a uniform
@@ -49,13 +52,14 @@ void main() {
     const uint WN = BN / TN;
     uint tid = gl_LocalInvocationID.x;
     uint tx = tid % WN, ty = tid / WN;
-    uint mb = gl_WorkGroupID.y * BM + ty * TM, nb = gl_WorkGroupID.x * BN + tx * TN;
+    uint mb = gl_WorkGroupID.y * BM + ty * TM, nb = tile_x() * BN + tx * TN;
     uint b = gl_WorkGroupID.z / pc.splits, split = gl_WorkGroupID.z % pc.splits;
     uint k_begin = split * pc.k_chunk, k_end = min(pc.K, k_begin + pc.k_chunk);
     uint a_base = b * pc.stride_a, b_base = b * pc.stride_b;
 
     // Rows/columns past the edge are clamped for loading (always in bounds) and skipped at the
-    // end. Groups of four along m (or n) start at most at M-4 (N-4): VEC4 guarantees M % 4 == 0.
+    // end. Groups of four along m (or n) start at most at lda-4 (ldb-4), both multiples of 4
+    // with VEC4: a group lies inside its row whether or not M (N) is a multiple of 4.
     uint rows[TM], cols[TN];
     for (uint i = 0; i < TM; ++i) rows[i] = min(mb + i, pc.M - 1u);
     for (uint j = 0; j < TN; ++j) cols[j] = min(nb + j, pc.N - 1u);
@@ -76,7 +80,7 @@ void main() {
                 uint lane = gl_SubgroupInvocationID;
                 if (TRANS_A) {
                     for (uint g0 = 0; g0 < TM / 4u; g0 += S / 4u) {
-                        uint m4 = min(mb + 4u * (g0 + lane / 4u), pc.M - 4u);
+                        uint m4 = min(mb + 4u * (g0 + lane / 4u), pc.lda - 4u);
                         vec4 mine = vec4(A4_load4((a_base + (k + lane % 4u) * pc.lda + m4) >> 2));
                         for (uint g = 0; g < S / 4u; ++g) {
                             vec4 r0 = subgroupShuffle(mine, 4u * g), r1 = subgroupShuffle(mine, 4u * g + 1u);
@@ -93,7 +97,7 @@ void main() {
                 }
             } else if (TRANS_A) {
                 for (uint i = 0; i < TM; i += 4u) {
-                    uint m4 = min(mb + i, pc.M - 4u);
+                    uint m4 = min(mb + i, pc.lda - 4u);
                     afp4 r0 = A4_load4((a_base + k * pc.lda + m4) >> 2);
                     afp4 r1 = A4_load4((a_base + (k + 1u) * pc.lda + m4) >> 2);
                     afp4 r2 = A4_load4((a_base + (k + 2u) * pc.lda + m4) >> 2);
@@ -107,7 +111,7 @@ void main() {
                 for (uint j = 0; j < TN; ++j) bv[j] = B4_load4((b_base + cols[j] * pc.ldb + k) >> 2);
             } else {
                 for (uint j = 0; j < TN; j += 4u) {
-                    uint n4 = min(nb + j, pc.N - 4u);
+                    uint n4 = min(nb + j, pc.ldb - 4u);
                     afp4 r0 = B4_load4((b_base + k * pc.ldb + n4) >> 2);
                     afp4 r1 = B4_load4((b_base + (k + 1u) * pc.ldb + n4) >> 2);
                     afp4 r2 = B4_load4((b_base + (k + 2u) * pc.ldb + n4) >> 2);

@@ -20,13 +20,17 @@ struct ConvCase {
 };
 
 // Odd sizes, 1 and 3 channels, padding at borders, stride 2, dilation 2, a rectangular kernel,
-// and the sample CNN's second layer (32 -> 64, long weight-gradient reduction: split-K).
+// the sample CNN's second layer (32 -> 64, long weight-gradient reduction: split-K), and grids
+// past the small device's limit.
 const ConvCase kConvCases[] = {
     {{2, 3, 7, 9, 5, 3, 3, 1, 1, 1, 1, 1, 1}, "3x3 pad 1, 3 channels"},
     {{1, 1, 6, 5, 4, 2, 3, 2, 2, 0, 0, 1, 1}, "2x3 stride 2, 1 channel"},
     {{2, 2, 9, 8, 3, 3, 3, 2, 1, 1, 2, 2, 1}, "3x3 stride 2x1 pad 1x2 dilation 2x1"},
     {{3, 1, 28, 28, 8, 3, 3}, "mnist-like first layer"},
     {{4, 32, 13, 13, 64, 3, 3}, "sample cnn conv2"},
+    // Past the small device's grid of 64 workgroups: im2col/col2im loop over channels and pixels.
+    {{1, 70, 6, 5, 66, 3, 3, 1, 1, 1, 1, 1, 1}, "70 channels, 66 outputs"},
+    {{1, 1, 140, 131, 2, 3, 3}, "140 x 131 image"},
 };
 
 Conv2dParams params_of(const ref::ConvDims& d) {

@@ -89,7 +89,8 @@ std::vector<std::optional<GemmKernel>> kernels() {
 // (the regblock kernel's vec4 and shared-A paths) with edges in M and N and a K tail.
 const Case kShapes[] = {{1, 1, 1},      {7, 13, 5},   {33, 17, 65},  {64, 64, 64},
                         {100, 37, 129}, {2, 130, 3},  {4, 4, 4},     {132, 68, 40},
-                        {36, 20, 70},   {68, 132, 200}};
+                        {36, 20, 70},   {68, 132, 200},
+                        {3, 4500, 6}};  // wider than the small device's 64 workgroups: several dispatches
 
 } // namespace
 
@@ -119,6 +120,105 @@ TEST_CASE("gemm: every tier, kernel and transpose combination matches fp64 over 
         }
         test::check_validation(*d.ctx);
     }
+}
+
+// Views into wider buffers, as the lowered convolution uses them: leading dimensions past the row
+// (a multiple of 4, so the regblock kernel reads four-wide up to the pitch) and batch strides
+// past the matrix. Pads hold NaN in A and B (a result that reads one is NaN) and a sentinel in C
+// (which must survive).
+TEST_CASE("gemm over padded views: leading dimensions and batch strides past the data, every tier and kernel") {
+    struct View {
+        int m, n, k, batch;
+    };
+    const View views[] = {{7, 13, 5, 1}, {33, 17, 65, 2}, {37, 101, 44, 3}};
+    const float nan = std::nanf("");
+    for (auto& d : test::devices()) {
+        for (DType dt : {DType::f32, DType::f16}) {
+            for (Variant v : test::variants(*d.ctx, dt)) {
+                for (auto kernel : kernels()) {
+                    for (int tr = 0; tr < 4; ++tr) {
+                        for (const View& w : views) {
+                            const bool ta = tr & 1, tb = tr & 2, f16 = dt == DType::f16;
+                            CAPTURE(d.label);
+                            CAPTURE(to_string(v));
+                            CAPTURE(tr);
+                            CAPTURE(w.m);
+                            // op(A) [m, k] stored as rows x cols with pitch ld; one matrix per batch.
+                            const int a_rows = ta ? w.k : w.m, a_cols = ta ? w.m : w.k;
+                            const int b_rows = tb ? w.n : w.k, b_cols = tb ? w.k : w.n;
+                            const uint32_t lda = uint32_t((a_cols + 3) / 4 * 4 + 4), ldb = uint32_t((b_cols + 3) / 4 * 4);
+                            const uint32_t ldc = uint32_t(w.n + 3);
+                            const uint32_t sa = lda * uint32_t(a_rows) + 8, sb = ldb * uint32_t(b_rows) + 4;
+                            const uint32_t sc = ldc * uint32_t(w.m) + 1;
+                            const auto a = test::random_values(std::size_t(w.batch) * w.m * w.k, -1, 1, 11 + tr, f16);
+                            const auto b = test::random_values(std::size_t(w.batch) * w.k * w.n, -1, 1, 12 + tr, f16);
+                            std::vector<float> pa(std::size_t(sa) * w.batch, nan), pb(std::size_t(sb) * w.batch, nan);
+                            std::vector<float> pc(std::size_t(sc) * w.batch, 7.0f);
+                            for (int i = 0; i < w.batch; ++i) {
+                                for (int r = 0; r < a_rows; ++r)
+                                    for (int c = 0; c < a_cols; ++c)
+                                        pa[i * sa + r * lda + c] = a[(std::size_t(i) * a_rows + r) * a_cols + c];
+                                for (int r = 0; r < b_rows; ++r)
+                                    for (int c = 0; c < b_cols; ++c)
+                                        pb[i * sb + r * ldb + c] = b[(std::size_t(i) * b_rows + r) * b_cols + c];
+                            }
+                            Tensor tA = Tensor::from_floats(*d.ctx, {int64_t(pa.size())}, dt, pa);
+                            Tensor tB = Tensor::from_floats(*d.ctx, {int64_t(pb.size())}, dt, pb);
+                            Tensor tC = Tensor::from_floats(*d.ctx, {int64_t(pc.size())}, DType::f32, pc);
+                            GemmOptions o;
+                            o.trans_a = ta;
+                            o.trans_b = tb;
+                            o.variant = v;
+                            o.kernel = kernel;
+                            detail::GemmShape gs;
+                            gs.m = uint32_t(w.m), gs.n = uint32_t(w.n), gs.k = uint32_t(w.k), gs.batch = uint32_t(w.batch);
+                            gs.lda = lda, gs.ldb = ldb, gs.ldc = ldc, gs.stride_a = sa, gs.stride_b = sb, gs.stride_c = sc;
+                            detail::CommandList cl(d.ctx->impl());
+                            detail::record_gemm_strided(cl, *d.ctx, tA, tB, tC, o, gs);
+                            cl.submit_and_wait();
+
+                            ref::GemmArgs g{w.m, w.n, w.k, w.batch, ta, tb, true, true, 1.0f, 0.0f, 0, false};
+                            std::vector<double> mag;
+                            const auto want = ref::gemm(g, a, b, std::vector<float>(std::size_t(w.batch) * w.m * w.n), {}, mag);
+                            const auto got = tC.to_floats();
+                            std::size_t bad = 0, pads = 0;
+                            for (int i = 0; i < w.batch; ++i)
+                                for (int r = 0; r < w.m; ++r)
+                                    for (int c = 0; c < int(ldc); ++c) {
+                                        const float x = got[i * sc + r * ldc + c];
+                                        if (c >= w.n) {
+                                            pads += x != 7.0f;
+                                            continue;
+                                        }
+                                        const std::size_t e = (std::size_t(i) * w.m + r) * w.n + c;
+                                        if (!close(x, want[e], mag[e] + 1.0, w.k, v, false) && bad++ < 5)
+                                            MESSAGE("C[" << i << "," << r << "," << c << "] = " << x << ", want " << want[e]);
+                                    }
+                            CHECK(bad == 0);
+                            CHECK(pads == 0);
+                            for (int i = 0; i < w.batch; ++i) CHECK(got[i * sc + sc - 1] == 7.0f);  // past the last row
+                        }
+                    }
+                }
+            }
+        }
+        test::check_validation(*d.ctx);
+    }
+}
+
+TEST_CASE("gemm over views refuses a view that leaves its tensor or a leading dimension shorter than its row") {
+    auto& ctx = test::full_device();
+    Tensor a = Tensor::empty(ctx, {40}, DType::f32), b = Tensor::empty(ctx, {40}, DType::f32);
+    Tensor c = Tensor::empty(ctx, {40}, DType::f32);
+    detail::GemmShape gs;
+    gs.m = 4, gs.n = 4, gs.k = 4, gs.lda = 4, gs.ldb = 4, gs.ldc = 4;
+    detail::CommandList cl(ctx.impl());
+    CHECK_NOTHROW(detail::record_gemm_strided(cl, ctx, a, b, c, {}, gs));
+    gs.lda = 3;  // shorter than a row of 4
+    CHECK_THROWS_WITH_AS(detail::record_gemm_strided(cl, ctx, a, b, c, {}, gs), doctest::Contains("leading dimension 3"),
+                         ShapeError);
+    gs.lda = 4, gs.batch = 3, gs.stride_a = 16, gs.stride_b = 0, gs.stride_c = 0;  // A's third matrix ends at 48 > 40
+    CHECK_THROWS_WITH_AS(detail::record_gemm_strided(cl, ctx, a, b, c, {}, gs), doctest::Contains("A view"), ShapeError);
 }
 
 TEST_CASE("gemm epilogues: bias per column and per row, relu, alpha and beta, fp32 output of f16 inputs") {

@@ -19,6 +19,7 @@ struct ConvPush {
     uint32_t batch, cin, h, w, cout, kh, kw, oh, ow;
     uint32_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
     uint32_t k_chunk;
+    uint32_t group_x0;  // set by CommandList::dispatch_tiles
 };
 
 // 4x4 register blocks, 16 x 4 invocations: a 16 x 64 tile of the implicit product.
@@ -51,7 +52,7 @@ ConvPush make_push(const Shape& x, const Shape& w, const Shape& y, const Conv2dP
     return {u32(x[0], "batch"),    u32(x[1], "in channels"), u32(x[2], "height"),  u32(x[3], "width"),
             u32(w[0], "out channels"), u32(w[2], "kernel height"), u32(w[3], "kernel width"), u32(y[2], "out height"),
             u32(y[3], "out width"), u32(p.stride_h, "stride"), u32(p.stride_w, "stride"), uint32_t(p.pad_h),
-            uint32_t(p.pad_w), u32(p.dil_h, "dilation"), u32(p.dil_w, "dilation"), 0};
+            uint32_t(p.pad_w), u32(p.dil_h, "dilation"), u32(p.dil_w, "dilation"), 0, 0};
 }
 
 void record_conv(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& x, const Tensor& w, const Tensor* bias,
@@ -94,7 +95,7 @@ void record_conv(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& x, 
                               partial ? read(out) : write(out), partial ? write(workspace) : read(in_x)};
     const uint64_t grid[3] = {ceil_div(n, kTN * kWN), ceil_div(m, kTM * kWM), splits};
     static const char* names[] = {"conv2d.forward", "conv2d.data_grad", "conv2d.weight_grad"};
-    cl.dispatch_grid(pipe, b, &push, sizeof(push), grid, names[uint32_t(mode)]);
+    cl.dispatch_tiles(pipe, b, &push, sizeof(push), grid, names[uint32_t(mode)]);
     if (partial) {
         Tensor flat = out.reinterpret({int64_t(m), int64_t(n)}, out.dtype());
         record_partial_sum(cl, impl, v, workspace, flat, uint32_t(splits), uint32_t(m), uint32_t(n));
@@ -106,18 +107,42 @@ constexpr uint64_t kLoweredWorkspaceCap = 64ull << 20;
 
 struct ImPush {
     uint32_t batch, cin, h, w, kh, kw, oh, ow, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
+    uint32_t image_stride, row_stride;
 };
 
-ImPush im_push(const ConvPush& c) {
-    return {c.batch, c.cin, c.h, c.w, c.kh, c.kw, c.oh, c.ow, c.stride_h, c.stride_w, c.pad_h, c.pad_w, c.dil_h, c.dil_w};
+// The lowered products' operand layouts. Rows of the column matrices start on multiples of 4 so
+// that the register-blocked GEMM reads them four at a time (its fast path; an odd pixel count,
+// 11 x 11 in the sample CNN, would otherwise put every product on the scalar path):
+//   forward      per image:         col [b, k, pitch(s)]  times W [co, k], into y [b, co, s]
+//   data grad    images side by side: dcol [k, pitch(b s)] = W^T dY, dY as [co, pitch(b s)]
+//   weight grad  images side by side: dW = dY [co, pitch(b s)] col^T [k, pitch(b s)], one
+//                product whose long reduction (b s) the GEMM splits and sums in fp32
+// with k = cin kh kw and s = oh ow.
+struct Lowering {
+    uint64_t k, s, pitch_s, pitch_bs;
+};
+
+Lowering lowering_of(const ConvPush& c) {
+    Lowering l;
+    l.k = uint64_t(c.cin) * c.kh * c.kw;
+    l.s = uint64_t(c.oh) * c.ow;
+    l.pitch_s = ceil_div(l.s, 4) * 4;
+    l.pitch_bs = ceil_div(l.s * c.batch, 4) * 4;
+    return l;
 }
 
 // Whether this product runs lowered to GEMMs: asked for, or automatic on a CPU device with every
-// workspace (the im2col, an fp32 column gradient or per-image weight gradients) under the cap.
-bool lowered(ContextImpl& impl, const Conv2dParams& p, const ConvPush& c, DType dt) {
+// workspace under the cap.
+bool lowered(ContextImpl& impl, ConvMode mode, const Conv2dParams& p, const ConvPush& c, DType dt) {
     if (p.algorithm == ConvAlgorithm::implicit_gemm) return false;
-    const uint64_t k = uint64_t(c.cin) * c.kh * c.kw, cols = uint64_t(c.batch) * k * c.oh * c.ow;
-    const uint64_t biggest = std::max({cols * dtype_size(dt), cols * 4, uint64_t(c.batch) * c.cout * k * 4});
+    const Lowering l = lowering_of(c);
+    const uint64_t esize = dtype_size(dt);
+    uint64_t biggest = 0;  // the largest workspace of this product
+    switch (mode) {
+    case ConvMode::forward: biggest = c.batch * l.k * l.pitch_s * esize; break;
+    case ConvMode::data_grad: biggest = std::max(l.k * l.pitch_bs * 4, c.cout * l.pitch_bs * esize); break;
+    case ConvMode::weight_grad: biggest = std::max(l.k, uint64_t(c.cout)) * l.pitch_bs * esize; break;
+    }
     const bool fits = biggest <= std::min<uint64_t>(kLoweredWorkspaceCap, impl.caps.max_storage_buffer_range);
     if (p.algorithm == ConvAlgorithm::lowered_gemm) {
         if (!fits)
@@ -129,30 +154,48 @@ bool lowered(ContextImpl& impl, const Conv2dParams& p, const ConvPush& c, DType 
     return (impl.caps.is_cpu || coopmat) && fits;
 }
 
-// col [batch, cin*kh*kw, oh*ow] from x, or (col2im) dx from an fp32 dcol of that shape.
+// col (b, k, p) at b * image_stride + k * row_stride + p from x, or (col2im) dx from an fp32
+// dcol laid out so. With a 1x1 kernel, c describing dY, it lays dY out as a column matrix.
 void record_im2col(CommandList& cl, ContextImpl& impl, bool to_image, const Tensor& src, Tensor& dst,
-                   const ConvPush& c, Variant v) {
+                   const ConvPush& c, Variant v, uint64_t image_stride, uint64_t row_stride) {
     const uint32_t wg = workgroup_size(impl.caps);
-    const uint64_t pixels = to_image ? uint64_t(c.h) * c.w : uint64_t(c.oh) * c.ow;
-    const uint64_t rows = to_image ? c.cin : uint64_t(c.cin) * c.kh * c.kw;
-    const auto& limit = impl.caps.max_workgroup_count;  // rows and images stride past the limits
-    const uint64_t grid[3] = {ceil_div(pixels, wg), std::min<uint64_t>(rows, limit[1]),
-                              std::min<uint64_t>(c.batch, limit[2])};
-    const bool strided = grid[1] < rows || grid[2] < c.batch;
-    const auto& pipe = impl.pipelines->get(
-        {module_name("im2col", v), 3, sizeof(ImPush), wg, {{1, to_image ? 1u : 0u}, {2, strided ? 1u : 0u}}});
-    const ImPush push = im_push(c);
+    const uint64_t pixels = uint64_t(c.batch) * (to_image ? uint64_t(c.h) * c.w : uint64_t(c.oh) * c.ow);
+    const auto& limit = impl.caps.max_workgroup_count;  // pixels and channels stride past the limits
+    const uint64_t grid[3] = {std::min<uint64_t>(ceil_div(pixels, wg), limit[0]), std::min<uint64_t>(c.cin, limit[1]),
+                              1};
+    const bool strided = grid[0] * wg < pixels || grid[1] < c.cin;
+    const bool unit_stride = c.stride_h == 1 && c.stride_w == 1;
+    const auto& pipe = impl.pipelines->get({module_name("im2col", v), 3, sizeof(ImPush), wg,
+                                            {{1, to_image ? 1u : 0u}, {2, strided ? 1u : 0u}, {3, unit_stride}, {4, c.kh}, {5, c.kw}}});
+    const ImPush push{c.batch,    c.cin,      c.h,        c.w,        c.kh,     c.kw,
+                      c.oh,       c.ow,       c.stride_h, c.stride_w, c.pad_h,  c.pad_w,
+                      c.dil_h,    c.dil_w,    u32(int64_t(image_stride), "column image stride"),
+                      u32(int64_t(row_stride), "column row stride")};
     const BufferAccess b[] = {read(src), read(src), write(dst)};
     cl.dispatch_grid(pipe, b, &push, sizeof(push), grid, to_image ? "col2im" : "im2col");
 }
 
-// The three products through im2col and the GEMM (ConvAlgorithm::lowered_gemm).
+// dY [b, co, oh, ow] as the column matrix [co, pitch_bs] (images side by side).
+Tensor relayout_dy(CommandList& cl, Context& ctx, const Tensor& dy, const ConvPush& c, const Lowering& l,
+                   Variant v) {
+    Tensor dyt = Tensor::empty(ctx, {int64_t(c.cout), int64_t(l.pitch_bs)}, dy.dtype());
+    ConvPush one = c;  // a 1x1 kernel over dY
+    one.cin = c.cout, one.h = c.oh, one.w = c.ow, one.kh = one.kw = 1;
+    one.stride_h = one.stride_w = one.dil_h = one.dil_w = 1, one.pad_h = one.pad_w = 0;
+    record_im2col(cl, ctx.impl(), false, dy, dyt, one, v, l.s, l.pitch_bs);
+    return dyt;
+}
+
+// The three products through im2col and the GEMM (ConvAlgorithm::lowered_gemm), laid out as
+// `Lowering` says.
 void record_lowered(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& x, const Tensor& w, const Tensor* bias,
                     const Tensor& dy, Tensor& out, const ConvPush& c, bool relu, const OpOptions& opt) {
     auto& impl = ctx.impl();
     const DType dt = out.dtype();
     const Variant v = resolve_variant("conv2d", impl.caps, dt, opt);
-    const int64_t b = c.batch, k = int64_t(c.cin) * c.kh * c.kw, s = int64_t(c.oh) * c.ow, co = c.cout;
+    const Lowering l = lowering_of(c);
+    const uint32_t k = uint32_t(l.k), s = uint32_t(l.s), co = c.cout;
+    const uint32_t pitch_s = u32(int64_t(l.pitch_s), "column pitch"), pitch_bs = u32(int64_t(l.pitch_bs), "column pitch");
     GemmOptions g;
     // Convolutions compute in fp32 in every tier: f16a tensors go through the f16s GEMM (same
     // storage, fp32 products) rather than its fp16 multiplies; cooperative matrices multiply fp16
@@ -160,40 +203,46 @@ void record_lowered(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& 
     const bool coopmat = dt == DType::f16 && !opt.variant && VKHALF_COOPMAT_SHADERS_BUILT &&
                          impl.caps.supports(Variant::coopmat);
     g.variant = coopmat ? Variant::coopmat : v == Variant::f16a ? Variant::f16s : v;
-    g.split_k = 1;
-    const Tensor w2 = w.reinterpret({co, k}, w.dtype());
-    if (mode == ConvMode::data_grad) {  // dcol = W^T dY per image, then col2im
-        Tensor dcol = Tensor::empty(ctx, {b, k, s}, DType::f32);
-        g.trans_a = true;
-        record_gemm(cl, ctx, w2, dy.reinterpret({b, co, s}, dy.dtype()), dcol, g);
-        record_im2col(cl, impl, true, dcol, out, c, v);
-        cl.keep_alive(std::move(dcol));
-        return;
-    }
-    Tensor col = Tensor::empty(ctx, {b, k, s}, dt);
-    record_im2col(cl, impl, false, x, col, c, v);
+    GemmShape gs;
     if (mode == ConvMode::forward) {  // y = W col per image (+ bias per output channel) (relu)
+        Tensor col = Tensor::empty(ctx, {int64_t(c.batch), int64_t(k), int64_t(pitch_s)}, dt);
+        record_im2col(cl, impl, false, x, col, c, v, uint64_t(k) * pitch_s, pitch_s);
         g.bias = bias;
         g.bias_mode = BiasMode::per_row;
         g.relu = relu;
-        Tensor y3 = out.reinterpret({b, co, s}, dt);
-        record_gemm(cl, ctx, w2, col, y3, g);
-    } else {  // dW = sum over images of dY col^T, the sum in fp32
-        Tensor per_image = Tensor::empty(ctx, {b, co, k}, DType::f32);
-        g.trans_b = true;
-        record_gemm(cl, ctx, dy.reinterpret({b, co, s}, dy.dtype()), col, per_image, g);
-        Tensor dw2 = out.reinterpret({co, k}, dt);
-        record_partial_sum(cl, impl, v, per_image, dw2, uint32_t(b), uint32_t(co), uint32_t(k));
-        cl.keep_alive(std::move(per_image));
+        g.split_k = 1;  // a product per image gives workgroups enough
+        gs.m = co, gs.n = s, gs.k = k, gs.batch = c.batch;
+        gs.lda = k, gs.ldb = pitch_s, gs.ldc = s;
+        gs.stride_a = 0, gs.stride_b = k * pitch_s, gs.stride_c = co * s;
+        record_gemm_strided(cl, ctx, w, col, out, g, gs);
+        cl.keep_alive(std::move(col));
+        return;
     }
-    cl.keep_alive(std::move(col));
+    Tensor dyt = relayout_dy(cl, ctx, dy, c, l, v);
+    const uint32_t bs = c.batch * s;
+    if (mode == ConvMode::data_grad) {  // dcol = W^T dY, then col2im
+        Tensor dcol = Tensor::empty(ctx, {int64_t(k), int64_t(pitch_bs)}, DType::f32);
+        g.trans_a = true;
+        gs.m = k, gs.n = bs, gs.k = co, gs.lda = k, gs.ldb = pitch_bs, gs.ldc = pitch_bs;
+        record_gemm_strided(cl, ctx, w, dyt, dcol, g, gs);
+        record_im2col(cl, impl, true, dcol, out, c, v, s, pitch_bs);
+        cl.keep_alive(std::move(dcol));
+    } else {  // dW = dY col^T over every image at once, split along b s and summed in fp32
+        Tensor col = Tensor::empty(ctx, {int64_t(k), int64_t(pitch_bs)}, dt);
+        record_im2col(cl, impl, false, x, col, c, v, s, pitch_bs);
+        g.trans_b = true;
+        gs.m = co, gs.n = k, gs.k = bs, gs.lda = pitch_bs, gs.ldb = pitch_bs, gs.ldc = k;
+        record_gemm_strided(cl, ctx, dyt, col, out, g, gs);
+        cl.keep_alive(std::move(col));
+    }
+    cl.keep_alive(std::move(dyt));
 }
 
 // One of the three products, by the algorithm p asks for or the device suits.
 void record_product(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& x, const Tensor& w,
                     const Tensor* bias, const Tensor& dy, Tensor& out, const ConvPush& c, bool relu,
                     const Conv2dParams& p, const OpOptions& opt) {
-    if (lowered(ctx.impl(), p, c, out.dtype()))
+    if (lowered(ctx.impl(), mode, p, c, out.dtype()))
         record_lowered(cl, ctx, mode, x, w, bias, dy, out, c, relu, opt);
     else
         record_conv(cl, ctx, mode, x, w, bias, dy, out, c, relu, opt);

@@ -24,6 +24,7 @@ struct GemmPush {
     uint32_t k_chunk;
     uint32_t splits;
     float alpha, beta;
+    uint32_t group_x0;  // set by CommandList::dispatch_tiles
 };
 
 // Split K only when the output gives too few workgroups to fill the device: a GPU wants some
@@ -149,24 +150,11 @@ std::string GemmPlan::describe() const {
     return s;
 }
 
-GemmShape check_gemm(const Tensor& a, const Tensor& b, const Tensor& c, const GemmOptions& opt) {
-    check_defined("gemm", a, "A");
-    check_defined("gemm", b, "B");
-    check_defined("gemm", c, "C");
-    auto bad = [&](const std::string& why) { throw ShapeError("gemm: " + why + " (" + shapes_text(a, b, c, opt) + ")"); };
-    const auto ra = a.shape().size(), rb = b.shape().size(), rc = c.shape().size();
-    if (ra < 2 || ra > 3 || rb < 2 || rb > 3 || rc < 2 || rc > 3) bad("operands must be 2-D or batched 3-D");
-    auto dim = [](const Tensor& t, std::size_t from_end) { return t.shape()[t.shape().size() - 1 - from_end]; };
-    const int64_t m = opt.trans_a ? dim(a, 0) : dim(a, 1), ka = opt.trans_a ? dim(a, 1) : dim(a, 0);
-    const int64_t kb = opt.trans_b ? dim(b, 0) : dim(b, 1), n = opt.trans_b ? dim(b, 1) : dim(b, 0);
-    if (ka != kb) bad("inner dimensions differ: op(A) has K = " + std::to_string(ka) + ", op(B) has K = " +
-                      std::to_string(kb));
-    const int64_t batch_a = ra == 3 ? a.shape()[0] : 1, batch_b = rb == 3 ? b.shape()[0] : 1;
-    if (ra == 3 && rb == 3 && batch_a != batch_b) bad("batch sizes differ");
-    const int64_t batch = std::max(batch_a, batch_b);
-    const Shape want_c = batch > 1 || rc == 3 ? Shape{batch, m, n} : Shape{m, n};
-    if (c.shape() != want_c) bad("C must be " + to_string(want_c));
+namespace {
 
+// Dtypes of the operands and the bias (DTypeError), and the bias's length (ShapeError).
+void check_gemm_types(const Tensor& a, const Tensor& b, const Tensor& c, const GemmOptions& opt, uint32_t m,
+                      uint32_t n) {
     if (a.dtype() != b.dtype())
         throw DTypeError("gemm: A is " + std::string(to_string(a.dtype())) + " and B is " +
                          std::string(to_string(b.dtype())) + " (expected equal dtypes)");
@@ -185,11 +173,37 @@ GemmShape check_gemm(const Tensor& a, const Tensor& b, const Tensor& c, const Ge
             throw DTypeError("gemm: bias is " + std::string(to_string(opt.bias->dtype())) + ", A is " +
                              std::string(to_string(a.dtype())));
     }
+}
+
+} // namespace
+
+GemmShape check_gemm(const Tensor& a, const Tensor& b, const Tensor& c, const GemmOptions& opt) {
+    check_defined("gemm", a, "A");
+    check_defined("gemm", b, "B");
+    check_defined("gemm", c, "C");
+    auto bad = [&](const std::string& why) { throw ShapeError("gemm: " + why + " (" + shapes_text(a, b, c, opt) + ")"); };
+    const auto ra = a.shape().size(), rb = b.shape().size(), rc = c.shape().size();
+    if (ra < 2 || ra > 3 || rb < 2 || rb > 3 || rc < 2 || rc > 3) bad("operands must be 2-D or batched 3-D");
+    auto dim = [](const Tensor& t, std::size_t from_end) { return t.shape()[t.shape().size() - 1 - from_end]; };
+    const int64_t m = opt.trans_a ? dim(a, 0) : dim(a, 1), ka = opt.trans_a ? dim(a, 1) : dim(a, 0);
+    const int64_t kb = opt.trans_b ? dim(b, 0) : dim(b, 1), n = opt.trans_b ? dim(b, 1) : dim(b, 0);
+    if (ka != kb) bad("inner dimensions differ: op(A) has K = " + std::to_string(ka) + ", op(B) has K = " +
+                      std::to_string(kb));
+    const int64_t batch_a = ra == 3 ? a.shape()[0] : 1, batch_b = rb == 3 ? b.shape()[0] : 1;
+    if (ra == 3 && rb == 3 && batch_a != batch_b) bad("batch sizes differ");
+    const int64_t batch = std::max(batch_a, batch_b);
+    const Shape want_c = batch > 1 || rc == 3 ? Shape{batch, m, n} : Shape{m, n};
+    if (c.shape() != want_c) bad("C must be " + to_string(want_c));
+
+    check_gemm_types(a, b, c, opt, checked_u32(m, "M"), checked_u32(n, "N"));
     GemmShape s;
     s.m = checked_u32(m, "M");
     s.n = checked_u32(n, "N");
     s.k = checked_u32(ka, "K");
     s.batch = checked_u32(batch, "batch");
+    s.lda = opt.trans_a ? s.m : s.k;
+    s.ldb = opt.trans_b ? s.k : s.n;
+    s.ldc = s.n;
     s.stride_a = ra == 3 ? checked_u32(m * ka, "batch stride of A") : 0;
     s.stride_b = rb == 3 ? checked_u32(kb * n, "batch stride of B") : 0;
     s.stride_c = checked_u32(m * n, "batch stride of C");
@@ -227,8 +241,8 @@ GemmPlan plan_gemm(const DeviceCaps& caps, const GemmShape& s, const Tensor& a, 
                                    " lacks");
         if (p.kernel == GemmKernel::regblock) {
             // Aligned groups of four along each operand's contiguous dimension (gemm_regblock.comp).
-            const bool a_ok = opt.trans_a ? s.m % 4 == 0 : s.k % 4 == 0;
-            const bool b_ok = opt.trans_b ? s.k % 4 == 0 : s.n % 4 == 0;
+            const bool a_ok = s.lda % 4 == 0 && s.stride_a % 4 == 0;
+            const bool b_ok = s.ldb % 4 == 0 && s.stride_b % 4 == 0;
             p.vec4 = a_ok && b_ok;
         }
         plan_tile(caps, p);
@@ -244,8 +258,10 @@ GemmPlan plan_gemm(const DeviceCaps& caps, const GemmShape& s, const Tensor& a, 
     return p;
 }
 
-void record_gemm(CommandList& cl, Context& ctx, const Tensor& a, const Tensor& b, Tensor& c, const GemmOptions& opt) {
-    const GemmShape s = check_gemm(a, b, c, opt);
+namespace {
+
+void record_gemm_checked(CommandList& cl, Context& ctx, const Tensor& a, const Tensor& b, Tensor& c,
+                         const GemmOptions& opt, const GemmShape& s) {
     auto& impl = ctx.impl();
     const GemmPlan p = plan_gemm(impl.caps, s, a, opt);
     const bool out_f32 = c.dtype() == DType::f32;
@@ -268,9 +284,8 @@ void record_gemm(CommandList& cl, Context& ctx, const Tensor& a, const Tensor& b
     desc.full_subgroups = p.kernel == GemmKernel::coopmat || p.share_a;
     const Pipeline& pipeline = impl.pipelines->get(desc);
 
-    const GemmPush push{s.m,        s.n,       s.k,      opt.trans_a ? s.m : s.k, opt.trans_b ? s.k : s.n, s.n,
-                        s.stride_a, s.stride_b, s.stride_c, s.batch,            p.k_chunk,             p.splits,
-                        opt.alpha,  opt.beta};
+    const GemmPush push{s.m,        s.n,        s.k, s.lda, s.ldb, s.ldc,
+                        s.stride_a, s.stride_b, s.stride_c, s.batch, p.k_chunk, p.splits, opt.alpha, opt.beta, 0};
     const Access c_access = opt.beta != 0.0f ? Access::read_write : Access::write;
     const BufferRange bias_range = range_of(opt.bias ? *opt.bias : a);  // a: an unused binding
     Tensor workspace;
@@ -282,7 +297,7 @@ void record_gemm(CommandList& cl, Context& ctx, const Tensor& a, const Tensor& b
     const BufferAccess buffers[] = {read(a), read(b), {range_of(c), partial ? Access::read : c_access},
                                     {c32, partial ? Access::write : c_access}, {bias_range, Access::read}};
     const uint64_t grid[3] = {ceil_div(s.n, p.bn), ceil_div(s.m, p.bm), uint64_t(s.batch) * p.splits};
-    cl.dispatch_grid(pipeline, buffers, &push, sizeof(push), grid, "gemm." + p.describe());
+    cl.dispatch_tiles(pipeline, buffers, &push, sizeof(push), grid, "gemm." + p.describe());
     if (!partial) return;
 
     // The reduction runs in the f16 storage tiers' layout of C, or fp32; coopmat C is f16s-shaped.
@@ -295,6 +310,36 @@ void record_gemm(CommandList& cl, Context& ctx, const Tensor& a, const Tensor& b
                                  {range_of(c), c_access}, {range_of(c), c_access},
                                  {bias_range, Access::read}, read(workspace)};
     cl.dispatch(reduce, rbuf, &push, sizeof(push), ceil_div(uint64_t(s.batch) * s.m * s.n, wg), "gemm.splitk_reduce");
+}
+
+} // namespace
+
+void record_gemm(CommandList& cl, Context& ctx, const Tensor& a, const Tensor& b, Tensor& c, const GemmOptions& opt) {
+    record_gemm_checked(cl, ctx, a, b, c, opt, check_gemm(a, b, c, opt));
+}
+
+void record_gemm_strided(CommandList& cl, Context& ctx, const Tensor& a, const Tensor& b, Tensor& c,
+                         const GemmOptions& opt, const GemmShape& s) {
+    check_defined("gemm", a, "A");
+    check_defined("gemm", b, "B");
+    check_defined("gemm", c, "C");
+    check_gemm_types(a, b, c, opt, s.m, s.n);
+    auto view = [&](const char* name, const Tensor& t, uint32_t rows, uint32_t cols, uint32_t ld, uint32_t stride,
+                    uint32_t batch) {
+        // Row r, column q of batch i lies at i * stride + r * ld + q.
+        const uint64_t last = uint64_t(batch - 1) * stride + uint64_t(rows - 1) * ld + cols;
+        checked_u32(t.numel(), "elements of a GEMM operand");
+        if (rows == 0 || cols == 0 || ld < cols || last > uint64_t(t.numel()))
+            throw ShapeError(std::string("gemm: ") + name + " view of " + std::to_string(rows) + " x " +
+                             std::to_string(cols) + " (leading dimension " + std::to_string(ld) + ", batch stride " +
+                             std::to_string(stride) + ", batch " + std::to_string(batch) + ") does not lie in " +
+                             to_string(t.shape()));
+    };
+    if (s.batch == 0) throw ShapeError("gemm: batch must be at least 1");
+    view("A", a, opt.trans_a ? s.k : s.m, opt.trans_a ? s.m : s.k, s.lda, s.stride_a, s.batch);
+    view("B", b, opt.trans_b ? s.n : s.k, opt.trans_b ? s.k : s.n, s.ldb, s.stride_b, s.batch);
+    view("C", c, s.m, s.n, s.ldc, s.stride_c, s.batch);
+    record_gemm_checked(cl, ctx, a, b, c, opt, s);
 }
 
 } // namespace detail

@@ -20,8 +20,12 @@ struct GemmPlan {
     std::string describe() const;
 };
 
+// Dimensions, leading dimensions and batch strides, in elements. check_gemm gives packed operands
+// (ld = the row length); a caller that multiplies views into wider buffers (the lowered
+// convolution's padded columns) sets its own and calls record_gemm_strided.
 struct GemmShape {
     uint32_t m = 0, n = 0, k = 0, batch = 1;
+    uint32_t lda = 0, ldb = 0, ldc = 0;
     uint32_t stride_a = 0, stride_b = 0, stride_c = 0;
 };
 
@@ -31,6 +35,12 @@ GemmPlan plan_gemm(const DeviceCaps& caps, const GemmShape& s, const Tensor& a, 
 // Records the product (and the split-K reduction) into `cl`; the split-K workspace lives as long
 // as the list.
 void record_gemm(CommandList& cl, Context& ctx, const Tensor& a, const Tensor& b, Tensor& c, const GemmOptions& opt);
+// The same product over views: s says where op(A), op(B) and C lie inside a, b and c, whose
+// shapes only bound them. Refuses (ShapeError) a leading dimension shorter than its row or a
+// view that reaches past its tensor. Four-wide loads need each leading dimension and batch
+// stride to be a multiple of 4; rows may then be read up to their leading dimension.
+void record_gemm_strided(CommandList& cl, Context& ctx, const Tensor& a, const Tensor& b, Tensor& c,
+                         const GemmOptions& opt, const GemmShape& s);
 // c[m, n] = sum over s of partials[s, m, n] (fp32, in split order), stored in c's dtype by tier v:
 // the second half of any split-K product whose output is a plain row-major [m, n].
 void record_partial_sum(CommandList& cl, ContextImpl& ctx, Variant v, const Tensor& partials, Tensor& c,

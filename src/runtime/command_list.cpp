@@ -1,6 +1,8 @@
 #include "runtime/command_list.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 
 #include "runtime/check.hpp"
 #include "runtime/context_impl.hpp"
@@ -183,6 +185,25 @@ void CommandList::dispatch_grid(const Pipeline& pipeline, std::span<const Buffer
         labels_.push_back(std::move(label));
     }
     ++dispatches_;
+}
+
+namespace {
+constexpr uint32_t kMaxPushBytes = 128;  // every device's minimum maxPushConstantsSize
+} // namespace
+
+void CommandList::dispatch_tiles(const Pipeline& pipeline, std::span<const BufferAccess> buffers, const void* push,
+                                 uint32_t push_bytes, const uint64_t (&grid)[3], const std::string& label) {
+    if (push_bytes < sizeof(uint32_t) || push_bytes > kMaxPushBytes)
+        throw Error("internal: " + label + " has no room for its first x group in its push constants");
+    std::array<std::byte, kMaxPushBytes> block{};
+    std::memcpy(block.data(), push, push_bytes);
+    const uint64_t limit = ctx_.caps.max_workgroup_count[0];
+    for (uint64_t x0 = 0; x0 < grid[0]; x0 += limit) {
+        const auto first = static_cast<uint32_t>(x0);
+        std::memcpy(block.data() + push_bytes - sizeof(first), &first, sizeof(first));
+        const uint64_t part[3] = {std::min(limit, grid[0] - x0), grid[1], grid[2]};
+        dispatch_grid(pipeline, buffers, block.data(), push_bytes, part, label);
+    }
 }
 
 void CommandList::copy(const BufferRange& src, const BufferRange& dst, VkDeviceSize bytes) {

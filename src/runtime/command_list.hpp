@@ -53,6 +53,11 @@ public:
     // A 3-D grid as given; LimitError when a dimension exceeds the device's limit.
     void dispatch_grid(const Pipeline& pipeline, std::span<const BufferAccess> buffers, const void* push,
                        uint32_t push_bytes, const uint64_t (&grid)[3], std::string label);
+    // A 3-D grid whose x may exceed the device's limit, for kernels whose push constants end with
+    // a uint32 they add to gl_WorkGroupID.x (the GEMM and convolution tiles): several dispatches,
+    // each told its first x group there. The push block's last four bytes are overwritten.
+    void dispatch_tiles(const Pipeline& pipeline, std::span<const BufferAccess> buffers, const void* push,
+                        uint32_t push_bytes, const uint64_t (&grid)[3], const std::string& label);
     // Copies `bytes` from the start of src to the start of dst.
     void copy(const BufferRange& src, const BufferRange& dst, VkDeviceSize bytes);
 
