@@ -171,6 +171,8 @@ TEST_CASE("max and average pooling, forward and backward, match fp64 in every ti
         {6, 7, 9, 2, 2, 2, 2},        // odd sizes: the last row and column are dropped
         {4, 8, 8, 3, 3, 2, 2, 1, 1},  // overlapping windows with padding
         {3, 5, 6, 5, 6, 1, 1},        // global pooling: one window of the whole image
+        {2, 7, 7, 2, 2, 2, 2, 1, 1},  // windows tiling the plane (stride = window) from the padding
+        {2, 10, 11, 3, 3, 3, 3, 1, 1},
     };
     for (auto& dev : test::devices()) {
         for (DType dt : {DType::f32, DType::f16}) {

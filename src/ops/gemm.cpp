@@ -61,7 +61,7 @@ std::optional<CoopmatShape> choose_coopmat_shape(const DeviceCaps& caps) {
     return best;
 }
 
-void plan_tile(const DeviceCaps& caps, GemmPlan& p) {
+void plan_tile(const DeviceCaps& caps, const GemmShape& s, GemmPlan& p) {
     struct Tile {
         uint32_t bm, bn, bk, tm, tn;
     };
@@ -70,12 +70,17 @@ void plan_tile(const DeviceCaps& caps, GemmPlan& p) {
     // 16x8: 52-61, 8x8: 38-48; 64x8 spills registers: 22). Unaligned operands go scalar, where
     // small blocks keep the per-lane load count down.
     static constexpr Tile kRegblockVec4[] = {{64, 64, 16, 32, 8}, {32, 32, 16, 8, 8}};
+    // Narrow outputs (N <= 32: a convolution's weight gradient over few input channels) waste
+    // most of a 64-wide tile; a 32 x 4 block per lane keeps more lanes on real columns (the
+    // sample CNN's first weight gradient, 32 x 9 x 86528: 33 ms -> see docs/performance.md).
+    static constexpr Tile kRegblockVec4Narrow[] = {{32, 32, 16, 32, 4}, {32, 32, 16, 8, 4}};
     static constexpr Tile kRegblockScalar[] = {{32, 32, 16, 4, 4}, {16, 16, 16, 4, 4}};
     // Shared-memory tiles, largest first.
     static constexpr Tile kTiled[] = {{64, 64, 16, 4, 4}, {64, 64, 8, 4, 4}, {32, 32, 16, 2, 2}, {32, 32, 8, 4, 4},
                                       {16, 16, 8, 2, 2}};
     const bool regblock = p.kernel == GemmKernel::regblock;
     const std::span<const Tile> candidates = !regblock ? std::span<const Tile>(kTiled)
+                                             : p.vec4 && s.n <= 32 ? std::span<const Tile>(kRegblockVec4Narrow)
                                              : p.vec4  ? std::span<const Tile>(kRegblockVec4)
                                                        : std::span<const Tile>(kRegblockScalar);
     const uint32_t elem = p.variant == Variant::f16a ? 2 : 4;  // the tiled kernel's shared tiles hold afp
@@ -245,7 +250,7 @@ GemmPlan plan_gemm(const DeviceCaps& caps, const GemmShape& s, const Tensor& a, 
             const bool b_ok = s.ldb % 4 == 0 && s.stride_b % 4 == 0;
             p.vec4 = a_ok && b_ok;
         }
-        plan_tile(caps, p);
+        plan_tile(caps, s, p);
     }
     plan_split(caps, s, opt, p);
     if (p.vec4) {

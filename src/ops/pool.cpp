@@ -39,7 +39,9 @@ void record_pool(CommandList& cl, ContextImpl& ctx, PoolMode mode, const Tensor&
                  const PoolPush& push, const OpOptions& opt, bool argmax_written) {
     const Variant v = resolve_variant("pool2d", ctx.caps, src.dtype(), opt);
     const uint32_t wg = workgroup_size(ctx.caps);
-    const auto& pipe = ctx.pipelines->get({module_name("pool2d", v), 3, sizeof(PoolPush), wg, {{1, uint32_t(mode)}}});
+    const bool tiled = push.kh == push.stride_h && push.kw == push.stride_w;
+    const auto& pipe = ctx.pipelines->get({module_name("pool2d", v), 3, sizeof(PoolPush), wg,
+                                           {{1, uint32_t(mode)}, {2, push.kh}, {3, push.kw}, {4, tiled}}});
     const BufferAccess b[] = {read(src), write(dst), argmax_written ? write(argmax) : read(argmax)};
     static const char* names[] = {"max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward"};
     cl.dispatch(pipe, b, &push, sizeof(push), ceil_div(uint64_t(dst.numel()), wg), names[uint32_t(mode)]);
