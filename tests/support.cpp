@@ -73,4 +73,13 @@ vkhalf::DeviceDataset synthetic(vkhalf::Context& ctx, int n, int d, unsigned see
     return vkhalf::DeviceDataset::upload(ctx, px, lb, n, d, 10);
 }
 
+void train_epoch(vkhalf::Trainer& tr, int epoch) {
+    tr.shuffle(epoch);
+    for (int64_t s = 0; s < tr.steps_per_epoch(); ++s) tr.step();
+}
+
+void train_epochs(vkhalf::Trainer& tr, int n) {
+    for (int epoch = 0; epoch < n; ++epoch) train_epoch(tr, epoch);
+}
+
 } // namespace test

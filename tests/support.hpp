@@ -52,4 +52,9 @@ double central_difference(std::vector<float>& v, std::size_t i, float h, const L
 // noise (sigma 40) around it; n examples of d features, uploaded.
 vkhalf::DeviceDataset synthetic(vkhalf::Context& ctx, int n, int d, unsigned seed);
 
+// One epoch: the epoch's shuffle, then every step of it.
+void train_epoch(vkhalf::Trainer& tr, int epoch);
+// Epochs 0..n-1.
+void train_epochs(vkhalf::Trainer& tr, int n);
+
 } // namespace test

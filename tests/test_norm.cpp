@@ -127,10 +127,7 @@ TEST_CASE("a CNN with BatchNorm2d learns; evaluation uses running statistics; ch
     TrainerOptions o;
     o.batch = 64;
     Trainer tr(ctx, *model, data, o);
-    for (int epoch = 0; epoch < 2; ++epoch) {
-        tr.shuffle(epoch);
-        for (int64_t s = 0; s < tr.steps_per_epoch(); ++s) tr.step();
-    }
+    test::train_epochs(tr, 2);
     const Metrics eval = tr.evaluate(data);
     CHECK(eval.accuracy() > 0.9);
     CHECK(tr.evaluate(data).loss_sum == eval.loss_sum);  // evaluation does not move the statistics
@@ -217,10 +214,7 @@ TEST_CASE("an MLP with LayerNorm learns") {
     TrainerOptions o;
     o.batch = 64;
     Trainer tr(ctx, model, data, o);
-    for (int epoch = 0; epoch < 3; ++epoch) {
-        tr.shuffle(epoch);
-        for (int64_t s = 0; s < tr.steps_per_epoch(); ++s) tr.step();
-    }
+    test::train_epochs(tr, 3);
     CHECK(tr.evaluate(data).accuracy() > 0.9);
     CHECK(tr.parameters().infos()[2].name == "1.weight");
     test::check_validation(ctx);

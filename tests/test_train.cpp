@@ -387,8 +387,7 @@ TEST_CASE("a small MLP in fp16 mixed precision follows the fp32 loss curve and r
         o.std = 0.25f;
         Trainer tr(ctx, *model, data, o);
         for (int epoch = 0; epoch < 3; ++epoch) {
-            tr.shuffle(epoch);
-            for (int64_t s = 0; s < tr.steps_per_epoch(); ++s) tr.step();
+            test::train_epoch(tr, epoch);
             losses[int(p)].push_back(tr.metrics(true).mean_loss());
         }
         accuracy[int(p)] = tr.evaluate(data).accuracy();
@@ -588,8 +587,7 @@ TEST_CASE("a small CNN (conv, relu, max pool, flatten, linear) learns in fp16 as
         o.std = 0.25f;
         Trainer tr(ctx, model, data, o);
         for (int epoch = 0; epoch < 3; ++epoch) {
-            tr.shuffle(epoch);
-            for (int64_t s = 0; s < tr.steps_per_epoch(); ++s) tr.step();
+            test::train_epoch(tr, epoch);
             const double loss = tr.metrics(true).mean_loss();
             if (epoch == 0) first_loss[int(p)] = loss;
         }
@@ -638,10 +636,7 @@ TEST_CASE("GELU and Dropout modules: a new dropout mask every step while trainin
     TrainerOptions o;
     o.batch = 64;
     Trainer tr(ctx, model, data, o);
-    for (int epoch = 0; epoch < 3; ++epoch) {
-        tr.shuffle(epoch);
-        for (int64_t s = 0; s < tr.steps_per_epoch(); ++s) tr.step();
-    }
+    test::train_epochs(tr, 3);
     CHECK(tr.evaluate(data).accuracy() > 0.9);
     CHECK(tr.metrics().skipped == 0);
     test::check_validation(ctx);
