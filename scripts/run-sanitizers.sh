@@ -26,8 +26,10 @@ cd "$ASAN_BUILD_DIR"
 #   sync-validation    the whole doctest suite a second time, with synchronization validation:
 #                      every suite already runs instrumented once, and the normal build runs this
 #                      pass; under ASan with a cold shader cache it alone takes over 8 minutes;
-#   gemm-tiers         the GEMM numerics sweep over every tile/tier/transpose (7.4 minutes under
-#                      ASan): the same host code as gemm-rest and the training suites, which run;
+#   gemm-tiers         the GEMM numerics sweeps over every tile/tier/transpose, plain (7.4 minutes
+#                      under ASan) and over padded views (6.8 minutes): each pipeline compile is
+#                      slow under ASan with a cold cache. The same host code runs in gemm-rest,
+#                      conv (views) and the training suites;
 #   kill-during-save   needs dozens of saves a second to land kills inside writes; an ASan build
 #                      starts and saves too slowly (26 kills, none inside a write, in 86 s), so it
 #                      proves nothing here. The normal build runs it;
