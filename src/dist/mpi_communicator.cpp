@@ -35,6 +35,14 @@ int int_count(std::size_t n, int rank) {
     return static_cast<int>(n);
 }
 
+// Starts a non-blocking in-place sum over every rank; the caller waits with its timeout.
+MPI_Request start_allreduce_sum(void* values, std::size_t count, MPI_Datatype type, int rank, const char* what) {
+    MPI_Request request = MPI_REQUEST_NULL;
+    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, values, int_count(count, rank), type, MPI_SUM, MPI_COMM_WORLD, &request),
+              what, rank);
+    return request;
+}
+
 } // namespace
 
 MpiCommunicator::MpiCommunicator(int& argc, char**& argv, double timeout_seconds) : timeout_seconds_(timeout_seconds) {
@@ -82,18 +90,12 @@ void MpiCommunicator::wait(void* request_ptr, const char* what) {
 }
 
 void MpiCommunicator::allreduce_sum(std::span<float> values) {
-    MPI_Request request = MPI_REQUEST_NULL;
-    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, values.data(), int_count(values.size(), rank_), MPI_FLOAT, MPI_SUM,
-                             MPI_COMM_WORLD, &request),
-              "gradient all-reduce", rank_);
+    MPI_Request request = start_allreduce_sum(values.data(), values.size(), MPI_FLOAT, rank_, "gradient all-reduce");
     wait(&request, "gradient all-reduce");
 }
 
 void MpiCommunicator::allreduce_sum(std::span<double> values) {
-    MPI_Request request = MPI_REQUEST_NULL;
-    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, values.data(), int_count(values.size(), rank_), MPI_DOUBLE, MPI_SUM,
-                             MPI_COMM_WORLD, &request),
-              "all-reduce", rank_);
+    MPI_Request request = start_allreduce_sum(values.data(), values.size(), MPI_DOUBLE, rank_, "all-reduce");
     wait(&request, "all-reduce");
 }
 
