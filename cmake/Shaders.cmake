@@ -1,8 +1,10 @@
 # vkhalf_compile_shaders(<out-var> SHADERS "name:variant,variant" ...)
 # Compiles shaders/<name>.comp once per variant with -DVKH_<VARIANT>, validates each module with
 # spirv-val when available, and embeds all modules in one generated C++ file whose path is
-# returned in <out-var>. Variant "coopmat" modules target Vulkan 1.3 (SPIR-V 1.6); the rest
-# target Vulkan 1.1 (SPIR-V 1.3) so they run on every Vulkan 1.1 device.
+# returned in <out-var>. Variant "coopmat" modules target Vulkan 1.2 (SPIR-V 1.5: the Vulkan
+# memory model is core there); the rest target Vulkan 1.1 (SPIR-V 1.3) so they run on every
+# Vulkan 1.1 device. Not Vulkan 1.3: SPIR-V 1.6 gives a specialised workgroup size as
+# LocalSizeId, which needs the maintenance4 feature that some cooperative-matrix drivers lack.
 function(vkhalf_compile_shaders out_var)
   cmake_parse_arguments(ARG "" "" "SHADERS" ${ARGN})
   set(src_dir ${CMAKE_SOURCE_DIR}/shaders)
@@ -19,7 +21,7 @@ function(vkhalf_compile_shaders out_var)
       string(TOUPPER ${variant} upper)
       set(env vulkan1.1)
       if(variant STREQUAL "coopmat")
-        set(env vulkan1.3)
+        set(env vulkan1.2)
       endif()
       set(spv ${spv_dir}/${name}.${variant}.spv)
       set(validate_cmd)

@@ -37,10 +37,10 @@ if(VKHALF_DISABLE_COOPMAT_SHADERS)
   set(_why "disabled by VKHALF_DISABLE_COOPMAT_SHADERS")
 else()
   execute_process(
-    COMMAND ${VKHALF_GLSLANG} -V --target-env vulkan1.3 ${CMAKE_SOURCE_DIR}/cmake/probes/coopmat_probe.comp -o ${_probe_out}
+    COMMAND ${VKHALF_GLSLANG} -V --target-env vulkan1.2 ${CMAKE_SOURCE_DIR}/cmake/probes/coopmat_probe.comp -o ${_probe_out}
     RESULT_VARIABLE _rc OUTPUT_VARIABLE _out ERROR_VARIABLE _err)
   if(_rc EQUAL 0 AND VKHALF_SPIRV_VAL)
-    execute_process(COMMAND ${VKHALF_SPIRV_VAL} --target-env vulkan1.3 ${_probe_out}
+    execute_process(COMMAND ${VKHALF_SPIRV_VAL} --target-env vulkan1.2 ${_probe_out}
                     RESULT_VARIABLE _rc OUTPUT_VARIABLE _out ERROR_VARIABLE _err)
     set(_stage "spirv-val")
   else()

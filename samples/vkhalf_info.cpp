@@ -20,7 +20,9 @@ kernel variant each op would use.
   --help         this text
 
 Environment: VKHALF_DEVICE, VKHALF_DISABLE_F16A, VKHALF_DISABLE_F16S, VKHALF_DISABLE_COOPMAT,
-VKHALF_NO_QUIRKS, VKHALF_VALIDATION=1, VKHALF_REQUIRE_VALIDATION=1.
+VKHALF_NO_QUIRKS, VKHALF_GEMM_KERNEL=regblock|tiled|coopmat (the default GEMM kernel instead of
+the device's policy), VKHALF_COOPMAT_SHAPE=MxNxK (one listed cooperative-matrix shape only),
+VKHALF_VALIDATION=1, VKHALF_REQUIRE_VALIDATION=1.
 )";
 
 std::string mib(uint64_t b) { return std::to_string(b >> 20) + " MiB"; }
@@ -47,20 +49,36 @@ void print_device(const vkhalf::DeviceInfo& d) {
     std::printf("  timestamps        %s (%.3g ns/tick)\n", c.timestamps ? "yes" : "no", c.timestamp_period_ns);
     std::printf("  coopmat           %s", c.coopmat_extension ? "VK_KHR_cooperative_matrix" : "no");
     for (const auto& s : c.coopmat_shapes) std::printf(" %ux%ux%u", s.m, s.n, s.k);
-    std::printf("\n  tiers             f32 f16p%s%s%s\n", c.supports(Variant::f16s) ? " f16s" : "",
+    if (!c.coopmat_off_reason.empty()) std::printf(" (off: %s)", c.coopmat_off_reason.c_str());
+    std::printf("\n");
+    if (c.coopmat2.extension) {
+        const auto& f = c.coopmat2;
+        auto yn = [](bool b) { return b ? "yes" : "no"; };
+        std::printf("  coopmat2          VK_NV_cooperative_matrix2 (no vkhalf kernel yet): workgroup_scope=%s "
+                    "flexible_dimensions=%s reductions=%s conversions=%s per_element_operations=%s "
+                    "tensor_addressing=%s block_loads=%s\n",
+                    yn(f.workgroup_scope), yn(f.flexible_dimensions), yn(f.reductions), yn(f.conversions),
+                    yn(f.per_element_operations), yn(f.tensor_addressing), yn(f.block_loads));
+    } else {
+        std::printf("  coopmat2          no\n");
+    }
+    std::printf("  tiers             f32 f16p%s%s%s\n", c.supports(Variant::f16s) ? " f16s" : "",
                 c.supports(Variant::f16a) ? " f16a" : "",
                 c.supports(Variant::coopmat) && VKHALF_COOPMAT_SHADERS_BUILT ? " coopmat" : "");
     for (const auto& q : c.quirks_applied) std::printf("  applied           %s\n", q.c_str());
     const auto f16 = std::string(to_string(default_variant(c, DType::f16)));
     std::printf("  op variants       elementwise, sum, bias_grad: f32 | %s;  cast: integer RNE on packed fp16\n",
                 f16.c_str());
-    const bool coopmat = c.supports(Variant::coopmat) && VKHALF_COOPMAT_SHADERS_BUILT;
-    const char* kernel = c.is_cpu && c.subgroup_shuffle ? "regblock" : "tiled";
-    std::printf("  gemm              f32: %s.f32 | f16: %s%s\n", kernel,
-                coopmat ? "coopmat" : (std::string(kernel) + "." + f16).c_str(),
-                coopmat ? "" : (c.supports(Variant::coopmat) ? " (coopmat not built)" : ""));
+    // The variant each kernel runs in: coopmat is its own; the portable kernels take f16s for f16
+    // inputs when fp16 math is slower (prefer_fp32_math), else the default tier.
+    auto kernel_text = [&](GemmKernel k, DType dt) {
+        if (k == GemmKernel::coopmat) return std::string("coopmat");
+        return std::string(to_string(k)) + "." + std::string(to_string(default_variant(c, dt)));
+    };
+    std::printf("  gemm              f32: %s | f16: %s\n", kernel_text(c.gemm_f32, DType::f32).c_str(),
+                kernel_text(c.gemm_f16, DType::f16).c_str());
+    std::printf("  gemm policy       %s\n", c.gemm_policy.c_str());
 }
-
 } // namespace
 
 int main(int argc, char** argv) {

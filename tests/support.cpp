@@ -3,6 +3,10 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <deque>
+#include <memory>
+#include <optional>
 #include <random>
 
 namespace test {
@@ -18,21 +22,81 @@ vkhalf::DeviceOptions small_device_options() {
     return o;
 }
 
+namespace {
+
+// Created on first use, destroyed by release_devices() before main returns.
+struct SharedContexts {
+    std::unique_ptr<vkhalf::Context> full, small;
+    std::deque<vkhalf::Context> coopmat;  // one per listed cooperative-matrix shape
+    std::optional<std::vector<TestDevice>> coopmat_list;
+};
+
+SharedContexts& shared() {
+    static SharedContexts s;
+    return s;
+}
+
+} // namespace
+
 vkhalf::Context& full_device() {
-    static vkhalf::Context ctx{vkhalf::ContextOptions{}};
-    return ctx;
+    auto& s = shared();
+    if (!s.full) s.full = std::make_unique<vkhalf::Context>(vkhalf::ContextOptions{});
+    return *s.full;
 }
 
 vkhalf::Context& small_device() {
-    static vkhalf::Context ctx{[] {
+    auto& s = shared();
+    if (!s.small) {
         vkhalf::ContextOptions o;
         o.device = small_device_options();
-        return o;
-    }()};
-    return ctx;
+        s.small = std::make_unique<vkhalf::Context>(o);
+    }
+    return *s.small;
+}
+
+void release_devices() {
+    auto& s = shared();
+    s.coopmat_list.reset();
+    s.coopmat.clear();
+    s.small.reset();
+    s.full.reset();
 }
 
 std::vector<TestDevice> devices() { return {{"full", &full_device()}, {"small", &small_device()}}; }
+
+std::vector<TestDevice> coopmat_devices() {
+    auto& shared_contexts = shared();
+    if (!shared_contexts.coopmat_list) shared_contexts.coopmat_list = [&] {
+        auto& contexts = shared_contexts.coopmat;
+        std::vector<TestDevice> out;
+        const auto& caps = full_device().caps();
+        if (!VKHALF_COOPMAT_SHADERS_BUILT || !caps.supports(vkhalf::Variant::coopmat)) return out;
+        for (const auto& shape : caps.coopmat_shapes) {
+            vkhalf::ContextOptions o;
+            o.device_index = full_device().device_index();
+            o.device.coopmat_shape = shape;
+            contexts.emplace_back(o);
+            out.push_back({"coopmat " + std::to_string(shape.m) + "x" + std::to_string(shape.n) + "x" +
+                               std::to_string(shape.k),
+                           &contexts.back()});
+        }
+        return out;
+    }();
+    const auto& list = *shared_contexts.coopmat_list;
+    const char* expect = std::getenv("VKHALF_EXPECT_COOPMAT");
+    if (list.empty()) {
+        const bool required = expect && *expect && std::string(expect) != "0";
+        const auto& caps = full_device().caps();
+        if (required)
+            FAIL_CHECK("VKHALF_EXPECT_COOPMAT=1, but " << caps.name << " runs no cooperative matrices ("
+                                                       << (VKHALF_COOPMAT_SHADERS_BUILT ? caps.coopmat_off_reason
+                                                                                        : "shaders not built")
+                                                       << ")");
+        else
+            MESSAGE("no cooperative matrices on " << caps.name << ": skipped");
+    }
+    return list;
+}
 
 std::vector<vkhalf::Variant> variants(const vkhalf::Context& ctx, vkhalf::DType dtype) {
     using vkhalf::Variant;

@@ -21,9 +21,15 @@ struct TestDevice {
 };
 
 std::vector<TestDevice> devices();
+// One Context per cooperative-matrix shape the device lists (DeviceOptions::coopmat_shape), each
+// labelled "coopmat MxNxK"; empty where the device has none or the build left the shaders out.
+// With VKHALF_EXPECT_COOPMAT=1 (the Mesa 26.1 CI stage) an empty list fails the calling test.
+std::vector<TestDevice> coopmat_devices();
 vkhalf::Context& full_device();
 vkhalf::Context& small_device();
 vkhalf::DeviceOptions small_device_options();
+// Destroys the shared Contexts above (main() calls it once the tests have run).
+void release_devices();
 
 // Every tier of `dtype` this Context supports (f32 -> {f32}; f16 -> f16p, f16s, f16a as available).
 std::vector<vkhalf::Variant> variants(const vkhalf::Context& ctx, vkhalf::DType dtype);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <random>
 
+#include "ops/record.hpp"
 #include "reference/conv.hpp"
 #include "reference/reference.hpp"
 #include "support.hpp"
@@ -110,38 +111,6 @@ TEST_CASE("conv2d forward, data gradient and weight gradient match fp64 in every
         }
         test::check_validation(*dev.ctx);
     }
-}
-
-TEST_CASE("conv2d on cooperative matrices (lowered to gemm_coopmat) matches fp64 where the device has them") {
-    auto& ctx = test::full_device();
-    if (!ctx.caps().supports(Variant::coopmat) || !VKHALF_COOPMAT_SHADERS_BUILT) {
-        MESSAGE("no cooperative matrix on " << ctx.caps().name << ": skipped");
-        return;
-    }
-    for (const ConvCase& c : kConvCases) {
-        const ref::ConvDims& d = c.d;
-        CAPTURE(c.name);
-        const Shape xs{d.b, d.cin, d.h, d.w}, ws{d.cout, d.cin, d.kh, d.kw}, ys{d.b, d.cout, d.oh(), d.ow()};
-        const auto x = test::random_values(numel(xs), -1, 1, 1, true), w = test::random_values(numel(ws), -1, 1, 2, true);
-        const auto bias = test::random_values(d.cout, -1, 1, 3, true), dy = test::random_values(numel(ys), -1, 1, 4, true);
-        Tensor tx = Tensor::from_floats(ctx, xs, DType::f16, x), tw = Tensor::from_floats(ctx, ws, DType::f16, w);
-        Tensor tb = Tensor::from_floats(ctx, {d.cout}, DType::f16, bias), tdy = Tensor::from_floats(ctx, ys, DType::f16, dy);
-        Tensor ty = Tensor::empty(ctx, ys, DType::f16), tdx = Tensor::empty(ctx, xs, DType::f16), tdw = Tensor::empty(ctx, ws, DType::f16);
-        const Conv2dParams p = params_of(d);  // automatic: lowered onto cooperative matrices
-        conv2d(ctx, tx, tw, &tb, ty, p, true);
-        conv2d_backward_data(ctx, tdy, tw, tdx, p);
-        conv2d_backward_weight(ctx, tdy, tx, tdw, p);
-        std::vector<double> mag;
-        CHECK(count_bad(ty.to_floats(), ref::conv2d(d, x, w, bias, true, mag), mag, d.cin * d.kh * d.kw, true) == 0);
-        const auto dyd = to_double(dy);
-        CHECK(count_bad(tdx.to_floats(), ref::conv2d_backward_data(d, dyd, w),
-                        ref::conv2d_backward_data(d, abs_of(dyd), std::vector<float>(w.size(), 1.0f)), d.cout * d.kh * d.kw,
-                        true) == 0);
-        CHECK(count_bad(tdw.to_floats(), ref::conv2d_backward_weight(d, dyd, x),
-                        ref::conv2d_backward_weight(d, abs_of(dyd), std::vector<float>(x.size(), 1.0f)),
-                        d.b * d.oh() * d.ow(), true) == 0);
-    }
-    test::check_validation(ctx);
 }
 
 TEST_CASE("conv2d reference gradients equal central finite differences of the reference forward") {
@@ -269,6 +238,65 @@ TEST_CASE("conv2d and pooling reject bad shapes with messages naming them") {
     Tensor p = Tensor::empty(ctx, {2, 3, 4, 4}, DType::f16), arg = Tensor::empty(ctx, {2, 3, 4, 4}, DType::f32);
     CHECK_THROWS_AS(max_pool2d(ctx, x, p, arg), ShapeError);  // argmax must be u32
     test::check_validation(ctx);
+}
+
+} // TEST_SUITE
+
+// The three products lowered onto gemm_coopmat.comp (im2col/col2im around it), forced through the
+// coopmat variant on every listed shape; the recorded dispatches must include the
+// cooperative-matrix GEMM, so a fall-back to another kernel fails.
+TEST_SUITE("coopmat") {
+
+TEST_CASE("conv2d forward, data and weight gradients on cooperative matrices match fp64, on every listed shape") {
+    for (auto& dev : test::coopmat_devices()) {
+        Context& ctx = *dev.ctx;
+        CAPTURE(dev.label);
+        auto run = [&](auto&& record) {  // records one product, runs it, says whether coopmat ran
+            detail::CommandList cl(ctx.impl(), ctx.caps().timestamps);
+            record(cl);
+            cl.submit_and_wait();
+            if (!ctx.caps().timestamps) return true;  // no labels to look at
+            for (const auto& t : cl.timings())
+                if (t.label.rfind("gemm.coopmat", 0) == 0) return true;
+            return false;
+        };
+        const OpOptions coopmat{Variant::coopmat};
+        for (const ConvCase& c : kConvCases) {
+            const ref::ConvDims& d = c.d;
+            CAPTURE(c.name);
+            const Shape xs{d.b, d.cin, d.h, d.w}, ws{d.cout, d.cin, d.kh, d.kw}, ys{d.b, d.cout, d.oh(), d.ow()};
+            const auto x = test::random_values(numel(xs), -1, 1, 1, true), w = test::random_values(numel(ws), -1, 1, 2, true);
+            const auto bias = test::random_values(d.cout, -1, 1, 3, true), dy = test::random_values(numel(ys), -1, 1, 4, true);
+            Tensor tx = Tensor::from_floats(ctx, xs, DType::f16, x), tw = Tensor::from_floats(ctx, ws, DType::f16, w);
+            Tensor tb = Tensor::from_floats(ctx, {d.cout}, DType::f16, bias), tdy = Tensor::from_floats(ctx, ys, DType::f16, dy);
+            Tensor ty = Tensor::empty(ctx, ys, DType::f16), tdx = Tensor::empty(ctx, xs, DType::f16), tdw = Tensor::empty(ctx, ws, DType::f16);
+            const Conv2dParams p = params_of(d);
+            CHECK(run([&](detail::CommandList& cl) { detail::record_conv2d(cl, ctx, tx, tw, &tb, ty, p, true, coopmat); }));
+            CHECK(run([&](detail::CommandList& cl) { detail::record_conv2d_backward_data(cl, ctx, tdy, tw, tdx, p, coopmat); }));
+            CHECK(run([&](detail::CommandList& cl) { detail::record_conv2d_backward_weight(cl, ctx, tdy, tx, tdw, p, coopmat); }));
+            std::vector<double> mag;  // filled by the reference before count_bad reads it
+            const auto want = ref::conv2d(d, x, w, bias, true, mag);
+            CHECK(count_bad(ty.to_floats(), want, mag, d.cin * d.kh * d.kw, true) == 0);
+            const auto dyd = to_double(dy);
+            CHECK(count_bad(tdx.to_floats(), ref::conv2d_backward_data(d, dyd, w),
+                            ref::conv2d_backward_data(d, abs_of(dyd), std::vector<float>(w.size(), 1.0f)),
+                            d.cout * d.kh * d.kw, true) == 0);
+            CHECK(count_bad(tdw.to_floats(), ref::conv2d_backward_weight(d, dyd, x),
+                            ref::conv2d_backward_weight(d, abs_of(dyd), std::vector<float>(x.size(), 1.0f)),
+                            d.b * d.oh() * d.ow(), true) == 0);
+        }
+        // The implicit algorithm has no cooperative-matrix form, and f32 tensors none either.
+        const ref::ConvDims& d = kConvCases[0].d;
+        Tensor x32 = Tensor::empty(ctx, {d.b, d.cin, d.h, d.w}, DType::f32), w32 = Tensor::empty(ctx, {d.cout, d.cin, d.kh, d.kw}, DType::f32);
+        Tensor y32 = Tensor::empty(ctx, {d.b, d.cout, d.oh(), d.ow()}, DType::f32);
+        CHECK_THROWS_AS(conv2d(ctx, x32, w32, nullptr, y32, params_of(d), false, coopmat), DTypeError);
+        Tensor x16 = Tensor::empty(ctx, {d.b, d.cin, d.h, d.w}, DType::f16), w16 = Tensor::empty(ctx, {d.cout, d.cin, d.kh, d.kw}, DType::f16);
+        Tensor y16 = Tensor::empty(ctx, {d.b, d.cout, d.oh(), d.ow()}, DType::f16);
+        Conv2dParams implicit = params_of(d);
+        implicit.algorithm = ConvAlgorithm::implicit_gemm;
+        CHECK_THROWS_AS(conv2d(ctx, x16, w16, nullptr, y16, implicit, false, coopmat), UnsupportedError);
+        test::check_validation(ctx);
+    }
 }
 
 } // TEST_SUITE

@@ -1,12 +1,13 @@
 // GEMM in every tier and kernel, all transpose combinations, batches, epilogues and split-K,
 // against the fp64 reference; fp32 accumulation proven with fp16-range inputs.
 // Kernels: gemm_tiled.comp and gemm_regblock.comp (forced in turn, every tier), gemm_splitk_reduce.comp
-// (the split-K cases), gemm_coopmat.comp (its own case, run where the device has cooperative matrix).
+// (the split-K cases). gemm_coopmat.comp has a suite of its own, test_coopmat.cpp.
 #include <doctest/doctest.h>
 
 #include <cmath>
 
 #include "ops/gemm.hpp"
+#include "gemm_cases.hpp"
 #include "reference/reference.hpp"
 #include "support.hpp"
 
@@ -14,83 +15,15 @@ using namespace vkhalf;
 
 namespace {
 
-struct Case {
-    int m, n, k, batch = 1;
-    bool trans_a = false, trans_b = false, a_batched = false, b_batched = false;
-    float alpha = 1, beta = 0;
-    int bias_mode = 0;
-    bool relu = false;
-    bool out_f32 = false;     // f16 inputs: C in fp32
-    uint32_t split_k = 1;
-};
-
-// Tolerance per element: fp32 accumulation error bound (k+2 fp32 ulps of sum |a b|), plus the
-// f16a tier's fp16 products (one fp16 rounding of each: 2^-11 of sum |a b|), plus one ulp of the
-// output's storage type (either rounding direction) and the smallest fp16 subnormal.
-bool close(double got, double want, double magnitude, int k, Variant v, bool out_f16) {
-    double tol = (k + 2) * std::ldexp(magnitude, -23) + 1e-30;
-    if (v == Variant::f16a) tol += std::ldexp(magnitude, -11);
-    if (out_f16) tol += std::ldexp(std::fabs(want), -10) + std::ldexp(1.0, -24);
-    else tol += std::ldexp(std::fabs(want), -22);
-    return std::fabs(got - want) <= tol;
-}
-
-void run_case(Context& ctx, Variant v, std::optional<GemmKernel> kernel, const Case& t, unsigned seed) {
-    const DType dt = variant_dtype(v == Variant::coopmat ? Variant::f16s : v);
-    const bool f16 = dt == DType::f16;
-    const DType ct = (!f16 || t.out_f32) ? DType::f32 : DType::f16;
-    const int ba = t.a_batched ? t.batch : 1, bb = t.b_batched ? t.batch : 1;
-    const auto a = test::random_values(std::size_t(ba) * t.m * t.k, -1, 1, seed, f16);
-    const auto b = test::random_values(std::size_t(bb) * t.k * t.n, -1, 1, seed + 1, f16);
-    const auto c0 = test::random_values(std::size_t(t.batch) * t.m * t.n, -1, 1, seed + 2, ct == DType::f16);
-    const auto bias = test::random_values(t.bias_mode == 2 ? t.m : t.n, -1, 1, seed + 3, f16);
-
-    auto shape2 = [](int rows, int cols, bool transposed) { return transposed ? Shape{cols, rows} : Shape{rows, cols}; };
-    Shape sa = shape2(t.m, t.k, t.trans_a), sb = shape2(t.k, t.n, t.trans_b);
-    if (t.a_batched) sa.insert(sa.begin(), t.batch);
-    if (t.b_batched) sb.insert(sb.begin(), t.batch);
-    const Shape sc = t.batch > 1 ? Shape{t.batch, t.m, t.n} : Shape{t.m, t.n};
-    Tensor ta = Tensor::from_floats(ctx, sa, dt, a), tb = Tensor::from_floats(ctx, sb, dt, b);
-    Tensor tc = Tensor::from_floats(ctx, sc, ct, c0);
-    Tensor tbias = Tensor::from_floats(ctx, {int64_t(bias.size())}, dt, bias);
-
-    GemmOptions o;
-    o.trans_a = t.trans_a;
-    o.trans_b = t.trans_b;
-    o.alpha = t.alpha;
-    o.beta = t.beta;
-    o.bias = t.bias_mode ? &tbias : nullptr;
-    o.bias_mode = t.bias_mode == 2 ? BiasMode::per_row : BiasMode::per_column;
-    o.relu = t.relu;
-    o.split_k = t.split_k;
-    o.variant = v;
-    o.kernel = kernel;
-    CAPTURE(describe_gemm(ctx, ta, tb, tc, o));
-    gemm(ctx, ta, tb, tc, o);
-
-    ref::GemmArgs g{t.m, t.n, t.k, t.batch, t.trans_a, t.trans_b, t.a_batched, t.b_batched, t.alpha, t.beta,
-                    t.bias_mode, t.relu};
-    std::vector<double> mag;
-    const auto want = ref::gemm(g, a, b, c0, bias, mag);
-    const auto got = tc.to_floats();
-    std::size_t bad = 0;
-    for (std::size_t i = 0; i < want.size(); ++i)
-        if (!close(got[i], want[i], mag[i] + std::fabs(t.beta * c0[i]) + 1.0, t.k, v, ct == DType::f16) && bad++ < 5)
-            MESSAGE("C[" << i << "] = " << got[i] << ", want " << want[i]);
-    CHECK(bad == 0);
-}
+using test::Case;
+using test::run_case;
 
 // Kernels to test in each tier on this device: the default one, and both portable kernels.
 std::vector<std::optional<GemmKernel>> kernels() {
     return {GemmKernel::regblock, GemmKernel::tiled};
 }
 
-// 1, primes, non-multiples of every tile; and shapes whose contiguous dimensions are multiples of 4
-// (the regblock kernel's vec4 and shared-A paths) with edges in M and N and a K tail.
-const Case kShapes[] = {{1, 1, 1},      {7, 13, 5},   {33, 17, 65},  {64, 64, 64},
-                        {100, 37, 129}, {2, 130, 3},  {4, 4, 4},     {132, 68, 40},
-                        {36, 20, 70},   {68, 132, 200},
-                        {3, 4500, 6}};  // wider than the small device's 64 workgroups: several dispatches
+using test::kShapes;
 
 } // namespace
 
@@ -127,76 +60,17 @@ TEST_CASE("gemm: every tier, kernel and transpose combination matches fp64 over 
 // past the matrix. Pads hold NaN in A and B (a result that reads one is NaN) and a sentinel in C
 // (which must survive).
 TEST_CASE("gemm over padded views: leading dimensions and batch strides past the data, every tier and kernel") {
-    struct View {
-        int m, n, k, batch;
-    };
-    const View views[] = {{7, 13, 5, 1}, {33, 17, 65, 2}, {37, 101, 44, 3}};
-    const float nan = std::nanf("");
     for (auto& d : test::devices()) {
         for (DType dt : {DType::f32, DType::f16}) {
             for (Variant v : test::variants(*d.ctx, dt)) {
                 for (auto kernel : kernels()) {
                     for (int tr = 0; tr < 4; ++tr) {
-                        for (const View& w : views) {
-                            const bool ta = tr & 1, tb = tr & 2, f16 = dt == DType::f16;
+                        for (const auto& w : test::kPaddedViews) {
                             CAPTURE(d.label);
                             CAPTURE(to_string(v));
                             CAPTURE(tr);
                             CAPTURE(w.m);
-                            // op(A) [m, k] stored as rows x cols with pitch ld; one matrix per batch.
-                            const int a_rows = ta ? w.k : w.m, a_cols = ta ? w.m : w.k;
-                            const int b_rows = tb ? w.n : w.k, b_cols = tb ? w.k : w.n;
-                            const uint32_t lda = uint32_t((a_cols + 3) / 4 * 4 + 4), ldb = uint32_t((b_cols + 3) / 4 * 4);
-                            const uint32_t ldc = uint32_t(w.n + 3);
-                            const uint32_t sa = lda * uint32_t(a_rows) + 8, sb = ldb * uint32_t(b_rows) + 4;
-                            const uint32_t sc = ldc * uint32_t(w.m) + 1;
-                            const auto a = test::random_values(std::size_t(w.batch) * w.m * w.k, -1, 1, 11 + tr, f16);
-                            const auto b = test::random_values(std::size_t(w.batch) * w.k * w.n, -1, 1, 12 + tr, f16);
-                            std::vector<float> pa(std::size_t(sa) * w.batch, nan), pb(std::size_t(sb) * w.batch, nan);
-                            std::vector<float> pc(std::size_t(sc) * w.batch, 7.0f);
-                            for (int i = 0; i < w.batch; ++i) {
-                                for (int r = 0; r < a_rows; ++r)
-                                    for (int c = 0; c < a_cols; ++c)
-                                        pa[i * sa + r * lda + c] = a[(std::size_t(i) * a_rows + r) * a_cols + c];
-                                for (int r = 0; r < b_rows; ++r)
-                                    for (int c = 0; c < b_cols; ++c)
-                                        pb[i * sb + r * ldb + c] = b[(std::size_t(i) * b_rows + r) * b_cols + c];
-                            }
-                            Tensor tA = Tensor::from_floats(*d.ctx, {int64_t(pa.size())}, dt, pa);
-                            Tensor tB = Tensor::from_floats(*d.ctx, {int64_t(pb.size())}, dt, pb);
-                            Tensor tC = Tensor::from_floats(*d.ctx, {int64_t(pc.size())}, DType::f32, pc);
-                            GemmOptions o;
-                            o.trans_a = ta;
-                            o.trans_b = tb;
-                            o.variant = v;
-                            o.kernel = kernel;
-                            detail::GemmShape gs;
-                            gs.m = uint32_t(w.m), gs.n = uint32_t(w.n), gs.k = uint32_t(w.k), gs.batch = uint32_t(w.batch);
-                            gs.lda = lda, gs.ldb = ldb, gs.ldc = ldc, gs.stride_a = sa, gs.stride_b = sb, gs.stride_c = sc;
-                            detail::CommandList cl(d.ctx->impl());
-                            detail::record_gemm_strided(cl, *d.ctx, tA, tB, tC, o, gs);
-                            cl.submit_and_wait();
-
-                            ref::GemmArgs g{w.m, w.n, w.k, w.batch, ta, tb, true, true, 1.0f, 0.0f, 0, false};
-                            std::vector<double> mag;
-                            const auto want = ref::gemm(g, a, b, std::vector<float>(std::size_t(w.batch) * w.m * w.n), {}, mag);
-                            const auto got = tC.to_floats();
-                            std::size_t bad = 0, pads = 0;
-                            for (int i = 0; i < w.batch; ++i)
-                                for (int r = 0; r < w.m; ++r)
-                                    for (int c = 0; c < int(ldc); ++c) {
-                                        const float x = got[i * sc + r * ldc + c];
-                                        if (c >= w.n) {
-                                            pads += x != 7.0f;
-                                            continue;
-                                        }
-                                        const std::size_t e = (std::size_t(i) * w.m + r) * w.n + c;
-                                        if (!close(x, want[e], mag[e] + 1.0, w.k, v, false) && bad++ < 5)
-                                            MESSAGE("C[" << i << "," << r << "," << c << "] = " << x << ", want " << want[e]);
-                                    }
-                            CHECK(bad == 0);
-                            CHECK(pads == 0);
-                            for (int i = 0; i < w.batch; ++i) CHECK(got[i * sc + sc - 1] == 7.0f);  // past the last row
+                            test::run_padded_view_case(*d.ctx, v, kernel, w, tr & 1, tr & 2);
                         }
                     }
                 }
@@ -359,30 +233,6 @@ TEST_CASE("gemm rejects mismatched shapes, dtypes and bias with a message naming
     test::check_validation(ctx);
 }
 
-TEST_CASE("gemm coopmat variant matches fp64 where the device has VK_KHR_cooperative_matrix") {
-    auto& ctx = test::full_device();
-    if (!ctx.caps().supports(Variant::coopmat) || !VKHALF_COOPMAT_SHADERS_BUILT) {
-        MESSAGE("no cooperative matrix on " << ctx.caps().name << " (or not built): skipped");
-        return;
-    }
-    for (int tr = 0; tr < 4; ++tr)
-        for (const Case& s : kShapes) {
-            Case t = s;
-            t.trans_a = tr & 1;
-            t.trans_b = tr & 2;
-            CAPTURE(tr);
-            CAPTURE(t.m);
-            run_case(ctx, Variant::coopmat, std::nullopt, t, unsigned(t.m + tr));
-        }
-    run_case(ctx, Variant::coopmat, std::nullopt, {45, 19, 33, 1, false, true, false, false, 1, 0, 1, true}, 1);
-    run_case(ctx, Variant::coopmat, std::nullopt, {29, 11, 70, 1, false, false, false, false, 1, 0.25f, 1, false, true}, 3);
-    Case split{10, 24, 1000, 1, true, false};
-    split.split_k = 4;
-    run_case(ctx, Variant::coopmat, std::nullopt, split, 6);
-    run_case(ctx, Variant::coopmat, std::nullopt, {300, 200, 500, 2, false, true, true, false}, 8);
-    test::check_validation(ctx);
-}
-
 TEST_CASE("bias_grad: column and row sums in fp32 in every tier") {
     for (auto& d : test::devices()) {
         for (DType dt : {DType::f32, DType::f16}) {
@@ -407,7 +257,7 @@ TEST_CASE("bias_grad: column and row sums in fp32 in every tier") {
                                 want += x;
                                 mag += std::fabs(x);
                             }
-                            bad += !close(got[o], want, mag, len, Variant::f32, out == DType::f16);
+                            bad += !test::gemm_close(got[o], want, mag, len, Variant::f32, out == DType::f16);
                         }
                         CHECK(bad == 0);
                     }

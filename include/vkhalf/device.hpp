@@ -15,6 +15,16 @@ struct CoopmatShape {
     uint32_t m = 0, n = 0, k = 0;
 };
 
+// VK_NV_cooperative_matrix2's feature bits, one by one. vkhalf has no coopmat2 kernel yet: these
+// are reported (vkhalf-info) so that one is chosen from facts. lavapipe 26.1 lists flexible
+// dimensions, conversions, reductions and per-element operations, but not the workgroup scope,
+// tensor addressing and block loads that make the extension fast on NVIDIA.
+struct Coopmat2Features {
+    bool extension = false;  // VK_NV_cooperative_matrix2 listed
+    bool workgroup_scope = false, flexible_dimensions = false, reductions = false, conversions = false,
+         per_element_operations = false, tensor_addressing = false, block_loads = false;
+};
+
 struct DeviceCaps {
     std::string name;
     std::string driver;            // driver name and info string
@@ -47,8 +57,17 @@ struct DeviceCaps {
     bool timestamps = false;
     double timestamp_period_ns = 0;
 
-    bool coopmat_extension = false;     // VK_KHR_cooperative_matrix present (and not switched off)
-    std::vector<CoopmatShape> coopmat_shapes;
+    bool coopmat_extension = false;     // VK_KHR_cooperative_matrix usable (and not switched off)
+    std::vector<CoopmatShape> coopmat_shapes;  // the listed fp16 x fp16 -> fp32 subgroup shapes in use
+    // Why the coopmat tier is off on a device that lists the extension ("" when it is on, or
+    // when the device has no such extension): a missing feature bit, a switch, an option.
+    std::string coopmat_off_reason;
+    Coopmat2Features coopmat2;
+
+    // The GEMM kernel each input dtype gets by default (GemmOptions::kernel overrides per call;
+    // DeviceOptions::gemm_kernel and VKHALF_GEMM_KERNEL per Context), and why.
+    GemmKernel gemm_f16 = GemmKernel::tiled, gemm_f32 = GemmKernel::tiled;
+    std::string gemm_policy;
 
     std::vector<std::string> quirks_applied;  // one line per quirk or override, with its reason
 
@@ -61,6 +80,13 @@ struct DeviceOptions {
     bool disable_storage16 = false;      // no f16s / f16a: fp16 tensors use the packed tier
     bool disable_float16_arith = false;  // no f16a
     bool disable_coopmat = false;
+    // Use only this listed cooperative-matrix shape (tests force each listed one in turn); one the
+    // device does not list is an UnsupportedError. VKHALF_COOPMAT_SHAPE=MxNxK does the same.
+    std::optional<CoopmatShape> coopmat_shape;
+    // The default GEMM kernel for every dtype it can run (coopmat: f16 inputs only), instead of
+    // the device-type policy; VKHALF_GEMM_KERNEL=regblock|tiled|coopmat does the same. A kernel
+    // the device cannot run is an UnsupportedError when the Context is created.
+    std::optional<GemmKernel> gemm_kernel;
     std::optional<uint32_t> max_shared_memory;
     std::optional<uint64_t> max_storage_buffer_range;
     std::optional<uint32_t> max_workgroup_count;  // per dimension

@@ -35,11 +35,6 @@ float sum(Context& ctx, const Tensor& x, OpOptions opt = {});
 // Training's three products: Y = X W^T (trans_b, bias, relu), dX = dY W, dW = dY^T X (trans_a).
 // per_channel: bias_grad only, db[c] = sum over batch and space of an NCHW gradient.
 enum class BiasMode : uint8_t { per_column, per_row, per_channel };
-enum class GemmKernel : uint8_t {
-    tiled,     // shared-memory tiles with register micro-tiles: GPUs
-    regblock,  // register blocks read straight from memory: CPU devices
-    coopmat,   // VK_KHR_cooperative_matrix: f16 inputs, devices that list an fp16->fp32 shape
-};
 
 struct GemmOptions {
     bool trans_a = false, trans_b = false;
@@ -49,7 +44,9 @@ struct GemmOptions {
     bool relu = false;
     uint32_t split_k = 0;               // 0: chosen from the shape; 1: never; n: n slices of K
     std::optional<Variant> variant;     // f32, f16p, f16s, f16a or coopmat; default: the device's best
-    std::optional<GemmKernel> kernel;   // tiled or regblock (coopmat comes with its variant)
+    // Default: the device's policy (DeviceCaps::gemm_f16 / gemm_f32). coopmat here and variant
+    // coopmat ask for the same kernel; a kernel the device cannot run is an UnsupportedError.
+    std::optional<GemmKernel> kernel;
 };
 
 void gemm(Context& ctx, const Tensor& a, const Tensor& b, Tensor& c, const GemmOptions& opt = {});

@@ -35,6 +35,23 @@ constexpr std::string_view to_string(Variant v) {
     return "?";
 }
 
+// The GEMM kernels (shaders/gemm_<name>.comp). Which one runs by default is a per-device policy
+// (DeviceCaps::gemm_f16 / gemm_f32, printed by vkhalf-info); GemmOptions::kernel forces one.
+enum class GemmKernel : uint8_t {
+    tiled,     // shared-memory tiles with register micro-tiles: GPUs without cooperative matrices
+    regblock,  // register blocks read straight from memory: CPU devices
+    coopmat,   // VK_KHR_cooperative_matrix: f16 inputs, devices that list an fp16->fp32 shape
+};
+
+constexpr std::string_view to_string(GemmKernel k) {
+    switch (k) {
+    case GemmKernel::tiled: return "tiled";
+    case GemmKernel::regblock: return "regblock";
+    case GemmKernel::coopmat: return "coopmat";
+    }
+    return "?";
+}
+
 // The dtype a variant's tensors have.
 constexpr DType variant_dtype(Variant v) { return v == Variant::f32 ? DType::f32 : DType::f16; }
 

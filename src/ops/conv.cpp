@@ -133,8 +133,15 @@ Lowering lowering_of(const ConvPush& c) {
 
 // Whether this product runs lowered to GEMMs: asked for, or automatic on a CPU device with every
 // workspace under the cap.
-bool lowered(ContextImpl& impl, ConvMode mode, const Conv2dParams& p, const ConvPush& c, DType dt) {
-    if (p.algorithm == ConvAlgorithm::implicit_gemm) return false;
+bool lowered(ContextImpl& impl, ConvMode mode, const Conv2dParams& p, const ConvPush& c, DType dt,
+             const OpOptions& opt) {
+    const bool force_coopmat = opt.variant == Variant::coopmat;
+    if (force_coopmat && dt != DType::f16) throw DTypeError("conv2d: the coopmat variant needs f16 tensors");
+    if (p.algorithm == ConvAlgorithm::implicit_gemm) {
+        if (force_coopmat)
+            throw UnsupportedError("conv2d: the coopmat variant runs lowered to the GEMM, not as implicit_gemm");
+        return false;
+    }
     const Lowering l = lowering_of(c);
     const uint64_t esize = dtype_size(dt);
     uint64_t biggest = 0;  // the largest workspace of this product
@@ -144,13 +151,15 @@ bool lowered(ContextImpl& impl, ConvMode mode, const Conv2dParams& p, const Conv
     case ConvMode::weight_grad: biggest = std::max(l.k, uint64_t(c.cout)) * l.pitch_bs * esize; break;
     }
     const bool fits = biggest <= std::min<uint64_t>(kLoweredWorkspaceCap, impl.caps.max_storage_buffer_range);
-    if (p.algorithm == ConvAlgorithm::lowered_gemm) {
+    if (p.algorithm == ConvAlgorithm::lowered_gemm || force_coopmat) {
         if (!fits)
             throw LimitError("conv2d: the lowered algorithm needs a " + std::to_string(biggest >> 20) +
                              " MiB workspace, over its cap or the device's storage range; use implicit_gemm");
         return true;
     }
-    const bool coopmat = dt == DType::f16 && VKHALF_COOPMAT_SHADERS_BUILT && impl.caps.supports(Variant::coopmat);
+    // Lowered where the GEMM is fast: on CPU devices (register blocks) and where f16 products
+    // run on cooperative matrices (the device's GEMM policy).
+    const bool coopmat = dt == DType::f16 && impl.caps.gemm_f16 == GemmKernel::coopmat;
     return (impl.caps.is_cpu || coopmat) && fits;
 }
 
@@ -192,17 +201,23 @@ void record_lowered(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& 
                     const Tensor& dy, Tensor& out, const ConvPush& c, bool relu, const OpOptions& opt) {
     auto& impl = ctx.impl();
     const DType dt = out.dtype();
-    const Variant v = resolve_variant("conv2d", impl.caps, dt, opt);
+    // Forced coopmat: the GEMMs on cooperative matrices, im2col/col2im in the f16s tier.
+    const bool force_coopmat = opt.variant == Variant::coopmat;
+    const Variant v = resolve_variant("conv2d", impl.caps, dt, force_coopmat ? OpOptions{Variant::f16s} : opt);
     const Lowering l = lowering_of(c);
     const uint32_t k = uint32_t(l.k), s = uint32_t(l.s), co = c.cout;
     const uint32_t pitch_s = u32(int64_t(l.pitch_s), "column pitch"), pitch_bs = u32(int64_t(l.pitch_bs), "column pitch");
     GemmOptions g;
     // Convolutions compute in fp32 in every tier: f16a tensors go through the f16s GEMM (same
-    // storage, fp32 products) rather than its fp16 multiplies; cooperative matrices multiply fp16
-    // exactly into fp32 accumulators, so f16 tensors use them where the device has them.
-    const bool coopmat = dt == DType::f16 && !opt.variant && VKHALF_COOPMAT_SHADERS_BUILT &&
-                         impl.caps.supports(Variant::coopmat);
-    g.variant = coopmat ? Variant::coopmat : v == Variant::f16a ? Variant::f16s : v;
+    // storage, fp32 products) rather than its fp16 multiplies. Cooperative matrices multiply fp16
+    // exactly into fp32 accumulators: f16 tensors use them where the GEMM policy does.
+    const bool coopmat = force_coopmat || (dt == DType::f16 && !opt.variant && impl.caps.gemm_f16 == GemmKernel::coopmat);
+    if (coopmat) {
+        g.variant = Variant::coopmat;
+    } else {
+        g.variant = v == Variant::f16a ? Variant::f16s : v;
+        g.kernel = impl.caps.gemm_f32;  // the portable kernel of the policy
+    }
     GemmShape gs;
     if (mode == ConvMode::forward) {  // y = W col per image (+ bias per output channel) (relu)
         Tensor col = Tensor::empty(ctx, {int64_t(c.batch), int64_t(k), int64_t(pitch_s)}, dt);
@@ -242,7 +257,7 @@ void record_lowered(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& 
 void record_product(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& x, const Tensor& w,
                     const Tensor* bias, const Tensor& dy, Tensor& out, const ConvPush& c, bool relu,
                     const Conv2dParams& p, const OpOptions& opt) {
-    if (lowered(ctx.impl(), mode, p, c, out.dtype()))
+    if (lowered(ctx.impl(), mode, p, c, out.dtype(), opt))
         record_lowered(cl, ctx, mode, x, w, bias, dy, out, c, relu, opt);
     else
         record_conv(cl, ctx, mode, x, w, bias, dy, out, c, relu, opt);

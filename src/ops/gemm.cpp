@@ -7,6 +7,7 @@
 #include <limits>
 #include <span>
 
+#include "runtime/kernel_policy.hpp"
 #include "vkhalf/build_config.hpp"
 #include "vkhalf/error.hpp"
 
@@ -133,19 +134,10 @@ void plan_split(const DeviceCaps& caps, const GemmShape& s, const GemmOptions& o
     p.splits = static_cast<uint32_t>(std::max<uint64_t>(1, ceil_div(s.k, p.k_chunk)));
 }
 
-const char* kernel_name(GemmKernel k) {
-    switch (k) {
-    case GemmKernel::tiled: return "tiled";
-    case GemmKernel::regblock: return "regblock";
-    case GemmKernel::coopmat: return "coopmat";
-    }
-    return "?";
-}
-
 } // namespace
 
 std::string GemmPlan::describe() const {
-    std::string s = std::string(kernel_name(kernel)) + "." + std::string(to_string(variant)) + " " +
+    std::string s = std::string(to_string(kernel)) + "." + std::string(to_string(variant)) + " " +
                     std::to_string(bm) + "x" + std::to_string(bn);
     if (kernel == GemmKernel::coopmat)
         s += " (" + std::to_string(shape.m) + "x" + std::to_string(shape.n) + "x" + std::to_string(shape.k) + ")";
@@ -220,30 +212,31 @@ GemmShape check_gemm(const Tensor& a, const Tensor& b, const Tensor& c, const Ge
 
 GemmPlan plan_gemm(const DeviceCaps& caps, const GemmShape& s, const Tensor& a, const GemmOptions& opt) {
     GemmPlan p;
-    const bool coopmat_built = VKHALF_COOPMAT_SHADERS_BUILT != 0;
-    const bool want_coopmat = opt.variant ? *opt.variant == Variant::coopmat
-                                          : (!opt.kernel && a.dtype() == DType::f16 && coopmat_built &&
-                                             caps.supports(Variant::coopmat));
-    if (want_coopmat) {
-        if (a.dtype() != DType::f16) throw DTypeError("gemm: the coopmat variant needs f16 inputs");
-        if (!coopmat_built)
-            throw UnsupportedError("gemm: this build has no cooperative-matrix shaders (its glslang lacks "
-                                   "GL_KHR_cooperative_matrix)");
-        if (!caps.supports(Variant::coopmat))
-            throw UnsupportedError("gemm: " + caps.name + " offers no usable VK_KHR_cooperative_matrix "
-                                   "(absent, switched off, or no fp16 x fp16 -> fp32 subgroup shape)");
-        p.kernel = GemmKernel::coopmat;
+    const DType dt = a.dtype();
+    // The kernel: asked for (kernel coopmat and variant coopmat are one request), else the
+    // device's policy for this dtype; a forced portable tier takes the portable kernel.
+    std::optional<GemmKernel> kernel = opt.kernel;
+    if (opt.variant == Variant::coopmat) {
+        if (kernel && *kernel != GemmKernel::coopmat)
+            throw UnsupportedError("gemm: variant coopmat cannot run on the " + std::string(to_string(*kernel)) + " kernel");
+        kernel = GemmKernel::coopmat;
+    }
+    if (kernel == GemmKernel::coopmat && opt.variant && opt.variant != Variant::coopmat)
+        throw UnsupportedError("gemm: the coopmat kernel has no variant " + std::string(to_string(*opt.variant)));
+    if (!kernel) kernel = dt == DType::f16 && !opt.variant ? caps.gemm_f16 : caps.gemm_f32;
+    std::string why;
+    if (!gemm_kernel_available(caps, *kernel, dt, &why)) {
+        if (*kernel == GemmKernel::coopmat && dt != DType::f16) throw DTypeError("gemm: " + why);
+        throw UnsupportedError("gemm: " + why);
+    }
+    p.kernel = *kernel;
+    if (p.kernel == GemmKernel::coopmat) {
         p.variant = Variant::coopmat;
         plan_coopmat(caps, p);
     } else {
         OpOptions tier;
         tier.variant = opt.variant;
-        p.variant = resolve_variant("gemm", caps, a.dtype(), tier);
-        p.kernel = opt.kernel.value_or(caps.is_cpu && caps.subgroup_shuffle ? GemmKernel::regblock : GemmKernel::tiled);
-        if (p.kernel == GemmKernel::coopmat) throw UnsupportedError("gemm: request coopmat through the variant");
-        if (p.kernel == GemmKernel::regblock && !caps.subgroup_shuffle)
-            throw UnsupportedError("gemm: the regblock kernel needs subgroup shuffle operations, which " + caps.name +
-                                   " lacks");
+        p.variant = resolve_variant("gemm", caps, dt, tier);
         if (p.kernel == GemmKernel::regblock) {
             // Aligned groups of four along each operand's contiguous dimension (gemm_regblock.comp).
             const bool a_ok = s.lda % 4 == 0 && s.stride_a % 4 == 0;
@@ -287,6 +280,10 @@ void record_gemm_checked(CommandList& cl, Context& ctx, const Tensor& a, const T
                                                                : "gemm_regblock";
     PipelineDesc desc{module_name(shader, p.variant), 5, sizeof(GemmPush), p.workgroup, spec};
     desc.full_subgroups = p.kernel == GemmKernel::coopmat || p.share_a;
+    // Both index their tiles by gl_SubgroupID over a workgroup of whole subgroups of the size
+    // planned: where the device may pick another size, it is pinned.
+    if (desc.full_subgroups && impl.caps.min_subgroup_size != impl.caps.max_subgroup_size)
+        desc.required_subgroup_size = impl.caps.subgroup_size;
     const Pipeline& pipeline = impl.pipelines->get(desc);
 
     const GemmPush push{s.m,        s.n,        s.k, s.lda, s.ldb, s.ldc,

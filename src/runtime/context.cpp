@@ -98,7 +98,10 @@ VkDevice create_device(const ContextImpl& ctx) {
         if (!v13) exts.push_back("VK_EXT_subgroup_size_control");
     }
     if (c.coopmat_extension) {
+        // The query made both a condition of coopmat_extension. Device scope: with the memory
+        // model enabled, the other shaders' Device-scope atomics and barriers require it.
         memory_model.vulkanMemoryModel = VK_TRUE;
+        memory_model.vulkanMemoryModelDeviceScope = VK_TRUE;
         *tail = &memory_model;
         tail = &memory_model.pNext;
         if (!v12) exts.push_back("VK_KHR_vulkan_memory_model");

@@ -67,6 +67,7 @@ PhysicalDeviceQuery query_physical_device(VkInstance instance, VkPhysicalDevice 
     const bool has_float_controls = v12 || contains(exts, "VK_KHR_shader_float_controls");
     const bool has_size_control = v13 || q.has_subgroup_size_control_ext;
     const bool has_coopmat = contains(exts, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME);
+    const bool has_coopmat2 = has_coopmat && contains(exts, VK_NV_COOPERATIVE_MATRIX_2_EXTENSION_NAME);
     const bool has_memory_model = v12 || contains(exts, "VK_KHR_vulkan_memory_model");
 
     // Properties: chain only structures the device's version or extensions define.
@@ -83,6 +84,9 @@ PhysicalDeviceQuery query_physical_device(VkInstance instance, VkPhysicalDevice 
     if (has_driver_props) { *tail = &driver; tail = &driver.pNext; }
     if (has_float_controls) { *tail = &float_controls; tail = &float_controls.pNext; }
     if (has_size_control) { *tail = &size_control; tail = &size_control.pNext; }
+    VkPhysicalDeviceCooperativeMatrixPropertiesKHR coopmat_props{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_KHR};
+    if (has_coopmat) { *tail = &coopmat_props; tail = &coopmat_props.pNext; }
     vkGetPhysicalDeviceProperties2(pd, &props);
 
     // Features, likewise.
@@ -99,6 +103,8 @@ PhysicalDeviceQuery query_physical_device(VkInstance instance, VkPhysicalDevice 
     if (has_size_control) { *tail = &size_control_features; tail = &size_control_features.pNext; }
     if (has_memory_model) { *tail = &memory_model; tail = &memory_model.pNext; }
     if (has_coopmat) { *tail = &coopmat; tail = &coopmat.pNext; }
+    VkPhysicalDeviceCooperativeMatrix2FeaturesNV coopmat2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_2_FEATURES_NV};
+    if (has_coopmat2) { *tail = &coopmat2; tail = &coopmat2.pNext; }
     vkGetPhysicalDeviceFeatures2(pd, &features);
 
     c.name = base.deviceName;
@@ -168,9 +174,37 @@ PhysicalDeviceQuery query_physical_device(VkInstance instance, VkPhysicalDevice 
     c.timestamp_period_ns = lim.timestampPeriod;
 
     q.vulkan_memory_model = has_memory_model && memory_model.vulkanMemoryModel == VK_TRUE;
-    if (has_coopmat && coopmat.cooperativeMatrix == VK_TRUE && q.vulkan_memory_model) {
+    q.vulkan_memory_model_device_scope = q.vulkan_memory_model && memory_model.vulkanMemoryModelDeviceScope == VK_TRUE;
+    if (has_coopmat) {
+        // Every feature gemm_coopmat.comp's SPIR-V declares or relies on, checked one by one: a
+        // device that lacks one runs the portable kernels, and says why (vkhalf-info).
+        std::vector<std::string> missing;
+        if (coopmat.cooperativeMatrix != VK_TRUE) missing.emplace_back("the cooperativeMatrix feature");
+        if (!(coopmat_props.cooperativeMatrixSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT))
+            missing.emplace_back("the compute stage");
+        if (!q.vulkan_memory_model) missing.emplace_back("vulkanMemoryModel");
+        if (!q.vulkan_memory_model_device_scope) missing.emplace_back("vulkanMemoryModelDeviceScope");
+        if (c.min_subgroup_size != c.max_subgroup_size && !c.subgroup_size_control)
+            missing.emplace_back("a fixed subgroup size (subgroupSizeControl)");
         c.coopmat_shapes = query_coopmat_shapes(instance, pd);
-        c.coopmat_extension = !c.coopmat_shapes.empty();
+        if (c.coopmat_shapes.empty()) missing.emplace_back("an fp16 x fp16 -> fp32 subgroup-scope shape");
+        c.coopmat_extension = missing.empty();
+        if (!missing.empty()) {
+            c.coopmat_shapes.clear();
+            c.coopmat_off_reason = "VK_KHR_cooperative_matrix without";
+            for (std::size_t i = 0; i < missing.size(); ++i)
+                c.coopmat_off_reason += (i == 0 ? " " : i + 1 == missing.size() ? " and " : ", ") + missing[i];
+        }
+    }
+    if (has_coopmat2) {
+        c.coopmat2.extension = true;
+        c.coopmat2.workgroup_scope = coopmat2.cooperativeMatrixWorkgroupScope == VK_TRUE;
+        c.coopmat2.flexible_dimensions = coopmat2.cooperativeMatrixFlexibleDimensions == VK_TRUE;
+        c.coopmat2.reductions = coopmat2.cooperativeMatrixReductions == VK_TRUE;
+        c.coopmat2.conversions = coopmat2.cooperativeMatrixConversions == VK_TRUE;
+        c.coopmat2.per_element_operations = coopmat2.cooperativeMatrixPerElementOperations == VK_TRUE;
+        c.coopmat2.tensor_addressing = coopmat2.cooperativeMatrixTensorAddressing == VK_TRUE;
+        c.coopmat2.block_loads = coopmat2.cooperativeMatrixBlockLoads == VK_TRUE;
     }
     return q;
 }

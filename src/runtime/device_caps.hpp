@@ -18,7 +18,10 @@ struct PhysicalDeviceQuery {
     bool has_portability_subset = false;
     bool has_float16_int8_ext = false;
     bool has_subgroup_size_control_ext = false;
-    bool vulkan_memory_model = false;  // needed by the cooperative-matrix shaders
+    // The cooperative-matrix shaders use the Vulkan memory model; once it is enabled, every
+    // other shader's Device-scope atomics and barriers need its device scope too.
+    bool vulkan_memory_model = false;
+    bool vulkan_memory_model_device_scope = false;
 };
 
 // Everything the device reports, before quirks, overrides and options.

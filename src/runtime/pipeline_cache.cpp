@@ -24,6 +24,7 @@ std::string PipelineDesc::key() const {
     std::string k = module + "|b" + std::to_string(bindings) + "|p" + std::to_string(push_bytes) + "|wg" +
                     std::to_string(workgroup_size);
     for (const auto& [id, value] : spec) k += "|" + std::to_string(id) + "=" + std::to_string(value);
+    if (required_subgroup_size) k += "|sg" + std::to_string(required_subgroup_size);
     return full_subgroups ? k + "|full" : k;
 }
 
@@ -103,6 +104,12 @@ const Pipeline& PipelineCache::get(const PipelineDesc& desc) {
     // callers use a workgroup that is a multiple of a fixed subgroup size.
     if (desc.full_subgroups && compute_full_subgroups_)
         ci.stage.flags |= VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT;
+    VkPipelineShaderStageRequiredSubgroupSizeCreateInfo required{
+        VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO};
+    if (desc.required_subgroup_size) {
+        required.requiredSubgroupSize = desc.required_subgroup_size;
+        ci.stage.pNext = &required;
+    }
     ci.stage.module = shader;
     ci.stage.pName = "main";
     ci.stage.pSpecializationInfo = &spec;

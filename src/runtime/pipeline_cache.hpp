@@ -21,6 +21,7 @@ struct PipelineDesc {
     uint32_t workgroup_size = 256;                     // constant_id 0
     std::vector<std::pair<uint32_t, uint32_t>> spec;   // further (constant_id, value) pairs
     bool full_subgroups = false;                       // shader uses gl_SubgroupID: whole subgroups only
+    uint32_t required_subgroup_size = 0;               // 0: the driver's choice (needs subgroupSizeControl)
 
     std::string key() const;
 };

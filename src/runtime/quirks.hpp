@@ -4,6 +4,7 @@
 //   2. environment overrides (VKHALF_DISABLE_F16A, VKHALF_DISABLE_F16S, VKHALF_DISABLE_COOPMAT,
 //      VKHALF_NO_QUIRKS), which can only switch features off,
 //   3. DeviceOptions, which make the device look smaller for tests.
+//   4. the GEMM kernel policy (runtime/kernel_policy.hpp), after all of the above.
 // Each change is recorded in caps.quirks_applied with its reason.
 #include <cstdint>
 #include <optional>

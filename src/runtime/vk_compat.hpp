@@ -1,7 +1,8 @@
 #pragma once
-// VK_KHR_cooperative_matrix arrived in Vulkan headers 1.3.255; Debian 12 ships 1.3.239. When the
-// headers are older, define the structures, enums and entry-point type vkhalf needs, as the
-// Vulkan registry (vk.xml, VK_KHR_cooperative_matrix revision 2) defines them. The entry point is
+// VK_KHR_cooperative_matrix arrived in Vulkan headers 1.3.255 and VK_NV_cooperative_matrix2 in
+// 1.3.302; Debian 12 ships 1.3.239. When the headers are older, define the structures, enums and
+// entry-point type vkhalf needs, as the Vulkan registry (vk.xml: VK_KHR_cooperative_matrix
+// revision 2, VK_NV_cooperative_matrix2 revision 1) defines them. The entry point is
 // always loaded by name through vkGetInstanceProcAddr, so volk's generation does not matter.
 #include <volk.h>
 
@@ -67,4 +68,23 @@ typedef VkResult(VKAPI_PTR* PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKH
 #define VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR ((VkStructureType)1000506000)
 #define VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR ((VkStructureType)1000506001)
 #define VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_KHR ((VkStructureType)1000506002)
+#endif
+
+#if !defined(VK_NV_cooperative_matrix2)
+#define VK_NV_cooperative_matrix2 1
+#define VK_NV_COOPERATIVE_MATRIX_2_EXTENSION_NAME "VK_NV_cooperative_matrix2"
+
+typedef struct VkPhysicalDeviceCooperativeMatrix2FeaturesNV {
+    VkStructureType sType;
+    void* pNext;
+    VkBool32 cooperativeMatrixWorkgroupScope;
+    VkBool32 cooperativeMatrixFlexibleDimensions;
+    VkBool32 cooperativeMatrixReductions;
+    VkBool32 cooperativeMatrixConversions;
+    VkBool32 cooperativeMatrixPerElementOperations;
+    VkBool32 cooperativeMatrixTensorAddressing;
+    VkBool32 cooperativeMatrixBlockLoads;
+} VkPhysicalDeviceCooperativeMatrix2FeaturesNV;
+
+#define VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_2_FEATURES_NV ((VkStructureType)1000593000)
 #endif
