@@ -69,6 +69,9 @@ so every rank keeps the same weights and skips the same steps. Rank 0 prints and
   --rank-checkpoints       every rank also saves its own state to CHECKPOINT.rankR (testing)
   --inject-overflow-step K (testing) rank --inject-rank R [0] gets an inf gradient at step K
 
+Environment: VKHALF_GEMM_KERNEL=regblock|tiled|coopmat replaces the device's default GEMM kernel
+(vkhalf-info prints the policy and why); VKHALF_DISABLE_COOPMAT=1 switches cooperative matrices off.
+
 Any failure (a device error, a numerical fault, a bad file) ends with exit status 1 and a message
 on stderr; the checkpoint file then still holds the last complete save, for --resume.
 
@@ -330,9 +333,11 @@ int run(const Args& a, ProcessGroup& group) {
 
     const DeviceCaps& caps = ctx.caps();
     if (lead)
-        std::printf("device %u: %s (%s); %s model, %s, %s, batch %d, %lld training images\n", ctx.device_index(),
-                    caps.name.c_str(), caps.driver.c_str(), a.model.c_str(), a.precision.c_str(), a.optimizer.c_str(),
-                    a.batch, (long long)train.count);
+        std::printf("device %u: %s (%s); %s model, %s, %s, batch %d, %lld training images; GEMM kernels f16 %s, "
+                    "f32 %s\n",
+                    ctx.device_index(), caps.name.c_str(), caps.driver.c_str(), a.model.c_str(), a.precision.c_str(),
+                    a.optimizer.c_str(), a.batch, (long long)train.count, std::string(to_string(caps.gemm_f16)).c_str(),
+                    std::string(to_string(caps.gemm_f32)).c_str());
     if (lead && group.size() > 1)
         std::printf("data parallel: %d ranks, %d images of every batch per rank, gradients summed over MPI\n",
                     group.size(), a.batch / group.size());
@@ -383,10 +388,11 @@ int run(const Args& a, ProcessGroup& group) {
     if (history.empty() && lead) last_test = tr.evaluate(test);
     if (lead)
         std::printf("result: model=%s precision=%s epochs=%d test_accuracy=%.4f test_loss=%.4f images_per_s=%.0f "
-                    "skipped_steps=%u final_loss_scale=%g device=\"%s\" ranks=%d\n",
+                    "skipped_steps=%u final_loss_scale=%g gemm_f16=%s device=\"%s\" ranks=%d\n",
                     a.model.c_str(), a.precision.c_str(), a.epochs, last_test.accuracy(), last_test.mean_loss(),
                     total_seconds > 0 ? total_images / total_seconds : 0.0, final_state.skipped,
-                    final_state.loss_scale, caps.name.c_str(), group.size());
+                    final_state.loss_scale, std::string(to_string(caps.gemm_f16)).c_str(), caps.name.c_str(),
+                    group.size());
     return 0;
 }
 
