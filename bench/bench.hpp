@@ -13,6 +13,7 @@ struct BenchArgs {
     std::string reference_name;       // its name for the result line
     bool layers = true;               // also the sample models' layer shapes
     int64_t params = 0;               // optimizer: parameters (0: 100M)
+    std::vector<std::string> kernels; // gemm: regblock, tiled, coopmat (empty: every one the device runs)
 };
 
 int bench_gemm(vkhalf::Context& ctx, const BenchArgs& args);

@@ -1,4 +1,6 @@
-// vkhalf-bench gemm: GFLOP/s per variant, against OpenBLAS sgemm (CPU devices) or a given figure.
+// vkhalf-bench gemm: GFLOP/s of every kernel (regblock, tiled, coopmat) in every tier the device
+// runs, on the same shapes in the same run, against OpenBLAS sgemm (CPU devices) or a given figure.
+// These figures are what the per-device GEMM policy (runtime/kernel_policy.cpp) follows.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -8,6 +10,7 @@
 
 #include "bench.hpp"
 #include "ops/gemm.hpp"
+#include "runtime/kernel_policy.hpp"
 
 #ifdef VKHALF_BENCH_OPENBLAS
 #include <cblas.h>
@@ -34,8 +37,18 @@ const Shape3 kLayers[] = {
     {128, 1600, 128, false, false, "cnn fc1 dX        128x1600x128"},
 };
 
+// One column of the table: a kernel in a tier (coopmat has one tier of its own).
+struct Column {
+    GemmKernel kernel;
+    Variant variant;
+    std::string name() const {
+        return kernel == GemmKernel::coopmat ? "coopmat" : std::string(to_string(kernel)) + "." + std::string(to_string(variant));
+    }
+};
+
 // Times `reps` products recorded once into one command list and replayed: no per-product submit.
-double gemm_gflops(Context& ctx, const Shape3& s, Variant v, double budget) {
+double gemm_gflops(Context& ctx, const Shape3& s, const Column& col, double budget) {
+    const Variant v = col.variant;
     const DType dt = v == Variant::f32 ? DType::f32 : DType::f16;
     std::mt19937 rng(1);
     std::uniform_real_distribution<float> dist(-1, 1);
@@ -49,6 +62,7 @@ double gemm_gflops(Context& ctx, const Shape3& s, Variant v, double budget) {
     o.trans_a = s.trans_a;
     o.trans_b = s.trans_b;
     o.variant = v;
+    o.kernel = col.kernel;
     const double flops = 2.0 * s.m * s.n * s.k;
     const int reps = std::clamp(int(2e8 / flops), 1, 64);  // keep one submission well above its overhead
     detail::CommandList cl(ctx.impl());
@@ -81,30 +95,45 @@ std::optional<double> cpu_reference(const DeviceCaps& caps, const Shape3& s, dou
 
 int bench_gemm(Context& ctx, const BenchArgs& args) {
     const DeviceCaps& caps = ctx.caps();
-    std::vector<Variant> variants;
-    for (Variant v : {Variant::f32, Variant::f16p, Variant::f16s, Variant::f16a, Variant::coopmat})
-        if (caps.supports(v) && (v != Variant::coopmat || VKHALF_COOPMAT_SHADERS_BUILT)) variants.push_back(v);
+    std::vector<Column> columns;
+    for (GemmKernel k : {GemmKernel::regblock, GemmKernel::tiled, GemmKernel::coopmat}) {
+        if (!args.kernels.empty() && std::find(args.kernels.begin(), args.kernels.end(), to_string(k)) == args.kernels.end())
+            continue;
+        if (k == GemmKernel::coopmat) {
+            if (detail::gemm_kernel_available(caps, k, DType::f16)) columns.push_back({k, Variant::coopmat});
+            continue;
+        }
+        if (!detail::gemm_kernel_available(caps, k, DType::f32)) continue;
+        for (Variant v : {Variant::f32, Variant::f16p, Variant::f16s, Variant::f16a})
+            if (caps.supports(v)) columns.push_back({k, v});
+    }
+    if (columns.empty()) {
+        std::fprintf(stderr, "vkhalf-bench gemm: none of the kernels asked for runs on %s\n", caps.name.c_str());
+        return 1;
+    }
     std::vector<int> sizes = args.sizes;
     if (sizes.empty()) sizes = caps.is_cpu ? std::vector<int>{256, 512, 1024} : std::vector<int>{256, 512, 1024, 2048, 4096};
 
     std::printf("device: %s (%s)\n", caps.name.c_str(), caps.driver.c_str());
-    std::printf("GFLOP/s, fp32 accumulation; %s kernel for f32/f16p/f16s/f16a\n", caps.is_cpu ? "regblock" : "tiled");
+    std::printf("GFLOP/s, fp32 accumulation; default kernels here: f16 %s, f32 %s (%s)\n",
+                std::string(to_string(caps.gemm_f16)).c_str(), std::string(to_string(caps.gemm_f32)).c_str(),
+                caps.gemm_policy.c_str());
     std::printf("%-32s", "shape");
-    for (Variant v : variants) std::printf(" %9s", std::string(to_string(v)).c_str());
-    std::printf(" %12s\n", caps.is_cpu ? "openblas" : "");
+    for (const Column& c : columns) std::printf(" %13s", c.name().c_str());
+    std::printf(" %10s\n", caps.is_cpu ? "openblas" : "");
 
-    std::map<int, std::map<Variant, double>> square;
+    std::map<int, std::vector<double>> square;
     std::map<int, double> reference;
     auto row = [&](const Shape3& s) {
         std::printf("%-32s", s.name);
-        std::map<Variant, double> out;
-        for (Variant v : variants) {
-            out[v] = gemm_gflops(ctx, s, v, args.seconds_per_point);
-            std::printf(" %9.1f", out[v]);
+        std::vector<double> out;
+        for (const Column& c : columns) {
+            out.push_back(gemm_gflops(ctx, s, c, args.seconds_per_point));
+            std::printf(" %13.1f", out.back());
             std::fflush(stdout);
         }
         const auto ref = cpu_reference(caps, s, args.seconds_per_point);
-        if (ref) std::printf(" %12.1f", *ref);
+        if (ref) std::printf(" %10.1f", *ref);
         std::printf("\n");
         return std::make_pair(out, ref);
     };
@@ -117,12 +146,15 @@ int bench_gemm(Context& ctx, const BenchArgs& args) {
     if (args.layers)
         for (const Shape3& s : kLayers) row(s);
 
-    // The headline: 1024 (or the largest size run), the best fp32-math variant.
+    // The headline: 1024 (or the largest size run): the fastest column, and each kernel's best.
     const int size = square.count(1024) ? 1024 : sizes.back();
-    Variant best = Variant::f32;
-    for (Variant v : {Variant::f32, Variant::f16p, Variant::f16s})
-        if (square[size].count(v) && square[size][v] > square[size][best]) best = v;
-    const double gflops = square[size][best];
+    const auto& at = square[size];
+    std::size_t best = 0;
+    std::map<GemmKernel, double> per_kernel;
+    for (std::size_t i = 0; i < columns.size(); ++i) {
+        if (at[i] > at[best]) best = i;
+        per_kernel[columns[i].kernel] = std::max(per_kernel[columns[i].kernel], at[i]);
+    }
     std::string ref_name = "none";
     double ref_gflops = 0;
     if (args.reference_gflops > 0) {
@@ -132,9 +164,11 @@ int bench_gemm(Context& ctx, const BenchArgs& args) {
         ref_name = "openblas";
         ref_gflops = reference[size];
     }
-    std::printf("result: bench=gemm device=\"%s\" size=%d variant=%s gflops=%.1f reference=%s reference_gflops=%.1f "
+    std::string kernels;
+    for (const auto& [k, g] : per_kernel) kernels += " " + std::string(to_string(k)) + "_gflops=" + std::to_string(g).substr(0, std::to_string(g).find('.') + 2);
+    std::printf("result: bench=gemm device=\"%s\" size=%d variant=%s gflops=%.1f%s reference=%s reference_gflops=%.1f "
                 "ratio=%.3f\n",
-                caps.name.c_str(), size, std::string(to_string(best)).c_str(), gflops, ref_name.c_str(), ref_gflops,
-                ref_gflops > 0 ? gflops / ref_gflops : 0.0);
+                caps.name.c_str(), size, columns[best].name().c_str(), at[best], kernels.c_str(), ref_name.c_str(),
+                ref_gflops, ref_gflops > 0 ? at[best] / ref_gflops : 0.0);
     return 0;
 }

@@ -10,11 +10,12 @@ namespace {
 
 const char* kHelp = R"(usage: vkhalf-bench gemm|conv|train-step|optimizer [options]
 
-gemm   GFLOP/s of every GEMM variant the device supports at square sizes and at the sample
-       models' layer shapes. On a CPU device it also times OpenBLAS sgemm in the same process
-       and prints the ratio; on a GPU, pass --reference-gflops (e.g. from bench/torch_matmul.py).
-       The last line is machine-readable:
-       result: bench=gemm device="..." size=N variant=V gflops=X reference=R reference_gflops=Y ratio=X/Y
+gemm   GFLOP/s of every GEMM kernel (regblock, tiled, coopmat) in every tier the device runs, on
+       the same square sizes and sample-model layer shapes in the same run. On a CPU device it also
+       times OpenBLAS sgemm in the same process and prints the ratio; on a GPU, pass
+       --reference-gflops (e.g. from bench/torch_matmul.py). The last line is machine-readable:
+       result: bench=gemm device="..." size=N variant=KERNEL.TIER gflops=X regblock_gflops=..
+               tiled_gflops=.. coopmat_gflops=.. reference=R reference_gflops=Y ratio=X/Y
 conv   GFLOP/s of the sample CNN's two convolutions (batch 128): forward, data gradient and weight
        gradient, every tier; on a CPU device also OpenBLAS sgemm on the same products lowered to
        GEMM. Last line:
@@ -34,11 +35,26 @@ options:
   --sizes A,B,...         square sizes (default 256,512,1024,2048; 4096 too on GPUs)
   --seconds S             time budget per configuration (default 0.5)
   --no-layers             skip the layer shapes
+  --kernels A,B           gemm: only these of regblock, tiled, coopmat (default: every one the device runs)
   --params N              optimizer: parameter count (default 100000000)
   --reference-gflops X    a reference figure measured elsewhere on this device
   --reference-name NAME   its name (default: torch)
   --help                  this text
 )";
+
+std::vector<std::string> split_list(const char* s) {
+    std::vector<std::string> out;
+    std::string item;
+    for (const char* p = s;; ++p) {
+        if (*p == ',' || *p == '\0') {
+            if (!item.empty()) out.push_back(item);
+            item.clear();
+            if (*p == '\0') return out;
+        } else {
+            item += *p;
+        }
+    }
+}
 
 std::vector<int> parse_sizes(const char* s) {
     std::vector<int> out;
@@ -64,6 +80,7 @@ int main(int argc, char** argv) {
         else if (!std::strcmp(argv[i], "--sizes") && has_value) args.sizes = parse_sizes(argv[++i]);
         else if (!std::strcmp(argv[i], "--seconds") && has_value) args.seconds_per_point = std::atof(argv[++i]);
         else if (!std::strcmp(argv[i], "--no-layers")) args.layers = false;
+        else if (!std::strcmp(argv[i], "--kernels") && has_value) args.kernels = split_list(argv[++i]);
         else if (!std::strcmp(argv[i], "--params") && has_value) args.params = std::atoll(argv[++i]);
         else if (!std::strcmp(argv[i], "--reference-gflops") && has_value) args.reference_gflops = std::atof(argv[++i]);
         else if (!std::strcmp(argv[i], "--reference-name") && has_value) args.reference_name = argv[++i];

@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # Runs each libFuzzer target of the sanitizer build (scripts/run-sanitizers.sh builds it) for a
-# bounded time, starting from the seed corpus in tests/fuzz/corpus/<target>/. What libFuzzer learns
-# goes to build-asan/fuzz/<target>/corpus (kept between runs: a later run starts where this one
-# stopped), crashing inputs to build-asan/fuzz/<target>/. Exit status 1 on the first finding.
+# bounded time, starting from the seed corpus in tests/fuzz/corpus/<target>/; crashing inputs go
+# to build-asan/fuzz/<target>/. Exit status 1 on the first finding.
 #
-#   scripts/run-fuzz.sh                          every target, 60 s each (CI)
+# Two kinds of run:
+#   exploratory (default): a random seed, and what libFuzzer learns kept in
+#     build-asan/fuzz/<target>/corpus, so a later run starts where this one stopped;
+#   reproducible (VKHALF_FUZZ_SEED=fixed, or a number; CI): libFuzzer's -seed fixed per target
+#     (derived from its name, or the number given) and printed, a fresh work corpus every run, so
+#     CI goes red only for an input that the same seed finds again; VKHALF_FUZZ_RUNS=N bounds the
+#     run by executions instead of time, which repeats it input for input.
+#
+#   scripts/run-fuzz.sh                                   every target, 60 s each, exploratory
+#   VKHALF_FUZZ_SEED=fixed scripts/run-fuzz.sh            what CI runs
 #   VKHALF_FUZZ_SECONDS=3600 scripts/run-fuzz.sh safetensors
-#   VKHALF_FUZZ_ARGS="-fork=2" scripts/run-fuzz.sh   extra libFuzzer flags (-fork=N: N processes)
+#   VKHALF_FUZZ_ARGS="-fork=2" scripts/run-fuzz.sh        extra libFuzzer flags (-fork=N: N processes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ASAN_BUILD_DIR=${ASAN_BUILD_DIR:-build-asan}
@@ -19,14 +27,31 @@ fi
 cmake --build "$ASAN_BUILD_DIR" --target vkhalf-fuzzers >/dev/null
 if [ $# -gt 0 ]; then targets=("$@"); else mapfile -t targets < "$ASAN_BUILD_DIR/fuzz-targets.txt"; fi
 
+seed_flags() {  # the -seed flag for a target, or nothing (libFuzzer picks one) when exploring
+  case "${VKHALF_FUZZ_SEED:-}" in
+    "") ;;
+    fixed) echo "-seed=$(( $(printf '%s' "$1" | cksum | cut -d' ' -f1) % 2147483647 + 1 ))" ;;
+    *[!0-9]*) echo "VKHALF_FUZZ_SEED must be 'fixed' or a number, got '$VKHALF_FUZZ_SEED'" >&2; exit 2 ;;
+    *) echo "-seed=$VKHALF_FUZZ_SEED" ;;
+  esac
+}
+
 for target in "${targets[@]}"; do
   work="$ASAN_BUILD_DIR/fuzz/$target"
+  seed=$(seed_flags "$target")
+  bound="-max_total_time=$seconds"
+  [ -n "${VKHALF_FUZZ_RUNS:-}" ] && bound="-runs=$VKHALF_FUZZ_RUNS"
+  if [ -n "$seed" ]; then
+    rm -rf "$work/corpus"  # reproducible: start from the seed corpus alone
+    echo "== fuzz $target, ${bound#-}, reproducible with $seed (VKHALF_FUZZ_SEED=${VKHALF_FUZZ_SEED})"
+  else
+    echo "== fuzz $target for ${seconds} s, exploratory (random seed, learned corpus kept)"
+  fi
   mkdir -p "$work/corpus"
-  echo "== fuzz $target for ${seconds} s"
   # -timeout: one input taking 10 s is a hang worth reporting; -rss_limit_mb: a reader that
   # allocates what a header claims instead of what the file holds shows as an out-of-memory finding.
-  # shellcheck disable=SC2086  # VKHALF_FUZZ_ARGS is a list of flags
-  if ! "$ASAN_BUILD_DIR/bin/vkhalf-fuzz-$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  # shellcheck disable=SC2086  # VKHALF_FUZZ_ARGS is a list of flags; $seed and $bound one flag each, or none
+  if ! "$ASAN_BUILD_DIR/bin/vkhalf-fuzz-$target" $bound $seed -timeout=10 -rss_limit_mb=2048 \
          -print_final_stats=1 -artifact_prefix="$work/" ${VKHALF_FUZZ_ARGS:-} \
          "$work/corpus" "tests/fuzz/corpus/$target" > "$work/log" 2>&1; then
     tail -n 60 "$work/log"
@@ -34,6 +59,6 @@ for target in "${targets[@]}"; do
     echo "Fix it, add a test to tests/test_io.cpp and copy the input to tests/fuzz/corpus/$target/regression-<what>."
     exit 1
   fi
-  grep -E "^Done [0-9]+ runs|stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)" "$work/log" |
+  grep -E "^INFO: Seed: |^Done [0-9]+ runs|stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)" "$work/log" |
     sed "s/^/  $target: /"
 done

@@ -165,4 +165,28 @@ TEST_CASE("coopmat requests that cannot run are refused, never silently replaced
     }
 }
 
+TEST_CASE("coopmat switched off: a forced request says why, and the device is created without its features") {
+    vkhalf::ContextOptions o;
+    o.device_index = test::full_device().device_index();
+    o.device.disable_coopmat = true;
+    Context ctx(o);
+    CHECK_FALSE(ctx.caps().supports(Variant::coopmat));
+    CHECK(ctx.caps().gemm_f16 != GemmKernel::coopmat);
+    Tensor a = Tensor::empty(ctx, {8, 8}, DType::f16), c = Tensor::empty(ctx, {8, 8}, DType::f16);
+    GemmOptions forced;
+    forced.kernel = GemmKernel::coopmat;
+    if (VKHALF_COOPMAT_SHADERS_BUILT && test::full_device().caps().supports(Variant::coopmat))
+        CHECK_THROWS_WITH_AS(gemm(ctx, a, a, c, forced), doctest::Contains("DeviceOptions::disable_coopmat"),
+                             UnsupportedError);
+    else
+        CHECK_THROWS_AS(gemm(ctx, a, a, c, forced), UnsupportedError);
+    gemm(ctx, a, a, c);  // the portable kernel runs, with no validation message
+    vkhalf::ContextOptions shape = o;
+    shape.device.disable_coopmat = false;
+    shape.device.coopmat_shape = CoopmatShape{3, 5, 7};  // listed by no device
+    if (test::full_device().caps().supports(Variant::coopmat))
+        CHECK_THROWS_WITH_AS(Context{shape}, doctest::Contains("3x5x7"), UnsupportedError);
+    test::check_validation(ctx);
+}
+
 } // TEST_SUITE

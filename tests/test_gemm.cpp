@@ -5,10 +5,12 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
 
 #include "ops/gemm.hpp"
 #include "gemm_cases.hpp"
 #include "reference/reference.hpp"
+#include "runtime/kernel_policy.hpp"
 #include "support.hpp"
 
 using namespace vkhalf;
@@ -266,6 +268,111 @@ TEST_CASE("bias_grad: column and row sums in fp32 in every tier") {
         }
         test::check_validation(*d.ctx);
     }
+}
+
+} // TEST_SUITE
+
+// The GEMM kernel policy (runtime/kernel_policy.cpp): what each device type runs by default,
+// what an override may and may not force. Checked on the device at hand (lavapipe of Mesa 25 and
+// of Mesa 26.1 in CI, the second with cooperative matrices) and on described devices.
+TEST_SUITE("gemm") {
+
+TEST_CASE("gemm policy: a CPU device runs regblock, cooperative matrices or not; describe_gemm follows the policy") {
+    auto& ctx = test::full_device();
+    const DeviceCaps& caps = ctx.caps();
+    CAPTURE(caps.gemm_policy);
+    CHECK_FALSE(caps.gemm_policy.empty());
+    if (caps.is_cpu && caps.subgroup_shuffle) {
+        CHECK(caps.gemm_f16 == GemmKernel::regblock);
+        CHECK(caps.gemm_f32 == GemmKernel::regblock);
+    } else if (!caps.is_cpu && caps.supports(Variant::coopmat) && VKHALF_COOPMAT_SHADERS_BUILT) {
+        CHECK(caps.gemm_f16 == GemmKernel::coopmat);
+        CHECK(caps.gemm_f32 == GemmKernel::tiled);
+    }
+    Tensor a = Tensor::empty(ctx, {64, 64}, DType::f16), c = Tensor::empty(ctx, {64, 64}, DType::f16);
+    CHECK(describe_gemm(ctx, a, a, c).rfind(std::string(to_string(caps.gemm_f16)) + ".", 0) == 0);
+    Tensor a32 = Tensor::empty(ctx, {64, 64}, DType::f32), c32 = Tensor::empty(ctx, {64, 64}, DType::f32);
+    CHECK(describe_gemm(ctx, a32, a32, c32).rfind(std::string(to_string(caps.gemm_f32)) + ".", 0) == 0);
+    // A forced portable tier takes the portable kernel, even where f16 defaults to coopmat.
+    GemmOptions tier;
+    tier.variant = Variant::f16p;
+    CHECK(describe_gemm(ctx, a, a, c, tier).rfind(std::string(to_string(caps.gemm_f32)) + ".f16p", 0) == 0);
+    test::check_validation(ctx);
+}
+
+TEST_CASE("gemm policy on described devices: GPU with and without cooperative matrices, CPU, overrides") {
+    DeviceCaps gpu;
+    gpu.name = "a GPU";
+    gpu.storage16 = gpu.float16_arith = gpu.subgroup_shuffle = true;
+    DeviceCaps cpu = gpu;
+    cpu.name = "a CPU";
+    cpu.is_cpu = true;
+    auto with_coopmat = [](DeviceCaps c) {
+        c.coopmat_extension = true;
+        c.coopmat_shapes = {{16, 16, 16}};
+        return c;
+    };
+
+    DeviceCaps g = gpu;
+    detail::choose_gemm_policy(g, std::nullopt);
+    CHECK(g.gemm_f16 == GemmKernel::tiled);
+    CHECK(g.gemm_f32 == GemmKernel::tiled);
+
+    DeviceCaps gc = with_coopmat(gpu);
+    detail::choose_gemm_policy(gc, std::nullopt);
+    CHECK(gc.gemm_f16 == (VKHALF_COOPMAT_SHADERS_BUILT ? GemmKernel::coopmat : GemmKernel::tiled));
+    CHECK(gc.gemm_f32 == GemmKernel::tiled);
+
+    DeviceCaps cc = with_coopmat(cpu);
+    detail::choose_gemm_policy(cc, std::nullopt);
+    CHECK(cc.gemm_f16 == GemmKernel::regblock);  // lavapipe 26.1: coopmat runs, several times slower
+    CHECK(cc.gemm_f32 == GemmKernel::regblock);
+
+    DeviceCaps no_shuffle = cpu;
+    no_shuffle.subgroup_shuffle = false;
+    detail::choose_gemm_policy(no_shuffle, std::nullopt);
+    CHECK(no_shuffle.gemm_f32 == GemmKernel::tiled);
+
+    // Overrides: any kernel the device runs; coopmat applies to f16 only; one it cannot run is refused.
+    DeviceCaps forced = with_coopmat(cpu);
+    if (VKHALF_COOPMAT_SHADERS_BUILT) {
+        detail::choose_gemm_policy(forced, GemmKernel::coopmat);
+        CHECK(forced.gemm_f16 == GemmKernel::coopmat);
+        CHECK(forced.gemm_f32 == GemmKernel::regblock);
+        CHECK(forced.gemm_policy.find("coopmat") != std::string::npos);
+    }
+    DeviceCaps tiled = cpu;
+    detail::choose_gemm_policy(tiled, GemmKernel::tiled);
+    CHECK(tiled.gemm_f16 == GemmKernel::tiled);
+    CHECK(tiled.gemm_f32 == GemmKernel::tiled);
+    DeviceCaps off = gpu;
+    off.coopmat_off_reason = "VK_KHR_cooperative_matrix without vulkanMemoryModelDeviceScope";
+    CHECK_THROWS_WITH_AS(detail::choose_gemm_policy(off, GemmKernel::coopmat),
+                         doctest::Contains("vulkanMemoryModelDeviceScope"), UnsupportedError);
+    CHECK_THROWS_AS(detail::choose_gemm_policy(no_shuffle, GemmKernel::regblock), UnsupportedError);
+
+    // The environment override, and a misspelt one.
+    ::setenv("VKHALF_GEMM_KERNEL", "tiled", 1);
+    DeviceCaps env = cpu;
+    detail::choose_gemm_policy(env, std::nullopt);
+    CHECK(env.gemm_f32 == GemmKernel::tiled);
+    CHECK(env.gemm_policy.find("VKHALF_GEMM_KERNEL") != std::string::npos);
+    ::setenv("VKHALF_GEMM_KERNEL", "fastest", 1);
+    DeviceCaps bad = cpu;
+    CHECK_THROWS_WITH_AS(detail::choose_gemm_policy(bad, std::nullopt), doctest::Contains("regblock, tiled or coopmat"),
+                         Error);
+    ::unsetenv("VKHALF_GEMM_KERNEL");
+}
+
+TEST_CASE("gemm policy through DeviceOptions: a Context with another default kernel runs it") {
+    vkhalf::ContextOptions o;
+    o.device_index = test::full_device().device_index();
+    o.device.gemm_kernel = GemmKernel::tiled;
+    Context ctx(o);
+    CHECK(ctx.caps().gemm_f16 == GemmKernel::tiled);
+    Tensor a = Tensor::empty(ctx, {8, 8}, DType::f16), c = Tensor::empty(ctx, {8, 8}, DType::f16);
+    CHECK(describe_gemm(ctx, a, a, c).rfind("tiled.", 0) == 0);
+    test::check_validation(ctx);
 }
 
 } // TEST_SUITE

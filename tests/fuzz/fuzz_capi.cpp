@@ -216,12 +216,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
         case 8: {  // a dataset of small random examples (labels may be out of range)
             const int64_t count = p.dim(), features = p.dim();
             const int32_t classes = int32_t(p.byte() % 5);
-            const std::size_t n = count > 0 && count < 64 && features > 0 && features < 64 ? std::size_t(count * features) : 1;
-            std::vector<uint8_t> pixels(n, p.byte()), labels(std::max<std::size_t>(std::size_t(count > 0 && count < 64 ? count : 1), 1));
+            // The pixel buffer always holds what count x features claims: a small dataset gets
+            // its bytes; non-positive dimensions get one byte (refused before any read); larger
+            // ones get NULL (refused). (A 1-byte buffer for count 1 and 64+ features once made
+            // the library read past it: the harness's bug, regression-dataset-pixels-short.)
+            const bool small = count > 0 && count < 64 && features > 0 && features < 64;
+            const bool empty = count <= 0 || features <= 0;
+            std::vector<uint8_t> pixels(small ? std::size_t(count * features) : 1, p.byte());
+            std::vector<uint8_t> labels(small ? std::size_t(count) : 1);
             for (auto& l : labels) l = uint8_t(p.byte() % 6);
             vkh_dataset_free(pool.dataset);
             pool.dataset = nullptr;
-            if (n > 1 || count == 1)
+            if (small || empty)
                 check(vkh_dataset_create(ctx, pixels.data(), labels.data(), count, features, classes, &pool.dataset),
                       "dataset_create");
             else

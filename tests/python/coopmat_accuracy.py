@@ -7,7 +7,7 @@ Trains the Fashion-MNIST MLP (one epoch, all 60,000 images) and the CNN (one epo
 --cnn-limit images) twice each in the same run, same seed and batches: once with the device's
 default GEMM kernel and once with VKHALF_GEMM_KERNEL=coopmat (every f16 GEMM, and the convolutions
 lowered onto it, on VK_KHR_cooperative_matrix). The two test accuracies must agree within 0.5
-points, and the result lines must name the kernel that ran. Exit 77 (skipped) where the device has
+points, the result lines must name the kernel that ran, and no run may print a validation message. Exit 77 (skipped) where the device has
 no cooperative matrices; the Mesa 26.1 stage of CI (scripts/run-mesa26.sh) has them.
 Standard library only.
 """
@@ -34,6 +34,10 @@ def train(binary, data, out, model, kernel, extra):
             print("no cooperative matrices on this device: skipped")
             sys.exit(77)
         sys.exit(f"FAIL: {' '.join(cmd)} exited {run.returncode}")
+    messages = [l for l in run.stderr.splitlines() if l.startswith("vkhalf: validation:")]
+    if messages:
+        sys.stdout.write("\n".join(messages[:5]) + "\n")
+        sys.exit(f"FAIL: {len(messages)} validation message(s) from {' '.join(cmd)}")
     line = next((l for l in run.stdout.splitlines() if l.startswith("result:")), None)
     if line is None:
         sys.exit(f"FAIL: no result line from {' '.join(cmd)}")

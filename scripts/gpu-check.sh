@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Everything a GPU must show, in one go and at most 8 minutes, from binaries built beforehand on a
+# machine without a GPU (the lent GPU machine is bare: see docs/performance.md, "On a GPU"):
+#   1. vkhalf-info: the device, its cooperative-matrix shapes and coopmat2 bits, the GEMM policy;
+#   2. every doctest suite with the Khronos validation layer required and cooperative matrices
+#      expected (VKHALF_EXPECT_COOPMAT=1: the coopmat suite runs on every listed shape);
+#   3. vkhalf-bench gemm, tiled and coopmat kernels, against torch.matmul fp16 (cuBLAS) at 1024,
+#      2048, 4096 and 8192, both in this run;
+#   4. vkhalf-train MLP and CNN against bench/torch_train.py (autocast + GradScaler) on the same
+#      GPU, same epochs and batch.
+# Each step has its own time limit and a failing step does not stop the others; the summary lists
+# each step's status and seconds. Logs go to OUT (default build/gpu-check).
+#
+#   scripts/gpu-check.sh [BUILD_DIR [DATA_DIR]]
+#     BUILD_DIR  holds bin/vkhalf-{info,tests,bench,train} (default build)
+#     DATA_DIR   Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist); step 4 is
+#                skipped without them
+#   OUT=dir      where the logs go; VKHALF_GPU_CHECK_TORCH=0 skips the PyTorch references
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+DATA=${2:-/usr/share/datasets/fashion-mnist}
+OUT=${OUT:-$BUILD/gpu-check}
+mkdir -p "$OUT"
+BIN=$BUILD/bin
+TORCH=${VKHALF_GPU_CHECK_TORCH:-1}
+python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null || TORCH=0
+summary=()
+started=$(date +%s)
+
+step() {  # step NAME LIMIT_S COMMAND...: runs it with its output in $OUT/NAME.log
+  local name=$1 limit=$2 t0 rc
+  shift 2
+  t0=$(date +%s)
+  printf '\n== %s (limit %s s)\n' "$name" "$limit"
+  timeout "$limit" "$@" 2>&1 | tee "$OUT/$name.log"
+  rc=${PIPESTATUS[0]}
+  summary+=("$(printf '%-16s %-12s %4d s' "$name" "$([ "$rc" = 0 ] && echo ok || echo "FAILED($rc)")" $(( $(date +%s) - t0 )))")
+  return 0
+}
+
+step info 30 "$BIN/vkhalf-info"
+# One process, every suite: the GPU compiles pipelines in milliseconds, so ctest's parallel split
+# buys nothing here (and ctest may not be installed on a bare machine).
+step tests 240 env VKHALF_REQUIRE_VALIDATION=1 VKHALF_EXPECT_COOPMAT=1 "$BIN/vkhalf-tests" --force-colors=0
+
+sizes=1024,2048,4096,8192
+reference=()
+if [ "$TORCH" = 1 ]; then
+  step torch-matmul 90 python3 bench/torch_matmul.py --sizes "$sizes"
+  ref=$(sed -n 's/^result: .*fp16_gflops=\([0-9.]*\).*/\1/p' "$OUT/torch-matmul.log")
+  [ -n "$ref" ] && reference=(--reference-gflops "$ref" --reference-name torch-fp16-8192)
+fi
+step bench-gemm 120 "$BIN/vkhalf-bench" gemm --kernels tiled,coopmat --sizes "$sizes" --seconds 0.3 "${reference[@]}"
+
+if [ -d "$DATA" ]; then
+  for model in mlp cnn; do
+    epochs=3
+    [ "$model" = cnn ] && epochs=2
+    step "train-$model" 90 "$BIN/vkhalf-train" --model "$model" --epochs "$epochs" --data "$DATA"
+    [ "$TORCH" = 1 ] && step "torch-$model" 90 python3 bench/torch_train.py --model "$model" --epochs "$epochs" \
+        --data "$DATA" --device cuda
+  done
+else
+  summary+=("train            skipped: no Fashion-MNIST at $DATA")
+fi
+
+printf '\n== summary (%s s)\n' "$(( $(date +%s) - started ))"
+printf '%s\n' "${summary[@]}" | tee "$OUT/summary.txt"
+grep -h '^result:' "$OUT"/*.log | tee -a "$OUT/summary.txt"
+! grep -q FAILED "$OUT/summary.txt"
