@@ -12,6 +12,9 @@
 #include "ops/ops_common.hpp"
 #include "runtime/command_list.hpp"
 #include "runtime/context_impl.hpp"
+#include "runtime/spirv_modules.hpp"
+#include "runtime/spirv_requirements.hpp"
+#include "vkhalf/build_config.hpp"
 #include "runtime/quirks.hpp"
 #include "runtime/tensor_range.hpp"
 #include "support.hpp"
@@ -289,6 +292,55 @@ TEST_CASE("the pipeline cache is saved with the Context and loaded by the next; 
     CHECK(ctx.pipeline_cache_path().empty());
     CHECK_THROWS_AS(ctx.save_pipeline_cache(), IoError);
     fs::remove_all(dir);
+}
+
+// Every embedded module declares only what the Context enabled for the tiers it supports, so no
+// shader reaches the driver needing a feature the device was created without (the validation
+// layer's VUID-RuntimeSpirv-* and "feature was not enabled" messages, before they happen).
+TEST_CASE("every SPIR-V module of a supported tier needs only features the Context enabled") {
+    for (auto& d : test::devices()) {
+        const DeviceCaps& caps = d.ctx->caps();
+        const detail::EnabledFeatures& enabled = d.ctx->impl().enabled;
+        std::size_t checked = 0;
+        for (const auto& m : spirv::all_modules()) {
+            const std::string name = m.name, tier = name.substr(name.rfind('.') + 1);
+            const bool supported = tier == "f32" || tier == "f16p" || (tier == "f16s" && caps.supports(Variant::f16s)) ||
+                                   (tier == "f16a" && caps.supports(Variant::f16a)) ||
+                                   (tier == "coopmat" && caps.supports(Variant::coopmat));
+            const bool kernel_ok = name.rfind("gemm_regblock.", 0) != 0 || caps.subgroup_shuffle;
+            if (!supported || !kernel_ok) continue;
+            CAPTURE(d.label);
+            CAPTURE(name);
+            const auto missing = detail::missing_features({m.words, m.word_count}, enabled);
+            for (const auto& f : missing) MESSAGE("needs " << f);
+            CHECK(missing.empty());
+            ++checked;
+        }
+        CHECK(checked >= 30);  // every shader has at least its f32 and f16p modules
+    }
+}
+
+TEST_CASE("a module that needs a feature the device was created without is refused by name") {
+    auto& small = test::small_device();  // no 16-bit storage
+    const detail::PipelineDesc desc{"elementwise.f16s", 3, 16, 64, {}};
+    CHECK_THROWS_WITH_AS(small.impl().pipelines->get(desc), doctest::Contains("storageBuffer16BitAccess"),
+                         UnsupportedError);
+    // A hand-made module: Shader, Float16, a capability vkhalf does not know, LocalSizeId.
+    const uint32_t words[] = {0x07230203, 0x00010300, 0, 10, 0,
+                              (2u << 16) | 17, 1,     (2u << 16) | 17, 9, (2u << 16) | 17, 4242,
+                              (6u << 16) | 331, 4, 38, 5, 6, 7};
+    detail::EnabledFeatures none;
+    const auto missing = detail::missing_features(words, none);
+    REQUIRE(missing.size() == 3);
+    CHECK(missing[0].find("shaderFloat16") != std::string::npos);
+    CHECK(missing[1].find("4242") != std::string::npos);
+    CHECK(missing[2].find("maintenance4") != std::string::npos);
+    detail::EnabledFeatures f16;
+    f16.float16 = f16.maintenance4 = true;
+    CHECK(detail::missing_features(words, f16).size() == 1);
+    const uint32_t truncated[] = {0x07230203, 0x00010300, 0, 10, 0, (5u << 16) | 17, 1};
+    CHECK_THROWS_AS(detail::missing_features(truncated, none), Error);
+    test::check_validation(small);
 }
 
 } // TEST_SUITE

@@ -64,7 +64,7 @@ bool env_flag_value(const char* name, uint64_t& out) {
     return true;
 }
 
-VkDevice create_device(const ContextImpl& ctx) {
+VkDevice create_device(const ContextImpl& ctx, EnabledFeatures& enabled) {
     const PhysicalDeviceQuery& q = ctx.query;
     const DeviceCaps& c = ctx.caps;
     const bool v12 = c.api_version >= VK_API_VERSION_1_2, v13 = c.api_version >= VK_API_VERSION_1_3;
@@ -127,6 +127,13 @@ VkDevice create_device(const ContextImpl& ctx) {
     di.ppEnabledExtensionNames = exts.data();
     VkDevice device = VK_NULL_HANDLE;
     vk_check(vkCreateDevice(ctx.physical, &di, nullptr, &device), "vkCreateDevice(" + c.name + ")");
+    enabled.storage16 = storage16.storageBuffer16BitAccess == VK_TRUE;
+    enabled.float16 = f16.shaderFloat16 == VK_TRUE;
+    enabled.memory_model = memory_model.vulkanMemoryModel == VK_TRUE;
+    enabled.memory_model_device_scope = memory_model.vulkanMemoryModelDeviceScope == VK_TRUE;
+    enabled.cooperative_matrix = coopmat.cooperativeMatrix == VK_TRUE;
+    enabled.maintenance4 = false;  // no module uses LocalSizeId (cmake/Shaders.cmake)
+    enabled.subgroup_operations = q.subgroup_operations;
     return device;
 }
 
@@ -147,7 +154,7 @@ ContextImpl::ContextImpl(const ContextOptions& opts) : options(opts) {
     apply_capability_gates(caps, options.device);
     timestamp_valid_bits = query.timestamp_valid_bits;
 
-    device_owner.adopt(create_device(*this));
+    device_owner.adopt(create_device(*this, enabled));
     device = device_owner.get();
     vkGetDeviceQueue(device, query.compute_queue_family, 0, &queue);
 
@@ -162,7 +169,7 @@ ContextImpl::ContextImpl(const ContextOptions& opts) : options(opts) {
     vkGetPhysicalDeviceProperties(physical, &props);
     pipeline_cache_path = pipeline_cache_file(pipeline_cache_dir(options.pipeline_cache_dir), props);
     const std::vector<std::byte> cached = read_pipeline_cache(pipeline_cache_path);
-    pipelines = std::make_unique<PipelineCache>(device, caps.compute_full_subgroups, faults, cached);
+    pipelines = std::make_unique<PipelineCache>(device, caps.compute_full_subgroups, enabled, faults, cached);
     pipeline_cache_loaded = cached.size();
 
     uint64_t timeout_s = kDefaultFenceTimeoutS;

@@ -10,6 +10,7 @@
 #include "runtime/instance.hpp"
 #include "runtime/memory.hpp"
 #include "runtime/pipeline_cache.hpp"
+#include "runtime/spirv_requirements.hpp"
 #include "vkhalf/context.hpp"
 
 namespace vkhalf::detail {
@@ -57,6 +58,7 @@ struct ContextImpl : std::enable_shared_from_this<ContextImpl> {
     PhysicalDeviceQuery query;
     DeviceCaps& caps = query.caps;
     uint32_t timestamp_valid_bits = 0;
+    EnabledFeatures enabled;  // what vkCreateDevice enabled: the pipeline cache checks modules against it
     DeviceOwner device_owner;
     VkDevice device = VK_NULL_HANDLE;
     VkQueue queue = VK_NULL_HANDLE;

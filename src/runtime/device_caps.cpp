@@ -125,6 +125,7 @@ PhysicalDeviceQuery query_physical_device(VkInstance instance, VkPhysicalDevice 
     c.denorm_preserve_f16 = has_float_controls && float_controls.shaderDenormPreserveFloat16 == VK_TRUE;
 
     c.subgroup_size = subgroup.subgroupSize;
+    if (subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) q.subgroup_operations = subgroup.supportedOperations;
     c.subgroup_arithmetic = (subgroup.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
                             (subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT);
     c.subgroup_shuffle = (subgroup.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT) &&

@@ -22,6 +22,7 @@ struct PhysicalDeviceQuery {
     // other shader's Device-scope atomics and barriers need its device scope too.
     bool vulkan_memory_model = false;
     bool vulkan_memory_model_device_scope = false;
+    uint32_t subgroup_operations = 0;  // VkSubgroupFeatureFlags, when the compute stage has them
 };
 
 // Everything the device reports, before quirks, overrides and options.

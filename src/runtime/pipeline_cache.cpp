@@ -28,9 +28,9 @@ std::string PipelineDesc::key() const {
     return full_subgroups ? k + "|full" : k;
 }
 
-PipelineCache::PipelineCache(VkDevice device, bool compute_full_subgroups, FaultInjector& faults,
-                             std::span<const std::byte> initial_data)
-    : device_(device), compute_full_subgroups_(compute_full_subgroups), faults_(faults) {
+PipelineCache::PipelineCache(VkDevice device, bool compute_full_subgroups, const EnabledFeatures& enabled,
+                             FaultInjector& faults, std::span<const std::byte> initial_data)
+    : device_(device), compute_full_subgroups_(compute_full_subgroups), enabled_(enabled), faults_(faults) {
     VkPipelineCacheCreateInfo ci{VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
     ci.initialDataSize = initial_data.size();
     ci.pInitialData = initial_data.data();
@@ -55,6 +55,12 @@ const Pipeline& PipelineCache::get(const PipelineDesc& desc) {
 
     const spirv::Module* module = find_module(desc.module);
     if (!module) throw UnsupportedError("shader module '" + desc.module + "' is not part of this vkhalf build");
+    if (const auto missing = missing_features({module->words, module->word_count}, enabled_); !missing.empty()) {
+        std::string list;
+        for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
+        throw UnsupportedError("shader module '" + desc.module + "' needs " + list +
+                               ", which this device was not created with (a tier or kernel it does not support)");
+    }
 
     auto p = std::make_unique<Pipeline>();
     p->desc = desc;

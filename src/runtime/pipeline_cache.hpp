@@ -11,6 +11,7 @@
 
 #include "runtime/fault_injection.hpp"
 #include "runtime/handle.hpp"
+#include "runtime/spirv_requirements.hpp"
 
 namespace vkhalf::detail {
 
@@ -38,10 +39,12 @@ public:
     // `faults` (the Context's test hook) may fail vkCreateComputePipelines on purpose.
     // initial_data: a previous run's data() for this device (the driver ignores data it does not
     // recognise).
-    PipelineCache(VkDevice device, bool compute_full_subgroups, FaultInjector& faults,
+    // `enabled`: what the device was created with; a module that needs more is refused.
+    PipelineCache(VkDevice device, bool compute_full_subgroups, const EnabledFeatures& enabled, FaultInjector& faults,
                   std::span<const std::byte> initial_data = {});
     // Throws UnsupportedError when the module is not in this build (e.g. cooperative matrix with
-    // an older glslang) and VulkanError when the driver rejects it.
+    // an older glslang) or needs a feature the device was not created with (runtime/
+    // spirv_requirements.hpp), and VulkanError when the driver rejects it.
     const Pipeline& get(const PipelineDesc& desc);
     std::size_t size() const { return pipelines_.size(); }
     // The driver's serialised cache (vkGetPipelineCacheData).
@@ -50,6 +53,7 @@ public:
 private:
     VkDevice device_;
     bool compute_full_subgroups_;
+    const EnabledFeatures& enabled_;
     FaultInjector& faults_;
     UniquePipelineCache cache_;
     std::map<std::string, std::unique_ptr<Pipeline>> pipelines_;

@@ -1,0 +1,32 @@
+#pragma once
+// What an embedded SPIR-V module needs from the device (its OpCapability list, and LocalSizeId),
+// checked against what the Context enabled at vkCreateDevice, before the module reaches the
+// driver: a module the Context cannot run is an UnsupportedError naming the missing feature,
+// never a validation message or undefined behaviour.
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace vkhalf::detail {
+
+// The features create_device enabled.
+struct EnabledFeatures {
+    bool storage16 = false;                  // storageBuffer16BitAccess
+    bool float16 = false;                    // shaderFloat16
+    bool memory_model = false;               // vulkanMemoryModel
+    bool memory_model_device_scope = false;  // vulkanMemoryModelDeviceScope
+    bool cooperative_matrix = false;         // cooperativeMatrix
+    bool maintenance4 = false;               // LocalSizeId
+    uint32_t subgroup_operations = 0;        // VkSubgroupFeatureFlags of the compute stage
+};
+
+// The capabilities a module declares (OpCapability operands, in order).
+std::vector<uint32_t> spirv_capabilities(std::span<const uint32_t> words);
+
+// What the module needs that `enabled` lacks, one readable name each ("shaderFloat16 (Float16)");
+// empty when it can run. A capability vkhalf does not know is reported too, so a new shader
+// that needs one fails its tests until the Context enables it.
+std::vector<std::string> missing_features(std::span<const uint32_t> words, const EnabledFeatures& enabled);
+
+} // namespace vkhalf::detail
