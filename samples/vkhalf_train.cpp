@@ -77,7 +77,7 @@ on stderr; the checkpoint file then still holds the last complete save, for --re
 
 The last line is machine-readable:
 result: model=... precision=... epochs=... test_accuracy=... test_loss=... images_per_s=...
-        skipped_steps=N final_loss_scale=... device="..." ranks=N
+        skipped_steps=N final_loss_scale=... device="..." ranks=N gemm_f16=KERNEL
 )";
 
 struct Args {
@@ -388,11 +388,11 @@ int run(const Args& a, ProcessGroup& group) {
     if (history.empty() && lead) last_test = tr.evaluate(test);
     if (lead)
         std::printf("result: model=%s precision=%s epochs=%d test_accuracy=%.4f test_loss=%.4f images_per_s=%.0f "
-                    "skipped_steps=%u final_loss_scale=%g gemm_f16=%s device=\"%s\" ranks=%d\n",
+                    "skipped_steps=%u final_loss_scale=%g device=\"%s\" ranks=%d gemm_f16=%s\n",
                     a.model.c_str(), a.precision.c_str(), a.epochs, last_test.accuracy(), last_test.mean_loss(),
                     total_seconds > 0 ? total_images / total_seconds : 0.0, final_state.skipped,
-                    final_state.loss_scale, std::string(to_string(caps.gemm_f16)).c_str(), caps.name.c_str(),
-                    group.size());
+                    final_state.loss_scale, caps.name.c_str(), group.size(),
+                    std::string(to_string(caps.gemm_f16)).c_str());
     return 0;
 }
 

@@ -75,6 +75,32 @@ std::string run_case(Context& ctx, Variant v, std::optional<GemmKernel> kernel, 
     return plan;
 }
 
+void check_fp32_accumulation(Context& ctx, Variant v, std::optional<GemmKernel> kernel) {
+    const int m = 3, k = 16, n = 5;
+    std::vector<float> a(m * k), b(k * n, 1.0f);
+    for (int j = 0; j < k; ++j) {
+        a[j] = j < 8 ? 1e4f : -1e4f;
+        a[k + j] = 1e4f;
+        a[2 * k + j] = j % 2 ? 1e4f : -1e4f;
+    }
+    Tensor ta = Tensor::from_floats(ctx, {m, k}, DType::f16, a);
+    Tensor tb = Tensor::from_floats(ctx, {k, n}, DType::f16, b);
+    Tensor tc = Tensor::empty(ctx, {m, n}, DType::f32);
+    GemmOptions o;
+    o.variant = v;
+    o.kernel = kernel;
+    const std::string plan = describe_gemm(ctx, ta, tb, tc, o);
+    CAPTURE(plan);
+    CHECK(plan_runs(plan, v, kernel));
+    gemm(ctx, ta, tb, tc, o);
+    const auto c = tc.to_floats();
+    for (int j = 0; j < n; ++j) {
+        CHECK(c[j] == 0.0f);
+        CHECK(c[n + j] == 160000.0f);  // 1e4 * 16, exact in fp32
+        CHECK(c[2 * n + j] == 0.0f);
+    }
+}
+
 void run_padded_view_case(Context& ctx, Variant v, std::optional<GemmKernel> kernel, const PaddedView& w, bool ta,
                           bool tb) {
     const float nan = std::nanf("");

@@ -46,6 +46,10 @@ inline const PaddedView kPaddedViews[] = {{7, 13, 5, 1}, {33, 17, 65, 2}, {37, 1
 void run_padded_view_case(vkhalf::Context& ctx, vkhalf::Variant v, std::optional<vkhalf::GemmKernel> kernel,
                           const PaddedView& w, bool ta, bool tb);
 
+// Sums whose running value passes 65504 (an fp16 accumulator would overflow to inf) must come out
+// exact: rows of eight 1e4 then eight -1e4, sixteen 1e4, and alternating signs, times ones.
+void check_fp32_accumulation(vkhalf::Context& ctx, vkhalf::Variant v, std::optional<vkhalf::GemmKernel> kernel);
+
 // The kernel name describe_gemm() starts with for this request.
 bool plan_runs(const std::string& plan, vkhalf::Variant v, std::optional<vkhalf::GemmKernel> kernel);
 

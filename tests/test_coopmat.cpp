@@ -48,20 +48,19 @@ TEST_CASE("coopmat gemm: every transpose over odd shapes matches fp64, on every 
 TEST_CASE("coopmat gemm epilogues: alpha, beta, bias per column and per row, relu, fp16 and fp32 outputs") {
     for (auto& d : test::coopmat_devices()) {
         CAPTURE(d.label);
+        // Linear's forward (Y = X W^T + b, relu); a per-row bias with alpha and beta on the
+        // dW-like transposed product; both transposes with beta, relu without bias, K off the tile.
+        const test::Case cases[] = {{45, 19, 33, 1, false, true, false, false, 1, 0, 1, true},
+                                    {23, 31, 17, 1, true, false, false, false, -0.5f, 2, 2, false},
+                                    {29, 11, 70, 1, true, true, false, false, 1.5f, 0.25f, 0, true}};
         for (bool out_f32 : {false, true}) {
-            CAPTURE(out_f32);
-            // Linear's forward: Y = X W^T + b, relu.
-            test::Case linear{45, 19, 33, 1, false, true, false, false, 1, 0, 1, true};
-            linear.out_f32 = out_f32;
-            test::run_case(*d.ctx, Variant::coopmat, std::nullopt, linear, 1);
-            // Per-row bias, alpha and beta, the dW-like transposed product.
-            test::Case row{23, 31, 17, 1, true, false, false, false, -0.5f, 2, 2, false};
-            row.out_f32 = out_f32;
-            test::run_case(*d.ctx, Variant::coopmat, std::nullopt, row, 2);
-            // beta with a K that is not a multiple of any tile, both transposes, relu without bias.
-            test::Case both{29, 11, 70, 1, true, true, false, false, 1.5f, 0.25f, 0, true};
-            both.out_f32 = out_f32;
-            test::run_case(*d.ctx, Variant::coopmat, std::nullopt, both, 3);
+            for (const test::Case& c : cases) {
+                test::Case t = c;
+                t.out_f32 = out_f32;
+                CAPTURE(out_f32);
+                CAPTURE(t.m);
+                test::run_case(*d.ctx, Variant::coopmat, std::nullopt, t, unsigned(t.m + out_f32));
+            }
         }
         test::check_validation(*d.ctx);
     }
@@ -121,28 +120,7 @@ TEST_CASE("coopmat gemm over padded views: leading dimensions and batch strides 
 TEST_CASE("coopmat gemm accumulates in fp32: partial sums past 65504 cancel exactly") {
     for (auto& d : test::coopmat_devices()) {
         CAPTURE(d.label);
-        // Row 0 of A: eight 1e4 then eight -1e4; row 1 all 1e4; row 2 alternating. B all ones.
-        // Running sums reach 8e4 > 65504: an fp16 accumulator would overflow to inf.
-        const int m = 3, k = 16, n = 5;
-        std::vector<float> a(m * k), b(k * n, 1.0f);
-        for (int j = 0; j < k; ++j) {
-            a[j] = j < 8 ? 1e4f : -1e4f;
-            a[k + j] = 1e4f;
-            a[2 * k + j] = j % 2 ? 1e4f : -1e4f;
-        }
-        Tensor ta = Tensor::from_floats(*d.ctx, {m, k}, DType::f16, a);
-        Tensor tb = Tensor::from_floats(*d.ctx, {k, n}, DType::f16, b);
-        Tensor tc = Tensor::empty(*d.ctx, {m, n}, DType::f32);
-        GemmOptions o;
-        o.kernel = GemmKernel::coopmat;
-        CHECK(describe_gemm(*d.ctx, ta, tb, tc, o).rfind("coopmat", 0) == 0);
-        gemm(*d.ctx, ta, tb, tc, o);
-        const auto c = tc.to_floats();
-        for (int j = 0; j < n; ++j) {
-            CHECK(c[j] == 0.0f);
-            CHECK(c[n + j] == 160000.0f);
-            CHECK(c[2 * n + j] == 0.0f);
-        }
+        test::check_fp32_accumulation(*d.ctx, Variant::coopmat, GemmKernel::coopmat);
         test::check_validation(*d.ctx);
     }
 }

@@ -185,29 +185,7 @@ TEST_CASE("gemm accumulates in fp32: partial sums past 65504 cancel exactly, in 
             for (auto kernel : kernels()) {
                 CAPTURE(d.label);
                 CAPTURE(to_string(v));
-                // Row i of A: eight 1e4 then eight -1e4 (|x| ~ 1e4, exact in fp16); B all ones.
-                // Running sums reach 8e4 > 65504 (an fp16 accumulator overflows to inf); fp32 gives 0,
-                // and 1e4 * 16 = 1.6e5 for the all-positive row.
-                const int m = 3, k = 16, n = 5;
-                std::vector<float> a(m * k), b(k * n, 1.0f);
-                for (int j = 0; j < k; ++j) {
-                    a[j] = j < 8 ? 1e4f : -1e4f;
-                    a[k + j] = 1e4f;
-                    a[2 * k + j] = j % 2 ? 1e4f : -1e4f;
-                }
-                Tensor ta = Tensor::from_floats(*d.ctx, {m, k}, DType::f16, a);
-                Tensor tb = Tensor::from_floats(*d.ctx, {k, n}, DType::f16, b);
-                Tensor tc = Tensor::empty(*d.ctx, {m, n}, DType::f32);
-                GemmOptions o;
-                o.variant = v;
-                o.kernel = kernel;
-                gemm(*d.ctx, ta, tb, tc, o);
-                const auto c = tc.to_floats();
-                for (int j = 0; j < n; ++j) {
-                    CHECK(c[j] == 0.0f);
-                    CHECK(c[n + j] == 160000.0f);
-                    CHECK(c[2 * n + j] == 0.0f);
-                }
+                test::check_fp32_accumulation(*d.ctx, v, kernel);
             }
         }
         test::check_validation(*d.ctx);
