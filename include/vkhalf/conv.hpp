@@ -6,10 +6,12 @@
 namespace vkhalf {
 
 // implicit_gemm: conv2d.comp gathers its operands inside the product (no extra memory).
-// lowered_gemm: im2col into a workspace, then the GEMM (plus col2im for the data gradient): the
-// register-blocked kernel on CPU devices, where gathers inside a GEMM are slow, and the
-// cooperative-matrix kernel on devices that have it (f16 tensors). automatic: lowered on those
-// devices while the workspaces stay under 64 MiB, implicit elsewhere.
+// lowered_gemm: im2col into a workspace, then the GEMM (plus col2im for the data gradient) on the
+// kernel of the device's GEMM policy (DeviceCaps::gemm_f16 / gemm_f32): the register-blocked
+// kernel on CPU devices, where gathers inside a GEMM are slow, and the cooperative-matrix kernel
+// for f16 tensors on GPUs that have it. automatic: lowered on those devices while the workspaces
+// stay under 64 MiB, implicit elsewhere. OpOptions{Variant::coopmat} forces the cooperative-matrix
+// GEMM (lowered; f16 tensors only).
 enum class ConvAlgorithm : uint8_t { automatic, implicit_gemm, lowered_gemm };
 
 struct Conv2dParams {

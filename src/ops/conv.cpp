@@ -131,8 +131,9 @@ Lowering lowering_of(const ConvPush& c) {
     return l;
 }
 
-// Whether this product runs lowered to GEMMs: asked for, or automatic on a CPU device with every
-// workspace under the cap.
+// Whether this product runs lowered to GEMMs: asked for (ConvAlgorithm::lowered_gemm, or the
+// coopmat variant, which has no implicit form), or automatic where the GEMM is fast (a CPU device,
+// or f16 on cooperative matrices by the device's policy) with every workspace under the cap.
 bool lowered(ContextImpl& impl, ConvMode mode, const Conv2dParams& p, const ConvPush& c, DType dt,
              const OpOptions& opt) {
     const bool force_coopmat = opt.variant == Variant::coopmat;
