@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything a GPU must show, in one go and at most 8 minutes, from binaries built beforehand on a
-# machine without a GPU (the lent GPU machine is bare: see docs/performance.md, "On a GPU"):
+# machine without a GPU (a lent GPU machine is bare: docs/performance.md, section "GPU", says what
+# to bring):
 #   1. vkhalf-info: the device, its cooperative-matrix shapes and coopmat2 bits, the GEMM policy;
 #   2. every doctest suite with the Khronos validation layer required and cooperative matrices
 #      expected (VKHALF_EXPECT_COOPMAT=1: the coopmat suite runs on every listed shape);

@@ -339,6 +339,17 @@ TEST_CASE("gemm policy on described devices: GPU with and without cooperative ma
     DeviceCaps bad = cpu;
     CHECK_THROWS_WITH_AS(detail::choose_gemm_policy(bad, std::nullopt), doctest::Contains("regblock, tiled or coopmat"),
                          Error);
+    // Listing devices never fails for an override that one of them cannot honour.
+    ::setenv("VKHALF_GEMM_KERNEL", "coopmat", 1);
+    const auto listed = list_devices();
+    CHECK_FALSE(listed.empty());
+    for (const auto& d : listed) {
+        CAPTURE(d.caps.gemm_policy);
+        if (d.caps.supports(Variant::coopmat) && VKHALF_COOPMAT_SHADERS_BUILT)
+            CHECK(d.caps.gemm_f16 == GemmKernel::coopmat);
+        else
+            CHECK(d.caps.gemm_policy.find("would fail") != std::string::npos);
+    }
     ::unsetenv("VKHALF_GEMM_KERNEL");
 }
 

@@ -279,7 +279,13 @@ std::vector<DeviceInfo> list_devices() {
     const auto physicals = instance.physical_devices();
     for (std::size_t i = 0; i < physicals.size(); ++i) {
         auto q = detail::query_physical_device(instance.get(), physicals[i], instance.api_version());
-        detail::apply_capability_gates(q.caps, DeviceOptions{});
+        try {
+            detail::apply_capability_gates(q.caps, DeviceOptions{});
+        } catch (const Error& e) {
+            // An environment override this device cannot honour (VKHALF_GEMM_KERNEL=coopmat on a
+            // device without cooperative matrices, say) fails its Contexts, not the listing.
+            q.caps.gemm_policy = std::string("a Context here would fail: ") + e.what();
+        }
         out.push_back({static_cast<uint32_t>(i), std::move(q.caps)});
     }
     return out;
