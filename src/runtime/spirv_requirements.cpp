@@ -13,7 +13,7 @@ constexpr uint32_t kOpCapability = 17;
 constexpr uint32_t kOpExecutionModeId = 331;
 constexpr uint32_t kLocalSizeId = 38;
 
-// Calls fn(opcode, operands) for each instruction; InternalError for a malformed module.
+// Calls fn(opcode, operands) for each instruction; Error for a malformed module.
 template <typename Fn>
 void for_each_instruction(std::span<const uint32_t> words, Fn&& fn) {
     if (words.size() < kHeaderWords || words[0] != kMagic) throw Error("SPIR-V module without a valid header");
@@ -27,22 +27,17 @@ void for_each_instruction(std::span<const uint32_t> words, Fn&& fn) {
 
 } // namespace
 
-std::vector<uint32_t> spirv_capabilities(std::span<const uint32_t> words) {
-    std::vector<uint32_t> caps;
-    for_each_instruction(words, [&](uint32_t op, std::span<const uint32_t> operands) {
-        if (op == kOpCapability && !operands.empty()) caps.push_back(operands[0]);
-    });
-    return caps;
-}
-
 std::vector<std::string> missing_features(std::span<const uint32_t> words, const EnabledFeatures& f) {
     std::vector<std::string> missing;
     auto need = [&](bool have, const char* what) {
         if (!have) missing.emplace_back(what);
     };
     auto subgroup = [&](VkSubgroupFeatureFlags bit) { return (f.subgroup_operations & bit) != 0; };
-    for (uint32_t cap : spirv_capabilities(words)) {
-        switch (cap) {
+    for_each_instruction(words, [&](uint32_t op, std::span<const uint32_t> operands) {
+        if (op == kOpExecutionModeId && operands.size() >= 2 && operands[1] == kLocalSizeId)
+            need(f.maintenance4, "maintenance4 (LocalSizeId)");
+        if (op != kOpCapability || operands.empty()) return;
+        switch (operands[0]) {
         case 1: break;  // Shader
         case 9: need(f.float16, "shaderFloat16 (Float16)"); break;
         case 61: need(subgroup(VK_SUBGROUP_FEATURE_BASIC_BIT), "basic subgroup operations (GroupNonUniform)"); break;
@@ -54,12 +49,10 @@ std::vector<std::string> missing_features(std::span<const uint32_t> words, const
         case 5345: need(f.memory_model, "vulkanMemoryModel (VulkanMemoryModel)"); break;
         case 5346: need(f.memory_model_device_scope, "vulkanMemoryModelDeviceScope (VulkanMemoryModelDeviceScope)"); break;
         case 6022: need(f.cooperative_matrix, "cooperativeMatrix (CooperativeMatrixKHR)"); break;
-        default: missing.push_back("SPIR-V capability " + std::to_string(cap) + ", which vkhalf does not enable"); break;
+        default:
+            missing.push_back("SPIR-V capability " + std::to_string(operands[0]) + ", which vkhalf does not enable");
+            break;
         }
-    }
-    for_each_instruction(words, [&](uint32_t op, std::span<const uint32_t> operands) {
-        if (op == kOpExecutionModeId && operands.size() >= 2 && operands[1] == kLocalSizeId)
-            need(f.maintenance4, "maintenance4 (LocalSizeId)");
     });
     return missing;
 }

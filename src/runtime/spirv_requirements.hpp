@@ -21,9 +21,6 @@ struct EnabledFeatures {
     uint32_t subgroup_operations = 0;        // VkSubgroupFeatureFlags of the compute stage
 };
 
-// The capabilities a module declares (OpCapability operands, in order).
-std::vector<uint32_t> spirv_capabilities(std::span<const uint32_t> words);
-
 // What the module needs that `enabled` lacks, one readable name each ("shaderFloat16 (Float16)");
 // empty when it can run. A capability vkhalf does not know is reported too, so a new shader
 // that needs one fails its tests until the Context enables it.
