@@ -11,7 +11,7 @@
 
 #include <zlib.h>
 
-#include "io/file.hpp"
+#include "base/file.hpp"
 #include "vkhalf/error.hpp"
 #include "vkhalf/io.hpp"
 

@@ -7,8 +7,8 @@
 #include <set>
 #include <utility>
 
-#include "io/crc32.hpp"
-#include "io/file.hpp"
+#include "base/crc32.hpp"
+#include "base/file.hpp"
 #include "io/json.hpp"
 #include "vkhalf/error.hpp"
 #include "vkhalf/io.hpp"

@@ -9,8 +9,8 @@
 
 #include <unistd.h>
 
-#include "io/crc32.hpp"
-#include "io/file.hpp"
+#include "base/crc32.hpp"
+#include "base/file.hpp"
 #include "vkhalf/error.hpp"
 
 namespace vkhalf::detail {

@@ -1,5 +1,5 @@
 // POSIX file handling: fstat for sizes, fsync and rename for durable replacement.
-#include "io/file.hpp"
+#include "base/file.hpp"
 
 #include <cerrno>
 #include <cstring>

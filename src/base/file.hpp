@@ -1,6 +1,7 @@
 #pragma once
-// Files for the readers and writers of src/io: every failure is an IoError naming the path and the
-// system's reason.
+// Files for every reader and writer (src/io's formats, the runtime's pipeline cache, checkpoints):
+// every failure is an IoError naming the path and the system's reason. src/base sits below the
+// runtime and knows nothing of it.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>

@@ -1,5 +1,5 @@
 // CRC-32 through zlib, which is linked for gzip anyway and has a fast, tested implementation.
-#include "io/crc32.hpp"
+#include "base/crc32.hpp"
 
 #include <algorithm>
 
