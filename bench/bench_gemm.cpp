@@ -165,7 +165,11 @@ int bench_gemm(Context& ctx, const BenchArgs& args) {
         ref_gflops = reference[size];
     }
     std::string kernels;
-    for (const auto& [k, g] : per_kernel) kernels += " " + std::string(to_string(k)) + "_gflops=" + std::to_string(g).substr(0, std::to_string(g).find('.') + 2);
+    for (const auto& [k, g] : per_kernel) {
+        char field[48];
+        std::snprintf(field, sizeof field, " %s_gflops=%.1f", std::string(to_string(k)).c_str(), g);
+        kernels += field;
+    }
     std::printf("result: bench=gemm device=\"%s\" size=%d variant=%s gflops=%.1f%s reference=%s reference_gflops=%.1f "
                 "ratio=%.3f\n",
                 caps.name.c_str(), size, columns[best].name().c_str(), at[best], kernels.c_str(), ref_name.c_str(),

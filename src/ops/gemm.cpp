@@ -216,13 +216,10 @@ GemmPlan plan_gemm(const DeviceCaps& caps, const GemmShape& s, const Tensor& a, 
     // The kernel: asked for (kernel coopmat and variant coopmat are one request), else the
     // device's policy for this dtype; a forced portable tier takes the portable kernel.
     std::optional<GemmKernel> kernel = opt.kernel;
-    if (opt.variant == Variant::coopmat) {
-        if (kernel && *kernel != GemmKernel::coopmat)
-            throw UnsupportedError("gemm: variant coopmat cannot run on the " + std::string(to_string(*kernel)) + " kernel");
-        kernel = GemmKernel::coopmat;
-    }
-    if (kernel == GemmKernel::coopmat && opt.variant && opt.variant != Variant::coopmat)
-        throw UnsupportedError("gemm: the coopmat kernel has no variant " + std::string(to_string(*opt.variant)));
+    if (opt.variant && kernel && (*opt.variant == Variant::coopmat) != (*kernel == GemmKernel::coopmat))
+        throw UnsupportedError("gemm: variant " + std::string(to_string(*opt.variant)) + " cannot run on the " +
+                               std::string(to_string(*kernel)) + " kernel");
+    if (opt.variant == Variant::coopmat) kernel = GemmKernel::coopmat;
     if (!kernel) kernel = dt == DType::f16 && !opt.variant ? caps.gemm_f16 : caps.gemm_f32;
     std::string why;
     if (!gemm_kernel_available(caps, *kernel, dt, &why)) {
