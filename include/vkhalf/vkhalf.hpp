@@ -8,6 +8,7 @@
 #include "vkhalf/device.hpp"
 #include "vkhalf/distributed.hpp"
 #include "vkhalf/error.hpp"
+#include "vkhalf/autograd.hpp"
 #include "vkhalf/graph.hpp"
 #include "vkhalf/half.hpp"
 #include "vkhalf/io.hpp"

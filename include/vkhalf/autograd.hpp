@@ -1,0 +1,153 @@
+#pragma once
+// A tensor-level graph with reverse-mode gradients, compiled into one replayed program.
+//
+//   Builder b(ctx);
+//   Value x = b.input(images), w = b.parameter(weight, "fc.weight"), ...;
+//   Value loss = b.mse_loss(b.relu(b.linear(x, w, bias)), b.input(target));
+//   std::vector<Value> g = b.grad(loss, {w});           // the backward, as more nodes
+//   Program p = compile(b, {{loss, loss_tensor}, {g[0], weight_grad}});
+//   p.run_and_wait();                                  // one submission, replayable
+//
+// Every op is declared once (src/ir/ops.cpp): shape and dtype inference, its lowering to a
+// kernel, and its vector-Jacobian product written with other ops. grad() walks the graph
+// backwards from the loss; where a value fans out (a residual branch, a weight used twice) the
+// gradient contributions are summed, and the compiler decides which producer writes and which
+// accumulates into it (a GEMM with beta = 1). compile() prunes nodes no output needs, fuses bias
+// and ReLU into GEMM and convolution epilogues, and places every intermediate in one
+// liveness-based memory plan; barriers come from the hazard tracker.
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "vkhalf/activations.hpp"
+#include "vkhalf/conv.hpp"
+#include "vkhalf/graph.hpp"
+#include "vkhalf/tensor.hpp"
+
+namespace vkhalf {
+
+namespace detail {
+struct GraphIR;
+}
+
+// A symbolic tensor: one node's output in a Builder's graph. Valid while its Builder lives.
+class Value {
+public:
+    Value() = default;
+    bool defined() const { return ir_ != nullptr; }
+    const Shape& shape() const;
+    DType dtype() const;
+    int id() const { return id_; }
+
+private:
+    friend class Builder;
+    friend class Program;
+    Value(detail::GraphIR* ir, int id) : ir_(ir), id_(id) {}
+    detail::GraphIR* ir_ = nullptr;
+    int id_ = -1;
+};
+
+class Builder {
+public:
+    explicit Builder(Context& ctx);
+    ~Builder();
+    Builder(const Builder&) = delete;
+    Builder& operator=(const Builder&) = delete;
+    Context& context() const;
+
+    // ---- leaves: tensors the program reads (they must outlive every Program compiled from here)
+    // An input (data, targets): no gradient unless requires_grad.
+    Value input(const Tensor& t, std::string name = "input", bool requires_grad = false);
+    // A parameter; requires_grad false freezes it (grad() refuses it, so nothing updates it).
+    Value parameter(const Tensor& t, std::string name, bool requires_grad = true);
+
+    // ---- ops: operands share a dtype (f32 or f16); see src/ir/ops.cpp for each declaration
+    // op(a) op(b), 2-D: a [M, K] ([K, M] with trans_a), b [K, N] ([N, K] with trans_b).
+    Value matmul(Value a, Value b, bool trans_a = false, bool trans_b = false);
+    // x W^T (+ b) as torch.nn.functional.linear: x [batch, in], w [out, in], b [out].
+    Value linear(Value x, Value w, Value b = {});
+    // x + b broadcast over rows ([rows, n] + [n]) or over NCHW's channels ([n, c, h, w] + [c]).
+    Value add_bias(Value x, Value b);
+    Value add(Value a, Value b);  // same shapes
+    Value sub(Value a, Value b);
+    Value mul(Value a, Value b);  // elementwise
+    Value scale(Value x, float alpha);
+    Value relu(Value x);
+    Value activation(Activation f, Value x);  // GELU (exact), tanh, sigmoid
+    // The same elements in another shape (a view, no copy); one extent may be -1.
+    Value reshape(Value x, Shape shape);
+    Value flatten(Value x);  // [batch, ...] -> [batch, rest]
+    Value conv2d(Value x, Value w, Value b = {}, const Conv2dParams& p = {});
+    Value avg_pool2d(Value x, const Pool2dParams& p);
+    // mean((y - target)^2) over every element, a [1] f32 value (fp32 inside).
+    Value mse_loss(Value y, Value target);
+
+    // ---- reverse mode
+    // d(seed * loss)/d(each of wrt), as nodes of this graph (same shapes and dtypes as wrt).
+    // `loss` is a [1] value; `seed` is the host-known scale of the gradient (a loss scale).
+    // Only nodes between wrt and loss get a backward; a leaf without requires_grad is an Error.
+    std::vector<Value> grad(Value loss, std::span<const Value> wrt, float seed = 1.0f);
+    std::vector<Value> grad(Value loss, std::initializer_list<Value> wrt, float seed = 1.0f) {
+        return grad(loss, std::span<const Value>(wrt.begin(), wrt.size()), seed);
+    }
+
+    std::size_t node_count() const;
+    // One line per node: "%7 = matmul(%3, %5) [64, 10] f16 trans_b".
+    std::string to_string() const;
+
+private:
+    friend class Program;
+    int operand(const Value& v, const char* op) const;
+    std::shared_ptr<detail::GraphIR> ir_;
+};
+
+// Where a computed value goes: the program writes it into `tensor` (same shape and dtype).
+struct Binding {
+    Value value;
+    Tensor tensor;
+};
+
+struct CompileOptions {
+    bool fuse = true;          // bias and ReLU epilogues; gradient sums as GEMM accumulation
+    bool reuse_memory = true;  // off: every intermediate gets its own memory (debugging)
+    bool profile = false;      // GPU timestamps per dispatch
+};
+
+struct MemoryPlanStats {
+    std::size_t planned_bytes = 0;    // device memory behind every intermediate (arenas)
+    std::size_t unplanned_bytes = 0;  // what they would take with no reuse (same alignment)
+    std::size_t values = 0;           // intermediates placed
+    std::size_t arenas = 0;           // buffers (each within maxStorageBufferRange)
+};
+
+class Program {
+public:
+    // Compiles what `outputs` need: everything else in the builder is pruned. The bound tensors,
+    // and every leaf read, must outlive the Program.
+    Program(Builder& builder, std::vector<Binding> outputs, CompileOptions options = {});
+    ~Program();
+    Program(Program&&) noexcept;
+    Program& operator=(Program&&) noexcept;
+
+    void run();  // one submission, no wait (waits first for a run still in flight)
+    void wait();
+    void run_and_wait() {
+        run();
+        wait();
+    }
+
+    std::size_t dispatch_count() const;
+    std::size_t barrier_count() const;
+    MemoryPlanStats memory() const;
+    // What each lowered step runs, in order, e.g. "matmul+bias+relu %9", "matmul+=%12 %14".
+    std::vector<std::string> steps() const;
+    std::vector<OpTiming> profile() const;  // of the last run, after wait()
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace vkhalf

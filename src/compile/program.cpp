@@ -1,0 +1,293 @@
+// compile: a Builder's graph -> one recorded command list, replayed by run().
+//
+// Passes, in order:
+//   1. prune: only nodes some output needs are kept;
+//   2. storage classes: a reshape is a view of its operand's memory, a leaf is its own tensor;
+//   3. fusion: a ReLU whose operand is a matmul or conv2d output read by nothing else moves into
+//      that kernel's epilogue; a gradient sum add(p, m), m a matmul's output read only there and p
+//      read only there, becomes that matmul writing with beta = 1 into p's memory, moved to the
+//      add's place (so no zero fill and no add pass);
+//   4. outputs: a bound value's class is computed straight into the bound tensor (a copy only
+//      where that class already has a tensor: a leaf, or another binding);
+//   5. memory plan: each remaining class lives from its first write to its last read; one offline
+//      plan (compile/memory_plan.cpp) places them all in arenas;
+//   6. lowering: each step's op records its kernel; the CommandList places the barriers.
+#include <algorithm>
+#include <limits>
+#include <numeric>
+
+#include "compile/memory_plan.hpp"
+#include "ir/ir.hpp"
+#include "ir/ops.hpp"
+#include "runtime/command_list.hpp"
+#include "runtime/context_impl.hpp"
+#include "runtime/memory.hpp"
+#include "runtime/tensor_range.hpp"
+#include "vkhalf/autograd.hpp"
+#include "vkhalf/error.hpp"
+
+namespace vkhalf {
+
+using detail::GraphIR;
+using detail::Node;
+using detail::OpKind;
+
+struct Program::Impl {
+    Context& ctx;
+    std::shared_ptr<GraphIR> ir;  // the leaves' tensors stay alive with it
+    std::unique_ptr<detail::CommandList> cl;
+    std::vector<Tensor> arenas, kept;
+    std::vector<std::string> labels;
+    MemoryPlanStats stats;
+    Impl(Context& c, std::shared_ptr<GraphIR> g, bool profile)
+        : ctx(c), ir(std::move(g)), cl(std::make_unique<detail::CommandList>(c.impl(), profile)) {}
+};
+
+namespace {
+
+struct Step {
+    int node = -1;
+    std::vector<int> inputs;
+    int output = -1;
+    bool relu = false;
+    float beta = 0.0f;
+    int64_t position = 0;  // steps run in this order
+    bool removed = false;
+    int copy_to = -1;  // a copy of inputs[0] into binding copy_to
+};
+
+struct Classes {
+    std::vector<int> parent;
+    std::vector<bool> plain;   // only in-place gradient sums joined it (no views, no leaf)
+    std::vector<Tensor> storage;  // external: a leaf's or a binding's tensor
+
+    explicit Classes(std::size_t n) : parent(n), plain(n, true), storage(n) {
+        std::iota(parent.begin(), parent.end(), 0);
+    }
+    int find(int v) {
+        while (parent[std::size_t(v)] != v) v = parent[std::size_t(v)] = parent[std::size_t(parent[std::size_t(v)])];
+        return v;
+    }
+    void join(int member, int into, bool view) {
+        const int r = find(into);
+        parent[std::size_t(find(member))] = r;
+        if (view) plain[std::size_t(r)] = false;
+    }
+};
+
+uint64_t value_bytes(const detail::ValueInfo& v) { return uint64_t(numel(v.shape)) * dtype_size(v.dtype); }
+
+} // namespace
+
+Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions options)
+    : impl_(std::make_unique<Impl>(builder.context(), builder.ir_, options.profile)) {
+    GraphIR& ir = *impl_->ir;
+    Context& ctx = impl_->ctx;
+    const std::size_t count = ir.values.size();
+
+    // Outputs must be values of this graph with tensors that fit them.
+    std::vector<bool> needed(count, false), bound(count, false);
+    for (const Binding& b : outputs) {
+        if (b.value.ir_ != &ir) throw Error("Program: an output Value from another Builder (or undefined)");
+        const detail::ValueInfo& v = ir.value(b.value.id());
+        if (ir.producer(b.value.id()).kind == OpKind::constant)
+            throw Error("Program: output %" + std::to_string(b.value.id()) + " is a host constant");
+        if (!b.tensor.defined() || b.tensor.shape() != v.shape || b.tensor.dtype() != v.dtype)
+            throw ShapeError("Program: output %" + std::to_string(b.value.id()) + " is " + to_string(v.shape) + " " +
+                             std::string(to_string(v.dtype)) + ", bound to a tensor " +
+                             (b.tensor.defined() ? to_string(b.tensor.shape()) + " " +
+                                                       std::string(to_string(b.tensor.dtype()))
+                                                 : std::string("that is undefined")));
+        needed[std::size_t(b.value.id())] = true;
+        bound[std::size_t(b.value.id())] = true;
+    }
+    // 1. prune.
+    for (std::size_t i = ir.nodes.size(); i-- > 0;)
+        if (needed[std::size_t(ir.nodes[i].output)])
+            for (int in : ir.nodes[i].inputs) needed[std::size_t(in)] = true;
+
+    // 2. storage classes, steps, uses.
+    Classes cls(count);
+    std::vector<Step> steps;
+    std::vector<int> step_of(count, -1);
+    std::vector<int> uses(count, 0);
+    for (std::size_t i = 0; i < ir.nodes.size(); ++i) {
+        const Node& n = ir.nodes[i];
+        if (!needed[std::size_t(n.output)]) continue;
+        for (int in : n.inputs) ++uses[std::size_t(in)];
+        if (n.kind == OpKind::leaf) {
+            cls.storage[std::size_t(n.output)] = ir.value(n.output).tensor;
+            cls.plain[std::size_t(n.output)] = false;
+            continue;
+        }
+        if (n.kind == OpKind::constant) continue;
+        if (n.kind == OpKind::reshape) {
+            cls.join(n.output, n.inputs[0], true);
+            continue;
+        }
+        for (std::size_t k = 0; k < n.inputs.size(); ++k)
+            if (ir.producer(n.inputs[k]).kind == OpKind::constant &&
+                !(n.kind == OpKind::mse_loss_grad && k == 2))
+                throw UnsupportedError(std::string("Program: ") + detail::op_def(n.kind).name + " %" +
+                                       std::to_string(n.output) +
+                                       " reads the loss's seed as a tensor; scale or add the losses instead");
+        step_of[std::size_t(n.output)] = int(steps.size());
+        steps.push_back({int(i), n.inputs, n.output, false, 0.0f, int64_t(i) * 2, false, -1});
+    }
+    for (const Binding& b : outputs) ++uses[std::size_t(b.value.id())];
+
+    // 3. fusion.
+    if (options.fuse) {
+        for (Step& s : steps) {
+            const OpKind k = ir.nodes[std::size_t(s.node)].kind;
+            if (k == OpKind::relu) {
+                const int x = s.inputs[0];
+                const int ps = step_of[std::size_t(x)];
+                if (ps < 0 || uses[std::size_t(x)] != 1 || bound[std::size_t(x)]) continue;
+                Step& p = steps[std::size_t(ps)];
+                const OpKind pk = ir.nodes[std::size_t(p.node)].kind;
+                if ((pk != OpKind::matmul && pk != OpKind::conv2d) || p.relu || p.beta != 0.0f) continue;
+                p.relu = true;
+                p.output = s.output;
+                step_of[std::size_t(s.output)] = ps;
+                s.removed = true;
+            } else if (k == OpKind::add && ir.nodes[std::size_t(s.node)].attrs.accumulate) {
+                for (int mi : {1, 0}) {
+                    const int m = s.inputs[std::size_t(mi)], p = s.inputs[std::size_t(1 - mi)];
+                    const int ms = step_of[std::size_t(m)];
+                    if (ms < 0 || m == p || uses[std::size_t(m)] != 1 || bound[std::size_t(m)]) continue;
+                    Step& mm = steps[std::size_t(ms)];
+                    if (ir.nodes[std::size_t(mm.node)].kind != OpKind::matmul || mm.relu || mm.beta != 0.0f ||
+                        mm.inputs.size() != 2)
+                        continue;
+                    const OpKind pk = ir.producer(p).kind;
+                    const int pr = cls.find(p);
+                    if (pk == OpKind::leaf || pk == OpKind::constant || pk == OpKind::reshape ||
+                        uses[std::size_t(p)] != 1 || bound[std::size_t(p)] || !cls.plain[std::size_t(pr)] ||
+                        cls.storage[std::size_t(pr)].defined())
+                        continue;
+                    mm.beta = 1.0f;
+                    mm.position = s.position;  // after p is written
+                    cls.join(m, p, false);
+                    cls.join(s.output, p, false);
+                    step_of[std::size_t(s.output)] = ms;
+                    s.removed = true;
+                    break;
+                }
+            }
+        }
+    }
+
+    // 4. outputs.
+    std::vector<Tensor> targets;
+    for (const Binding& b : outputs) {
+        const int r = cls.find(b.value.id());
+        if (cls.storage[std::size_t(r)].defined()) {
+            Step c;
+            c.inputs = {b.value.id()};
+            c.copy_to = int(targets.size());
+            c.position = std::numeric_limits<int64_t>::max() - int64_t(outputs.size()) + int64_t(targets.size());
+            steps.push_back(c);
+        } else {
+            cls.storage[std::size_t(r)] = b.tensor;
+        }
+        targets.push_back(b.tensor);
+    }
+    std::erase_if(steps, [](const Step& s) { return s.removed; });
+    std::stable_sort(steps.begin(), steps.end(), [](const Step& a, const Step& b) { return a.position < b.position; });
+
+    // 5. memory plan over the classes without a tensor.
+    std::vector<int64_t> first(count, -1), last(count, -1);
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+        const Step& s = steps[i];
+        for (int in : s.inputs) {
+            if (ir.producer(in).kind == OpKind::constant) continue;
+            last[std::size_t(cls.find(in))] = int64_t(i);
+        }
+        if (s.output >= 0) {
+            const auto r = std::size_t(cls.find(s.output));
+            if (first[r] < 0) first[r] = int64_t(i);
+            last[r] = std::max(last[r], int64_t(i));
+        }
+    }
+    std::vector<int> planned;
+    std::vector<detail::Lifetime> lifetimes;
+    for (std::size_t r = 0; r < count; ++r) {
+        if (first[r] < 0 || cls.find(int(r)) != int(r) || cls.storage[r].defined()) continue;
+        planned.push_back(int(r));
+        lifetimes.push_back({first[r], last[r], value_bytes(ir.value(int(r)))});
+    }
+    const DeviceCaps& caps = ctx.caps();
+    const uint64_t align = std::max<uint64_t>(caps.min_storage_offset_alignment, 64);
+    const uint64_t cap = std::max<uint64_t>(caps.max_storage_buffer_range / align * align, align);
+    const detail::MemoryPlan plan = detail::plan_memory(lifetimes, align, cap, options.reuse_memory);
+    for (uint64_t bytes : plan.arena_bytes)
+        impl_->arenas.push_back(Tensor::empty(ctx, {int64_t(bytes / 4)}, DType::u32));
+    for (std::size_t i = 0; i < planned.size(); ++i) {
+        const detail::Placement& at = plan.at[i];
+        cls.storage[std::size_t(planned[i])] = impl_->arenas[std::size_t(at.arena)].view(
+            int64_t(at.offset / 4), {int64_t((lifetimes[i].bytes + 3) / 4)});
+        impl_->stats.unplanned_bytes += (lifetimes[i].bytes + align - 1) / align * align;
+    }
+    impl_->stats.planned_bytes = plan.total();
+    impl_->stats.values = planned.size();
+    impl_->stats.arenas = plan.arena_bytes.size();
+
+    // 6. lowering.
+    auto tensor_of = [&](int v) {
+        const detail::ValueInfo& info = ir.value(v);
+        return cls.storage[std::size_t(cls.find(v))].reinterpret(info.shape, info.dtype);
+    };
+    auto scratch = [this](Shape s, DType d) {
+        impl_->kept.push_back(Tensor::empty(impl_->ctx, std::move(s), d));
+        return impl_->kept.back();
+    };
+    for (const Tensor& t : targets) impl_->kept.push_back(t);
+    for (const Step& s : steps) {
+        if (s.copy_to >= 0) {
+            const Tensor src = tensor_of(s.inputs[0]);
+            const Tensor& dst = targets[std::size_t(s.copy_to)];
+            impl_->cl->copy(detail::range_of(src), detail::range_of(dst), detail::range_of(src).size);
+            impl_->labels.push_back("copy %" + std::to_string(s.inputs[0]));
+            continue;
+        }
+        const Node& n = ir.nodes[std::size_t(s.node)];
+        std::vector<Tensor> in;
+        for (int v : s.inputs)
+            if (ir.producer(v).kind != OpKind::constant) in.push_back(tensor_of(v));
+        Tensor out = tensor_of(s.output);
+        const detail::LowerArgs args{*impl_->cl, ctx, ir, n, in, out, s.relu, s.beta, scratch};
+        detail::op_def(n.kind).lower(args);
+        std::string label = detail::op_def(n.kind).name;
+        if (n.inputs.size() == 3 && (n.kind == OpKind::matmul || n.kind == OpKind::conv2d)) label += "+bias";
+        if (s.relu) label += "+relu";
+        if (s.beta != 0.0f) label += "+=%" + std::to_string(cls.find(s.output));
+        impl_->labels.push_back(label + " %" + std::to_string(s.output));
+    }
+}
+
+Program::~Program() {
+    if (impl_) {
+        try {
+            impl_->cl->wait();
+        } catch (...) {  // a lost device: nothing left to wait for
+        }
+    }
+}
+Program::Program(Program&&) noexcept = default;
+Program& Program::operator=(Program&&) noexcept = default;
+
+void Program::run() { impl_->cl->submit(); }
+void Program::wait() { impl_->cl->wait(); }
+std::size_t Program::dispatch_count() const { return impl_->cl->dispatch_count(); }
+std::size_t Program::barrier_count() const { return impl_->cl->barrier_count(); }
+MemoryPlanStats Program::memory() const { return impl_->stats; }
+std::vector<std::string> Program::steps() const { return impl_->labels; }
+
+std::vector<OpTiming> Program::profile() const {
+    std::vector<OpTiming> out;
+    for (const detail::OpTiming& t : impl_->cl->timings()) out.push_back({t.label, t.milliseconds});
+    return out;
+}
+
+} // namespace vkhalf

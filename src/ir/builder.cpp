@@ -1,0 +1,177 @@
+// Builder: records nodes into a GraphIR. Each method names an op of the registry; the checks and
+// the output's shape live with the op's declaration (src/ir/ops.cpp).
+#include <sstream>
+
+#include "ir/ir.hpp"
+#include "ir/ops.hpp"
+#include "runtime/context_impl.hpp"
+#include "runtime/memory.hpp"
+#include "vkhalf/error.hpp"
+
+namespace vkhalf {
+
+namespace detail {
+
+int GraphIR::add_node(OpKind kind, std::vector<int> inputs, Attrs attrs) {
+    Node n;
+    n.kind = kind;
+    n.inputs = std::move(inputs);
+    n.attrs = std::move(attrs);
+    ValueInfo v;
+    if (kind == OpKind::constant) {
+        v.shape = {1};
+        v.dtype = DType::f32;
+    } else {
+        v = op_def(kind).infer(*this, n);
+    }
+    n.output = int(values.size());
+    v.producer = int(nodes.size());
+    values.push_back(std::move(v));
+    nodes.push_back(std::move(n));
+    return nodes.back().output;
+}
+
+int GraphIR::add_leaf(const Tensor& t, std::string name, bool requires_grad) {
+    if (!t.defined()) throw Error("Builder: leaf '" + name + "' binds an undefined tensor");
+    if (t.allocation().owner.get() != &ctx.impl())
+        throw Error("Builder: leaf '" + name + "' lives on another Context");
+    Node n;
+    n.kind = OpKind::leaf;
+    n.output = int(values.size());
+    ValueInfo v;
+    v.shape = t.shape();
+    v.dtype = t.dtype();
+    v.producer = int(nodes.size());
+    v.tensor = t;
+    v.name = std::move(name);
+    v.requires_grad = requires_grad;
+    values.push_back(std::move(v));
+    nodes.push_back(std::move(n));
+    return nodes.back().output;
+}
+
+} // namespace detail
+
+using detail::Attrs;
+using detail::OpKind;
+
+const Shape& Value::shape() const {
+    if (!ir_) throw Error("Value: undefined");
+    return ir_->value(id_).shape;
+}
+
+DType Value::dtype() const {
+    if (!ir_) throw Error("Value: undefined");
+    return ir_->value(id_).dtype;
+}
+
+Builder::Builder(Context& ctx) : ir_(std::make_shared<detail::GraphIR>(ctx)) {}
+Builder::~Builder() = default;
+Context& Builder::context() const { return ir_->ctx; }
+std::size_t Builder::node_count() const { return ir_->nodes.size(); }
+
+
+Value Builder::input(const Tensor& t, std::string name, bool requires_grad) {
+    return {ir_.get(), ir_->add_leaf(t, std::move(name), requires_grad)};
+}
+
+Value Builder::parameter(const Tensor& t, std::string name, bool requires_grad) {
+    return {ir_.get(), ir_->add_leaf(t, std::move(name), requires_grad)};
+}
+
+// Values carry their graph; an operand recorded by another Builder is refused.
+int Builder::operand(const Value& v, const char* op) const {
+    if (!v.defined()) throw Error(std::string("Builder::") + op + ": an operand is an undefined Value");
+    if (v.ir_ != ir_.get()) throw Error(std::string("Builder::") + op + ": a Value from another Builder");
+    return v.id();
+}
+
+Value Builder::matmul(Value a, Value b, bool trans_a, bool trans_b) {
+    Attrs at;
+    at.trans_a = trans_a;
+    at.trans_b = trans_b;
+    return {ir_.get(), ir_->add_node(OpKind::matmul, {operand(a, "matmul"), operand(b, "matmul")}, at)};
+}
+
+Value Builder::linear(Value x, Value w, Value b) {
+    Attrs at;
+    at.trans_b = true;  // x W^T
+    std::vector<int> in{operand(x, "linear"), operand(w, "linear")};
+    if (b.defined()) in.push_back(operand(b, "linear"));
+    return {ir_.get(), ir_->add_node(OpKind::matmul, std::move(in), at)};
+}
+
+Value Builder::add(Value a, Value b) {
+    return {ir_.get(), ir_->add_node(OpKind::add, {operand(a, "add"), operand(b, "add")}, {})};
+}
+
+Value Builder::sub(Value a, Value b) { return add(a, scale(b, -1.0f)); }
+
+Value Builder::mul(Value a, Value b) {
+    return {ir_.get(), ir_->add_node(OpKind::mul, {operand(a, "mul"), operand(b, "mul")}, {})};
+}
+
+Value Builder::scale(Value x, float alpha) {
+    Attrs at;
+    at.alpha = alpha;
+    return {ir_.get(), ir_->add_node(OpKind::scale, {operand(x, "scale")}, at)};
+}
+
+Value Builder::relu(Value x) { return {ir_.get(), ir_->add_node(OpKind::relu, {operand(x, "relu")}, {})}; }
+
+Value Builder::activation(Activation f, Value x) {
+    Attrs at;
+    at.activation = f;
+    return {ir_.get(), ir_->add_node(OpKind::activation, {operand(x, "activation")}, at)};
+}
+
+Value Builder::reshape(Value x, Shape shape) {
+    Attrs at;
+    at.shape = std::move(shape);
+    return {ir_.get(), ir_->add_node(OpKind::reshape, {operand(x, "reshape")}, at)};
+}
+
+Value Builder::flatten(Value x) {
+    const Shape& s = x.shape();
+    if (s.empty()) throw ShapeError("flatten: a 0-D value");
+    return reshape(x, {s[0], -1});
+}
+
+Value Builder::conv2d(Value x, Value w, Value b, const Conv2dParams& p) {
+    Attrs at;
+    at.conv = p;
+    std::vector<int> in{operand(x, "conv2d"), operand(w, "conv2d")};
+    if (b.defined()) in.push_back(operand(b, "conv2d"));
+    return {ir_.get(), ir_->add_node(OpKind::conv2d, std::move(in), at)};
+}
+
+Value Builder::avg_pool2d(Value x, const Pool2dParams& p) {
+    Attrs at;
+    at.pool = p;
+    return {ir_.get(), ir_->add_node(OpKind::avg_pool2d, {operand(x, "avg_pool2d")}, at)};
+}
+
+Value Builder::mse_loss(Value y, Value target) {
+    return {ir_.get(),
+            ir_->add_node(OpKind::mse_loss, {operand(y, "mse_loss"), operand(target, "mse_loss")}, {})};
+}
+
+
+std::string Builder::to_string() const {
+    std::ostringstream s;
+    for (const detail::Node& n : ir_->nodes) {
+        const detail::ValueInfo& v = ir_->value(n.output);
+        s << '%' << n.output << " = " << detail::op_def(n.kind).name << '(';
+        for (std::size_t i = 0; i < n.inputs.size(); ++i) s << (i ? ", %" : "%") << n.inputs[i];
+        if (n.kind == OpKind::leaf) s << '"' << v.name << '"' << (v.requires_grad ? " requires_grad" : "");
+        if (n.kind == OpKind::constant) s << n.attrs.alpha;
+        s << ") " << vkhalf::to_string(v.shape) << ' ' << vkhalf::to_string(v.dtype);
+        if (n.attrs.trans_a) s << " trans_a";
+        if (n.attrs.trans_b) s << " trans_b";
+        if (n.attrs.accumulate) s << " accumulate";
+        s << '\n';
+    }
+    return s.str();
+}
+
+} // namespace vkhalf

@@ -1,0 +1,359 @@
+// Every op of the autograd graph, declared once: inference, gradient, lowering. A gradient is
+// written with other ops of this table, so grad() needs nothing op-specific; the kernels behind
+// the lowerings are the same recorders the eager API and Graph use (src/ops/).
+#include "ir/ops.hpp"
+
+#include <array>
+
+#include "ops/activations_record.hpp"
+#include "ops/record.hpp"
+#include "vkhalf/error.hpp"
+
+namespace vkhalf::detail {
+
+namespace {
+
+const ValueInfo& operand(const GraphIR& ir, const Node& n, std::size_t i) { return ir.value(n.inputs.at(i)); }
+
+std::string op_name(const Node& n);
+
+void require_float(const Node& n, const ValueInfo& v, const char* what) {
+    if (v.dtype != DType::f32 && v.dtype != DType::f16)
+        throw DTypeError(op_name(n) + ": " + what + " must be f32 or f16, got " + std::string(to_string(v.dtype)));
+}
+
+void require_same_dtype(const Node& n, const ValueInfo& a, const ValueInfo& b) {
+    if (a.dtype != b.dtype)
+        throw DTypeError(op_name(n) + ": operands are " + std::string(to_string(a.dtype)) + " and " +
+                         std::string(to_string(b.dtype)) + "; they must share a dtype");
+}
+
+void require_same_shape(const Node& n, const ValueInfo& a, const ValueInfo& b) {
+    if (a.shape != b.shape)
+        throw ShapeError(op_name(n) + ": shapes " + to_string(a.shape) + " and " + to_string(b.shape) + " differ");
+}
+
+ValueInfo info(Shape s, DType d) {
+    ValueInfo v;
+    v.shape = std::move(s);
+    v.dtype = d;
+    return v;
+}
+
+// Same shape and dtype as every operand (elementwise).
+ValueInfo infer_elementwise(const GraphIR& ir, Node& n) {
+    const ValueInfo& a = operand(ir, n, 0);
+    require_float(n, a, "the operand");
+    for (std::size_t i = 1; i < n.inputs.size(); ++i) {
+        require_same_dtype(n, a, operand(ir, n, i));
+        require_same_shape(n, a, operand(ir, n, i));
+    }
+    return info(a.shape, a.dtype);
+}
+
+int emit(GraphIR& ir, OpKind k, std::vector<int> in, Attrs a = {}) { return ir.add_node(k, std::move(in), std::move(a)); }
+
+OpOptions no_options() { return {}; }
+
+// ---- matmul: out = op(a) op(b) (+ bias per column) ----------------------------------------
+
+ValueInfo infer_matmul(const GraphIR& ir, Node& n) {
+    const ValueInfo &a = operand(ir, n, 0), &b = operand(ir, n, 1);
+    require_float(n, a, "a");
+    require_same_dtype(n, a, b);
+    if (a.shape.size() != 2 || b.shape.size() != 2)
+        throw ShapeError("matmul: operands must be 2-D, got " + to_string(a.shape) + " and " + to_string(b.shape));
+    const int64_t m = n.attrs.trans_a ? a.shape[1] : a.shape[0], k = n.attrs.trans_a ? a.shape[0] : a.shape[1];
+    const int64_t kb = n.attrs.trans_b ? b.shape[1] : b.shape[0], nn = n.attrs.trans_b ? b.shape[0] : b.shape[1];
+    if (k != kb)
+        throw ShapeError("matmul: inner dimensions differ: op(a) is [" + std::to_string(m) + ", " + std::to_string(k) +
+                         "], op(b) is [" + std::to_string(kb) + ", " + std::to_string(nn) + "]");
+    if (n.inputs.size() == 3) {
+        const ValueInfo& bias = operand(ir, n, 2);
+        require_same_dtype(n, a, bias);
+        if (bias.shape != Shape{nn})
+            throw ShapeError("matmul: bias must be [" + std::to_string(nn) + "], got " + to_string(bias.shape));
+    }
+    return info({m, nn}, a.dtype);
+}
+
+// C = op(A) op(B): dop(A) = dC op(B)^T, dop(B) = op(A)^T dC, each transposed back when the
+// operand was read transposed; the transposes are GEMM flags, never copies.
+std::vector<int> vjp_matmul(GraphIR& ir, const Node& n, int dy, const std::vector<bool>& need) {
+    const int a = n.inputs[0], b = n.inputs[1];
+    const bool ta = n.attrs.trans_a, tb = n.attrs.trans_b;
+    std::vector<int> g(n.inputs.size(), -1);
+    auto mm = [&](int x, int y, bool tx, bool ty) {
+        Attrs at;
+        at.trans_a = tx;
+        at.trans_b = ty;
+        return emit(ir, OpKind::matmul, {x, y}, at);
+    };
+    if (need[0]) g[0] = ta ? mm(b, dy, tb, true) : mm(dy, b, false, !tb);
+    if (need[1]) g[1] = tb ? mm(dy, a, true, ta) : mm(a, dy, !ta, false);
+    if (n.inputs.size() == 3 && need[2]) {
+        Attrs at;
+        at.bias_mode = BiasMode::per_column;
+        g[2] = emit(ir, OpKind::bias_grad, {dy}, at);
+    }
+    return g;
+}
+
+void lower_matmul(const LowerArgs& x) {
+    GemmOptions o;
+    o.trans_a = x.node.attrs.trans_a;
+    o.trans_b = x.node.attrs.trans_b;
+    o.beta = x.beta;
+    o.bias = x.in.size() == 3 ? &x.in[2] : nullptr;
+    o.relu = x.relu;
+    record_gemm(x.cl, x.ctx, x.in[0], x.in[1], x.out, o);
+}
+
+// ---- bias_grad: the per-column (matmul) or per-channel (conv2d) sum of dy -----------------
+
+ValueInfo infer_bias_grad(const GraphIR& ir, Node& n) {
+    const ValueInfo& dy = operand(ir, n, 0);
+    const bool channel = n.attrs.bias_mode == BiasMode::per_channel;
+    if (dy.shape.size() != (channel ? 4u : 2u))
+        throw ShapeError("bias_grad: dy must be " + std::string(channel ? "[n, c, h, w]" : "[rows, cols]") +
+                         ", got " + to_string(dy.shape));
+    return info({dy.shape[1]}, dy.dtype);
+}
+
+void lower_bias_grad(const LowerArgs& x) {
+    record_bias_grad(x.cl, x.ctx.impl(), x.in[0], x.out, x.node.attrs.bias_mode, no_options());
+}
+
+// ---- elementwise --------------------------------------------------------------------------
+
+void lower_elementwise(const LowerArgs& x, ElementwiseOp op) {
+    const Tensor& b = x.in.size() > 1 ? x.in[1] : x.in[0];
+    record_elementwise(x.cl, x.ctx.impl(), op, x.in[0], b, x.node.attrs.alpha, x.out, no_options());
+}
+
+std::vector<int> vjp_add(GraphIR&, const Node&, int dy, const std::vector<bool>& need) {
+    return {need[0] ? dy : -1, need[1] ? dy : -1};
+}
+
+std::vector<int> vjp_mul(GraphIR& ir, const Node& n, int dy, const std::vector<bool>& need) {
+    return {need[0] ? emit(ir, OpKind::mul, {dy, n.inputs[1]}) : -1,
+            need[1] ? emit(ir, OpKind::mul, {dy, n.inputs[0]}) : -1};
+}
+
+std::vector<int> vjp_scale(GraphIR& ir, const Node& n, int dy, const std::vector<bool>&) {
+    return {scaled(ir, dy, n.attrs.alpha)};
+}
+
+// relu'(x) from relu's own output (y > 0 exactly where x > 0): x need not be kept, so the
+// producer of x can take the ReLU into its epilogue.
+std::vector<int> vjp_relu(GraphIR& ir, const Node& n, int dy, const std::vector<bool>&) {
+    return {emit(ir, OpKind::relu_backward, {dy, n.output})};
+}
+
+std::vector<int> vjp_activation(GraphIR& ir, const Node& n, int dy, const std::vector<bool>&) {
+    return {emit(ir, OpKind::activation_backward, {dy, n.inputs[0]}, n.attrs)};
+}
+
+// ---- reshape: a view of the same memory ---------------------------------------------------
+
+ValueInfo infer_reshape(const GraphIR& ir, Node& n) {
+    const ValueInfo& x = operand(ir, n, 0);
+    Shape s = n.attrs.shape;
+    int64_t known = 1;
+    int free_dim = -1;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == -1 && free_dim < 0) {
+            free_dim = int(i);
+        } else if (s[i] <= 0) {
+            throw ShapeError("reshape: extents must be positive (one may be -1), got " + to_string(s));
+        } else {
+            known *= s[i];
+        }
+    }
+    const int64_t total = numel(x.shape);
+    if (free_dim >= 0 && total % known == 0) s[std::size_t(free_dim)] = total / known;
+    if (numel(s) != total || (free_dim >= 0 && s[std::size_t(free_dim)] <= 0))
+        throw ShapeError("reshape: " + to_string(x.shape) + " has " + std::to_string(total) +
+                         " elements, which do not fit " + to_string(n.attrs.shape));
+    n.attrs.shape = s;
+    return info(s, x.dtype);
+}
+
+std::vector<int> vjp_reshape(GraphIR& ir, const Node& n, int dy, const std::vector<bool>&) {
+    Attrs a;
+    a.shape = ir.value(n.inputs[0]).shape;
+    return {emit(ir, OpKind::reshape, {dy}, a)};
+}
+
+// ---- conv2d: out = conv(x, w) (+ bias per channel) ----------------------------------------
+
+ValueInfo infer_conv2d(const GraphIR& ir, Node& n) {
+    const ValueInfo &x = operand(ir, n, 0), &w = operand(ir, n, 1);
+    require_float(n, x, "x");
+    require_same_dtype(n, x, w);
+    Shape y = conv2d_output_shape(x.shape, w.shape, n.attrs.conv);
+    if (n.inputs.size() == 3) {
+        const ValueInfo& b = operand(ir, n, 2);
+        require_same_dtype(n, x, b);
+        if (b.shape != Shape{w.shape[0]})
+            throw ShapeError("conv2d: bias must be [" + std::to_string(w.shape[0]) + "], got " + to_string(b.shape));
+    }
+    return info(std::move(y), x.dtype);
+}
+
+std::vector<int> vjp_conv2d(GraphIR& ir, const Node& n, int dy, const std::vector<bool>& need) {
+    std::vector<int> g(n.inputs.size(), -1);
+    Attrs a = n.attrs;
+    if (need[0]) {
+        a.shape = ir.value(n.inputs[0]).shape;
+        g[0] = emit(ir, OpKind::conv2d_backward_data, {dy, n.inputs[1]}, a);
+    }
+    if (need[1]) {
+        a.shape = ir.value(n.inputs[1]).shape;
+        g[1] = emit(ir, OpKind::conv2d_backward_weight, {dy, n.inputs[0]}, a);
+    }
+    if (n.inputs.size() == 3 && need[2]) {
+        Attrs b;
+        b.bias_mode = BiasMode::per_channel;
+        g[2] = emit(ir, OpKind::bias_grad, {dy}, b);
+    }
+    return g;
+}
+
+void lower_conv2d(const LowerArgs& x) {
+    record_conv2d(x.cl, x.ctx, x.in[0], x.in[1], x.in.size() == 3 ? &x.in[2] : nullptr, x.out, x.node.attrs.conv,
+                  x.relu, no_options());
+}
+
+// The backward ops' output shape is the forward operand's, kept in attrs.shape.
+ValueInfo infer_from_attrs(const GraphIR& ir, Node& n) { return info(n.attrs.shape, operand(ir, n, 0).dtype); }
+
+// ---- pooling -------------------------------------------------------------------------------
+
+ValueInfo infer_avg_pool2d(const GraphIR& ir, Node& n) {
+    const ValueInfo& x = operand(ir, n, 0);
+    require_float(n, x, "x");
+    return info(pool2d_output_shape(x.shape, n.attrs.pool), x.dtype);
+}
+
+std::vector<int> vjp_avg_pool2d(GraphIR& ir, const Node& n, int dy, const std::vector<bool>&) {
+    Attrs a = n.attrs;
+    a.shape = ir.value(n.inputs[0]).shape;
+    return {emit(ir, OpKind::avg_pool2d_backward, {dy}, a)};
+}
+
+// ---- mean squared error --------------------------------------------------------------------
+
+ValueInfo infer_mse_loss(const GraphIR& ir, Node& n) {
+    const ValueInfo &y = operand(ir, n, 0), &t = operand(ir, n, 1);
+    require_float(n, y, "y");
+    require_same_dtype(n, y, t);
+    require_same_shape(n, y, t);
+    return info({1}, DType::f32);
+}
+
+ValueInfo infer_mse_loss_grad(const GraphIR& ir, Node& n) {
+    const ValueInfo& y = operand(ir, n, 0);
+    return info(y.shape, y.dtype);
+}
+
+// The kernel seeds the gradient itself from a push constant, so the loss's own gradient must be
+// known on the host: the seed, scaled or summed (see scaled()).
+std::vector<int> vjp_mse_loss(GraphIR& ir, const Node& n, int dy, const std::vector<bool>& need) {
+    if (ir.producer(dy).kind != OpKind::constant)
+        throw UnsupportedError("grad: mse_loss (%" + std::to_string(n.output) +
+                               ") must be the loss, or scaled or summed into it; its gradient cannot come from "
+                               "another op");
+    const int dyy = emit(ir, OpKind::mse_loss_grad, {n.inputs[0], n.inputs[1], dy});
+    return {need[0] ? dyy : -1, need[1] ? scaled(ir, dyy, -1.0f) : -1};
+}
+
+void lower_mse_loss(const LowerArgs& x) {
+    record_mse_loss(x.cl, x.ctx.impl(), x.in[0], x.in[1], x.out, nullptr, 1.0f, no_options());
+}
+
+void lower_mse_loss_grad(const LowerArgs& x) {
+    Tensor loss = x.scratch({1}, DType::f32);  // the kernel writes the loss too
+    Tensor dy = x.out;
+    const float seed = x.ir.producer(x.node.inputs[2]).attrs.alpha;
+    record_mse_loss(x.cl, x.ctx.impl(), x.in[0], x.in[1], loss, &dy, seed, no_options());
+}
+
+const std::array<OpDef, std::size_t(OpKind::count)> kOps = [] {
+    std::array<OpDef, std::size_t(OpKind::count)> t{};
+    auto set = [&](OpKind k, OpDef d) { t[std::size_t(k)] = d; };
+    set(OpKind::leaf, {"leaf", nullptr, nullptr, nullptr});
+    set(OpKind::constant, {"constant", nullptr, nullptr, nullptr});
+    set(OpKind::matmul, {"matmul", infer_matmul, vjp_matmul, lower_matmul});
+    set(OpKind::bias_grad, {"bias_grad", infer_bias_grad, nullptr, lower_bias_grad});
+    set(OpKind::add, {"add", infer_elementwise, vjp_add,
+                      [](const LowerArgs& x) { lower_elementwise(x, ElementwiseOp::add); }});
+    set(OpKind::mul, {"mul", infer_elementwise, vjp_mul,
+                      [](const LowerArgs& x) { lower_elementwise(x, ElementwiseOp::mul); }});
+    set(OpKind::scale, {"scale", infer_elementwise, vjp_scale,
+                        [](const LowerArgs& x) { lower_elementwise(x, ElementwiseOp::scale); }});
+    set(OpKind::relu, {"relu", infer_elementwise, vjp_relu,
+                       [](const LowerArgs& x) { lower_elementwise(x, ElementwiseOp::relu); }});
+    set(OpKind::relu_backward, {"relu_backward", infer_elementwise, nullptr,
+                                [](const LowerArgs& x) { lower_elementwise(x, ElementwiseOp::relu_backward); }});
+    set(OpKind::activation, {"activation", infer_elementwise, vjp_activation, [](const LowerArgs& x) {
+                                 record_activation(x.cl, x.ctx.impl(), x.node.attrs.activation, x.in[0], x.out,
+                                                   no_options());
+                             }});
+    set(OpKind::activation_backward,
+        {"activation_backward", infer_elementwise, nullptr, [](const LowerArgs& x) {
+             record_activation_backward(x.cl, x.ctx.impl(), x.node.attrs.activation, x.in[0], x.in[1], x.out,
+                                        no_options());
+         }});
+    set(OpKind::reshape, {"reshape", infer_reshape, vjp_reshape, nullptr});
+    set(OpKind::conv2d, {"conv2d", infer_conv2d, vjp_conv2d, lower_conv2d});
+    set(OpKind::conv2d_backward_data,
+        {"conv2d_backward_data", infer_from_attrs, nullptr, [](const LowerArgs& x) {
+             record_conv2d_backward_data(x.cl, x.ctx, x.in[0], x.in[1], x.out, x.node.attrs.conv, no_options());
+         }});
+    set(OpKind::conv2d_backward_weight,
+        {"conv2d_backward_weight", infer_from_attrs, nullptr, [](const LowerArgs& x) {
+             record_conv2d_backward_weight(x.cl, x.ctx, x.in[0], x.in[1], x.out, x.node.attrs.conv, no_options());
+         }});
+    set(OpKind::avg_pool2d, {"avg_pool2d", infer_avg_pool2d, vjp_avg_pool2d, [](const LowerArgs& x) {
+                                 record_avg_pool2d(x.cl, x.ctx.impl(), x.in[0], x.out, x.node.attrs.pool, no_options());
+                             }});
+    set(OpKind::avg_pool2d_backward,
+        {"avg_pool2d_backward", infer_from_attrs, nullptr, [](const LowerArgs& x) {
+             record_avg_pool2d_backward(x.cl, x.ctx.impl(), x.in[0], x.out, x.node.attrs.pool, no_options());
+         }});
+    set(OpKind::mse_loss, {"mse_loss", infer_mse_loss, vjp_mse_loss, lower_mse_loss});
+    set(OpKind::mse_loss_grad, {"mse_loss_grad", infer_mse_loss_grad, nullptr, lower_mse_loss_grad});
+    return t;
+}();
+
+std::string op_name(const Node& n) { return kOps[std::size_t(n.kind)].name; }
+
+} // namespace
+
+const OpDef& op_def(OpKind kind) { return kOps.at(std::size_t(kind)); }
+
+int scaled(GraphIR& ir, int value, float alpha) {
+    const Node& p = ir.producer(value);
+    if (p.kind == OpKind::constant) {
+        Attrs a;
+        a.alpha = p.attrs.alpha * alpha;
+        return emit(ir, OpKind::constant, {}, a);
+    }
+    Attrs a;
+    a.alpha = alpha;
+    return emit(ir, OpKind::scale, {value}, a);
+}
+
+int accumulate(GraphIR& ir, int a, int b) {
+    const Node &pa = ir.producer(a), &pb = ir.producer(b);
+    Attrs at;
+    if (pa.kind == OpKind::constant && pb.kind == OpKind::constant) {
+        at.alpha = pa.attrs.alpha + pb.attrs.alpha;
+        return emit(ir, OpKind::constant, {}, at);
+    }
+    at.accumulate = true;
+    return emit(ir, OpKind::add, {a, b}, at);
+}
+
+} // namespace vkhalf::detail

@@ -1,0 +1,407 @@
+// The autograd graph (Builder, grad, Program) against fp64 references of the same graphs.
+//
+// Each graph is written twice: once with the Builder (the device computes the loss and the
+// gradients grad() derives), once as a plain fp64 function of its leaves. The reference
+// gradients are central finite differences of that function in double, so they do not share a
+// single rule with the library's VJPs; a missing accumulation, a wrong transpose or a dropped
+// branch shows up as an O(1) error.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+
+#include "compile/memory_plan.hpp"
+#include "support.hpp"
+
+using namespace vkhalf;
+
+namespace {
+
+using Vec = std::vector<double>;
+
+// ---- fp64 building blocks of the reference graphs ----------------------------------------
+
+// y[r, o] = sum_i x[r, i] w[o, i] + b[o]   (torch.nn.functional.linear)
+Vec linear(const Vec& x, const Vec& w, const Vec* b, int rows, int in, int out) {
+    Vec y(std::size_t(rows * out));
+    for (int r = 0; r < rows; ++r)
+        for (int o = 0; o < out; ++o) {
+            double s = b ? (*b)[std::size_t(o)] : 0.0;
+            for (int i = 0; i < in; ++i) s += x[std::size_t(r * in + i)] * w[std::size_t(o * in + i)];
+            y[std::size_t(r * out + o)] = s;
+        }
+    return y;
+}
+
+Vec relu(Vec x) {
+    for (double& v : x) v = std::max(v, 0.0);
+    return x;
+}
+
+Vec zip(const Vec& a, const Vec& b, const std::function<double(double, double)>& f) {
+    Vec y(a.size());
+    for (std::size_t i = 0; i < a.size(); ++i) y[i] = f(a[i], b[i]);
+    return y;
+}
+
+double mse(const Vec& y, const Vec& t) {
+    double s = 0;
+    for (std::size_t i = 0; i < y.size(); ++i) s += (y[i] - t[i]) * (y[i] - t[i]);
+    return s / double(y.size());
+}
+
+// NCHW, square kernel, stride 1, padding pad.
+Vec conv2d(const Vec& x, const Vec& w, const Vec& b, int n, int cin, int hw, int cout, int k, int pad) {
+    const int o = hw + 2 * pad - k + 1;
+    Vec y(std::size_t(n * cout * o * o));
+    for (int bn = 0; bn < n; ++bn)
+        for (int co = 0; co < cout; ++co)
+            for (int oy = 0; oy < o; ++oy)
+                for (int ox = 0; ox < o; ++ox) {
+                    double s = b[std::size_t(co)];
+                    for (int ci = 0; ci < cin; ++ci)
+                        for (int ky = 0; ky < k; ++ky)
+                            for (int kx = 0; kx < k; ++kx) {
+                                const int iy = oy + ky - pad, ix = ox + kx - pad;
+                                if (iy < 0 || ix < 0 || iy >= hw || ix >= hw) continue;
+                                s += x[std::size_t(((bn * cin + ci) * hw + iy) * hw + ix)] *
+                                     w[std::size_t(((co * cin + ci) * k + ky) * k + kx)];
+                            }
+                    y[std::size_t(((bn * cout + co) * o + oy) * o + ox)] = s;
+                }
+    return y;
+}
+
+// 2x2 average pooling, stride 2, over planes of side hw.
+Vec avg_pool2(const Vec& x, int planes, int hw) {
+    const int o = hw / 2;
+    Vec y(std::size_t(planes * o * o));
+    for (int p = 0; p < planes; ++p)
+        for (int oy = 0; oy < o; ++oy)
+            for (int ox = 0; ox < o; ++ox) {
+                double s = 0;
+                for (int dy = 0; dy < 2; ++dy)
+                    for (int dx = 0; dx < 2; ++dx) s += x[std::size_t((p * hw + 2 * oy + dy) * hw + 2 * ox + dx)];
+                y[std::size_t((p * o + oy) * o + ox)] = s / 4.0;
+            }
+    return y;
+}
+
+// ---- the harness ---------------------------------------------------------------------------
+
+struct Leaf {
+    std::string name;
+    Shape shape;
+    bool is_parameter = true;  // else an input
+    bool requires_grad = true;
+    float lo = -1.0f, hi = 1.0f;
+};
+
+using DeviceGraph = std::function<Value(Builder&, const std::vector<Value>&)>;
+using ReferenceGraph = std::function<double(const std::vector<Vec>&)>;
+
+struct Outcome {
+    std::vector<std::string> steps;
+    MemoryPlanStats memory;
+    std::vector<std::vector<float>> grads;  // of the leaves that require one, in order
+    std::vector<std::vector<float>> leaf_values;
+};
+
+// Builds the graph on the device, differentiates it with respect to every leaf that requires a
+// gradient, runs it, and checks the loss and every gradient against the fp64 reference.
+Outcome check_graph(Context& ctx, DType dt, const std::vector<Leaf>& leaves, const DeviceGraph& build,
+                    const ReferenceGraph& reference, CompileOptions copt = {}) {
+    const bool f16 = dt == DType::f16;
+    Builder b(ctx);
+    std::vector<Value> vals, wrt;
+    std::vector<Tensor> tensors;
+    std::vector<Vec> host;
+    Outcome out;
+    for (std::size_t i = 0; i < leaves.size(); ++i) {
+        const Leaf& l = leaves[i];
+        auto v = test::random_values(std::size_t(numel(l.shape)), l.lo, l.hi, unsigned(1000 + 17 * i), f16);
+        tensors.push_back(Tensor::from_floats(ctx, l.shape, dt, v));
+        host.emplace_back(v.begin(), v.end());
+        out.leaf_values.push_back(v);
+        vals.push_back(l.is_parameter ? b.parameter(tensors.back(), l.name, l.requires_grad)
+                                      : b.input(tensors.back(), l.name, l.requires_grad));
+        if (l.requires_grad) wrt.push_back(vals.back());
+    }
+    const Value loss = build(b, vals);
+    const std::vector<Value> grads = b.grad(loss, wrt);
+    std::vector<Binding> outputs{{loss, Tensor::empty(ctx, {1}, DType::f32)}};
+    for (const Value& g : grads) outputs.push_back({g, Tensor::empty(ctx, g.shape(), g.dtype())});
+    Program p(b, outputs, copt);
+    p.run_and_wait();
+    p.run_and_wait();  // a replay computes the same again
+    out.steps = p.steps();
+    out.memory = p.memory();
+
+    // fp32 storage: rounding of fp32 sums; fp16 storage: one rounding per stored intermediate.
+    const double tol = f16 ? 3e-2 : 1e-4;
+    const double want_loss = reference(host);
+    CHECK(outputs[0].tensor.to_floats()[0] == doctest::Approx(want_loss).epsilon(f16 ? 2e-2 : 1e-5));
+    std::size_t g = 0;
+    for (std::size_t i = 0; i < leaves.size(); ++i) {
+        if (!leaves[i].requires_grad) continue;
+        CAPTURE(leaves[i].name);
+        const std::vector<float> got = outputs[1 + g].tensor.to_floats();
+        out.grads.push_back(got);
+        ++g;
+        Vec want(got.size());
+        double scale = 1e-3;
+        for (std::size_t k = 0; k < got.size(); ++k) {
+            const double keep = host[i][k], h = 1e-6 * std::max(1.0, std::fabs(keep));
+            host[i][k] = keep + h;
+            const double up = reference(host);
+            host[i][k] = keep - h;
+            const double down = reference(host);
+            host[i][k] = keep;
+            want[k] = (up - down) / (2 * h);
+            scale = std::max(scale, std::fabs(want[k]));
+        }
+        double worst = 0;
+        for (std::size_t k = 0; k < got.size(); ++k) worst = std::max(worst, std::fabs(got[k] - want[k]));
+        CAPTURE(scale);
+        CHECK(worst <= tol * scale);
+    }
+    test::check_validation(ctx);
+    return out;
+}
+
+bool has_step(const std::vector<std::string>& steps, const std::string& part) {
+    return std::any_of(steps.begin(), steps.end(), [&](const std::string& s) { return s.find(part) != s.npos; });
+}
+
+const std::vector<Leaf> residual_leaves = {
+    {"x", {6, 8}, false, true},  {"fc1.weight", {8, 8}}, {"fc1.bias", {8}},   {"fc2.weight", {8, 8}},
+    {"fc2.bias", {8}},           {"head.weight", {4, 8}}, {"head.bias", {4}}, {"target", {6, 4}, false, false}};
+
+// A residual block: y = head(relu(fc2(relu(fc1(x))) + x)).
+Value residual_graph(Builder& b, const std::vector<Value>& v) {
+    const Value h = b.relu(b.linear(v[0], v[1], v[2]));
+    const Value r = b.relu(b.add(b.linear(h, v[3], v[4]), v[0]));
+    return b.mse_loss(b.linear(r, v[5], v[6]), v[7]);
+}
+
+double residual_reference(const std::vector<Vec>& v) {
+    const Vec h = relu(linear(v[0], v[1], &v[2], 6, 8, 8));
+    const Vec r = relu(zip(linear(h, v[3], &v[4], 6, 8, 8), v[0], std::plus<double>()));
+    return mse(linear(r, v[5], &v[6], 6, 8, 4), v[7]);
+}
+
+} // namespace
+
+TEST_SUITE("autograd") {
+
+TEST_CASE("memory plan: blocks alive at the same time never overlap, and disjoint lifetimes share memory") {
+    std::vector<detail::Lifetime> lives;
+    for (int i = 0; i < 40; ++i) lives.push_back({i, i + 1 + (i % 3 == 0 ? 5 : 0), uint64_t(100 + 37 * (i % 7))});
+    for (bool reuse : {true, false}) {
+        CAPTURE(reuse);
+        const detail::MemoryPlan plan = detail::plan_memory(lives, 64, 1 << 20, reuse);
+        REQUIRE(plan.at.size() == lives.size());
+        for (std::size_t a = 0; a < lives.size(); ++a)
+            for (std::size_t c = a + 1; c < lives.size(); ++c) {
+                const bool together = !reuse || (lives[a].first <= lives[c].last && lives[c].first <= lives[a].last);
+                const auto end = [&](std::size_t i) { return plan.at[i].offset + (lives[i].bytes + 63) / 64 * 64; };
+                const bool overlap = plan.at[a].arena == plan.at[c].arena && plan.at[a].offset < end(c) &&
+                                     plan.at[c].offset < end(a);
+                CHECK_FALSE((together && overlap));
+            }
+        uint64_t sum = 0;
+        for (const auto& l : lives) sum += (l.bytes + 63) / 64 * 64;
+        if (reuse)
+            CHECK(plan.total() < sum / 3);
+        else
+            CHECK(plan.total() == sum);
+    }
+    // A cap splits the plan over arenas, each within it.
+    const detail::MemoryPlan capped = detail::plan_memory(lives, 64, 1024, false);
+    CHECK(capped.arena_bytes.size() > 1);
+    for (uint64_t bytes : capped.arena_bytes) CHECK(bytes <= 1024);
+}
+
+TEST_CASE("matmul's gradient under every transpose: both operands match fp64") {
+    for (bool ta : {false, true})
+        for (bool tb : {false, true}) {
+            CAPTURE(ta);
+            CAPTURE(tb);
+            const int m = 5, k = 7, n = 3;
+            const std::vector<Leaf> leaves = {{"a", ta ? Shape{k, m} : Shape{m, k}},
+                                              {"b", tb ? Shape{n, k} : Shape{k, n}},
+                                              {"target", {m, n}, false, false}};
+            auto build = [=](Builder& b, const std::vector<Value>& v) {
+                return b.mse_loss(b.matmul(v[0], v[1], ta, tb), v[2]);
+            };
+            auto reference = [=](const std::vector<Vec>& v) {
+                Vec c(std::size_t(m * n), 0.0);
+                for (int i = 0; i < m; ++i)
+                    for (int j = 0; j < n; ++j)
+                        for (int p = 0; p < k; ++p)
+                            c[std::size_t(i * n + j)] += v[0][std::size_t(ta ? p * m + i : i * k + p)] *
+                                                         v[1][std::size_t(tb ? j * k + p : p * n + j)];
+                return mse(c, v[2]);
+            };
+            for (auto& d : test::devices()) {
+                CAPTURE(d.label);
+                check_graph(*d.ctx, DType::f32, leaves, build, reference);
+            }
+        }
+}
+
+TEST_CASE("a residual block: gradients of every parameter and of the input match fp64") {
+    for (auto& d : test::devices())
+        for (DType dt : {DType::f32, DType::f16}) {
+            CAPTURE(d.label);
+            CAPTURE(to_string(dt));
+            const Outcome o = check_graph(*d.ctx, dt, residual_leaves, residual_graph, residual_reference);
+            // The first layer's bias and ReLU ride in the GEMM's epilogue.
+            CHECK(has_step(o.steps, "matmul+bias+relu"));
+            CHECK(o.memory.planned_bytes < o.memory.unplanned_bytes);
+        }
+}
+
+TEST_CASE("a weight used twice: its gradient is the sum of both uses, accumulated by the second GEMM") {
+    const std::vector<Leaf> leaves = {{"x", {6, 8}, false, false},
+                                      {"shared.weight", {8, 8}},
+                                      {"b1", {8}},
+                                      {"b2", {8}},
+                                      {"head.weight", {3, 8}},
+                                      {"target", {6, 3}, false, false}};
+    auto build = [](Builder& b, const std::vector<Value>& v) {
+        const Value h = b.relu(b.linear(v[0], v[1], v[2]));
+        const Value y = b.activation(Activation::tanh, b.linear(h, v[1], v[3]));
+        return b.mse_loss(b.linear(y, v[4]), v[5]);
+    };
+    auto reference = [](const std::vector<Vec>& v) {
+        const Vec h = relu(linear(v[0], v[1], &v[2], 6, 8, 8));
+        Vec y = linear(h, v[1], &v[3], 6, 8, 8);
+        for (double& e : y) e = std::tanh(e);
+        return mse(linear(y, v[4], nullptr, 6, 8, 3), v[5]);
+    };
+    for (auto& d : test::devices())
+        for (DType dt : {DType::f32, DType::f16}) {
+            CAPTURE(d.label);
+            CAPTURE(to_string(dt));
+            const Outcome fused = check_graph(*d.ctx, dt, leaves, build, reference);
+            CHECK(has_step(fused.steps, "matmul+=%"));  // no add pass, no zero fill
+            const Outcome plain = check_graph(*d.ctx, dt, leaves, build, reference, {false, true, false});
+            CHECK_FALSE(has_step(plain.steps, "matmul+=%"));
+            CHECK(has_step(plain.steps, "add"));
+        }
+}
+
+TEST_CASE("two inputs multiplied: the product's gradient reaches both branches") {
+    const std::vector<Leaf> leaves = {{"x1", {6, 8}, false, false}, {"x2", {6, 5}, false, false},
+                                      {"a.weight", {7, 8}},         {"a.bias", {7}},
+                                      {"c.weight", {7, 5}},         {"c.bias", {7}},
+                                      {"head.weight", {2, 7}},      {"head.bias", {2}},
+                                      {"target", {6, 2}, false, false}};
+    auto build = [](Builder& b, const std::vector<Value>& v) {
+        const Value a = b.relu(b.linear(v[0], v[2], v[3]));
+        const Value c = b.activation(Activation::sigmoid, b.linear(v[1], v[4], v[5]));
+        return b.mse_loss(b.linear(b.mul(a, c), v[6], v[7]), v[8]);
+    };
+    auto reference = [](const std::vector<Vec>& v) {
+        const Vec a = relu(linear(v[0], v[2], &v[3], 6, 8, 7));
+        Vec c = linear(v[1], v[4], &v[5], 6, 5, 7);
+        for (double& e : c) e = 1.0 / (1.0 + std::exp(-e));
+        return mse(linear(zip(a, c, std::multiplies<double>()), v[6], &v[7], 6, 7, 2), v[8]);
+    };
+    for (auto& d : test::devices())
+        for (DType dt : {DType::f32, DType::f16}) {
+            CAPTURE(d.label);
+            CAPTURE(to_string(dt));
+            check_graph(*d.ctx, dt, leaves, build, reference);
+        }
+}
+
+TEST_CASE("a frozen layer gets no gradient and no backward GEMM; the rest match fp64") {
+    std::vector<Leaf> leaves = residual_leaves;
+    leaves[0].requires_grad = false;  // the data
+    leaves[1].requires_grad = false;  // fc1 frozen
+    leaves[2].requires_grad = false;
+    for (auto& d : test::devices()) {
+        CAPTURE(d.label);
+        const Outcome o = check_graph(*d.ctx, DType::f32, leaves, residual_graph, residual_reference);
+        // Forward: 3 GEMMs. Backward: the head's dW and dx, fc2's dW; nothing below fc2.
+        const auto gemms = std::count_if(o.steps.begin(), o.steps.end(),
+                                         [](const std::string& s) { return s.rfind("matmul", 0) == 0; });
+        CHECK(gemms == 3 + 3);
+    }
+    auto& ctx = test::full_device();
+    Builder b(ctx);
+    Tensor w = Tensor::from_floats(ctx, {2, 2}, DType::f32, std::vector<float>{1, 2, 3, 4});
+    Tensor x = Tensor::from_floats(ctx, {1, 2}, DType::f32, std::vector<float>{1, 1});
+    const Value wv = b.parameter(w, "frozen.weight", false), xv = b.input(x);
+    const Value loss = b.mse_loss(b.linear(xv, wv), xv);
+    CHECK_THROWS_WITH_AS(b.grad(loss, {wv}), doctest::Contains("frozen.weight"), Error);
+    CHECK_THROWS_WITH_AS(b.grad(loss, {xv}), doctest::Contains("does not require a gradient"), Error);
+}
+
+TEST_CASE("convolution, pooling and a view: conv2d+bias+relu, avg_pool2d, flatten, linear") {
+    const std::vector<Leaf> leaves = {{"x", {2, 3, 6, 6}, false, true},
+                                      {"conv.weight", {4, 3, 3, 3}},
+                                      {"conv.bias", {4}},
+                                      {"fc.weight", {3, 36}},
+                                      {"fc.bias", {3}},
+                                      {"target", {2, 3}, false, false}};
+    auto build = [](Builder& b, const std::vector<Value>& v) {
+        Conv2dParams p;
+        p.pad_h = p.pad_w = 1;
+        const Value y = b.relu(b.conv2d(v[0], v[1], v[2], p));
+        Pool2dParams pool;  // 2x2, stride 2
+        return b.mse_loss(b.linear(b.flatten(b.avg_pool2d(y, pool)), v[3], v[4]), v[5]);
+    };
+    auto reference = [](const std::vector<Vec>& v) {
+        const Vec y = relu(conv2d(v[0], v[1], v[2], 2, 3, 6, 4, 3, 1));
+        return mse(linear(avg_pool2(y, 8, 6), v[3], &v[4], 2, 36, 3), v[5]);
+    };
+    for (auto& d : test::devices())
+        for (DType dt : {DType::f32, DType::f16}) {
+            CAPTURE(d.label);
+            CAPTURE(to_string(dt));
+            const Outcome o = check_graph(*d.ctx, dt, leaves, build, reference);
+            CHECK(has_step(o.steps, "conv2d+bias+relu"));
+        }
+}
+
+TEST_CASE("memory reuse changes no bit of the results; fusion and reuse can be switched off") {
+    auto& ctx = test::full_device();
+    const Outcome reused = check_graph(ctx, DType::f16, residual_leaves, residual_graph, residual_reference);
+    const Outcome fresh =
+        check_graph(ctx, DType::f16, residual_leaves, residual_graph, residual_reference, {true, false, false});
+    CHECK(fresh.memory.planned_bytes == fresh.memory.unplanned_bytes);
+    CHECK(reused.memory.planned_bytes < fresh.memory.planned_bytes);
+    CHECK(reused.grads == fresh.grads);
+    const Outcome unfused =
+        check_graph(ctx, DType::f16, residual_leaves, residual_graph, residual_reference, {false, true, false});
+    CHECK_FALSE(has_step(unfused.steps, "+relu"));
+}
+
+TEST_CASE("bad graphs are refused with errors that name the problem") {
+    auto& ctx = test::full_device();
+    Builder b(ctx);
+    Tensor a = Tensor::empty(ctx, {4, 3}, DType::f32), c = Tensor::empty(ctx, {4, 3}, DType::f16);
+    const Value va = b.input(a, "a"), vc = b.input(c, "c");
+    CHECK_THROWS_WITH_AS(b.matmul(va, va), doctest::Contains("inner dimensions"), ShapeError);
+    CHECK_THROWS_AS(b.add(va, vc), DTypeError);
+    CHECK_THROWS_WITH_AS(b.reshape(va, {5, -1}), doctest::Contains("do not fit"), ShapeError);
+    CHECK_THROWS_AS(b.linear(va, b.input(Tensor::empty(ctx, {2, 4}, DType::f32))), ShapeError);
+    CHECK_THROWS_AS(b.add(va, Value{}), Error);
+    Builder other(ctx);
+    CHECK_THROWS_WITH_AS(b.relu(other.input(a)), doctest::Contains("another Builder"), Error);
+    const Value y = b.relu(va);
+    CHECK_THROWS_AS(b.grad(y, {va}), ShapeError);  // not a [1] loss
+    CHECK_THROWS_AS(Program(b, {{y, Tensor::empty(ctx, {3, 4}, DType::f32)}}), ShapeError);
+    // A value no output needs is pruned: nothing is dispatched for it.
+    b.scale(va, 2.0f);
+    Tensor out = Tensor::empty(ctx, {4, 3}, DType::f32);
+    Program p(b, {{y, out}});
+    CHECK(p.dispatch_count() == 1);
+    test::check_validation(ctx);
+}
+
+} // TEST_SUITE
