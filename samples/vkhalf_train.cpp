@@ -260,8 +260,8 @@ void print_profile(Trainer& tr, bool lead) {
     if (!lead) return;
     double total = 0;
     std::map<std::string, double> by_op;
-    for (const auto& t : tr.graph().profile()) by_op[t.label] += t.milliseconds, total += t.milliseconds;
-    std::printf("profile of one step (GPU timestamps, %.3f ms in %zu dispatches):\n", total, tr.graph().dispatch_count());
+    for (const auto& t : tr.program().profile()) by_op[t.label] += t.milliseconds, total += t.milliseconds;
+    std::printf("profile of one step (GPU timestamps, %.3f ms in %zu dispatches):\n", total, tr.program().dispatch_count());
     for (const auto& [label, ms] : by_op) std::printf("  %-48s %8.3f ms  %5.1f%%\n", label.c_str(), ms, 100 * ms / total);
 }
 

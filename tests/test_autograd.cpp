@@ -405,3 +405,118 @@ TEST_CASE("bad graphs are refused with errors that name the problem") {
 }
 
 } // TEST_SUITE
+
+namespace {
+
+// A residual block as a user writes it: two Linear layers and a skip connection.
+class Residual : public Module {
+public:
+    explicit Residual(int64_t d) : fc1_(d, d), fc2_(d, d) {}
+    void register_parameters(ParameterSet& p, const std::string& prefix) override {
+        fc1_.register_parameters(p, prefix + "fc1.");
+        fc2_.register_parameters(p, prefix + "fc2.");
+    }
+    void init_parameters(ParameterSet& p, std::mt19937_64& rng) override {
+        fc1_.init_parameters(p, rng);
+        fc2_.init_parameters(p, rng);
+    }
+    Value forward(ModelBuilder& mb, Value x) override {
+        Builder& b = mb.builder();
+        return b.relu(b.add(fc2_.forward(mb, b.relu(fc1_.forward(mb, x))), x));
+    }
+
+private:
+    Linear fc1_, fc2_;
+};
+
+// One Linear applied twice: one set of weights, two uses.
+class Twice : public Module {
+public:
+    explicit Twice(int64_t d) : fc_(d, d) {}
+    void register_parameters(ParameterSet& p, const std::string& prefix) override { fc_.register_parameters(p, prefix); }
+    void init_parameters(ParameterSet& p, std::mt19937_64& rng) override { fc_.init_parameters(p, rng); }
+    Value forward(ModelBuilder& mb, Value x) override {
+        Builder& b = mb.builder();
+        return b.relu(fc_.forward(mb, b.relu(fc_.forward(mb, x))));
+    }
+
+private:
+    Linear fc_;
+};
+
+std::unique_ptr<Sequential> residual_model() {
+    auto m = std::make_unique<Sequential>();
+    m->emplace<Linear>(64, 32).emplace<ReLU>().emplace<Residual>(32).emplace<Twice>(32).emplace<Linear>(32, 10);
+    return m;
+}
+
+} // namespace
+
+TEST_SUITE("autograd") {
+
+TEST_CASE("the Trainer trains a model with a residual block and a shared layer, in fp16 and fp32") {
+    auto& ctx = test::full_device();
+    const DeviceDataset data = test::synthetic(ctx, 1024, 64, 21);
+    for (Precision p : {Precision::fp16, Precision::fp32}) {
+        CAPTURE(int(p));
+        auto model = residual_model();
+        TrainerOptions o;
+        o.batch = 64;
+        o.precision = p;
+        o.optimizer.lr = 1e-2f;
+        Trainer tr(ctx, *model, data, o);
+        CHECK(tr.parameters().infos().size() == 2 + 4 + 2 + 2);  // Twice registers one Linear
+        const double before = tr.evaluate(data).mean_loss();
+        test::train_epochs(tr, 3);
+        const Metrics after = tr.evaluate(data);
+        CHECK(after.mean_loss() < 0.5 * before);
+        CHECK(after.accuracy() > 0.9);
+        CHECK(tr.metrics().skipped <= 2);
+    }
+    test::check_validation(ctx);
+}
+
+TEST_CASE("frozen parameters stay bitwise unchanged while the rest trains") {
+    auto& ctx = test::full_device();
+    const DeviceDataset data = test::synthetic(ctx, 512, 64, 22);
+    for (Precision p : {Precision::fp16, Precision::fp32}) {
+        CAPTURE(int(p));
+        auto model = residual_model();
+        TrainerOptions o;
+        o.batch = 64;
+        o.precision = p;
+        o.optimizer.lr = 1e-2f;
+        o.optimizer.weight_decay = 0.1f;  // a decay would move a frozen weight too, if it ran on it
+        o.freeze = {"0.", "2.fc1."};
+        Trainer tr(ctx, *model, data, o);
+        ParameterSet& ps = tr.parameters();
+        auto snapshot = [&](bool frozen) {
+            std::vector<std::vector<uint16_t>> work;
+            std::vector<std::vector<float>> master;
+            for (int id = 0; id < int(ps.infos().size()); ++id) {
+                if (ps.infos()[std::size_t(id)].requires_grad == frozen) continue;
+                master.push_back(ps.get_master(id));
+                if (p == Precision::fp16) work.push_back(ps.work(id).to_f16_bits());
+            }
+            return std::make_pair(master, work);
+        };
+        CHECK(ps.trainable_size() < ps.size());
+        const auto frozen0 = snapshot(true), trained0 = snapshot(false);
+        CHECK(frozen0.first.size() == 4);
+        const double before = tr.evaluate(data).mean_loss();
+        test::train_epochs(tr, 3);
+        CHECK(snapshot(true) == frozen0);
+        CHECK(snapshot(false).first != trained0.first);
+        CHECK(tr.evaluate(data).mean_loss() < 0.75 * before);  // the unfrozen layers learn
+    }
+    auto model = residual_model();
+    TrainerOptions o;
+    o.batch = 64;
+    o.freeze = {"9."};
+    CHECK_THROWS_WITH_AS(Trainer(ctx, *model, data, o), doctest::Contains("'9.'"), Error);
+    o.freeze = {""};  // everything
+    CHECK_THROWS_WITH_AS(Trainer(ctx, *model, data, o), doctest::Contains("no trainable parameter"), Error);
+    test::check_validation(ctx);
+}
+
+} // TEST_SUITE

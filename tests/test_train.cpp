@@ -416,15 +416,15 @@ TEST_CASE("a training step is one queue submission and the host does not wait in
     const uint64_t before = ctx.impl().submissions;
     for (int i = 0; i < 5; ++i) {
         tr.step();
-        CHECK(tr.graph().commands().pending());  // step() returned with the work in flight
+        CHECK(tr.program().running());  // step() returned with the work in flight
     }
     CHECK(ctx.impl().submissions - before == 5);
     const Metrics m = tr.metrics();
     CHECK(m.step == 6);
     CHECK(m.seen == 6 * 64);
     CHECK(ctx.impl().submissions - before == 5);  // reading metrics submits nothing
-    CHECK(tr.graph().barrier_count() > 0);
-    CHECK(tr.graph().barrier_count() < tr.graph().dispatch_count());  // not one per op
+    CHECK(tr.program().barrier_count() > 0);
+    CHECK(tr.program().barrier_count() < tr.program().dispatch_count());  // not one per op
     test::check_validation(ctx);
 }
 
@@ -441,7 +441,7 @@ TEST_CASE("the op-by-op (eager) mode runs the same step: one submission per op, 
         const uint64_t before = ctx.impl().submissions;
         for (int i = 0; i < 3; ++i) tr.step();
         tr.wait();
-        CHECK(ctx.impl().submissions - before == (eager ? 3 * tr.graph().dispatch_count() : 3));
+        CHECK(ctx.impl().submissions - before == (eager ? 3 * tr.program().dispatch_count() : 3));
         weights[eager] = tr.parameters().get_master(0);
     }
     CHECK(weights[0] == weights[1]);
@@ -547,8 +547,8 @@ TEST_CASE("activation memory is reused by lifetime and training stays exact agai
     o.batch = 64;
     o.seed = 3;
     Trainer tr(ctx, *model, data, o);
-    Graph& g = tr.graph();
-    CHECK(g.activation_requests() >= 8);
+    const MemoryPlanStats planned = tr.program().memory();
+    CHECK(planned.values >= 8);
     for (int i = 0; i < 8; ++i) tr.step();
     const auto with_reuse = tr.parameters().get_master(0);
     const double loss = tr.metrics().mean_loss();
@@ -558,9 +558,11 @@ TEST_CASE("activation memory is reused by lifetime and training stays exact agai
     auto model2 = deep();
     o.reuse_activation_memory = false;
     Trainer fresh(ctx, *model2, data, o);
-    CHECK(fresh.graph().activation_requests() == g.activation_requests());
-    CHECK(fresh.graph().activation_bytes() > g.activation_bytes());  // reuse saved memory
-    MESSAGE("activation memory: " << g.activation_bytes() << " B with reuse, " << fresh.graph().activation_bytes()
+    const MemoryPlanStats unplanned = fresh.program().memory();
+    CHECK(unplanned.values == planned.values);
+    CHECK(unplanned.planned_bytes == planned.unplanned_bytes);
+    CHECK(unplanned.planned_bytes > planned.planned_bytes);  // reuse saved memory
+    MESSAGE("activation memory: " << planned.planned_bytes << " B with reuse, " << unplanned.planned_bytes
                                   << " B without");
     for (int i = 0; i < 8; ++i) fresh.step();
     CHECK(fresh.parameters().get_master(0) == with_reuse);

@@ -24,13 +24,16 @@
 #include "vkhalf/activations.hpp"
 #include "vkhalf/conv.hpp"
 #include "vkhalf/graph.hpp"
+#include "vkhalf/norm.hpp"
 #include "vkhalf/tensor.hpp"
 
 namespace vkhalf {
 
 namespace detail {
 struct GraphIR;
-}
+struct ProgramHooks;
+struct ProgramAccess;
+} // namespace detail
 
 // A symbolic tensor: one node's output in a Builder's graph. Valid while its Builder lives.
 class Value {
@@ -81,8 +84,27 @@ public:
     Value flatten(Value x);  // [batch, ...] -> [batch, rest]
     Value conv2d(Value x, Value w, Value b = {}, const Conv2dParams& p = {});
     Value avg_pool2d(Value x, const Pool2dParams& p);
+    Value max_pool2d(Value x, const Pool2dParams& p);
+    // torch.nn.BatchNorm2d's forward: training normalises with the batch's statistics and updates
+    // the running ones in `stats` (a side effect of every run); evaluation uses the running ones.
+    // A BatchNormStats serves one batch_norm2d of a step (its saved batch statistics).
+    Value batch_norm2d(Value x, Value gamma, Value beta, const BatchNormStats& stats, bool training,
+                       const BatchNormParams& p = {});
+    // Over the last dimension, as torch.nn.LayerNorm(d).
+    Value layer_norm(Value x, Value gamma, Value beta, float eps = 1e-5f);
+    // y = x * mask / (1 - p), a new mask every run, drawn from rng_state (make_rng_state); the
+    // backward reuses the forward's mask. Give each dropout its own state.
+    Value dropout(Value x, float p, const Tensor& rng_state);
     // mean((y - target)^2) over every element, a [1] f32 value (fp32 inside).
     Value mse_loss(Value y, Value target);
+    // Softmax cross-entropy of logits [rows, classes] against u32 labels [rows], fp32 inside, fused
+    // with a training state (Trainer::state()): each run adds the batch's loss sum, correct
+    // predictions and rows to the state's metrics, and its gradient is seeded with the state's
+    // loss scale on the device (grad() with seed 1). The returned [1] value is a handle for grad()
+    // and for running the metrics (a Binding without a tensor); it holds no number itself.
+    // mean_over: the rows the gradient averages over (0: this batch; data parallel: the global one).
+    Value softmax_cross_entropy(Value logits, Value labels, const Tensor& state, float label_smoothing = 0.0f,
+                                uint32_t mean_over = 0);
 
     // ---- reverse mode
     // d(seed * loss)/d(each of wrt), as nodes of this graph (same shapes and dtypes as wrt).
@@ -103,7 +125,8 @@ private:
     std::shared_ptr<detail::GraphIR> ir_;
 };
 
-// Where a computed value goes: the program writes it into `tensor` (same shape and dtype).
+// Where a computed value goes: the program writes it into `tensor` (same shape and dtype). A
+// Binding without a tensor runs what the value needs for its side effects (a loss's metrics).
 struct Binding {
     Value value;
     Tensor tensor;
@@ -113,6 +136,7 @@ struct CompileOptions {
     bool fuse = true;          // bias and ReLU epilogues; gradient sums as GEMM accumulation
     bool reuse_memory = true;  // off: every intermediate gets its own memory (debugging)
     bool profile = false;      // GPU timestamps per dispatch
+    bool submit_per_op = false;  // the eager way, one submission and wait per dispatch: benchmarks only
 };
 
 struct MemoryPlanStats {
@@ -133,6 +157,7 @@ public:
 
     void run();  // one submission, no wait (waits first for a run still in flight)
     void wait();
+    bool running() const;  // submitted and not yet waited for
     void run_and_wait() {
         run();
         wait();
@@ -146,6 +171,9 @@ public:
     std::vector<OpTiming> profile() const;  // of the last run, after wait()
 
 private:
+    friend struct detail::ProgramAccess;
+    // hooks: commands recorded before and after the graph's (the Trainer's gather and update).
+    Program(Builder& builder, std::vector<Binding> outputs, CompileOptions options, const detail::ProgramHooks* hooks);
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

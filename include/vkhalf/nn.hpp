@@ -1,5 +1,6 @@
 #pragma once
-// Modules: Linear, ReLU and Sequential, recorded into a Graph forward and backward.
+// Modules: layers whose forward is built from the autograd graph's ops (vkhalf/autograd.hpp);
+// their gradients are derived, never written by hand.
 //
 // Every parameter lives in flat buffers shared by the whole model (ParameterSet): an fp32 master
 // copy, a working copy in the training precision (fp16, or fp32) that forward and backward read,
@@ -10,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "vkhalf/graph.hpp"
+#include "vkhalf/autograd.hpp"
 #include "vkhalf/norm.hpp"
 
 namespace vkhalf {
@@ -26,17 +27,24 @@ struct ParameterInfo {
     std::string name;  // PyTorch state_dict name, e.g. "0.weight"
     Shape shape;
     int64_t offset = 0;  // elements into the flat buffers (aligned for views)
+    bool requires_grad = true;
 };
 
 class ParameterSet {
 public:
     // Registration (before allocate()): returns the parameter's index.
     int add(std::string name, Shape shape);
-    // Creates the flat buffers; the moments start at zero.
+    // Before allocate(): every parameter whose name starts with one of the prefixes gets no
+    // gradient and no optimizer update (fine-tuning). A prefix that names nothing is an Error.
+    void freeze(std::span<const std::string> prefixes);
+    // Creates the flat buffers, trainable parameters first; the moments start at zero.
     void allocate(Context& ctx, Precision precision);
 
     const std::vector<ParameterInfo>& infos() const { return infos_; }
     int64_t size() const { return size_; }  // elements, padding included (even)
+    // Elements [0, trainable_size()) of the flat buffers hold every trainable parameter: what the
+    // gradient check and the optimizer run over.
+    int64_t trainable_size() const { return trainable_size_; }
     Precision precision() const { return precision_; }
 
     // Views of one parameter.
@@ -55,37 +63,46 @@ public:
 
 private:
     std::vector<ParameterInfo> infos_;
-    int64_t size_ = 0;
+    int64_t size_ = 0, trainable_size_ = 0;
     int64_t align_ = 128;
     Precision precision_ = Precision::fp16;
 };
 
-// What a module records with: the graph, the parameters, the batch's precision, and whether the
-// graph trains (Dropout masks) or evaluates (Dropout passes through).
-struct RecordContext {
-    Graph& graph;
-    ParameterSet& params;
-    Precision precision;
-    bool training = true;
+// What a module's forward builds with: the graph, the parameters, the precision, and whether the
+// graph trains (Dropout masks, BatchNorm batch statistics) or evaluates.
+class ModelBuilder {
+public:
+    ModelBuilder(Builder& builder, ParameterSet& params, Precision precision, bool training)
+        : builder_(builder), params_(params), precision_(precision), training_(training) {}
+    Builder& builder() const { return builder_; }
+    ParameterSet& params() const { return params_; }
+    Precision precision() const { return precision_; }
+    bool training() const { return training_; }
+    // The graph's leaf for parameter `id` (its working copy), made once: a module applied twice
+    // shares its weights, and the gradient sums both uses.
+    Value param(int id);
+    // The parameters some forward used, in first-use order.
+    const std::vector<int>& used() const { return used_; }
+
+private:
+    Builder& builder_;
+    ParameterSet& params_;
+    Precision precision_;
+    bool training_;
+    std::vector<Value> leaves_;
+    std::vector<int> used_;
 };
 
+// A module builds its forward from the graph's ops; the backward is derived (Builder::grad).
 class Module {
 public:
     virtual ~Module() = default;
     virtual void register_parameters(ParameterSet& params, const std::string& prefix) = 0;
     // PyTorch's default initialisation for the module type, from `rng`.
     virtual void init_parameters(ParameterSet& params, std::mt19937_64& rng) = 0;
-    // Records y = f(x) and returns y (allocated by the module, kept alive by the graph).
-    virtual Tensor record_forward(RecordContext& rc, const Tensor& x) = 0;
-    // Records the backward of the last recorded forward: parameter gradients (written, not
-    // accumulated) and, when need_dx, returns dL/dx.
-    virtual Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) = 0;
-    // A module whose kernel can apply a following ReLU in its epilogue says yes and does so.
-    virtual bool fuse_relu() { return false; }
-    // Whether the module has parameters (the backward skips input gradients nobody needs).
-    virtual bool has_parameters() const { return false; }
+    virtual Value forward(ModelBuilder& mb, Value x) = 0;
     // State that is not a parameter but belongs in a checkpoint (BatchNorm2d's running
-    // statistics), named as in torch's state_dict. Available once the module has been recorded.
+    // statistics), named as in torch's state_dict. Available once a forward has been built.
     virtual void state_tensors(std::vector<std::pair<std::string, Tensor>>&) {}
 };
 
@@ -95,16 +112,11 @@ public:
     Linear(int64_t in, int64_t out) : in_(in), out_(out) {}
     void register_parameters(ParameterSet& params, const std::string& prefix) override;
     void init_parameters(ParameterSet& params, std::mt19937_64& rng) override;
-    Tensor record_forward(RecordContext& rc, const Tensor& x) override;
-    Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) override;
-    bool fuse_relu() override { return fused_relu_ = true; }  // the GEMM epilogue applies it
-    bool has_parameters() const override { return true; }
+    Value forward(ModelBuilder& mb, Value x) override;
 
 private:
     int64_t in_, out_;
     int weight_ = -1, bias_ = -1;
-    bool fused_relu_ = false;
-    Tensor x_, y_;
 };
 
 // y = conv2d(x, W) + b over NCHW, W [out, in, kh, kw] and b [out] as torch.nn.Conv2d.
@@ -114,30 +126,24 @@ public:
         : in_(in), out_(out), kernel_(kernel), params_(params) {}
     void register_parameters(ParameterSet& params, const std::string& prefix) override;
     void init_parameters(ParameterSet& params, std::mt19937_64& rng) override;
-    Tensor record_forward(RecordContext& rc, const Tensor& x) override;
-    Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) override;
-    bool fuse_relu() override { return fused_relu_ = true; }
-    bool has_parameters() const override { return true; }
+    Value forward(ModelBuilder& mb, Value x) override;
 
 private:
     int64_t in_, out_, kernel_;
     Conv2dParams params_;
     int weight_ = -1, bias_ = -1;
-    bool fused_relu_ = false;
-    Tensor x_, y_;
 };
 
 // torch.nn.BatchNorm2d(channels): weight (gamma, 1) and bias (beta, 0) are parameters; the
 // running mean and variance are state (checkpointed as "<prefix>running_mean" / "running_var").
 // Training graphs normalise with the batch's statistics, evaluation graphs with the running ones.
+// One forward per training step (its saved batch statistics live in the module).
 class BatchNorm2d : public Module {
 public:
     explicit BatchNorm2d(int64_t channels, BatchNormParams params = {}) : channels_(channels), params_(params) {}
     void register_parameters(ParameterSet& params, const std::string& prefix) override;
     void init_parameters(ParameterSet& params, std::mt19937_64& rng) override;
-    Tensor record_forward(RecordContext& rc, const Tensor& x) override;
-    Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) override;
-    bool has_parameters() const override { return true; }
+    Value forward(ModelBuilder& mb, Value x) override;
     void state_tensors(std::vector<std::pair<std::string, Tensor>>& out) override;
 
 private:
@@ -146,7 +152,6 @@ private:
     std::string prefix_;
     int weight_ = -1, bias_ = -1;
     BatchNormStats stats_;
-    Tensor x_;
 };
 
 // torch.nn.LayerNorm(d) over the last dimension: weight (1) and bias (0) of shape [d].
@@ -155,69 +160,56 @@ public:
     explicit LayerNorm(int64_t d, float eps = 1e-5f) : d_(d), eps_(eps) {}
     void register_parameters(ParameterSet& params, const std::string& prefix) override;
     void init_parameters(ParameterSet& params, std::mt19937_64& rng) override;
-    Tensor record_forward(RecordContext& rc, const Tensor& x) override;
-    Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) override;
-    bool has_parameters() const override { return true; }
+    Value forward(ModelBuilder& mb, Value x) override;
 
 private:
     int64_t d_;
     float eps_;
     int weight_ = -1, bias_ = -1;
-    Tensor x_, stats_;
 };
 
-class MaxPool2d : public Module {
+// Modules without parameters.
+class Stateless : public Module {
+public:
+    void register_parameters(ParameterSet&, const std::string&) override {}
+    void init_parameters(ParameterSet&, std::mt19937_64&) override {}
+};
+
+class MaxPool2d : public Stateless {
 public:
     explicit MaxPool2d(int64_t kernel, int64_t stride = 0)
         : params_{kernel, kernel, stride ? stride : kernel, stride ? stride : kernel, 0, 0} {}
-    void register_parameters(ParameterSet&, const std::string&) override {}
-    void init_parameters(ParameterSet&, std::mt19937_64&) override {}
-    Tensor record_forward(RecordContext& rc, const Tensor& x) override;
-    Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) override;
+    Value forward(ModelBuilder& mb, Value x) override { return mb.builder().max_pool2d(x, params_); }
 
 private:
     Pool2dParams params_;
-    Tensor x_, argmax_;
 };
 
-// [batch, ...] -> [batch, everything else] (torch.nn.Flatten): no copy, NCHW order.
-class Flatten : public Module {
+// [batch, ...] -> [batch, everything else] (torch.nn.Flatten): a view, NCHW order.
+class Flatten : public Stateless {
 public:
-    void register_parameters(ParameterSet&, const std::string&) override {}
-    void init_parameters(ParameterSet&, std::mt19937_64&) override {}
-    Tensor record_forward(RecordContext& rc, const Tensor& x) override;
-    Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) override;
-
-private:
-    Shape in_shape_;
+    Value forward(ModelBuilder& mb, Value x) override { return mb.builder().flatten(x); }
 };
 
-// [batch, n] -> [batch, shape...] (torch.nn.Unflatten(1, shape)): no copy. E.g. the trainer's
+// [batch, n] -> [batch, shape...] (torch.nn.Unflatten(1, shape)): a view. E.g. the trainer's
 // flat images to [batch, 1, 28, 28] for a convolution.
-class Unflatten : public Module {
+class Unflatten : public Stateless {
 public:
     explicit Unflatten(Shape shape) : shape_(std::move(shape)) {}
-    void register_parameters(ParameterSet&, const std::string&) override {}
-    void init_parameters(ParameterSet&, std::mt19937_64&) override {}
-    Tensor record_forward(RecordContext& rc, const Tensor& x) override;
-    Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) override;
+    Value forward(ModelBuilder& mb, Value x) override;
 
 private:
-    Shape shape_, in_shape_;
+    Shape shape_;
 };
 
-// GELU (exact erf form), tanh or sigmoid; the backward reads the forward's input.
-class ActivationModule : public Module {
+// GELU (exact erf form), tanh or sigmoid.
+class ActivationModule : public Stateless {
 public:
     explicit ActivationModule(Activation f) : f_(f) {}
-    void register_parameters(ParameterSet&, const std::string&) override {}
-    void init_parameters(ParameterSet&, std::mt19937_64&) override {}
-    Tensor record_forward(RecordContext& rc, const Tensor& x) override;
-    Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) override;
+    Value forward(ModelBuilder& mb, Value x) override { return mb.builder().activation(f_, x); }
 
 private:
     Activation f_;
-    Tensor x_;
 };
 struct GELU : ActivationModule { GELU() : ActivationModule(Activation::gelu) {} };
 struct Tanh : ActivationModule { Tanh() : ActivationModule(Activation::tanh) {} };
@@ -226,31 +218,21 @@ struct Sigmoid : ActivationModule { Sigmoid() : ActivationModule(Activation::sig
 // Zeroes each element with probability p and scales the rest by 1/(1-p) while training (a new
 // Philox mask every replayed step, from `seed`: give each Dropout of a model its own); passes
 // through when evaluating.
-class Dropout : public Module {
+class Dropout : public Stateless {
 public:
     explicit Dropout(float p, uint32_t seed = 0) : p_(p), seed_(seed) {}
-    void register_parameters(ParameterSet&, const std::string&) override {}
-    void init_parameters(ParameterSet&, std::mt19937_64&) override {}
-    Tensor record_forward(RecordContext& rc, const Tensor& x) override;
-    Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) override;
+    Value forward(ModelBuilder& mb, Value x) override;
 
 private:
     float p_;
     uint32_t seed_;
     Tensor rng_state_;
-    bool active_ = false;
 };
 
-class ReLU : public Module {
+// max(x, 0). After a Linear or Conv2d the compiler moves it into that kernel's epilogue.
+class ReLU : public Stateless {
 public:
-    void register_parameters(ParameterSet&, const std::string&) override {}
-    void init_parameters(ParameterSet&, std::mt19937_64&) override {}
-    Tensor record_forward(RecordContext& rc, const Tensor& x) override;
-    Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) override;
-    bool fused = false;  // the preceding Linear applies it; forward and backward pass through
-
-private:
-    Tensor y_;
+    Value forward(ModelBuilder& mb, Value x) override { return mb.builder().relu(x); }
 };
 
 class Sequential : public Module {
@@ -262,9 +244,7 @@ public:
     }
     void register_parameters(ParameterSet& params, const std::string& prefix) override;
     void init_parameters(ParameterSet& params, std::mt19937_64& rng) override;
-    Tensor record_forward(RecordContext& rc, const Tensor& x) override;
-    Tensor record_backward(RecordContext& rc, const Tensor& dy, bool need_dx) override;
-    bool has_parameters() const override;
+    Value forward(ModelBuilder& mb, Value x) override;
     void state_tensors(std::vector<std::pair<std::string, Tensor>>& out) override;
     std::size_t size() const { return modules_.size(); }
 

@@ -74,6 +74,8 @@ struct TrainerOptions {
     uint64_t seed = 0;              // parameter initialisation and example order
     bool profile = false;           // GPU timestamps per dispatch
     bool reuse_activation_memory = true;  // off: fresh memory for every intermediate (debugging)
+    // Parameters whose names start with one of these get no gradient and no update (fine-tuning).
+    std::vector<std::string> freeze;
     bool submit_per_op = false;           // the eager way, one submission per op: benchmarks only
     // Data parallel: the group this Trainer is one rank of (must outlive the Trainer); nullptr:
     // one process. The constructor checks that every rank has the same model, data and options.
@@ -135,7 +137,7 @@ public:
     ParameterSet& parameters();
     // The model's non-parameter state (running statistics), named as in torch's state_dict.
     std::vector<std::pair<std::string, Tensor>> state_tensors();
-    Graph& graph();  // the step's graph (data parallel: its first submission, up to the backward)
+    Program& program();  // the step (data parallel: its first submission, up to the backward)
     Tensor& state();  // the device training state (see shaders/train_state.glsl)
     const TrainerOptions& options() const;
 

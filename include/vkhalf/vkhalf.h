@@ -209,6 +209,10 @@ vkh_status vkh_model_add_flatten(vkh_model m);
 /* [batch, n] -> [batch, shape...] */
 vkh_status vkh_model_add_unflatten(vkh_model m, const int64_t* shape, int32_t ndim);
 vkh_status vkh_model_layer_count(vkh_model m, size_t* count);
+/* Fine-tuning: parameters whose state_dict names start with `prefix` (e.g. "0." for the first
+ * layer) get no gradient and no optimizer update in a trainer made from this model. Call before
+ * vkh_trainer_create, once per prefix; a prefix that names no parameter fails there. */
+vkh_status vkh_model_freeze(vkh_model m, const char* prefix);
 
 /* ---- datasets --------------------------------------------------------------------------- */
 /* Classification data held on the device: count examples of `features` bytes (0..255) and one

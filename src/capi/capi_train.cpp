@@ -111,6 +111,14 @@ vkh_status vkh_model_create(vkh_model* out) {
 
 void vkh_model_free(vkh_model m) { release(m); }
 
+vkh_status vkh_model_freeze(vkh_model m, const char* prefix) {
+    return guard("vkh_model_freeze", [&] {
+        vkh_model_s& h = handle(m, "m");
+        if (h.bound) throw InvalidArgument("the model belongs to a trainer already; freeze before vkh_trainer_create");
+        h.frozen.emplace_back(non_null(prefix, "prefix"));
+    });
+}
+
 vkh_status vkh_model_add_linear(vkh_model m, int64_t in_features, int64_t out_features) {
     return guard("vkh_model_add_linear", [&] {
         Sequential& s = growing(m);
@@ -274,7 +282,8 @@ vkh_status vkh_trainer_create(vkh_context ctx, vkh_model model, vkh_dataset trai
         if (m.model->size() == 0) throw InvalidArgument("the model has no layers");
         vkh_trainer_options defaults;
         vkh_trainer_options_init(&defaults);
-        const TrainerOptions o = trainer_options(options ? *options : defaults);
+        TrainerOptions o = trainer_options(options ? *options : defaults);
+        o.freeze = m.frozen;
         h->model = m.model;
         h->trainer = std::make_unique<Trainer>(*h->ctx, *h->model, d.data, o);
         m.bound = true;  // only once the trainer exists: a refused model can still be changed

@@ -6,6 +6,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "vkhalf/error.hpp"
 #include "vkhalf/train.hpp"
@@ -54,6 +55,7 @@ struct vkh_model_s {
     vkhalf::capi::Kind kind = vkhalf::capi::Kind::model;
     std::shared_ptr<vkhalf::Sequential> model = std::make_shared<vkhalf::Sequential>();
     bool bound = false;  // given to a trainer: its layers are recorded and fixed
+    std::vector<std::string> frozen;  // name prefixes (vkh_model_freeze)
 };
 
 struct vkh_dataset_s {

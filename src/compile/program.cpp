@@ -17,6 +17,7 @@
 #include <numeric>
 
 #include "compile/memory_plan.hpp"
+#include "compile/program_access.hpp"
 #include "ir/ir.hpp"
 #include "ir/ops.hpp"
 #include "runtime/command_list.hpp"
@@ -39,8 +40,8 @@ struct Program::Impl {
     std::vector<Tensor> arenas, kept;
     std::vector<std::string> labels;
     MemoryPlanStats stats;
-    Impl(Context& c, std::shared_ptr<GraphIR> g, bool profile)
-        : ctx(c), ir(std::move(g)), cl(std::make_unique<detail::CommandList>(c.impl(), profile)) {}
+    Impl(Context& c, std::shared_ptr<GraphIR> g, const CompileOptions& o)
+        : ctx(c), ir(std::move(g)), cl(std::make_unique<detail::CommandList>(c.impl(), o.profile, o.submit_per_op)) {}
 };
 
 namespace {
@@ -49,8 +50,10 @@ struct Step {
     int node = -1;
     std::vector<int> inputs;
     int output = -1;
+    std::vector<int> aux;
     bool relu = false;
     float beta = 0.0f;
+    bool advance_rng = false;
     int64_t position = 0;  // steps run in this order
     bool removed = false;
     int copy_to = -1;  // a copy of inputs[0] into binding copy_to
@@ -80,7 +83,11 @@ uint64_t value_bytes(const detail::ValueInfo& v) { return uint64_t(numel(v.shape
 } // namespace
 
 Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions options)
-    : impl_(std::make_unique<Impl>(builder.context(), builder.ir_, options.profile)) {
+    : Program(builder, std::move(outputs), options, nullptr) {}
+
+Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions options,
+                 const detail::ProgramHooks* hooks)
+    : impl_(std::make_unique<Impl>(builder.context(), builder.ir_, options)) {
     GraphIR& ir = *impl_->ir;
     Context& ctx = impl_->ctx;
     const std::size_t count = ir.values.size();
@@ -90,9 +97,15 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
     for (const Binding& b : outputs) {
         if (b.value.ir_ != &ir) throw Error("Program: an output Value from another Builder (or undefined)");
         const detail::ValueInfo& v = ir.value(b.value.id());
-        if (ir.producer(b.value.id()).kind == OpKind::constant)
+        const OpKind k = ir.producer(b.value.id()).kind;
+        if (k == OpKind::constant)
             throw Error("Program: output %" + std::to_string(b.value.id()) + " is a host constant");
-        if (!b.tensor.defined() || b.tensor.shape() != v.shape || b.tensor.dtype() != v.dtype)
+        needed[std::size_t(b.value.id())] = true;
+        if (!b.tensor.defined()) continue;  // run for its side effects
+        if (k == OpKind::softmax_xent)
+            throw Error("Program: softmax_cross_entropy %" + std::to_string(b.value.id()) +
+                        " holds no number (its metrics go to the training state); bind it without a tensor");
+        if (b.tensor.shape() != v.shape || b.tensor.dtype() != v.dtype)
             throw ShapeError("Program: output %" + std::to_string(b.value.id()) + " is " + to_string(v.shape) + " " +
                              std::string(to_string(v.dtype)) + ", bound to a tensor " +
                              (b.tensor.defined() ? to_string(b.tensor.shape()) + " " +
@@ -101,10 +114,16 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
         needed[std::size_t(b.value.id())] = true;
         bound[std::size_t(b.value.id())] = true;
     }
-    // 1. prune.
-    for (std::size_t i = ir.nodes.size(); i-- > 0;)
-        if (needed[std::size_t(ir.nodes[i].output)])
-            for (int in : ir.nodes[i].inputs) needed[std::size_t(in)] = true;
+    // 1. prune. A node is needed when any of its outputs is; all its outputs are then written.
+    for (std::size_t i = ir.nodes.size(); i-- > 0;) {
+        Node& n = ir.nodes[i];
+        bool any = needed[std::size_t(n.output)];
+        for (int a : n.aux) any = any || needed[std::size_t(a)];
+        if (!any) continue;
+        needed[std::size_t(n.output)] = true;
+        for (int a : n.aux) needed[std::size_t(a)] = true;
+        for (int in : n.inputs) needed[std::size_t(in)] = true;
+    }
 
     // 2. storage classes, steps, uses.
     Classes cls(count);
@@ -127,14 +146,35 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
         }
         for (std::size_t k = 0; k < n.inputs.size(); ++k)
             if (ir.producer(n.inputs[k]).kind == OpKind::constant &&
-                !(n.kind == OpKind::mse_loss_grad && k == 2))
+                !((n.kind == OpKind::mse_loss_grad || n.kind == OpKind::softmax_xent_grad) && k == 2))
                 throw UnsupportedError(std::string("Program: ") + detail::op_def(n.kind).name + " %" +
                                        std::to_string(n.output) +
                                        " reads the loss's seed as a tensor; scale or add the losses instead");
         step_of[std::size_t(n.output)] = int(steps.size());
-        steps.push_back({int(i), n.inputs, n.output, false, 0.0f, int64_t(i) * 2, false, -1});
+        Step st;
+        st.node = int(i);
+        st.inputs = n.inputs;
+        st.output = n.output;
+        st.aux = n.aux;
+        st.position = int64_t(i);
+        steps.push_back(std::move(st));
     }
     for (const Binding& b : outputs) ++uses[std::size_t(b.value.id())];
+
+    // A dropout's mask is drawn again by its backward from the same state: whichever of the two
+    // runs last moves the state on (the forward, where no backward is compiled).
+    for (std::size_t i = steps.size(); i-- > 0;) {
+        const Node& n = ir.nodes[std::size_t(steps[i].node)];
+        if (n.kind != OpKind::dropout && n.kind != OpKind::dropout_backward) continue;
+        bool later = false;
+        for (std::size_t j = i + 1; j < steps.size() && !later; ++j) {
+            const Node& m = ir.nodes[std::size_t(steps[j].node)];
+            later = (m.kind == OpKind::dropout || m.kind == OpKind::dropout_backward) &&
+                    &m.attrs.rng_state.allocation() == &n.attrs.rng_state.allocation() &&
+                    m.attrs.rng_state.byte_offset() == n.attrs.rng_state.byte_offset();
+        }
+        steps[i].advance_rng = !later;
+    }
 
     // 3. fusion.
     if (options.fuse) {
@@ -181,6 +221,7 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
     // 4. outputs.
     std::vector<Tensor> targets;
     for (const Binding& b : outputs) {
+        if (!b.tensor.defined()) continue;
         const int r = cls.find(b.value.id());
         if (cls.storage[std::size_t(r)].defined()) {
             Step c;
@@ -204,11 +245,15 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
             if (ir.producer(in).kind == OpKind::constant) continue;
             last[std::size_t(cls.find(in))] = int64_t(i);
         }
-        if (s.output >= 0) {
-            const auto r = std::size_t(cls.find(s.output));
+        if (s.output < 0) continue;
+        for (int o : s.aux) {
+            const auto r = std::size_t(cls.find(o));
             if (first[r] < 0) first[r] = int64_t(i);
             last[r] = std::max(last[r], int64_t(i));
         }
+        const auto r = std::size_t(cls.find(s.output));
+        if (first[r] < 0) first[r] = int64_t(i);
+        last[r] = std::max(last[r], int64_t(i));
     }
     std::vector<int> planned;
     std::vector<detail::Lifetime> lifetimes;
@@ -243,6 +288,7 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
         return impl_->kept.back();
     };
     for (const Tensor& t : targets) impl_->kept.push_back(t);
+    if (hooks && hooks->before) hooks->before(*impl_->cl);
     for (const Step& s : steps) {
         if (s.copy_to >= 0) {
             const Tensor src = tensor_of(s.inputs[0]);
@@ -256,7 +302,9 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
         for (int v : s.inputs)
             if (ir.producer(v).kind != OpKind::constant) in.push_back(tensor_of(v));
         Tensor out = tensor_of(s.output);
-        const detail::LowerArgs args{*impl_->cl, ctx, ir, n, in, out, s.relu, s.beta, scratch};
+        std::vector<Tensor> aux;
+        for (int a : s.aux) aux.push_back(tensor_of(a));
+        const detail::LowerArgs args{*impl_->cl, ctx, ir, n, in, out, aux, s.relu, s.beta, s.advance_rng, scratch};
         detail::op_def(n.kind).lower(args);
         std::string label = detail::op_def(n.kind).name;
         if (n.inputs.size() == 3 && (n.kind == OpKind::matmul || n.kind == OpKind::conv2d)) label += "+bias";
@@ -264,6 +312,7 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
         if (s.beta != 0.0f) label += "+=%" + std::to_string(cls.find(s.output));
         impl_->labels.push_back(label + " %" + std::to_string(s.output));
     }
+    if (hooks && hooks->after) hooks->after(*impl_->cl);
 }
 
 Program::~Program() {
@@ -279,6 +328,7 @@ Program& Program::operator=(Program&&) noexcept = default;
 
 void Program::run() { impl_->cl->submit(); }
 void Program::wait() { impl_->cl->wait(); }
+bool Program::running() const { return impl_->cl->pending(); }
 std::size_t Program::dispatch_count() const { return impl_->cl->dispatch_count(); }
 std::size_t Program::barrier_count() const { return impl_->cl->barrier_count(); }
 MemoryPlanStats Program::memory() const { return impl_->stats; }

@@ -27,6 +27,13 @@ int GraphIR::add_node(OpKind kind, std::vector<int> inputs, Attrs attrs) {
     n.output = int(values.size());
     v.producer = int(nodes.size());
     values.push_back(std::move(v));
+    if (const auto aux = op_def(kind).infer_aux) {
+        for (ValueInfo a : aux(*this, n)) {
+            a.producer = int(nodes.size());
+            n.aux.push_back(int(values.size()));
+            values.push_back(std::move(a));
+        }
+    }
     nodes.push_back(std::move(n));
     return nodes.back().output;
 }
@@ -149,6 +156,55 @@ Value Builder::avg_pool2d(Value x, const Pool2dParams& p) {
     Attrs at;
     at.pool = p;
     return {ir_.get(), ir_->add_node(OpKind::avg_pool2d, {operand(x, "avg_pool2d")}, at)};
+}
+
+Value Builder::max_pool2d(Value x, const Pool2dParams& p) {
+    Attrs at;
+    at.pool = p;
+    return {ir_.get(), ir_->add_node(OpKind::max_pool2d, {operand(x, "max_pool2d")}, at)};
+}
+
+Value Builder::batch_norm2d(Value x, Value gamma, Value beta, const BatchNormStats& stats, bool training,
+                            const BatchNormParams& p) {
+    if (!stats.data.defined()) throw Error("Builder::batch_norm2d: undefined statistics (BatchNormStats::create)");
+    Attrs at;
+    at.bn = p;
+    at.bn_stats = stats;
+    at.training = training;
+    return {ir_.get(), ir_->add_node(OpKind::batch_norm2d,
+                                     {operand(x, "batch_norm2d"), operand(gamma, "batch_norm2d"),
+                                      operand(beta, "batch_norm2d")},
+                                     at)};
+}
+
+Value Builder::layer_norm(Value x, Value gamma, Value beta, float eps) {
+    Attrs at;
+    at.eps = eps;
+    return {ir_.get(),
+            ir_->add_node(OpKind::layer_norm,
+                          {operand(x, "layer_norm"), operand(gamma, "layer_norm"), operand(beta, "layer_norm")}, at)};
+}
+
+Value Builder::dropout(Value x, float p, const Tensor& rng_state) {
+    if (!(p >= 0.0f && p < 1.0f)) throw Error("Builder::dropout: p must be in [0, 1), got " + std::to_string(p));
+    if (!rng_state.defined() || rng_state.dtype() != DType::u32 || rng_state.numel() != 2)
+        throw ShapeError("Builder::dropout: rng_state must be a u32 [2] tensor (make_rng_state)");
+    Attrs at;
+    at.p = p;
+    at.rng_state = rng_state;
+    return {ir_.get(), ir_->add_node(OpKind::dropout, {operand(x, "dropout")}, at)};
+}
+
+Value Builder::softmax_cross_entropy(Value logits, Value labels, const Tensor& state, float label_smoothing,
+                                     uint32_t mean_over) {
+    Attrs at;
+    at.state = state;
+    at.label_smoothing = label_smoothing;
+    at.mean_over = mean_over;
+    return {ir_.get(), ir_->add_node(OpKind::softmax_xent,
+                                     {operand(logits, "softmax_cross_entropy"),
+                                      operand(labels, "softmax_cross_entropy")},
+                                     at)};
 }
 
 Value Builder::mse_loss(Value y, Value target) {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "vkhalf/autograd.hpp"
+#include "vkhalf/norm.hpp"
 
 namespace vkhalf::detail {
 
@@ -29,6 +30,16 @@ enum class OpKind : uint8_t {
     avg_pool2d_backward,
     mse_loss,       // mean((y - t)^2)
     mse_loss_grad,  // seed * 2 (y - t) / n, from y, t and a constant seed
+    max_pool2d,           // y, and the argmax (aux) its backward scatters through
+    max_pool2d_backward,  // dx from dy and the argmax
+    batch_norm2d,           // y; training: batch statistics saved, running ones updated (in attrs.bn_stats)
+    batch_norm2d_backward,  // dx; dgamma and dbeta (aux)
+    layer_norm,             // y, and per-row mean and 1/std (aux, f32)
+    layer_norm_backward,    // dx; dgamma and dbeta (aux)
+    dropout,                // y = x * mask / (1 - p), the mask drawn from attrs.rng_state
+    dropout_backward,       // dx with the same mask
+    softmax_xent,       // a loss handle: the kernel adds loss, correct and seen to attrs.state
+    softmax_xent_grad,  // dz = S (softmax - onehot) / rows, S the loss scale in attrs.state
     count
 };
 
@@ -41,12 +52,23 @@ struct Attrs {
     Conv2dParams conv;
     Pool2dParams pool;
     Shape shape;  // reshape's target; the backward ops' output shape
+    // Normalisation, dropout and the loss: their parameters and the device state they use.
+    BatchNormParams bn;
+    BatchNormStats bn_stats;
+    bool training = true;
+    float eps = 1e-5f;  // layer_norm
+    float p = 0.0f;     // dropout
+    Tensor rng_state;   // dropout: {seed, offset}
+    Tensor state;       // softmax_xent: the TrainState
+    float label_smoothing = 0.0f;
+    uint32_t mean_over = 0;  // softmax_xent: rows the gradient averages over (0: the batch)
 };
 
 struct Node {
     OpKind kind = OpKind::leaf;
     std::vector<int> inputs;  // value ids
     int output = -1;          // value id
+    std::vector<int> aux;     // further outputs the same kernel writes (value ids)
     Attrs attrs;
 };
 

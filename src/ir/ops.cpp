@@ -7,6 +7,7 @@
 
 #include "ops/activations_record.hpp"
 #include "ops/record.hpp"
+#include "train/training_ops.hpp"
 #include "vkhalf/error.hpp"
 
 namespace vkhalf::detail {
@@ -279,51 +280,208 @@ void lower_mse_loss_grad(const LowerArgs& x) {
     record_mse_loss(x.cl, x.ctx.impl(), x.in[0], x.in[1], loss, &dy, seed, no_options());
 }
 
+
+// ---- max pooling: y and the argmax its backward scatters through ---------------------------
+
+ValueInfo infer_max_pool2d(const GraphIR& ir, Node& n) { return infer_avg_pool2d(ir, n); }
+
+std::vector<ValueInfo> aux_max_pool2d(const GraphIR& ir, const Node& n) {
+    return {info(pool2d_output_shape(operand(ir, n, 0).shape, n.attrs.pool), DType::u32)};
+}
+
+std::vector<int> vjp_max_pool2d(GraphIR& ir, const Node& n, int dy, const std::vector<bool>&) {
+    Attrs a = n.attrs;
+    a.shape = ir.value(n.inputs[0]).shape;
+    return {emit(ir, OpKind::max_pool2d_backward, {dy, n.aux.at(0)}, a)};
+}
+
+// ---- normalisation: the backward kernels write dx, dgamma and dbeta at once ------------------
+
+// x [n, c, h, w] (batch_norm2d) or [..., d] (layer_norm); gamma and beta [c] or [d].
+ValueInfo infer_norm(const GraphIR& ir, Node& n) {
+    const ValueInfo &x = operand(ir, n, 0), &g = operand(ir, n, 1), &b = operand(ir, n, 2);
+    require_float(n, x, "x");
+    require_same_dtype(n, x, g);
+    require_same_dtype(n, x, b);
+    const bool bn = n.kind == OpKind::batch_norm2d;
+    if (bn ? x.shape.size() != 4 : x.shape.empty())
+        throw ShapeError(op_name(n) + ": x must be " + (bn ? "[n, c, h, w]" : "at least 1-D") + ", got " +
+                         to_string(x.shape));
+    const int64_t c = bn ? x.shape[1] : x.shape.back();
+    if (g.shape != Shape{c} || b.shape != Shape{c})
+        throw ShapeError(op_name(n) + ": gamma and beta must be [" + std::to_string(c) + "], got " +
+                         to_string(g.shape) + " and " + to_string(b.shape));
+    if (bn && n.attrs.bn_stats.channels != c)
+        throw ShapeError("batch_norm2d: statistics for " + std::to_string(n.attrs.bn_stats.channels) +
+                         " channels, x has " + std::to_string(c));
+    return info(x.shape, x.dtype);
+}
+
+std::vector<ValueInfo> aux_layer_norm(const GraphIR& ir, const Node& n) {
+    const ValueInfo& x = operand(ir, n, 0);
+    return {info({2 * (numel(x.shape) / x.shape.back())}, DType::f32)};
+}
+
+ValueInfo infer_norm_backward(const GraphIR& ir, Node& n) {
+    const ValueInfo &dy = operand(ir, n, 0), &x = operand(ir, n, 1);
+    require_same_shape(n, dy, x);
+    return info(x.shape, x.dtype);
+}
+
+std::vector<ValueInfo> aux_norm_backward(const GraphIR& ir, const Node& n) {
+    const ValueInfo& g = operand(ir, n, 2);
+    return {info(g.shape, g.dtype), info(g.shape, g.dtype)};
+}
+
+std::vector<int> vjp_norm(GraphIR& ir, const Node& n, int dy, const std::vector<bool>& need) {
+    const bool bn = n.kind == OpKind::batch_norm2d;
+    if (bn && !n.attrs.training)
+        throw UnsupportedError("grad: batch_norm2d %" + std::to_string(n.output) +
+                               " normalises with running statistics (evaluation); only training-mode "
+                               "normalisation has a gradient here");
+    std::vector<int> in{dy, n.inputs[0], n.inputs[1]};
+    if (!bn) in.push_back(n.aux.at(0));  // layer_norm's saved mean and 1/std
+    const int dx = emit(ir, bn ? OpKind::batch_norm2d_backward : OpKind::layer_norm_backward, in, n.attrs);
+    const Node& back = ir.producer(dx);
+    return {need[0] ? dx : -1, need[1] ? back.aux[0] : -1, need[2] ? back.aux[1] : -1};
+}
+
+void lower_batch_norm2d(const LowerArgs& x) {
+    BatchNormStats stats = x.node.attrs.bn_stats;
+    record_batch_norm2d(x.cl, x.ctx.impl(), x.in[0], x.in[1], x.in[2], stats, x.out, x.node.attrs.training,
+                        x.node.attrs.bn, no_options());
+}
+
+void lower_batch_norm2d_backward(const LowerArgs& x) {
+    record_batch_norm2d_backward(x.cl, x.ctx.impl(), x.in[0], x.in[1], x.in[2], x.node.attrs.bn_stats, x.out,
+                                 x.aux[0], x.aux[1], x.node.attrs.bn, no_options());
+}
+
+void lower_layer_norm(const LowerArgs& x) {
+    record_layer_norm(x.cl, x.ctx.impl(), x.in[0], x.in[1], x.in[2], x.out, x.aux[0], x.node.attrs.eps,
+                      no_options());
+}
+
+void lower_layer_norm_backward(const LowerArgs& x) {
+    record_layer_norm_backward(x.cl, x.ctx.impl(), x.in[0], x.in[1], x.in[2], x.in[3], x.out, x.aux[0], x.aux[1],
+                               no_options());
+}
+
+// ---- dropout: the backward draws the same mask from the same state ----------------------------
+
+std::vector<int> vjp_dropout(GraphIR& ir, const Node& n, int dy, const std::vector<bool>&) {
+    return {emit(ir, OpKind::dropout_backward, {dy}, n.attrs)};
+}
+
+// The forward keeps the state for its backward; the compiler sets advance_rng on whichever of
+// the two runs last, so the next replay draws a new mask.
+void lower_dropout(const LowerArgs& x, bool backward) {
+    Tensor rng = x.node.attrs.rng_state;
+    const RngAdvance adv = x.advance_rng ? RngAdvance::advance : RngAdvance::keep;
+    if (backward)
+        record_dropout_backward(x.cl, x.ctx.impl(), x.in[0], x.out, x.node.attrs.p, rng, adv, no_options());
+    else
+        record_dropout(x.cl, x.ctx.impl(), x.in[0], x.out, x.node.attrs.p, rng, adv, no_options());
+}
+
+// ---- softmax cross-entropy over classes, fused with the training state -----------------------
+
+ValueInfo infer_softmax_xent(const GraphIR& ir, Node& n) {
+    const ValueInfo &z = operand(ir, n, 0), &l = operand(ir, n, 1);
+    require_float(n, z, "logits");
+    if (z.shape.size() != 2 || l.dtype != DType::u32 || l.shape != Shape{z.shape[0]})
+        throw ShapeError("softmax_cross_entropy: logits [rows, classes] and u32 labels [rows], got " +
+                         to_string(z.shape) + " and " + to_string(l.shape) + " " + std::string(to_string(l.dtype)));
+    if (!n.attrs.state.defined()) throw Error("softmax_cross_entropy: no training state tensor");
+    if (n.kind == OpKind::softmax_xent_grad) return info(z.shape, z.dtype);
+    return info({1}, DType::f32);
+}
+
+// The kernel seeds the gradient with the loss scale S it reads from the state on the device, so
+// the host seed must be 1 (S is dynamic: the step never returns to the host).
+std::vector<int> vjp_softmax_xent(GraphIR& ir, const Node& n, int dy, const std::vector<bool>&) {
+    const Node& seed = ir.producer(dy);
+    if (seed.kind != OpKind::constant || seed.attrs.alpha != 1.0f)
+        throw UnsupportedError("grad: softmax_cross_entropy %" + std::to_string(n.output) +
+                               " must be the loss itself with seed 1: it scales its gradient by the loss "
+                               "scale in the training state");
+    return {emit(ir, OpKind::softmax_xent_grad, {n.inputs[0], n.inputs[1], dy}, n.attrs), -1};
+}
+
+void lower_softmax_xent(const LowerArgs& x, bool with_grad) {
+    Tensor state = x.node.attrs.state;
+    Tensor dz = with_grad ? x.out : x.in[0];  // evaluation: bound, never written
+    record_softmax_xent(x.cl, x.ctx.impl(), x.in[0], x.in[1], state, dz, with_grad,
+                        x.node.attrs.label_smoothing, x.node.attrs.mean_over);
+}
+
 const std::array<OpDef, std::size_t(OpKind::count)> kOps = [] {
     std::array<OpDef, std::size_t(OpKind::count)> t{};
     auto set = [&](OpKind k, OpDef d) { t[std::size_t(k)] = d; };
-    set(OpKind::leaf, {"leaf", nullptr, nullptr, nullptr});
-    set(OpKind::constant, {"constant", nullptr, nullptr, nullptr});
-    set(OpKind::matmul, {"matmul", infer_matmul, vjp_matmul, lower_matmul});
-    set(OpKind::bias_grad, {"bias_grad", infer_bias_grad, nullptr, lower_bias_grad});
-    set(OpKind::add, {"add", infer_elementwise, vjp_add,
+    set(OpKind::leaf, {"leaf", nullptr, nullptr, nullptr, nullptr});
+    set(OpKind::constant, {"constant", nullptr, nullptr, nullptr, nullptr});
+    set(OpKind::matmul, {"matmul", infer_matmul, nullptr, vjp_matmul, lower_matmul});
+    set(OpKind::bias_grad, {"bias_grad", infer_bias_grad, nullptr, nullptr, lower_bias_grad});
+    set(OpKind::add, {"add", infer_elementwise, nullptr, vjp_add,
                       [](const LowerArgs& x) { lower_elementwise(x, ElementwiseOp::add); }});
-    set(OpKind::mul, {"mul", infer_elementwise, vjp_mul,
+    set(OpKind::mul, {"mul", infer_elementwise, nullptr, vjp_mul,
                       [](const LowerArgs& x) { lower_elementwise(x, ElementwiseOp::mul); }});
-    set(OpKind::scale, {"scale", infer_elementwise, vjp_scale,
+    set(OpKind::scale, {"scale", infer_elementwise, nullptr, vjp_scale,
                         [](const LowerArgs& x) { lower_elementwise(x, ElementwiseOp::scale); }});
-    set(OpKind::relu, {"relu", infer_elementwise, vjp_relu,
+    set(OpKind::relu, {"relu", infer_elementwise, nullptr, vjp_relu,
                        [](const LowerArgs& x) { lower_elementwise(x, ElementwiseOp::relu); }});
-    set(OpKind::relu_backward, {"relu_backward", infer_elementwise, nullptr,
+    set(OpKind::relu_backward, {"relu_backward", infer_elementwise, nullptr, nullptr,
                                 [](const LowerArgs& x) { lower_elementwise(x, ElementwiseOp::relu_backward); }});
-    set(OpKind::activation, {"activation", infer_elementwise, vjp_activation, [](const LowerArgs& x) {
+    set(OpKind::activation, {"activation", infer_elementwise, nullptr, vjp_activation, [](const LowerArgs& x) {
                                  record_activation(x.cl, x.ctx.impl(), x.node.attrs.activation, x.in[0], x.out,
                                                    no_options());
                              }});
     set(OpKind::activation_backward,
-        {"activation_backward", infer_elementwise, nullptr, [](const LowerArgs& x) {
+        {"activation_backward", infer_elementwise, nullptr, nullptr, [](const LowerArgs& x) {
              record_activation_backward(x.cl, x.ctx.impl(), x.node.attrs.activation, x.in[0], x.in[1], x.out,
                                         no_options());
          }});
-    set(OpKind::reshape, {"reshape", infer_reshape, vjp_reshape, nullptr});
-    set(OpKind::conv2d, {"conv2d", infer_conv2d, vjp_conv2d, lower_conv2d});
+    set(OpKind::reshape, {"reshape", infer_reshape, nullptr, vjp_reshape, nullptr});
+    set(OpKind::conv2d, {"conv2d", infer_conv2d, nullptr, vjp_conv2d, lower_conv2d});
     set(OpKind::conv2d_backward_data,
-        {"conv2d_backward_data", infer_from_attrs, nullptr, [](const LowerArgs& x) {
+        {"conv2d_backward_data", infer_from_attrs, nullptr, nullptr, [](const LowerArgs& x) {
              record_conv2d_backward_data(x.cl, x.ctx, x.in[0], x.in[1], x.out, x.node.attrs.conv, no_options());
          }});
     set(OpKind::conv2d_backward_weight,
-        {"conv2d_backward_weight", infer_from_attrs, nullptr, [](const LowerArgs& x) {
+        {"conv2d_backward_weight", infer_from_attrs, nullptr, nullptr, [](const LowerArgs& x) {
              record_conv2d_backward_weight(x.cl, x.ctx, x.in[0], x.in[1], x.out, x.node.attrs.conv, no_options());
          }});
-    set(OpKind::avg_pool2d, {"avg_pool2d", infer_avg_pool2d, vjp_avg_pool2d, [](const LowerArgs& x) {
+    set(OpKind::avg_pool2d, {"avg_pool2d", infer_avg_pool2d, nullptr, vjp_avg_pool2d, [](const LowerArgs& x) {
                                  record_avg_pool2d(x.cl, x.ctx.impl(), x.in[0], x.out, x.node.attrs.pool, no_options());
                              }});
     set(OpKind::avg_pool2d_backward,
-        {"avg_pool2d_backward", infer_from_attrs, nullptr, [](const LowerArgs& x) {
+        {"avg_pool2d_backward", infer_from_attrs, nullptr, nullptr, [](const LowerArgs& x) {
              record_avg_pool2d_backward(x.cl, x.ctx.impl(), x.in[0], x.out, x.node.attrs.pool, no_options());
          }});
-    set(OpKind::mse_loss, {"mse_loss", infer_mse_loss, vjp_mse_loss, lower_mse_loss});
-    set(OpKind::mse_loss_grad, {"mse_loss_grad", infer_mse_loss_grad, nullptr, lower_mse_loss_grad});
+    set(OpKind::mse_loss, {"mse_loss", infer_mse_loss, nullptr, vjp_mse_loss, lower_mse_loss});
+    set(OpKind::mse_loss_grad, {"mse_loss_grad", infer_mse_loss_grad, nullptr, nullptr, lower_mse_loss_grad});
+    set(OpKind::max_pool2d, {"max_pool2d", infer_max_pool2d, aux_max_pool2d, vjp_max_pool2d, [](const LowerArgs& x) {
+                                 record_max_pool2d(x.cl, x.ctx.impl(), x.in[0], x.out, x.aux[0], x.node.attrs.pool,
+                                                   no_options());
+                             }});
+    set(OpKind::max_pool2d_backward,
+        {"max_pool2d_backward", infer_from_attrs, nullptr, nullptr, [](const LowerArgs& x) {
+             record_max_pool2d_backward(x.cl, x.ctx.impl(), x.in[0], x.in[1], x.out, x.node.attrs.pool, no_options());
+         }});
+    set(OpKind::batch_norm2d, {"batch_norm2d", infer_norm, nullptr, vjp_norm, lower_batch_norm2d});
+    set(OpKind::batch_norm2d_backward,
+        {"batch_norm2d_backward", infer_norm_backward, aux_norm_backward, nullptr, lower_batch_norm2d_backward});
+    set(OpKind::layer_norm, {"layer_norm", infer_norm, aux_layer_norm, vjp_norm, lower_layer_norm});
+    set(OpKind::layer_norm_backward,
+        {"layer_norm_backward", infer_norm_backward, aux_norm_backward, nullptr, lower_layer_norm_backward});
+    set(OpKind::dropout, {"dropout", infer_elementwise, nullptr, vjp_dropout,
+                          [](const LowerArgs& x) { lower_dropout(x, false); }});
+    set(OpKind::dropout_backward, {"dropout_backward", infer_elementwise, nullptr, nullptr,
+                                   [](const LowerArgs& x) { lower_dropout(x, true); }});
+    set(OpKind::softmax_xent, {"softmax_xent", infer_softmax_xent, nullptr, vjp_softmax_xent,
+                               [](const LowerArgs& x) { lower_softmax_xent(x, false); }});
+    set(OpKind::softmax_xent_grad, {"softmax_xent_grad", infer_softmax_xent, nullptr, nullptr,
+                                    [](const LowerArgs& x) { lower_softmax_xent(x, true); }});
     return t;
 }();
 

@@ -18,8 +18,10 @@ struct LowerArgs {
     const Node& node;
     std::span<const Tensor> in;  // the node's operands (constants left out)
     Tensor& out;
+    std::span<Tensor> aux;  // the node's further outputs
     bool relu = false;  // apply ReLU in the epilogue (matmul, conv2d)
     float beta = 0.0f;  // out = result + beta * out (matmul): a gradient sum written in place
+    bool advance_rng = false;  // dropout: no later step reuses this mask, so move the state on
     // A scratch tensor that lives as long as the program (an op's unread second result).
     std::function<Tensor(Shape, DType)> scratch;
 };
@@ -29,6 +31,8 @@ struct OpDef {
     // Checks the operands and attributes and returns the output's shape and dtype; may settle
     // attributes (add_bias: per row or per channel).
     ValueInfo (*infer)(const GraphIR& ir, Node& node);
+    // The further outputs' shapes and dtypes (nullptr: none).
+    std::vector<ValueInfo> (*infer_aux)(const GraphIR& ir, const Node& node);
     // Gradient contributions for the operands marked in `need`, given dy (the gradient of the
     // node's output); -1 where none. nullptr: the op has no gradient (a backward op).
     std::vector<int> (*vjp)(GraphIR& ir, const Node& node, int dy, const std::vector<bool>& need);

@@ -13,6 +13,19 @@ int ParameterSet::add(std::string name, Shape shape) {
     return static_cast<int>(infos_.size()) - 1;
 }
 
+void ParameterSet::freeze(std::span<const std::string> prefixes) {
+    if (master_flat.defined()) throw Error("ParameterSet::freeze after allocate()");
+    for (const std::string& prefix : prefixes) {
+        bool any = false;
+        for (auto& p : infos_)
+            if (p.name.starts_with(prefix)) {
+                p.requires_grad = false;
+                any = true;
+            }
+        if (!any) throw Error("freeze: no parameter name starts with '" + prefix + "'");
+    }
+}
+
 void ParameterSet::allocate(Context& ctx, Precision precision) {
     precision_ = precision;
     // Each parameter starts at an offset every view can bind: the storage-buffer offset
@@ -20,9 +33,13 @@ void ParameterSet::allocate(Context& ctx, Precision precision) {
     const int64_t align_bytes = std::max<int64_t>(16, int64_t(ctx.caps().min_storage_offset_alignment));
     align_ = std::max<int64_t>(align_bytes / 2, 2);
     int64_t offset = 0;
-    for (auto& p : infos_) {
-        p.offset = offset;
-        offset += (numel(p.shape) + align_ - 1) / align_ * align_;
+    for (bool trainable : {true, false}) {  // trainable first: the optimizer runs over one prefix
+        for (auto& p : infos_) {
+            if (p.requires_grad != trainable) continue;
+            p.offset = offset;
+            offset += (numel(p.shape) + align_ - 1) / align_ * align_;
+        }
+        if (trainable) trainable_size_ = offset;
     }
     size_ = std::max<int64_t>(offset, 2);
     const DType wd = working_dtype(precision);

@@ -31,7 +31,9 @@ void record_mse_loss(CommandList& cl, ContextImpl& ctx, const Tensor& y, const T
         uint32_t n;
         float scale;
     } push{uint32_t(y.numel()), scale};
-    const BufferAccess b[] = {read(y), read(target), dy ? write(*dy) : read(y), write(loss)};
+    // Without a gradient, binding 2 (read-write in the shader, unwritten) gets the loss: binding y
+    // there would make the validation layer count a write to y.
+    const BufferAccess b[] = {read(y), read(target), dy ? write(*dy) : write(loss), write(loss)};
     cl.dispatch(pipe, b, &push, sizeof(push), 1, "mse_loss");
 }
 

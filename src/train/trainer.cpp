@@ -5,6 +5,7 @@
 #include <numeric>
 #include <random>
 
+#include "compile/program_access.hpp"
 #include "runtime/context_impl.hpp"
 #include "train/training_ops.hpp"
 #include "vkhalf/error.hpp"
@@ -109,11 +110,20 @@ std::string numerical_fault(const detail::TrainState& s, const TrainerOptions& o
            ": the run diverged or the model overflows";
 }
 
-// Forward and loss over [first, first + batches * batch) of `data`: the evaluation graph.
+// Forward and loss over [first, first + batches * batch) of `data`: the evaluation program.
 struct EvalPass {
-    std::unique_ptr<Graph> graph;
+    std::unique_ptr<Program> program;
+    Tensor x, labels;
     uint32_t batches = 0;
 };
+
+CompileOptions compile_options(const TrainerOptions& o) {
+    CompileOptions c;
+    c.reuse_memory = o.reuse_activation_memory;
+    c.profile = o.profile;
+    c.submit_per_op = o.submit_per_op;
+    return c;
+}
 
 } // namespace
 
@@ -123,8 +133,8 @@ struct Trainer::Impl {
     DeviceDataset train;  // a copy: it shares, and so keeps alive, the device memory the graph reads
     TrainerOptions opt;
     ParameterSet params;
-    Tensor state, order, x, labels, dlogits;
-    std::unique_ptr<Graph> graph;
+    Tensor state, order, x, labels;
+    std::unique_ptr<Program> program;
     // Evaluation: its own state (step counter, metrics), identity order, full batches + remainder,
     // recorded for one dataset (a copy, keeping its memory alive while the graphs exist).
     DeviceDataset eval_data;
@@ -145,39 +155,62 @@ struct Trainer::Impl {
     void check_ranks_agree_on_setup();
     void all_reduce_gradients();
     void wait_all() {
-        graph->wait();
+        program->wait();
         if (update) update->wait();
     }
     EvalPass record_eval(const DeviceDataset& data, int64_t batch, uint32_t batches, uint32_t first);
 };
 
+// The step as one program: gather -> the model's forward -> softmax cross-entropy seeded with the
+// loss scale -> the derived backward, gradients written into the flat gradient buffer -> (one
+// process) finite check, optimizer and scale update over the trainable parameters.
 void Trainer::Impl::record_step() {
-    auto& cl = graph->commands();
     auto& impl = ctx.impl();
     const int64_t b = local_batch;
     const int rank = comm ? comm->rank() : 0;
     const DType wd = working_dtype(opt.precision);
-    x = graph->activation({b, train.features}, wd);
-    labels = graph->activation({b}, DType::u32);
-    const detail::GatherParams gp{uint32_t(b),   uint32_t(train.features), uint32_t(train.count / opt.batch),
-                                  uint32_t(rank * b), opt.mean,          1.0f / opt.std,
-                                  uint32_t(opt.batch)};
-    detail::record_gather(cl, impl, train, order, state, gp, x, labels);
-    RecordContext rc{*graph, params, opt.precision};
-    Tensor logits = model.record_forward(rc, x);
+    x = Tensor::empty(ctx, {b, train.features}, wd);
+    labels = Tensor::empty(ctx, {b}, DType::u32);
+    Builder builder(ctx);
+    ModelBuilder mb(builder, params, opt.precision, true);
+    const Value logits = model.forward(mb, builder.input(x, "x"));
     if (logits.shape() != Shape{b, train.classes})
         throw ShapeError("Trainer: the model's output is " + to_string(logits.shape()) + ", expected [" +
                          std::to_string(b) + ", " + std::to_string(train.classes) + "]");
-    dlogits = graph->activation(logits.shape(), wd);
-    detail::record_softmax_xent(cl, impl, logits, labels, state, dlogits, true, opt.label_smoothing,
-                                uint32_t(opt.batch));
-    model.record_backward(rc, dlogits, false);
-    graph->release(dlogits);
-    auto& ul = update ? update->commands() : cl;  // data parallel: after the all-reduce
-    detail::record_check_finite(ul, impl, params.grad_flat, state);
-    detail::record_optimizer_step(ul, ctx, opt.optimizer, params.grad_flat, params.master_flat, params.moment1_flat,
-                                  params.moment2_flat, params.work_flat, state);
-    detail::record_scale_update(ul, impl, opt.loss_scale, state);
+    const Value loss = builder.softmax_cross_entropy(logits, builder.input(labels, "labels"), state,
+                                                     opt.label_smoothing, uint32_t(opt.batch));
+    std::vector<Value> wrt;
+    std::vector<int> ids;
+    for (int id : mb.used())
+        if (params.infos()[std::size_t(id)].requires_grad) {
+            wrt.push_back(mb.param(id));
+            ids.push_back(id);
+        }
+    if (wrt.empty()) throw Error("Trainer: the model has no trainable parameter (all frozen?)");
+    const std::vector<Value> grads = builder.grad(loss, wrt);
+    std::vector<Binding> outputs;
+    for (std::size_t i = 0; i < grads.size(); ++i) outputs.push_back({grads[i], params.grad(ids[i])});
+
+    detail::ProgramHooks hooks;
+    const detail::GatherParams gp{uint32_t(b),   uint32_t(train.features), uint32_t(train.count / opt.batch),
+                                  uint32_t(rank * b), opt.mean,          1.0f / opt.std,
+                                  uint32_t(opt.batch)};
+    hooks.before = [&](detail::CommandList& cl) { detail::record_gather(cl, impl, train, order, state, gp, x, labels); };
+    auto record_update = [this, &impl](detail::CommandList& cl) {
+        const Shape n{params.trainable_size()};
+        const Tensor grad = params.grad_flat.view(0, n);
+        Tensor master = params.master_flat.view(0, n), m1 = params.moment1_flat.view(0, n),
+               m2 = params.moment2_flat.view(0, n), work = params.work_flat.view(0, n);
+        detail::record_check_finite(cl, impl, grad, state);
+        detail::record_optimizer_step(cl, ctx, opt.optimizer, grad, master, m1, m2, work, state);
+        detail::record_scale_update(cl, impl, opt.loss_scale, state);
+    };
+    if (update)  // data parallel: after the all-reduce, in a submission of its own
+        record_update(update->commands());
+    else
+        hooks.after = record_update;
+    program = std::make_unique<Program>(
+        detail::ProgramAccess::compile(builder, std::move(outputs), compile_options(opt), hooks));
 }
 
 // Model (names, shapes, layout, precision), data, and every option that shapes the step: a rank
@@ -228,20 +261,26 @@ EvalPass Trainer::Impl::record_eval(const DeviceDataset& data, int64_t batch, ui
     EvalPass pass;
     pass.batches = batches;
     if (batches == 0) return pass;
-    pass.graph = std::make_unique<Graph>(ctx);
-    Graph& g = *pass.graph;
     auto& impl = ctx.impl();
-    const DType wd = working_dtype(opt.precision);
-    Tensor& ex = g.keep(Tensor::empty(ctx, {batch, data.features}, wd));
-    Tensor& el = g.keep(Tensor::empty(ctx, {batch}, DType::u32));
+    pass.x = Tensor::empty(ctx, {batch, data.features}, working_dtype(opt.precision));
+    pass.labels = Tensor::empty(ctx, {batch}, DType::u32);
+    Builder builder(ctx);
+    ModelBuilder mb(builder, params, opt.precision, false);  // evaluation: dropout passes through
+    const Value logits = model.forward(mb, builder.input(pass.x, "x"));
+    const Value loss = builder.softmax_cross_entropy(logits, builder.input(pass.labels, "labels"), eval_state);
+    detail::ProgramHooks hooks;
     const detail::GatherParams gp{uint32_t(batch), uint32_t(data.features), batches, first, opt.mean, 1.0f / opt.std};
-    detail::record_gather(g.commands(), impl, data, eval_order, eval_state, gp, ex, el);
-    RecordContext rc{g, params, opt.precision, false};  // evaluation: dropout passes through
-    Tensor logits = model.record_forward(rc, ex);
-    detail::record_softmax_xent(g.commands(), impl, logits, el, eval_state, logits, false);
-    LossScaleOptions counter;  // advances eval_state.step only (no overflow, no scaling)
-    counter.mode = LossScaleMode::none;
-    detail::record_scale_update(g.commands(), impl, counter, eval_state);
+    hooks.before = [&](detail::CommandList& cl) {
+        detail::record_gather(cl, impl, data, eval_order, eval_state, gp, pass.x, pass.labels);
+    };
+    hooks.after = [&](detail::CommandList& cl) {
+        LossScaleOptions counter;  // advances eval_state.step only (no overflow, no scaling)
+        counter.mode = LossScaleMode::none;
+        detail::record_scale_update(cl, impl, counter, eval_state);
+    };
+    CompileOptions c = compile_options(opt);
+    c.submit_per_op = false;
+    pass.program = std::make_unique<Program>(detail::ProgramAccess::compile(builder, {{loss, {}}}, c, hooks));
     return pass;
 }
 
@@ -262,6 +301,7 @@ Trainer::Trainer(Context& ctx, Sequential& model, const DeviceDataset& train, Tr
                          std::to_string(ranks) + " ranks");
     m.local_batch = options.batch / ranks;
     model.register_parameters(m.params, "");
+    m.params.freeze(options.freeze);
     m.params.allocate(ctx, options.precision);
     std::mt19937_64 rng(options.seed);
     model.init_parameters(m.params, rng);
@@ -270,7 +310,6 @@ Trainer::Trainer(Context& ctx, Sequential& model, const DeviceDataset& train, Tr
     m.opt.loss_scale = ls;
     m.state = new_state(ctx, detail::initial_state(ls));
     m.order = identity_order(ctx, train.count);
-    m.graph = std::make_unique<Graph>(ctx, options.profile, options.reuse_activation_memory, options.submit_per_op);
     if (m.comm) {
         m.check_ranks_agree_on_setup();
         m.update = std::make_unique<Graph>(ctx, options.profile, options.reuse_activation_memory, options.submit_per_op);
@@ -280,7 +319,7 @@ Trainer::Trainer(Context& ctx, Sequential& model, const DeviceDataset& train, Tr
 }
 
 Trainer::~Trainer() {
-    if (impl_ && impl_->graph) {
+    if (impl_ && impl_->program) {
         try {
             impl_->wait_all();
         } catch (...) {  // a lost device: nothing left to wait for
@@ -303,11 +342,11 @@ void Trainer::shuffle(uint64_t epoch) {
 void Trainer::step() {
     Impl& m = *impl_;
     if (!m.update) {
-        m.graph->run();
+        m.program->run();
         return;
     }
     m.update->wait();  // the previous step's optimizer writes the weights this forward reads
-    m.graph->run_and_wait();
+    m.program->run_and_wait();
     m.all_reduce_gradients();
     m.update->run();
 }
@@ -354,9 +393,9 @@ Metrics Trainer::evaluate(const DeviceDataset& data) {
     }
     const detail::TrainState fresh = detail::initial_state({LossScaleMode::none});
     m.eval_state.upload_bytes(std::as_bytes(std::span(&fresh, 1)));
-    for (uint32_t i = 0; i < m.eval_full.batches; ++i) m.eval_full.graph->run();
-    m.eval_full.graph->wait();
-    if (m.eval_rest.graph) m.eval_rest.graph->run_and_wait();
+    for (uint32_t i = 0; i < m.eval_full.batches; ++i) m.eval_full.program->run();
+    if (m.eval_full.program) m.eval_full.program->wait();
+    if (m.eval_rest.program) m.eval_rest.program->run_and_wait();
     const detail::TrainState s = read_state(m.eval_state);
     return {s.loss_sum, s.correct, s.seen, 1.0f, 0, 0, 0, 0};
 }
@@ -406,7 +445,7 @@ std::vector<std::pair<std::string, Tensor>> Trainer::state_tensors() {
     impl_->model.state_tensors(out);
     return out;
 }
-Graph& Trainer::graph() { return *impl_->graph; }
+Program& Trainer::program() { return *impl_->program; }
 Tensor& Trainer::state() { return impl_->state; }
 const TrainerOptions& Trainer::options() const { return impl_->opt; }
 

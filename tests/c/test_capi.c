@@ -371,6 +371,36 @@ static void test_training(vkh_context ctx, const char* checkpoint) {
 
     vkh_trainer_free(tr);
 
+    /* fine-tuning: the first layer frozen keeps every bit of its weights, the head trains */
+    vkh_model tuned = NULL;
+    CHECK_OK(vkh_model_create(&tuned));
+    CHECK_OK(vkh_model_add_linear(tuned, FEATURES, 32));
+    CHECK_OK(vkh_model_add_activation(tuned, VKH_RELU));
+    CHECK_OK(vkh_model_add_linear(tuned, 32, 4));
+    CHECK_STATUS(vkh_model_freeze(tuned, NULL), VKH_ERROR_INVALID_ARGUMENT);
+    CHECK_OK(vkh_model_freeze(tuned, "0."));
+    CHECK_OK(vkh_trainer_create(ctx, tuned, data, &o, &tr));
+    CHECK_STATUS(vkh_model_freeze(tuned, "2."), VKH_ERROR_INVALID_ARGUMENT); /* too late */
+    static float frozen_before[32 * FEATURES], frozen_after[32 * FEATURES], head_before[4 * 32], head_after[4 * 32];
+    CHECK_OK(vkh_trainer_get_parameter(tr, "0.weight", frozen_before, 32 * FEATURES));
+    CHECK_OK(vkh_trainer_get_parameter(tr, "2.weight", head_before, 4 * 32));
+    for (uint64_t epoch = 0; epoch < 2; ++epoch) {
+        CHECK_OK(vkh_trainer_shuffle(tr, epoch));
+        for (int64_t s = 0; s < steps; ++s) CHECK_OK(vkh_trainer_step(tr));
+    }
+    CHECK_OK(vkh_trainer_get_parameter(tr, "0.weight", frozen_after, 32 * FEATURES));
+    CHECK_OK(vkh_trainer_get_parameter(tr, "2.weight", head_after, 4 * 32));
+    CHECK(memcmp(frozen_before, frozen_after, sizeof frozen_after) == 0);
+    CHECK(memcmp(head_before, head_after, sizeof head_after) != 0);
+    vkh_trainer_free(tr);
+    vkh_model_free(tuned);
+    vkh_model wrong = NULL;
+    CHECK_OK(vkh_model_create(&wrong));
+    CHECK_OK(vkh_model_add_linear(wrong, FEATURES, 4));
+    CHECK_OK(vkh_model_freeze(wrong, "7."));
+    CHECK_STATUS(vkh_trainer_create(ctx, wrong, data, &o, &tr), VKH_ERROR_INVALID_ARGUMENT);
+    vkh_model_free(wrong);
+
     /* a learning rate that diverges: the update is refused, the weights stay finite, and metrics and
      * saving report it instead of training on garbage */
     vkh_model wild = NULL;
