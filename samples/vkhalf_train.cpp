@@ -24,8 +24,11 @@ Trains a classifier on an MNIST-format dataset (Fashion-MNIST by default) with f
 activations and gradients, fp32 master weights and optimizer state, and dynamic loss scaling, all
 on the device; one queue submission per step.
 
-  --model mlp|cnn          mlp: 784-256-10 with ReLU; cnn: conv3x3 1->32, ReLU, maxpool 2,
-                           conv3x3 32->64, ReLU, maxpool 2, linear ->128, ReLU, linear ->10  [mlp]
+  --model mlp|cnn|resnet   mlp: 784-256-10 with ReLU; cnn: conv3x3 1->32, ReLU, maxpool 2,
+                           conv3x3 32->64, ReLU, maxpool 2, linear ->128, ReLU, linear ->10;
+                           resnet: conv3x3 1->16 + BatchNorm + ReLU, three stages of two
+                           torchvision BasicBlocks (16, 32, 64 channels; 28, 14, 7 pixels),
+                           global average pooling, linear 64->10  [mlp]
   --data DIR               directory with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]
                            [$VKHALF_DATA, else fashion-mnist/ beside the vkhalf-train
                            executable, else /usr/share/datasets/fashion-mnist]
@@ -172,7 +175,7 @@ Args parse(int argc, char** argv) {
         else usage_error("unknown option '" + f + "'");
     }
     if (a.data.empty()) a.data = default_data_dir(argv[0]);
-    if (a.model != "mlp" && a.model != "cnn") usage_error("--model must be mlp or cnn");
+    if (a.model != "mlp" && a.model != "cnn" && a.model != "resnet") usage_error("--model must be mlp, cnn or resnet");
     if (a.optimizer != "sgd" && a.optimizer != "adam" && a.optimizer != "adamw") usage_error("--optimizer must be sgd, adam or adamw");
     if (a.precision != "fp16" && a.precision != "fp32") usage_error("--precision must be fp16 or fp32");
     if (a.loss_scale != "dynamic" && a.loss_scale != "static" && a.loss_scale != "none")
@@ -193,6 +196,23 @@ std::unique_ptr<Sequential> make_model(const std::string& name, int64_t rows, in
     auto m = std::make_unique<Sequential>();
     if (name == "mlp") {
         m->emplace<Linear>(rows * cols, 256).emplace<ReLU>().emplace<Linear>(256, 10);
+    } else if (name == "resnet") {
+        // Three stages of two basic blocks (16, 32, 64 channels; the second and third halve the
+        // size through a strided block with a 1x1 projection shortcut), global average pooling.
+        Conv2dParams same;
+        same.pad_h = same.pad_w = 1;
+        m->emplace<Unflatten>(Shape{1, rows, cols})
+            .emplace<Conv2d>(1, 16, 3, same, false)
+            .emplace<BatchNorm2d>(16)
+            .emplace<ReLU>()
+            .emplace<BasicBlock>(16, 16)
+            .emplace<BasicBlock>(16, 16)
+            .emplace<BasicBlock>(16, 32, 2)
+            .emplace<BasicBlock>(32, 32)
+            .emplace<BasicBlock>(32, 64, 2)
+            .emplace<BasicBlock>(64, 64)
+            .emplace<GlobalAvgPool2d>()
+            .emplace<Linear>(64, 10);
     } else {
         const int64_t h = ((rows - 2) / 2 - 2) / 2, w = ((cols - 2) / 2 - 2) / 2;  // after two conv3 + pool2
         m->emplace<Unflatten>(Shape{1, rows, cols})

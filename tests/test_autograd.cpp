@@ -88,6 +88,62 @@ Vec avg_pool2(const Vec& x, int planes, int hw) {
     return y;
 }
 
+// Training-mode BatchNorm2d (biased batch variance, eps 1e-5), gamma and beta per channel.
+Vec batch_norm(const Vec& x, const Vec& g, const Vec& b, int n, int c, int hw) {
+    Vec y(x.size());
+    const int plane = hw * hw;
+    for (int ch = 0; ch < c; ++ch) {
+        double mean = 0, var = 0;
+        for (int i = 0; i < n; ++i)
+            for (int p = 0; p < plane; ++p) mean += x[std::size_t((i * c + ch) * plane + p)];
+        mean /= n * plane;
+        for (int i = 0; i < n; ++i)
+            for (int p = 0; p < plane; ++p) {
+                const double d = x[std::size_t((i * c + ch) * plane + p)] - mean;
+                var += d * d;
+            }
+        var /= n * plane;
+        for (int i = 0; i < n; ++i)
+            for (int p = 0; p < plane; ++p) {
+                const std::size_t k = std::size_t((i * c + ch) * plane + p);
+                y[k] = (x[k] - mean) / std::sqrt(var + 1e-5) * g[std::size_t(ch)] + b[std::size_t(ch)];
+            }
+    }
+    return y;
+}
+
+// LayerNorm over rows of d (eps 1e-5).
+Vec layer_norm(const Vec& x, const Vec& g, const Vec& b, int rows, int d) {
+    Vec y(x.size());
+    for (int r = 0; r < rows; ++r) {
+        double mean = 0, var = 0;
+        for (int i = 0; i < d; ++i) mean += x[std::size_t(r * d + i)];
+        mean /= d;
+        for (int i = 0; i < d; ++i) var += (x[std::size_t(r * d + i)] - mean) * (x[std::size_t(r * d + i)] - mean);
+        var /= d;
+        for (int i = 0; i < d; ++i)
+            y[std::size_t(r * d + i)] =
+                (x[std::size_t(r * d + i)] - mean) / std::sqrt(var + 1e-5) * g[std::size_t(i)] + b[std::size_t(i)];
+    }
+    return y;
+}
+
+// 2x2 max pooling, stride 2.
+Vec max_pool2(const Vec& x, int planes, int hw) {
+    const int o = hw / 2;
+    Vec y(std::size_t(planes * o * o));
+    for (int p = 0; p < planes; ++p)
+        for (int oy = 0; oy < o; ++oy)
+            for (int ox = 0; ox < o; ++ox) {
+                double m = -1e300;
+                for (int dy = 0; dy < 2; ++dy)
+                    for (int dx = 0; dx < 2; ++dx)
+                        m = std::max(m, x[std::size_t((p * hw + 2 * oy + dy) * hw + 2 * ox + dx)]);
+                y[std::size_t((p * o + oy) * o + ox)] = m;
+            }
+    return y;
+}
+
 // ---- the harness ---------------------------------------------------------------------------
 
 struct Leaf {
@@ -368,6 +424,38 @@ TEST_CASE("convolution, pooling and a view: conv2d+bias+relu, avg_pool2d, flatte
         }
 }
 
+TEST_CASE("a convolutional residual block with BatchNorm, then max pooling and LayerNorm: gradients match fp64") {
+    const std::vector<Leaf> leaves = {{"x", {2, 3, 4, 4}, false, true},
+                                      {"conv1.weight", {4, 3, 3, 3}},
+                                      {"bn1.weight", {4}, true, true, 0.5f, 1.5f},
+                                      {"bn1.bias", {4}},
+                                      {"down.weight", {4, 3, 1, 1}},
+                                      {"ln.weight", {16}, true, true, 0.5f, 1.5f},
+                                      {"ln.bias", {16}},
+                                      {"target", {2, 16}, false, false}};
+    for (auto& d : test::devices())
+        for (DType dt : {DType::f32, DType::f16}) {
+            CAPTURE(d.label);
+            CAPTURE(to_string(dt));
+            const BatchNormStats stats = BatchNormStats::create(*d.ctx, 4);
+            auto build = [&](Builder& b, const std::vector<Value>& v) {
+                Conv2dParams same;
+                same.pad_h = same.pad_w = 1;
+                const Value h = b.batch_norm2d(b.conv2d(v[0], v[1], {}, same), v[2], v[3], stats, true);
+                const Value r = b.relu(b.add(h, b.conv2d(v[0], v[4])));
+                const Value p = b.reshape(b.max_pool2d(r, {}), {2, 16});
+                return b.mse_loss(b.layer_norm(p, v[5], v[6]), v[7]);
+            };
+            auto reference = [](const std::vector<Vec>& v) {
+                const Vec zero4(4, 0.0), zero4b(4, 0.0);
+                const Vec h = batch_norm(conv2d(v[0], v[1], zero4, 2, 3, 4, 4, 3, 1), v[2], v[3], 2, 4, 4);
+                const Vec r = relu(zip(h, conv2d(v[0], v[4], zero4b, 2, 3, 4, 4, 1, 0), std::plus<double>()));
+                return mse(layer_norm(max_pool2(r, 8, 4), v[5], v[6], 2, 16), v[7]);
+            };
+            check_graph(*d.ctx, dt, leaves, build, reference);
+        }
+}
+
 TEST_CASE("memory reuse changes no bit of the results; fusion and reuse can be switched off") {
     auto& ctx = test::full_device();
     const Outcome reused = check_graph(ctx, DType::f16, residual_leaves, residual_graph, residual_reference);
@@ -473,6 +561,41 @@ TEST_CASE("the Trainer trains a model with a residual block and a shared layer, 
         CHECK(after.accuracy() > 0.9);
         CHECK(tr.metrics().skipped <= 2);
     }
+    test::check_validation(ctx);
+}
+
+TEST_CASE("a small ResNet (BasicBlocks with a projection shortcut, global average pooling) trains") {
+    auto& ctx = test::full_device();
+    const DeviceDataset data = test::synthetic(ctx, 1024, 64, 23);  // 8x8 images
+    Conv2dParams same;
+    same.pad_h = same.pad_w = 1;
+    Sequential model;
+    model.emplace<Unflatten>(Shape{1, 8, 8})
+        .emplace<Conv2d>(1, 8, 3, same, false)
+        .emplace<BatchNorm2d>(8)
+        .emplace<ReLU>()
+        .emplace<BasicBlock>(8, 8)
+        .emplace<BasicBlock>(8, 16, 2)
+        .emplace<GlobalAvgPool2d>()
+        .emplace<Linear>(16, 10);
+    TrainerOptions o;
+    o.batch = 64;
+    o.optimizer.lr = 1e-2f;
+    Trainer tr(ctx, model, data, o);
+    std::vector<std::string> names;
+    for (const ParameterInfo& p : tr.parameters().infos()) names.push_back(p.name);
+    for (const char* want : {"1.weight", "2.weight", "4.conv1.weight", "4.bn2.bias", "5.downsample.0.weight",
+                             "5.downsample.1.weight", "7.bias"})
+        CHECK(std::find(names.begin(), names.end(), want) != names.end());
+    CHECK(std::find(names.begin(), names.end(), "1.bias") == names.end());  // no bias before a BatchNorm
+    std::vector<std::string> state;
+    for (const auto& [name, t] : tr.state_tensors()) state.push_back(name);
+    CHECK(std::find(state.begin(), state.end(), "5.downsample.1.running_var") != state.end());
+    const double before = tr.evaluate(data).mean_loss();
+    test::train_epochs(tr, 3);
+    const Metrics after = tr.evaluate(data);  // running statistics: the evaluation graph
+    CHECK(after.mean_loss() < 0.5 * before);
+    CHECK(after.accuracy() > 0.8);
     test::check_validation(ctx);
 }
 

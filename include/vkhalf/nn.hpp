@@ -119,11 +119,12 @@ private:
     int weight_ = -1, bias_ = -1;
 };
 
-// y = conv2d(x, W) + b over NCHW, W [out, in, kh, kw] and b [out] as torch.nn.Conv2d.
+// y = conv2d(x, W) + b over NCHW, W [out, in, kh, kw] and b [out] as torch.nn.Conv2d (bias false:
+// no b, as before a BatchNorm).
 class Conv2d : public Module {
 public:
-    Conv2d(int64_t in, int64_t out, int64_t kernel, Conv2dParams params = {})
-        : in_(in), out_(out), kernel_(kernel), params_(params) {}
+    Conv2d(int64_t in, int64_t out, int64_t kernel, Conv2dParams params = {}, bool bias = true)
+        : in_(in), out_(out), kernel_(kernel), params_(params), has_bias_(bias) {}
     void register_parameters(ParameterSet& params, const std::string& prefix) override;
     void init_parameters(ParameterSet& params, std::mt19937_64& rng) override;
     Value forward(ModelBuilder& mb, Value x) override;
@@ -131,6 +132,7 @@ public:
 private:
     int64_t in_, out_, kernel_;
     Conv2dParams params_;
+    bool has_bias_;
     int weight_ = -1, bias_ = -1;
 };
 
@@ -185,6 +187,12 @@ private:
     Pool2dParams params_;
 };
 
+// [n, c, h, w] -> [n, c]: the mean over each plane (torch.nn.AdaptiveAvgPool2d(1), then Flatten).
+class GlobalAvgPool2d : public Stateless {
+public:
+    Value forward(ModelBuilder& mb, Value x) override;
+};
+
 // [batch, ...] -> [batch, everything else] (torch.nn.Flatten): a view, NCHW order.
 class Flatten : public Stateless {
 public:
@@ -233,6 +241,24 @@ private:
 class ReLU : public Stateless {
 public:
     Value forward(ModelBuilder& mb, Value x) override { return mb.builder().relu(x); }
+};
+
+// torchvision's ResNet BasicBlock: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), 3x3
+// convolutions without bias; where the stride or the width changes, the shortcut is a 1x1
+// convolution and a BatchNorm2d ("downsample.0", "downsample.1"), else x itself.
+class BasicBlock : public Module {
+public:
+    BasicBlock(int64_t in, int64_t out, int64_t stride = 1);
+    void register_parameters(ParameterSet& params, const std::string& prefix) override;
+    void init_parameters(ParameterSet& params, std::mt19937_64& rng) override;
+    Value forward(ModelBuilder& mb, Value x) override;
+    void state_tensors(std::vector<std::pair<std::string, Tensor>>& out) override;
+
+private:
+    Conv2d conv1_, conv2_;
+    BatchNorm2d bn1_, bn2_;
+    std::unique_ptr<Conv2d> down_conv_;
+    std::unique_ptr<BatchNorm2d> down_bn_;
 };
 
 class Sequential : public Module {

@@ -44,7 +44,7 @@ Value Linear::forward(ModelBuilder& mb, Value x) {
 
 void Conv2d::register_parameters(ParameterSet& params, const std::string& prefix) {
     weight_ = params.add(prefix + "weight", {out_, in_, kernel_, kernel_});
-    bias_ = params.add(prefix + "bias", {out_});
+    if (has_bias_) bias_ = params.add(prefix + "bias", {out_});
 }
 
 void Conv2d::init_parameters(ParameterSet& params, std::mt19937_64& rng) {
@@ -53,13 +53,75 @@ void Conv2d::init_parameters(ParameterSet& params, std::mt19937_64& rng) {
     std::uniform_real_distribution<float> u(-bound, bound);
     std::vector<float> w(static_cast<std::size_t>(out_ * in_ * kernel_ * kernel_)), b(static_cast<std::size_t>(out_));
     for (auto& x : w) x = u(rng);
-    for (auto& x : b) x = u(rng);
     params.set(weight_, w);
+    if (!has_bias_) return;
+    for (auto& x : b) x = u(rng);
     params.set(bias_, b);
 }
 
 Value Conv2d::forward(ModelBuilder& mb, Value x) {
-    return mb.builder().conv2d(x, mb.param(weight_), mb.param(bias_), params_);
+    return mb.builder().conv2d(x, mb.param(weight_), has_bias_ ? mb.param(bias_) : Value{}, params_);
+}
+
+Value GlobalAvgPool2d::forward(ModelBuilder& mb, Value x) {
+    const Shape& s = x.shape();
+    if (s.size() != 4) throw ShapeError("GlobalAvgPool2d: input " + to_string(s) + ", expected [n, c, h, w]");
+    const Value y = mb.builder().avg_pool2d(x, {s[2], s[3], s[2], s[3], 0, 0});
+    return mb.builder().reshape(y, {s[0], s[1]});
+}
+
+namespace {
+Conv2dParams conv_params(int64_t stride, int64_t pad) {
+    Conv2dParams p;
+    p.stride_h = p.stride_w = stride;
+    p.pad_h = p.pad_w = pad;
+    return p;
+}
+} // namespace
+
+BasicBlock::BasicBlock(int64_t in, int64_t out, int64_t stride)
+    : conv1_(in, out, 3, conv_params(stride, 1), false), conv2_(out, out, 3, conv_params(1, 1), false),
+      bn1_(out), bn2_(out) {
+    if (stride != 1 || in != out) {
+        down_conv_ = std::make_unique<Conv2d>(in, out, 1, conv_params(stride, 0), false);
+        down_bn_ = std::make_unique<BatchNorm2d>(out);
+    }
+}
+
+void BasicBlock::register_parameters(ParameterSet& params, const std::string& prefix) {
+    conv1_.register_parameters(params, prefix + "conv1.");
+    bn1_.register_parameters(params, prefix + "bn1.");
+    conv2_.register_parameters(params, prefix + "conv2.");
+    bn2_.register_parameters(params, prefix + "bn2.");
+    if (down_conv_) {
+        down_conv_->register_parameters(params, prefix + "downsample.0.");
+        down_bn_->register_parameters(params, prefix + "downsample.1.");
+    }
+}
+
+void BasicBlock::init_parameters(ParameterSet& params, std::mt19937_64& rng) {
+    conv1_.init_parameters(params, rng);
+    bn1_.init_parameters(params, rng);
+    conv2_.init_parameters(params, rng);
+    bn2_.init_parameters(params, rng);
+    if (down_conv_) {
+        down_conv_->init_parameters(params, rng);
+        down_bn_->init_parameters(params, rng);
+    }
+}
+
+Value BasicBlock::forward(ModelBuilder& mb, Value x) {
+    Builder& b = mb.builder();
+    const Value h = b.relu(bn1_.forward(mb, conv1_.forward(mb, x)));
+    const Value y = bn2_.forward(mb, conv2_.forward(mb, h));
+    const Value shortcut = down_conv_ ? down_bn_->forward(mb, down_conv_->forward(mb, x)) : x;
+    return b.relu(b.add(y, shortcut));
+}
+
+void BasicBlock::state_tensors(std::vector<std::pair<std::string, Tensor>>& out) {
+    bn1_.state_tensors(out);
+    bn2_.state_tensors(out);
+    if (down_bn_) down_bn_->state_tensors(out);
 }
 
 void BatchNorm2d::register_parameters(ParameterSet& params, const std::string& prefix) {
