@@ -50,6 +50,12 @@ on the device; one queue submission per step.
   --checkpoint FILE        save a safetensors checkpoint after every epoch (atomic replace)
   --checkpoint-every N     also save it every N steps within an epoch (0: epochs only) [0]
   --resume FILE            continue from a checkpoint (same model and precision)
+  --init-from FILE         start from these weights: a safetensors state_dict as PyTorch saves
+                           it (names as model.state_dict(), e.g. 0.weight), or a checkpoint;
+                           the optimizer starts fresh. A missing, extra or misshapen tensor is
+                           an error naming it
+  --freeze P[,P...]        train nothing whose parameter name starts with one of these
+                           prefixes (e.g. 1.,2. for the first convolution and its BatchNorm)
   --metrics FILE.csv       per-epoch metrics, and per --log-every steps
   --log-every N            steps between logged training-loss rows [100]
   --plot FILE.svg          loss and accuracy curves
@@ -86,7 +92,7 @@ result: model=... precision=... epochs=... test_accuracy=... test_loss=... image
 struct Args {
     std::string model = "mlp", data, optimizer = "adamw";  // data: default_data_dir() when not given
     std::string precision = "fp16", loss_scale = "dynamic", schedule = "constant";
-    std::string checkpoint, resume, metrics, plot;
+    std::string checkpoint, resume, metrics, plot, init_from, freeze;
     int epochs = 10, batch = 128, log_every = 100, max_skips = 100, checkpoint_every = 0;
     long limit_train = 0;
     double lr = 1e-3, init_scale = 65536, min_scale = 1;
@@ -161,6 +167,8 @@ Args parse(int argc, char** argv) {
         else if (f == "--checkpoint") a.checkpoint = v;
         else if (f == "--checkpoint-every") a.checkpoint_every = number<int>("--checkpoint-every", v);
         else if (f == "--resume") a.resume = v;
+        else if (f == "--init-from") a.init_from = v;
+        else if (f == "--freeze") a.freeze = v;
         else if (f == "--metrics") a.metrics = v;
         else if (f == "--log-every") a.log_every = number<int>("--log-every", v);
         else if (f == "--plot") a.plot = v;
@@ -175,6 +183,7 @@ Args parse(int argc, char** argv) {
         else usage_error("unknown option '" + f + "'");
     }
     if (a.data.empty()) a.data = default_data_dir(argv[0]);
+    if (!a.resume.empty() && !a.init_from.empty()) usage_error("--resume and --init-from exclude each other");
     if (a.model != "mlp" && a.model != "cnn" && a.model != "resnet") usage_error("--model must be mlp, cnn or resnet");
     if (a.optimizer != "sgd" && a.optimizer != "adam" && a.optimizer != "adamw") usage_error("--optimizer must be sgd, adam or adamw");
     if (a.precision != "fp16" && a.precision != "fp32") usage_error("--precision must be fp16 or fp32");
@@ -257,6 +266,12 @@ TrainerOptions trainer_options(const Args& a, float mean, float std, int64_t ste
     o.loss_scale.init_scale = float(a.init_scale);
     o.loss_scale.min_scale = float(a.min_scale);
     o.max_consecutive_skips = uint32_t(a.max_skips);
+    for (std::size_t start = 0; !a.freeze.empty() && start <= a.freeze.size();) {
+        const std::size_t comma = std::min(a.freeze.find(',', start), a.freeze.size());
+        if (comma == start) usage_error("--freeze: an empty prefix in '" + a.freeze + "'");
+        o.freeze.push_back(a.freeze.substr(start, comma - start));
+        start = comma + 1;
+    }
     return o;
 }
 
@@ -316,7 +331,7 @@ int run(const Args& a, ProcessGroup& group) {
     const std::map<std::string, std::string> run_meta = {
         {"vkhalf.model", a.model}, {"vkhalf.seed", std::to_string(a.seed)}, {"vkhalf.mean", std::to_string(mean)},
         {"vkhalf.std", std::to_string(std)}, {"vkhalf.optimizer", a.optimizer}, {"vkhalf.schedule", a.schedule},
-        {"vkhalf.version", VKHALF_VERSION_STRING}};
+        {"vkhalf.version", VKHALF_VERSION_STRING}, {"vkhalf.freeze", a.freeze}};
     const long spe = long(tr.steps_per_epoch());
     int first_epoch = 1;
     long first_step = 1;  // within first_epoch: a checkpoint saved mid-epoch resumes where it was
@@ -324,6 +339,8 @@ int run(const Args& a, ProcessGroup& group) {
         const auto meta = load_checkpoint(tr, a.resume);
         if (auto it = meta.find("vkhalf.model"); it != meta.end() && it->second != a.model)
             throw Error(a.resume + ": a checkpoint of the " + it->second + " model, not " + a.model);
+        if (auto it = meta.find("vkhalf.freeze"); it != meta.end() && it->second != a.freeze)
+            throw Error(a.resume + ": trained with --freeze '" + it->second + "', not '" + a.freeze + "'");
         if (auto it = meta.find("vkhalf.epoch"); it != meta.end()) first_epoch = std::stoi(it->second) + 1;
         if (auto it = meta.find("vkhalf.epoch_step"); it != meta.end()) {
             first_step = std::stol(it->second) + 1;
@@ -337,6 +354,10 @@ int run(const Args& a, ProcessGroup& group) {
             std::printf("resumed from %s after epoch %d\n", a.resume.c_str(), first_epoch - 1);
         }
         tr.check_replicas();  // every rank read the same file
+    } else if (!a.init_from.empty()) {
+        load_weights(tr, a.init_from);
+        if (lead) std::printf("initial weights from %s\n", a.init_from.c_str());
+        tr.check_replicas();
     }
     // Every save is preceded by metrics() (which throws on a numerical fault), so a run that went
     // wrong never replaces the last good checkpoint. Data parallel: every rank calls it (metrics()

@@ -24,4 +24,13 @@ void save_checkpoint(Trainer& trainer, const std::string& path, const std::map<s
 // untouched. Returns the file's metadata.
 std::map<std::string, std::string> load_checkpoint(Trainer& trainer, const std::string& path);
 
+// Initial weights for fine-tuning: a safetensors file holding a model's state_dict as PyTorch
+// writes it (safetensors.torch.save_file(model.state_dict(), path)), or a vkhalf checkpoint.
+// Every parameter and every module state tensor (BatchNorm2d's running statistics) must be there
+// with the model's shape, as F32, F16, BF16 or F64; a tensor the model lacks is refused too, except
+// torch's BatchNorm "num_batches_tracked" counters and a checkpoint's "optimizer.", "scaler." and
+// "trainer." entries. The errors name the tensor. Everything is checked before anything changes.
+// Sets the master and working weights and the module state; the optimizer moments restart at zero.
+void load_weights(Trainer& trainer, const std::string& path);
+
 } // namespace vkhalf

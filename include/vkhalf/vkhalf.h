@@ -299,6 +299,11 @@ vkh_status vkh_trainer_save_checkpoint(vkh_trainer t, const char* path);
 /* Checked against the model before anything changes: a file that does not fit is refused and
  * the trainer is untouched. */
 vkh_status vkh_trainer_load_checkpoint(vkh_trainer t, const char* path);
+/* Fine-tuning: initial weights from a safetensors state_dict PyTorch wrote (names as
+ * model.state_dict(); F32, F16, BF16 or F64) or from a checkpoint; the optimizer starts fresh.
+ * A missing, extra or misshapen tensor fails (VKH_ERROR_IO / VKH_ERROR_SHAPE, the message names
+ * it) and the trainer is untouched. */
+vkh_status vkh_trainer_load_weights(vkh_trainer t, const char* path);
 
 #ifdef __cplusplus
 }

@@ -389,4 +389,8 @@ vkh_status vkh_trainer_load_checkpoint(vkh_trainer t, const char* path) {
                  [&] { load_checkpoint(*handle(t, "t").trainer, non_empty(path, "path")); });
 }
 
+vkh_status vkh_trainer_load_weights(vkh_trainer t, const char* path) {
+    return guard("vkh_trainer_load_weights", [&] { load_weights(*handle(t, "t").trainer, non_empty(path, "path")); });
+}
+
 } // extern "C"

@@ -117,4 +117,79 @@ std::map<std::string, std::string> load_checkpoint(Trainer& trainer, const std::
     return f.metadata;
 }
 
+namespace {
+
+// A state_dict tensor as floats, from any floating dtype PyTorch writes.
+std::vector<float> weights_as_floats(const SafeTensor& t, const std::string& path) {
+    const std::size_t n = std::size_t(numel(t.shape));
+    std::vector<float> v(n);
+    if (t.dtype == "F32") {
+        std::memcpy(v.data(), t.data.data(), n * 4);
+    } else if (t.dtype == "F64") {
+        for (std::size_t i = 0; i < n; ++i) {
+            double d;
+            std::memcpy(&d, t.data.data() + 8 * i, 8);
+            v[i] = float(d);
+        }
+    } else if (t.dtype == "F16" || t.dtype == "BF16") {
+        for (std::size_t i = 0; i < n; ++i) {
+            uint16_t h;
+            std::memcpy(&h, t.data.data() + 2 * i, 2);
+            if (t.dtype == "F16") {
+                v[i] = f16_bits_to_f32(h);
+            } else {
+                const uint32_t bits = uint32_t(h) << 16;
+                std::memcpy(&v[i], &bits, 4);
+            }
+        }
+    } else {
+        throw DTypeError(path + ": tensor '" + t.name + "' is " + t.dtype + "; weights must be F32, F16, BF16 or F64");
+    }
+    for (float x : v)
+        if (!std::isfinite(x)) throw IoError(path + ": tensor '" + t.name + "' holds inf or NaN (or overflows fp32)");
+    return v;
+}
+
+bool ignored_entry(const std::string& name) {
+    for (const char* prefix : {"optimizer.", "scaler.", "trainer."})
+        if (name.starts_with(prefix)) return true;
+    return name.ends_with("num_batches_tracked");
+}
+
+} // namespace
+
+void load_weights(Trainer& trainer, const std::string& path) {
+    trainer.wait();
+    const SafetensorsFile f = read_safetensors(path);
+    ParameterSet& params = trainer.parameters();
+    std::vector<std::pair<std::string, Shape>> wanted;
+    for (const ParameterInfo& p : params.infos()) wanted.emplace_back(p.name, p.shape);
+    std::vector<std::pair<std::string, Tensor>> state = trainer.state_tensors();
+    for (const auto& [name, t] : state) wanted.emplace_back(name, t.shape());
+    std::vector<std::vector<float>> values;
+    for (const auto& [name, shape] : wanted) {
+        const SafeTensor* t = f.find(name);
+        if (!t) throw IoError(path + ": no tensor '" + name + "', which the model needs (" + to_string(shape) + ")");
+        if (t->shape != shape)
+            throw ShapeError(path + ": tensor '" + name + "' is " + to_string(t->shape) + ", the model's is " +
+                             to_string(shape));
+        values.push_back(weights_as_floats(*t, path));
+    }
+    for (const SafeTensor& t : f.tensors) {
+        if (ignored_entry(t.name)) continue;
+        bool known = false;
+        for (const auto& w : wanted) known = known || w.first == t.name;
+        if (!known) throw IoError(path + ": tensor '" + t.name + "' " + to_string(t.shape) + " is not in the model");
+    }
+    const std::vector<float> zeros(std::size_t(params.size()), 0.0f);
+    for (std::size_t i = 0; i < params.infos().size(); ++i) {
+        const int id = int(i);
+        params.set(id, values[i]);
+        const std::span<const float> z(zeros.data(), values[i].size());
+        params.moment1(id).upload(z);
+        params.moment2(id).upload(z);
+    }
+    for (std::size_t i = 0; i < state.size(); ++i) state[i].second.upload(values[params.infos().size() + i]);
+}
+
 } // namespace vkhalf

@@ -354,6 +354,14 @@ static void test_training(vkh_context ctx, const char* checkpoint) {
     CHECK_OK(vkh_trainer_load_checkpoint(tr, checkpoint));
     CHECK_OK(vkh_trainer_get_parameter(tr, "2.weight", back, 4 * 32));
     CHECK(memcmp(back, weights, sizeof back) == 0);
+    /* a checkpoint also serves as initial weights (the optimizer state left out) */
+    changed[5] = 0.25f;
+    CHECK_OK(vkh_trainer_set_parameter(tr, "2.weight", changed, 4 * 32));
+    CHECK_OK(vkh_trainer_load_weights(tr, checkpoint));
+    CHECK_OK(vkh_trainer_get_parameter(tr, "2.weight", back, 4 * 32));
+    CHECK(memcmp(back, weights, sizeof back) == 0);
+    CHECK_STATUS(vkh_trainer_load_weights(tr, "/nonexistent/weights.safetensors"), VKH_ERROR_IO);
+    CHECK_STATUS(vkh_trainer_load_weights(tr, NULL), VKH_ERROR_INVALID_ARGUMENT);
 
     /* a corrupted checkpoint is refused and changes nothing */
     FILE* f = fopen(checkpoint, "r+b");
