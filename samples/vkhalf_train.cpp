@@ -54,6 +54,9 @@ on the device; one queue submission per step.
                            it (names as model.state_dict(), e.g. 0.weight), or a checkpoint;
                            the optimizer starts fresh. A missing, extra or misshapen tensor is
                            an error naming it
+  --save-init FILE         save the initial weights (a checkpoint at step 0) before training
+  --shuffle on|off         off: every epoch takes the training images in file order, for
+                           step-by-step comparisons with another framework [on]
   --freeze P[,P...]        train nothing whose parameter name starts with one of these
                            prefixes (e.g. 1.,2. for the first convolution and its BatchNorm)
   --metrics FILE.csv       per-epoch metrics, and per --log-every steps
@@ -92,7 +95,7 @@ result: model=... precision=... epochs=... test_accuracy=... test_loss=... image
 struct Args {
     std::string model = "mlp", data, optimizer = "adamw";  // data: default_data_dir() when not given
     std::string precision = "fp16", loss_scale = "dynamic", schedule = "constant";
-    std::string checkpoint, resume, metrics, plot, init_from, freeze;
+    std::string checkpoint, resume, metrics, plot, init_from, freeze, save_init, shuffle = "on";
     int epochs = 10, batch = 128, log_every = 100, max_skips = 100, checkpoint_every = 0;
     long limit_train = 0;
     double lr = 1e-3, init_scale = 65536, min_scale = 1;
@@ -169,6 +172,8 @@ Args parse(int argc, char** argv) {
         else if (f == "--resume") a.resume = v;
         else if (f == "--init-from") a.init_from = v;
         else if (f == "--freeze") a.freeze = v;
+        else if (f == "--save-init") a.save_init = v;
+        else if (f == "--shuffle") a.shuffle = v;
         else if (f == "--metrics") a.metrics = v;
         else if (f == "--log-every") a.log_every = number<int>("--log-every", v);
         else if (f == "--plot") a.plot = v;
@@ -184,6 +189,7 @@ Args parse(int argc, char** argv) {
     }
     if (a.data.empty()) a.data = default_data_dir(argv[0]);
     if (!a.resume.empty() && !a.init_from.empty()) usage_error("--resume and --init-from exclude each other");
+    if (a.shuffle != "on" && a.shuffle != "off") usage_error("--shuffle must be on or off");
     if (a.model != "mlp" && a.model != "cnn" && a.model != "resnet") usage_error("--model must be mlp, cnn or resnet");
     if (a.optimizer != "sgd" && a.optimizer != "adam" && a.optimizer != "adamw") usage_error("--optimizer must be sgd, adam or adamw");
     if (a.precision != "fp16" && a.precision != "fp32") usage_error("--precision must be fp16 or fp32");
@@ -237,6 +243,13 @@ std::unique_ptr<Sequential> make_model(const std::string& name, int64_t rows, in
             .emplace<Linear>(128, 10);
     }
     return m;
+}
+
+// A float in decimal that reads back as the same float (nine significant digits).
+std::string exact(float v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.9g", double(v));
+    return buf;
 }
 
 TrainerOptions trainer_options(const Args& a, float mean, float std, int64_t steps_per_epoch, Communicator* comm) {
@@ -329,8 +342,8 @@ int run(const Args& a, ProcessGroup& group) {
     Trainer tr(ctx, *model, train, trainer_options(a, mean, std, train.count / a.batch, group.communicator()));
 
     const std::map<std::string, std::string> run_meta = {
-        {"vkhalf.model", a.model}, {"vkhalf.seed", std::to_string(a.seed)}, {"vkhalf.mean", std::to_string(mean)},
-        {"vkhalf.std", std::to_string(std)}, {"vkhalf.optimizer", a.optimizer}, {"vkhalf.schedule", a.schedule},
+        {"vkhalf.model", a.model}, {"vkhalf.seed", std::to_string(a.seed)}, {"vkhalf.mean", exact(mean)},
+        {"vkhalf.std", exact(std)}, {"vkhalf.optimizer", a.optimizer}, {"vkhalf.schedule", a.schedule},
         {"vkhalf.version", VKHALF_VERSION_STRING}, {"vkhalf.freeze", a.freeze}};
     const long spe = long(tr.steps_per_epoch());
     int first_epoch = 1;
@@ -371,6 +384,11 @@ int run(const Args& a, ProcessGroup& group) {
         if (a.rank_checkpoints) save_checkpoint(tr, a.checkpoint + ".rank" + std::to_string(group.rank()), meta);
     };
     if (a.profile) print_profile(tr, lead);
+    if (!a.save_init.empty() && lead) {
+        auto meta = run_meta;
+        meta["vkhalf.epoch"] = std::to_string(first_epoch - 1);
+        save_checkpoint(tr, a.save_init, meta);
+    }
 
     const DeviceCaps& caps = ctx.caps();
     if (lead)
@@ -379,6 +397,12 @@ int run(const Args& a, ProcessGroup& group) {
                     ctx.device_index(), caps.name.c_str(), caps.driver.c_str(), a.model.c_str(), a.precision.c_str(),
                     a.optimizer.c_str(), a.batch, (long long)train.count, std::string(to_string(caps.gemm_f16)).c_str(),
                     std::string(to_string(caps.gemm_f32)).c_str());
+    if (lead) {
+        const MemoryPlanStats mem = tr.program().memory();
+        std::printf("step: %zu dispatches, %zu barriers; %zu intermediates in %.2f MiB (%.2f MiB without reuse)\n",
+                    tr.program().dispatch_count(), tr.program().barrier_count(), mem.values,
+                    double(mem.planned_bytes) / 1048576.0, double(mem.unplanned_bytes) / 1048576.0);
+    }
     if (lead && group.size() > 1)
         std::printf("data parallel: %d ranks, %d images of every batch per rank, gradients summed over MPI\n",
                     group.size(), a.batch / group.size());
@@ -388,7 +412,7 @@ int run(const Args& a, ProcessGroup& group) {
     Metrics last_test;
     double total_images = 0, total_seconds = 0;
     for (int epoch = first_epoch; epoch <= a.epochs; ++epoch) {
-        tr.shuffle(uint64_t(epoch - 1));
+        if (a.shuffle == "on") tr.shuffle(uint64_t(epoch - 1));
         const auto start = std::chrono::steady_clock::now();
         auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
         double epoch_loss = 0, epoch_correct = 0, epoch_seen = 0;

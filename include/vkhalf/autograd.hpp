@@ -19,6 +19,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vkhalf/activations.hpp"
@@ -50,6 +51,17 @@ private:
     Value(detail::GraphIR* ir, int id) : ir_(ir), id_(id) {}
     detail::GraphIR* ir_ = nullptr;
     int id_ = -1;
+};
+
+// The attributes of Builder::apply (each op reads the ones it has).
+struct OpAttributes {
+    bool trans_a = false, trans_b = false;  // matmul
+    float alpha = 1.0f;                     // scale
+    Activation activation = Activation::gelu;
+    Shape shape;                            // reshape (one extent may be -1)
+    Conv2dParams conv;                      // conv2d
+    Pool2dParams pool;                      // avg_pool2d, max_pool2d
+    float eps = 1e-5f;                      // layer_norm
 };
 
 class Builder {
@@ -105,6 +117,12 @@ public:
     // mean_over: the rows the gradient averages over (0: this batch; data parallel: the global one).
     Value softmax_cross_entropy(Value logits, Value labels, const Tensor& state, float label_smoothing = 0.0f,
                                 uint32_t mean_over = 0);
+
+    // Any forward op of the registry by its name, for bindings (the C API): "matmul" (a third
+    // operand is a bias per column), "add", "mul", "scale", "relu", "activation", "reshape",
+    // "conv2d" (optional bias), "avg_pool2d", "max_pool2d", "layer_norm", "mse_loss". Ops that
+    // need device state (batch_norm2d, dropout, softmax_cross_entropy) have their own methods.
+    Value apply(std::string_view op, std::span<const Value> inputs, const OpAttributes& attrs = {});
 
     // ---- reverse mode
     // d(seed * loss)/d(each of wrt), as nodes of this graph (same shapes and dtypes as wrt).

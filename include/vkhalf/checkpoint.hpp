@@ -2,6 +2,7 @@
 // Checkpoints: a Trainer's whole state in one safetensors file, named as PyTorch names it.
 //   "<param>"                       fp32 master weights: torch.nn.Module.state_dict() names
 //   "<module>.running_mean/var"     module state (BatchNorm2d), F32
+//   "<module>.num_batches_tracked"  BatchNorm2d's count of training forwards (I64, 0-d: the steps)
 //   "optimizer.<param>.exp_avg"     Adam's first moment / SGD's momentum buffer (F32)
 //   "optimizer.<param>.exp_avg_sq"  Adam's second moment (F32)
 //   "scaler.scale" (F32 [1]), "scaler.growth_tracker" (I64 [1])   torch.amp.GradScaler's state

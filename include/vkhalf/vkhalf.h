@@ -52,6 +52,10 @@ typedef struct vkh_graph_s* vkh_graph;
 typedef struct vkh_model_s* vkh_model;
 typedef struct vkh_dataset_s* vkh_dataset;
 typedef struct vkh_trainer_s* vkh_trainer;
+typedef struct vkh_builder_s* vkh_builder;
+typedef struct vkh_program_s* vkh_program;
+/* A value of a builder's graph (an op's output); only meaningful with the builder that made it. */
+typedef int32_t vkh_value;
 
 /* ---- errors and version ----------------------------------------------------------------- */
 
@@ -213,6 +217,54 @@ vkh_status vkh_model_layer_count(vkh_model m, size_t* count);
  * layer) get no gradient and no optimizer update in a trainer made from this model. Call before
  * vkh_trainer_create, once per prefix; a prefix that names no parameter fails there. */
 vkh_status vkh_model_freeze(vkh_model m, const char* prefix);
+
+/* ---- models as graphs: ops, gradients, programs (docs/autograd.md) ------------------------- */
+/* A builder records a graph of ops over tensors; vkh_builder_grad adds the backward; a program
+ * compiles what some values need into one command buffer, replayed by vkh_program_run. The
+ * builder keeps the tensors it reads alive; a program keeps its builder's graph and tensors. */
+vkh_status vkh_builder_create(vkh_context ctx, vkh_builder* out);
+void vkh_builder_free(vkh_builder b);
+/* A tensor the graph reads: an input (data; requires_grad usually 0) or a parameter (requires_grad
+ * 0 freezes it: vkh_builder_grad refuses it). */
+vkh_status vkh_builder_input(vkh_builder b, vkh_tensor t, const char* name, int32_t requires_grad, vkh_value* out);
+vkh_status vkh_builder_parameter(vkh_builder b, vkh_tensor t, const char* name, int32_t requires_grad,
+                                 vkh_value* out);
+
+typedef struct vkh_pool2d_params {
+    int64_t kh, kw, stride_h, stride_w, pad_h, pad_w;
+} vkh_pool2d_params;
+
+typedef struct vkh_op_attrs {
+    int32_t trans_a, trans_b;   /* matmul */
+    float alpha;                /* scale */
+    vkh_activation activation;  /* activation: VKH_GELU, VKH_TANH or VKH_SIGMOID */
+    int64_t shape[VKH_MAX_DIMS];
+    int32_t ndim;               /* reshape (one extent may be -1) */
+    vkh_conv2d_params conv;     /* conv2d */
+    vkh_pool2d_params pool;     /* avg_pool2d, max_pool2d */
+    float eps;                  /* layer_norm */
+} vkh_op_attrs;
+
+/* No transposes, alpha 1, GELU, no shape, the default convolution, 2x2 pooling of stride 2, eps 1e-5. */
+void vkh_op_attrs_init(vkh_op_attrs* attrs);
+/* out = op(inputs) for the ops of the registry, by name: "matmul" (a, b [, bias per column]),
+ * "add", "mul", "scale", "relu", "activation", "reshape", "conv2d" (x, w [, bias]), "avg_pool2d",
+ * "max_pool2d", "layer_norm" (x, gamma, beta), "mse_loss" (y, target: a [1] f32 value).
+ * attrs may be NULL. Shape and dtype errors come at once, naming the op. */
+vkh_status vkh_builder_op(vkh_builder b, const char* op, const vkh_value* inputs, int32_t count,
+                          const vkh_op_attrs* attrs, vkh_value* out);
+/* grads[i] = d(seed * loss) / d(wrt[i]): more nodes of the graph, summed where a value fans out. */
+vkh_status vkh_builder_grad(vkh_builder b, vkh_value loss, const vkh_value* wrt, int32_t count, float seed,
+                            vkh_value* grads);
+/* A value's shape (ndim dimensions written, at most VKH_MAX_DIMS) and dtype. */
+vkh_status vkh_builder_value_shape(vkh_builder b, vkh_value v, int64_t* shape, int32_t* ndim, vkh_dtype* dtype);
+/* Compiles what values[0..count) need; each is computed into tensors[i] (same shape and dtype). */
+vkh_status vkh_program_create(vkh_builder b, const vkh_value* values, const vkh_tensor* tensors, int32_t count,
+                              vkh_program* out);
+void vkh_program_free(vkh_program p);
+/* One submission, no wait. */
+vkh_status vkh_program_run(vkh_program p);
+vkh_status vkh_program_wait(vkh_program p);
 
 /* ---- datasets --------------------------------------------------------------------------- */
 /* Classification data held on the device: count examples of `features` bytes (0..255) and one

@@ -68,6 +68,8 @@ const char* kind_name(Kind k) {
     case Kind::model: return "vkh_model";
     case Kind::dataset: return "vkh_dataset";
     case Kind::trainer: return "vkh_trainer";
+    case Kind::builder: return "vkh_builder";
+    case Kind::program: return "vkh_program";
     case Kind::freed: break;
     }
     return "freed";

@@ -30,6 +30,8 @@ enum class Kind : uint32_t {
     model = 0x766b6304,
     dataset = 0x766b6305,
     trainer = 0x766b6306,
+    builder = 0x766b6307,
+    program = 0x766b6308,
 };
 
 } // namespace vkhalf::capi
@@ -64,6 +66,19 @@ struct vkh_dataset_s {
     vkhalf::DeviceDataset data;
 };
 
+struct vkh_builder_s {
+    vkhalf::capi::Kind kind = vkhalf::capi::Kind::builder;
+    std::shared_ptr<vkhalf::Context> ctx;
+    std::unique_ptr<vkhalf::Builder> builder;
+    std::vector<vkhalf::Value> values;  // by vkh_value: the builder's own ids
+};
+
+struct vkh_program_s {
+    vkhalf::capi::Kind kind = vkhalf::capi::Kind::program;
+    std::shared_ptr<vkhalf::Context> ctx;
+    std::unique_ptr<vkhalf::Program> program;
+};
+
 struct vkh_trainer_s {
     vkhalf::capi::Kind kind = vkhalf::capi::Kind::trainer;
     std::shared_ptr<vkhalf::Context> ctx;
@@ -80,6 +95,8 @@ template <> constexpr Kind kind_of<vkh_graph_s>() { return Kind::graph; }
 template <> constexpr Kind kind_of<vkh_model_s>() { return Kind::model; }
 template <> constexpr Kind kind_of<vkh_dataset_s>() { return Kind::dataset; }
 template <> constexpr Kind kind_of<vkh_trainer_s>() { return Kind::trainer; }
+template <> constexpr Kind kind_of<vkh_builder_s>() { return Kind::builder; }
+template <> constexpr Kind kind_of<vkh_program_s>() { return Kind::program; }
 
 const char* kind_name(Kind k);
 

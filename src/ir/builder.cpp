@@ -213,6 +213,41 @@ Value Builder::mse_loss(Value y, Value target) {
 }
 
 
+Value Builder::apply(std::string_view op, std::span<const Value> inputs, const OpAttributes& attrs) {
+    static constexpr OpKind kApplicable[] = {OpKind::matmul,     OpKind::add,        OpKind::mul,
+                                             OpKind::scale,      OpKind::relu,       OpKind::activation,
+                                             OpKind::reshape,    OpKind::conv2d,     OpKind::avg_pool2d,
+                                             OpKind::max_pool2d, OpKind::layer_norm, OpKind::mse_loss};
+    for (OpKind k : kApplicable) {
+        if (op != detail::op_def(k).name) continue;
+        const std::size_t arity = k == OpKind::layer_norm ? 3
+                                  : (k == OpKind::matmul || k == OpKind::conv2d || k == OpKind::add ||
+                                     k == OpKind::mul || k == OpKind::mse_loss)
+                                      ? 2
+                                      : 1;
+        const bool optional_bias = k == OpKind::matmul || k == OpKind::conv2d;
+        if (inputs.size() != arity && !(optional_bias && inputs.size() == arity + 1))
+            throw Error("Builder::apply: " + std::string(op) + " takes " + std::to_string(arity) +
+                        (optional_bias ? " or " + std::to_string(arity + 1) : std::string()) + " operands, got " +
+                        std::to_string(inputs.size()));
+        std::vector<int> in;
+        for (const Value& v : inputs) in.push_back(operand(v, "apply"));
+        Attrs at;
+        at.trans_a = attrs.trans_a;
+        at.trans_b = attrs.trans_b;
+        at.alpha = attrs.alpha;
+        at.activation = attrs.activation;
+        at.shape = attrs.shape;
+        at.conv = attrs.conv;
+        at.pool = attrs.pool;
+        at.eps = attrs.eps;
+        return {ir_.get(), ir_->add_node(k, std::move(in), std::move(at))};
+    }
+    throw Error("Builder::apply: no op '" + std::string(op) +
+                "' (matmul, add, mul, scale, relu, activation, reshape, conv2d, avg_pool2d, max_pool2d, layer_norm, "
+                "mse_loss)");
+}
+
 std::string Builder::to_string() const {
     std::ostringstream s;
     for (const detail::Node& n : ir_->nodes) {

@@ -18,8 +18,8 @@ SafeTensor f32_tensor(std::string name, const Shape& shape, const std::vector<fl
     return t;
 }
 
-SafeTensor scalar_i64(std::string name, int64_t v) {
-    SafeTensor t{std::move(name), "I64", {1}, std::vector<std::byte>(8)};
+SafeTensor scalar_i64(std::string name, int64_t v, Shape shape = {1}) {
+    SafeTensor t{std::move(name), "I64", std::move(shape), std::vector<std::byte>(8)};
     std::memcpy(t.data.data(), &v, 8);
     return t;
 }
@@ -59,7 +59,12 @@ void save_checkpoint(Trainer& trainer, const std::string& path, const std::map<s
         tensors.push_back(f32_tensor("optimizer." + p.name + ".exp_avg", p.shape, params.moment1(id).to_floats()));
         tensors.push_back(f32_tensor("optimizer." + p.name + ".exp_avg_sq", p.shape, params.moment2(id).to_floats()));
     }
-    for (auto& [name, t] : trainer.state_tensors()) tensors.push_back(f32_tensor(name, t.shape(), t.to_floats()));
+    for (auto& [name, t] : trainer.state_tensors()) {
+        tensors.push_back(f32_tensor(name, t.shape(), t.to_floats()));
+        // torch's BatchNorm counts its training forwards; here every step ran one.
+        if (name.ends_with("running_mean"))
+            tensors.push_back(scalar_i64(name.substr(0, name.size() - 12) + "num_batches_tracked", state.step, {}));
+    }
     tensors.push_back(f32_tensor("scaler.scale", {1}, {state.loss_scale}));
     tensors.push_back(scalar_i64("scaler.growth_tracker", state.growth_tracker));
     tensors.push_back(scalar_i64("trainer.step", state.step));

@@ -433,6 +433,139 @@ static void test_training(vkh_context ctx, const char* checkpoint) {
     vkh_dataset_free(data);
 }
 
+
+/* ---- the autograd graph through the C API ---------------------------------------------------- */
+/* One graph with a weight used twice, a residual connection, two inputs and a frozen layer:
+ *   h = relu(x W1^T + b1); y = relu(h W1^T + b1) + x; out = (y * z) W2^T; loss = mse(out, t)
+ * Gradients of W1, b1 and x against central differences of the same function in double. */
+enum { GR = 4, GD = 3, GO = 2 };
+static double graph_loss(const double* x, const double* z, const double* w1, const double* b1, const double* w2,
+                         const double* t) {
+    double h[GR * GD], y[GR * GD], loss = 0;
+    for (int r = 0; r < GR; ++r)
+        for (int o = 0; o < GD; ++o) {
+            double s = b1[o];
+            for (int i = 0; i < GD; ++i) s += x[r * GD + i] * w1[o * GD + i];
+            h[r * GD + o] = s > 0 ? s : 0;
+        }
+    for (int r = 0; r < GR; ++r)
+        for (int o = 0; o < GD; ++o) {
+            double s = b1[o];
+            for (int i = 0; i < GD; ++i) s += h[r * GD + i] * w1[o * GD + i];
+            y[r * GD + o] = (s > 0 ? s : 0) + x[r * GD + o];
+        }
+    for (int r = 0; r < GR; ++r)
+        for (int o = 0; o < GO; ++o) {
+            double s = 0;
+            for (int i = 0; i < GD; ++i) s += y[r * GD + i] * z[r * GD + i] * w2[o * GD + i];
+            loss += (s - t[r * GO + o]) * (s - t[r * GO + o]);
+        }
+    return loss / (GR * GO);
+}
+
+static void test_autograd(vkh_context ctx) {
+    static float xf[GR * GD], zf[GR * GD], w1f[GD * GD], b1f[GD], w2f[GO * GD], tf[GR * GO];
+    static double xd[GR * GD], zd[GR * GD], w1d[GD * GD], b1d[GD], w2d[GO * GD], td[GR * GO];
+    float* fs[6] = {xf, zf, w1f, b1f, w2f, tf};
+    double* ds[6] = {xd, zd, w1d, b1d, w2d, td};
+    const int counts[6] = {GR * GD, GR * GD, GD * GD, GD, GO * GD, GR * GO};
+    unsigned seed = 11;
+    for (int k = 0; k < 6; ++k)
+        for (int i = 0; i < counts[k]; ++i) ds[k][i] = fs[k][i] = uniform(&seed);
+    const int64_t s_x[2] = {GR, GD}, s_w1[2] = {GD, GD}, s_b1[1] = {GD}, s_w2[2] = {GO, GD}, s_t[2] = {GR, GO};
+    vkh_tensor tx = tensor(ctx, 2, s_x, VKH_F32, xf), tz = tensor(ctx, 2, s_x, VKH_F32, zf);
+    vkh_tensor tw1 = tensor(ctx, 2, s_w1, VKH_F32, w1f), tb1 = tensor(ctx, 1, s_b1, VKH_F32, b1f);
+    vkh_tensor tw2 = tensor(ctx, 2, s_w2, VKH_F32, w2f), tt = tensor(ctx, 2, s_t, VKH_F32, tf);
+
+    vkh_builder b = NULL;
+    CHECK_OK(vkh_builder_create(ctx, &b));
+    vkh_value x, z, w1, b1, w2, t;
+    CHECK_OK(vkh_builder_input(b, tx, "x", 1, &x));
+    CHECK_OK(vkh_builder_input(b, tz, "z", 0, &z));
+    CHECK_OK(vkh_builder_parameter(b, tw1, "fc.weight", 1, &w1));
+    CHECK_OK(vkh_builder_parameter(b, tb1, "fc.bias", 1, &b1));
+    CHECK_OK(vkh_builder_parameter(b, tw2, "head.weight", 0, &w2)); /* frozen */
+    CHECK_OK(vkh_builder_input(b, tt, "target", 0, &t));
+    vkh_op_attrs linear;
+    vkh_op_attrs_init(&linear);
+    linear.trans_b = 1;
+    vkh_value in[3], h, y, y2, out, loss, sum;
+    in[0] = x, in[1] = w1, in[2] = b1;
+    CHECK_OK(vkh_builder_op(b, "matmul", in, 3, &linear, &h));
+    CHECK_OK(vkh_builder_op(b, "relu", &h, 1, NULL, &h));
+    in[0] = h;
+    CHECK_OK(vkh_builder_op(b, "matmul", in, 3, &linear, &y));
+    CHECK_OK(vkh_builder_op(b, "relu", &y, 1, NULL, &y));
+    in[0] = y, in[1] = x;
+    CHECK_OK(vkh_builder_op(b, "add", in, 2, NULL, &y));
+    in[0] = y, in[1] = z;
+    CHECK_OK(vkh_builder_op(b, "mul", in, 2, NULL, &y2));
+    in[0] = y2, in[1] = w2;
+    CHECK_OK(vkh_builder_op(b, "matmul", in, 2, &linear, &out));
+    in[0] = out, in[1] = t;
+    CHECK_OK(vkh_builder_op(b, "mse_loss", in, 2, NULL, &loss));
+    int64_t shape[VKH_MAX_DIMS];
+    int32_t ndim = 0;
+    vkh_dtype dt;
+    CHECK_OK(vkh_builder_value_shape(b, out, shape, &ndim, &dt));
+    CHECK(ndim == 2 && shape[0] == GR && shape[1] == GO && dt == VKH_F32);
+
+    /* refused: an unknown op, a shape mismatch, a frozen parameter's gradient, a foreign value */
+    CHECK_STATUS(vkh_builder_op(b, "conv3d", in, 2, NULL, &sum), VKH_ERROR_INVALID_ARGUMENT);
+    in[0] = x, in[1] = t;
+    CHECK_STATUS(vkh_builder_op(b, "add", in, 2, NULL, &sum), VKH_ERROR_SHAPE);
+    CHECK(strstr(vkh_last_error(), "add") != NULL);
+    vkh_value g[3], wrt[3] = {w1, b1, x};
+    CHECK_STATUS(vkh_builder_grad(b, loss, &w2, 1, 1.0f, g), VKH_ERROR_INVALID_ARGUMENT);
+    CHECK(strstr(vkh_last_error(), "head.weight") != NULL);
+    const vkh_value bogus = 999;
+    CHECK_STATUS(vkh_builder_grad(b, loss, &bogus, 1, 1.0f, g), VKH_ERROR_INVALID_ARGUMENT);
+
+    CHECK_OK(vkh_builder_grad(b, loss, wrt, 3, 1.0f, g));
+    const int64_t one[1] = {1};
+    vkh_tensor tloss = tensor(ctx, 1, one, VKH_F32, NULL);
+    vkh_tensor tg[3] = {tensor(ctx, 2, s_w1, VKH_F32, NULL), tensor(ctx, 1, s_b1, VKH_F32, NULL),
+                        tensor(ctx, 2, s_x, VKH_F32, NULL)};
+    const vkh_value outputs[4] = {loss, g[0], g[1], g[2]};
+    const vkh_tensor targets[4] = {tloss, tg[0], tg[1], tg[2]};
+    vkh_program p = NULL;
+    CHECK_STATUS(vkh_program_create(b, outputs, targets + 1, 1, &p), VKH_ERROR_SHAPE); /* [1] into [3, 3] */
+    CHECK_OK(vkh_program_create(b, outputs, targets, 4, &p));
+    vkh_builder_free(b); /* the program keeps the graph and its tensors */
+    CHECK_OK(vkh_program_run(p));
+    CHECK_OK(vkh_program_wait(p));
+
+    float got_loss = 0;
+    CHECK_OK(vkh_tensor_download_f32(tloss, &got_loss, 1));
+    const double want_loss = graph_loss(xd, zd, w1d, b1d, w2d, td);
+    CHECK(fabs(got_loss - want_loss) <= 1e-5 * fabs(want_loss));
+    double* params[3] = {w1d, b1d, xd};
+    const int sizes[3] = {GD * GD, GD, GR * GD};
+    for (int k = 0; k < 3; ++k) {
+        float got[GR * GD];
+        CHECK_OK(vkh_tensor_download_f32(tg[k], got, (size_t)sizes[k]));
+        double worst = 0, scale = 1e-3;
+        for (int i = 0; i < sizes[k]; ++i) {
+            const double keep = params[k][i], step = 1e-6;
+            params[k][i] = keep + step;
+            const double up = graph_loss(xd, zd, w1d, b1d, w2d, td);
+            params[k][i] = keep - step;
+            const double down = graph_loss(xd, zd, w1d, b1d, w2d, td);
+            params[k][i] = keep;
+            const double want = (up - down) / (2 * step);
+            worst = fabs(got[i] - want) > worst ? fabs(got[i] - want) : worst;
+            scale = fabs(want) > scale ? fabs(want) : scale;
+        }
+        CHECK(worst <= 1e-4 * scale);
+        printf("autograd: gradient %d worst error %.2e (scale %.2e)\n", k, worst, scale);
+    }
+    vkh_program_free(p);
+    vkh_tensor_free(tloss);
+    for (int k = 0; k < 3; ++k) vkh_tensor_free(tg[k]);
+    vkh_tensor_free(tx), vkh_tensor_free(tz), vkh_tensor_free(tw1), vkh_tensor_free(tb1), vkh_tensor_free(tw2);
+    vkh_tensor_free(tt);
+}
+
 int main(int argc, char** argv) {
     const char* checkpoint = argc > 1 ? argv[1] : "capi_test.safetensors";
     test_errors_without_device();
@@ -456,6 +589,7 @@ int main(int argc, char** argv) {
     test_gemm(ctx);
     test_conv_and_activations(ctx);
     test_training(ctx, checkpoint);
+    test_autograd(ctx);
 
     /* a tensor of another context is refused */
     vkh_context ctx2 = NULL;
