@@ -172,6 +172,39 @@ def main():
     fp64_losses = torch_run(torch.float64)
     spread = max(abs(a - b) / abs(b) for a, b in zip(torch_losses, fp64_losses))
 
+    # The first step's gradient of every parameter, exactly: after one SGD step the momentum
+    # buffer ("optimizer.<name>.exp_avg") holds the gradient itself. Against torch in fp64, beside
+    # torch in fp32 against fp64.
+    # (--limit-train: that run normalises with the mean and std of its one batch, read back here.)
+    one, one_init = os.path.join(args.workdir, "one_step.safetensors"), os.path.join(args.workdir, "one_init.safetensors")
+    cmd1 = [args.vkhalf_train, "--model", args.model, "--data", args.data, "--precision", "fp32", "--loss-scale",
+            "none", "--optimizer", "sgd", "--lr", "1e-3", "--batch", str(args.batch), "--epochs", "1",
+            "--limit-train", str(args.batch), "--shuffle", "off", "--save-init", one_init, "--checkpoint", one]
+    if subprocess.run(cmd1, capture_output=True, text=True).returncode != 0:
+        raise SystemExit("vkhalf-train (one step) failed")
+    vk_step, _ = read_safetensors(one)
+    one_weights, one_meta = read_safetensors(one_init)
+
+    def first_gradients(dtype):
+        model = make_model(args.model)
+        model.load_state_dict(state_dict_of(one_weights), strict=True)
+        model.to(dtype).train()
+        x = normalise(pixels[:args.batch], float(one_meta["vkhalf.mean"]), float(one_meta["vkhalf.std"])).to(dtype)
+        nn.CrossEntropyLoss()(model(x), labels[:args.batch]).backward()
+        return {name: p.grad.double() for name, p in model.named_parameters()}
+
+    g64, g32 = first_gradients(torch.float64), first_gradients(torch.float32)
+    worst_grad, worst_ref, worst_name = 0.0, 0.0, ""
+    for name, want in g64.items():
+        norm = want.norm().item() or 1.0
+        err = (vk_step["optimizer." + name + ".exp_avg"].double() - want).norm().item() / norm
+        ref = (g32[name] - want).norm().item() / norm
+        if err > worst_grad:
+            worst_grad, worst_name = err, name
+        worst_ref = max(worst_ref, ref)
+    print(f"first-step gradients against torch fp64: largest relative error (L2, per tensor) {worst_grad:.2e} "
+          f"({worst_name}); torch fp32 against fp64: {worst_ref:.2e}")
+
     if len(vk_losses) != args.steps:
         raise SystemExit(f"vkhalf logged {len(vk_losses)} steps, expected {args.steps}")
     worst, worst_step = 0.0, 0
@@ -200,7 +233,8 @@ def main():
           f"{vk_accuracy:.4f}")
     ok = worst <= args.tolerance and abs(torch_accuracy - vk_accuracy) <= args.accuracy_tolerance
     print(f"result: bench=torch-compare model={args.model} steps={args.steps} batch={args.batch} "
-          f"optimizer={args.optimizer} max_rel_loss_diff={worst:.3e} torch_fp32_vs_fp64={spread:.3e} vkhalf_accuracy={vk_accuracy:.4f} torch_accuracy={torch_accuracy:.4f}")
+          f"optimizer={args.optimizer} first_step_grad_rel_err={worst_grad:.3e} max_rel_loss_diff={worst:.3e} "
+          f"torch_fp32_vs_fp64={spread:.3e} vkhalf_accuracy={vk_accuracy:.4f} torch_accuracy={torch_accuracy:.4f}")
     return 0 if ok else 1
 
 

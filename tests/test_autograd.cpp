@@ -456,6 +456,57 @@ TEST_CASE("a convolutional residual block with BatchNorm, then max pooling and L
         }
 }
 
+TEST_CASE("layout, reduction and broadcasting ops: gradients match fp64") {
+    const std::vector<Leaf> leaves = {{"x", {3, 4, 5}, false, true},
+                                      {"w", {5, 4}},
+                                      {"row", {5}},
+                                      {"col", {3, 1, 1}},
+                                      {"target", {4, 6}, false, false}};
+    auto build = [](Builder& b, const std::vector<Value>& v) {
+        const Value t = b.transpose(v[0], 0, 1);                       // [4, 3, 5]
+        const Value s = b.silu(b.add(t, v[2]));                        // broadcast [5] over [4, 3, 5]
+        const Value m = b.mul(b.permute(s, {1, 0, 2}), v[3]);          // [3, 4, 5] * [3, 1, 1]
+        const Value r = b.sum(m, {0});                                  // [4, 5]
+        const Value q = b.matmul(r, v[1]);                              // [4, 4]
+        const Value parts[] = {b.slice(q, 1, 1, 2), b.mean(m, {0, 2}, false), q};
+        const Value joined = b.concat({parts[0], b.reshape(parts[1], {4, 1}), b.slice(parts[2], 1, 0, 3)}, 1);
+        return b.mse_loss(joined, v[4]);                                // [4, 6]
+    };
+    auto reference = [](const std::vector<Vec>& v) {
+        const Vec &x = v[0], &w = v[1], &row = v[2], &col = v[3];
+        Vec m(60), r(20, 0.0), q(16, 0.0), mean(4, 0.0);
+        for (int i = 0; i < 3; ++i)
+            for (int j = 0; j < 4; ++j)
+                for (int k = 0; k < 5; ++k) {
+                    const double a = x[std::size_t((i * 4 + j) * 5 + k)] + row[std::size_t(k)];
+                    m[std::size_t((i * 4 + j) * 5 + k)] = a / (1 + std::exp(-a)) * col[std::size_t(i)];
+                }
+        for (int i = 0; i < 3; ++i)
+            for (int j = 0; j < 4; ++j)
+                for (int k = 0; k < 5; ++k) {
+                    r[std::size_t(j * 5 + k)] += m[std::size_t((i * 4 + j) * 5 + k)];
+                    mean[std::size_t(j)] += m[std::size_t((i * 4 + j) * 5 + k)] / 15.0;
+                }
+        for (int j = 0; j < 4; ++j)
+            for (int n = 0; n < 4; ++n)
+                for (int k = 0; k < 5; ++k) q[std::size_t(j * 4 + n)] += r[std::size_t(j * 5 + k)] * w[std::size_t(k * 4 + n)];
+        Vec joined(24);
+        for (int j = 0; j < 4; ++j) {
+            joined[std::size_t(j * 6 + 0)] = q[std::size_t(j * 4 + 1)];
+            joined[std::size_t(j * 6 + 1)] = q[std::size_t(j * 4 + 2)];
+            joined[std::size_t(j * 6 + 2)] = mean[std::size_t(j)];
+            for (int n = 0; n < 3; ++n) joined[std::size_t(j * 6 + 3 + n)] = q[std::size_t(j * 4 + n)];
+        }
+        return mse(joined, v[4]);
+    };
+    for (auto& d : test::devices())
+        for (DType dt : {DType::f32, DType::f16}) {
+            CAPTURE(d.label);
+            CAPTURE(to_string(dt));
+            check_graph(*d.ctx, dt, leaves, build, reference);
+        }
+}
+
 TEST_CASE("memory reuse changes no bit of the results; fusion and reuse can be switched off") {
     auto& ctx = test::full_device();
     const Outcome reused = check_graph(ctx, DType::f16, residual_leaves, residual_graph, residual_reference);

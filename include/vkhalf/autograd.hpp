@@ -32,6 +32,7 @@ namespace vkhalf {
 
 namespace detail {
 struct GraphIR;
+enum class OpKind : uint8_t;
 struct ProgramHooks;
 struct ProgramAccess;
 } // namespace detail
@@ -85,15 +86,31 @@ public:
     Value linear(Value x, Value w, Value b = {});
     // x + b broadcast over rows ([rows, n] + [n]) or over NCHW's channels ([n, c, h, w] + [c]).
     Value add_bias(Value x, Value b);
-    Value add(Value a, Value b);  // same shapes
+    // Elementwise, with numpy broadcasting: shapes aligned right, an extent of 1 repeats (the
+    // operand is expanded first; its gradient sums over the repeated dimensions).
+    Value add(Value a, Value b);
     Value sub(Value a, Value b);
-    Value mul(Value a, Value b);  // elementwise
+    Value mul(Value a, Value b);
     Value scale(Value x, float alpha);
     Value relu(Value x);
     Value activation(Activation f, Value x);  // GELU (exact), tanh, sigmoid
     // The same elements in another shape (a view, no copy); one extent may be -1.
     Value reshape(Value x, Shape shape);
     Value flatten(Value x);  // [batch, ...] -> [batch, rest]
+    // Layout ops (up to 6 dimensions; negative axes count from the end). Each is a copy.
+    Value permute(Value x, std::vector<int64_t> dims);  // y's dimension k is x's dims[k]
+    Value transpose(Value x, int64_t dim0, int64_t dim1);
+    Value slice(Value x, int64_t axis, int64_t start, int64_t length);
+    Value concat(std::span<const Value> xs, int64_t axis);
+    Value concat(std::initializer_list<Value> xs, int64_t axis) {
+        return concat(std::span<const Value>(xs.begin(), xs.size()), axis);
+    }
+    Value expand(Value x, Shape shape);  // broadcast_to
+    // Sums over axes in fp32, stored in x's dtype; without keepdim the axes disappear (all of
+    // them: a [1] value). mean divides by the count.
+    Value sum(Value x, std::vector<int64_t> axes, bool keepdim = false);
+    Value mean(Value x, std::vector<int64_t> axes, bool keepdim = false);
+    Value silu(Value x);  // x * sigmoid(x), composed
     Value conv2d(Value x, Value w, Value b = {}, const Conv2dParams& p = {});
     Value avg_pool2d(Value x, const Pool2dParams& p);
     Value max_pool2d(Value x, const Pool2dParams& p);
@@ -140,6 +157,8 @@ public:
 private:
     friend class Program;
     int operand(const Value& v, const char* op) const;
+    Shape broadcast(const Value& a, const Value& b, const char* op) const;
+    Value elementwise(detail::OpKind kind, Value a, Value b, const char* op);
     std::shared_ptr<detail::GraphIR> ir_;
 };
 

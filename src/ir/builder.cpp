@@ -108,15 +108,144 @@ Value Builder::linear(Value x, Value w, Value b) {
     return {ir_.get(), ir_->add_node(OpKind::matmul, std::move(in), at)};
 }
 
-Value Builder::add(Value a, Value b) {
-    return {ir_.get(), ir_->add_node(OpKind::add, {operand(a, "add"), operand(b, "add")}, {})};
+// numpy's broadcast shape of two operands; ShapeError naming the op when there is none.
+Shape Builder::broadcast(const Value& a, const Value& b, const char* op) const {
+    const Shape &x = a.shape(), &y = b.shape();
+    Shape out(std::max(x.size(), y.size()));
+    for (std::size_t k = 0; k < out.size(); ++k) {
+        const int64_t xe = k < x.size() ? x[x.size() - 1 - k] : 1, ye = k < y.size() ? y[y.size() - 1 - k] : 1;
+        if (xe != ye && xe != 1 && ye != 1)
+            throw ShapeError(std::string(op) + ": shapes " + vkhalf::to_string(x) + " and " + vkhalf::to_string(y) +
+                             " do not broadcast");
+        out[out.size() - 1 - k] = xe == 1 ? ye : xe;
+    }
+    return out;
 }
+
+Value Builder::elementwise(OpKind kind, Value a, Value b, const char* op) {
+    const int ia = operand(a, op), ib = operand(b, op);
+    if (a.shape() != b.shape() && a.dtype() == b.dtype()) {
+        const Shape s = broadcast(a, b, op);
+        if (a.shape() != s) a = expand(a, s);
+        if (b.shape() != s) b = expand(b, s);
+        return {ir_.get(), ir_->add_node(kind, {a.id(), b.id()}, {})};
+    }
+    return {ir_.get(), ir_->add_node(kind, {ia, ib}, {})};
+}
+
+Value Builder::add(Value a, Value b) { return elementwise(OpKind::add, a, b, "add"); }
 
 Value Builder::sub(Value a, Value b) { return add(a, scale(b, -1.0f)); }
 
-Value Builder::mul(Value a, Value b) {
-    return {ir_.get(), ir_->add_node(OpKind::mul, {operand(a, "mul"), operand(b, "mul")}, {})};
+Value Builder::mul(Value a, Value b) { return elementwise(OpKind::mul, a, b, "mul"); }
+
+Value Builder::permute(Value x, std::vector<int64_t> dims) {
+    Attrs at;
+    at.dims = std::move(dims);
+    return {ir_.get(), ir_->add_node(OpKind::permute, {operand(x, "permute")}, at)};
 }
+
+Value Builder::transpose(Value x, int64_t dim0, int64_t dim1) {
+    const auto rank = int64_t(x.shape().size());
+    auto axis = [&](int64_t d) {
+        if (d < -rank || d >= rank)
+            throw ShapeError("transpose: dimension " + std::to_string(d) + " of " + vkhalf::to_string(x.shape()));
+        return d < 0 ? d + rank : d;
+    };
+    std::vector<int64_t> dims(static_cast<std::size_t>(rank));
+    for (int64_t k = 0; k < rank; ++k) dims[std::size_t(k)] = k;
+    std::swap(dims[std::size_t(axis(dim0))], dims[std::size_t(axis(dim1))]);
+    return permute(x, dims);
+}
+
+Value Builder::slice(Value x, int64_t axis, int64_t start, int64_t length) {
+    Attrs at;
+    at.axis = axis;
+    at.start = start;
+    at.length = length;
+    return {ir_.get(), ir_->add_node(OpKind::slice, {operand(x, "slice")}, at)};
+}
+
+// Each part padded with zeros to the whole, then summed: k copies and k - 1 adds.
+Value Builder::concat(std::span<const Value> xs, int64_t axis) {
+    if (xs.empty()) throw ShapeError("concat: no values");
+    Shape whole = xs[0].shape();
+    const auto rank = int64_t(whole.size());
+    if (axis < -rank || axis >= rank)
+        throw ShapeError("concat: axis " + std::to_string(axis) + " of " + vkhalf::to_string(whole));
+    const auto a = std::size_t(axis < 0 ? axis + rank : axis);
+    whole[a] = 0;
+    for (const Value& v : xs) {
+        const Shape& s = v.shape();
+        if (s.size() != whole.size() || v.dtype() != xs[0].dtype())
+            throw ShapeError("concat: " + vkhalf::to_string(s) + " does not join " + vkhalf::to_string(xs[0].shape()));
+        whole[a] += s[a];
+        for (std::size_t k = 0; k < s.size(); ++k)
+            if (k != a && s[k] != xs[0].shape()[k])
+                throw ShapeError("concat: " + vkhalf::to_string(v.shape()) + " does not join " +
+                                 vkhalf::to_string(xs[0].shape()) + " along axis " + std::to_string(a));
+    }
+    Value out;
+    int64_t start = 0;
+    for (const Value& v : xs) {
+        Attrs at;
+        at.axis = int64_t(a);
+        at.start = start;
+        at.shape = whole;
+        const Value part{ir_.get(), ir_->add_node(OpKind::pad, {operand(v, "concat")}, at)};
+        out = out.defined() ? add(out, part) : part;
+        start += v.shape()[a];
+    }
+    return out;
+}
+
+Value Builder::expand(Value x, Shape shape) {
+    Attrs at;
+    at.shape = std::move(shape);
+    return {ir_.get(), ir_->add_node(OpKind::expand, {operand(x, "expand")}, at)};
+}
+
+Value Builder::sum(Value x, std::vector<int64_t> axes, bool keepdim) {
+    const Shape s = x.shape();
+    const auto rank = int64_t(s.size());
+    std::vector<bool> reduced(s.size(), false);
+    for (int64_t ax : axes) {
+        if (ax < -rank || ax >= rank)
+            throw ShapeError("sum: axis " + std::to_string(ax) + " of " + vkhalf::to_string(s));
+        reduced[std::size_t(ax < 0 ? ax + rank : ax)] = true;
+    }
+    std::vector<int64_t> kept_dims, reduced_dims;
+    Shape out;
+    int64_t kept = 1, summed = 1;
+    for (std::size_t k = 0; k < s.size(); ++k) {
+        (reduced[k] ? reduced_dims : kept_dims).push_back(int64_t(k));
+        (reduced[k] ? summed : kept) *= s[k];
+        if (!reduced[k] || keepdim) out.push_back(reduced[k] ? 1 : s[k]);
+    }
+    if (out.empty()) out = {1};
+    if (reduced_dims.empty()) return reshape(x, out);
+    Value v = x;
+    const bool leading = reduced_dims.back() == int64_t(reduced_dims.size()) - 1;
+    if (leading) {
+        v = Value{ir_.get(), ir_->add_node(OpKind::col_sum, {reshape(v, {summed, kept}).id()}, {})};
+    } else {
+        if (reduced_dims.front() != int64_t(kept_dims.size())) {  // not trailing: move them last
+            std::vector<int64_t> dims = kept_dims;
+            dims.insert(dims.end(), reduced_dims.begin(), reduced_dims.end());
+            v = permute(v, dims);
+        }
+        v = Value{ir_.get(), ir_->add_node(OpKind::row_sum, {reshape(v, {kept, summed}).id()}, {})};
+    }
+    return reshape(v, out);
+}
+
+Value Builder::mean(Value x, std::vector<int64_t> axes, bool keepdim) {
+    const Shape s = x.shape();
+    const Value total = sum(x, axes, keepdim);
+    return scale(total, float(double(numel(total.shape())) / double(numel(s))));
+}
+
+Value Builder::silu(Value x) { return mul(x, activation(Activation::sigmoid, x)); }
 
 Value Builder::scale(Value x, float alpha) {
     Attrs at;

@@ -40,6 +40,12 @@ enum class OpKind : uint8_t {
     dropout_backward,       // dx with the same mask
     softmax_xent,       // a loss handle: the kernel adds loss, correct and seen to attrs.state
     softmax_xent_grad,  // dz = S (softmax - onehot) / rows, S the loss scale in attrs.state
+    permute,   // y = x with its dimensions reordered (attrs.dims)
+    slice,     // attrs.length entries of attrs.axis from attrs.start
+    pad,       // the slice's gradient: x placed at attrs.start of attrs.axis in zeros of attrs.shape
+    expand,    // broadcast to attrs.shape (numpy rules: aligned right, extents 1 repeat)
+    row_sum,   // [r, c] -> [r]: sums of rows, fp32 accumulation
+    col_sum,   // [r, c] -> [c]
     count
 };
 
@@ -51,7 +57,9 @@ struct Attrs {
     Activation activation = Activation::gelu;
     Conv2dParams conv;
     Pool2dParams pool;
-    Shape shape;  // reshape's target; the backward ops' output shape
+    Shape shape;  // reshape's and expand's target; pad's and the backward ops' output shape
+    std::vector<int64_t> dims;               // permute: y's dimension k is x's dims[k]
+    int64_t axis = 0, start = 0, length = 0;  // slice, pad
     // Normalisation, dropout and the loss: their parameters and the device state they use.
     BatchNormParams bn;
     BatchNormStats bn_stats;

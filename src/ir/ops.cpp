@@ -415,6 +415,209 @@ void lower_softmax_xent(const LowerArgs& x, bool with_grad) {
                         x.node.attrs.label_smoothing, x.node.attrs.mean_over);
 }
 
+
+// ---- layout: one strided-gather kernel behind permute, slice, pad and expand ------------------
+
+std::vector<int64_t> row_major_strides(const Shape& s) {
+    std::vector<int64_t> st(s.size(), 1);
+    for (std::size_t k = s.size(); k-- > 1;) st[k - 1] = st[k] * s[k];
+    return st;
+}
+
+void require_rank(const Node& n, const Shape& s) {
+    if (s.empty() || s.size() > kMaxGatherRank)
+        throw ShapeError(op_name(n) + ": 1 to " + std::to_string(kMaxGatherRank) + " dimensions, got " + to_string(s));
+}
+
+int64_t normal_axis(const Node& n, int64_t axis, std::size_t rank) {
+    const int64_t r = int64_t(rank);
+    if (axis < -r || axis >= r)
+        throw ShapeError(op_name(n) + ": axis " + std::to_string(axis) + " of a " + std::to_string(rank) + "-D value");
+    return axis < 0 ? axis + r : axis;
+}
+
+ValueInfo infer_permute(const GraphIR& ir, Node& n) {
+    const ValueInfo& x = operand(ir, n, 0);
+    require_rank(n, x.shape);
+    std::vector<bool> seen(x.shape.size(), false);
+    if (n.attrs.dims.size() != x.shape.size())
+        throw ShapeError("permute: " + std::to_string(n.attrs.dims.size()) + " dimensions for " + to_string(x.shape));
+    Shape y;
+    for (int64_t& d : n.attrs.dims) {
+        d = normal_axis(n, d, x.shape.size());
+        if (seen[std::size_t(d)]) throw ShapeError("permute: dimension " + std::to_string(d) + " given twice");
+        seen[std::size_t(d)] = true;
+        y.push_back(x.shape[std::size_t(d)]);
+    }
+    return info(y, x.dtype);
+}
+
+std::vector<int> vjp_permute(GraphIR& ir, const Node& n, int dy, const std::vector<bool>&) {
+    Attrs a;
+    a.dims.resize(n.attrs.dims.size());
+    for (std::size_t k = 0; k < n.attrs.dims.size(); ++k) a.dims[std::size_t(n.attrs.dims[k])] = int64_t(k);
+    return {emit(ir, OpKind::permute, {dy}, a)};
+}
+
+void lower_permute(const LowerArgs& x) {
+    const Shape& in = x.in[0].shape();
+    const std::vector<int64_t> st = row_major_strides(in);
+    GatherMap m;
+    for (int64_t d : x.node.attrs.dims) {
+        m.stride.push_back(st[std::size_t(d)]);
+        m.lo.push_back(0);
+        m.in_ext.push_back(in[std::size_t(d)]);
+    }
+    record_strided_gather(x.cl, x.ctx.impl(), x.in[0], x.out, m, no_options());
+}
+
+ValueInfo infer_slice(const GraphIR& ir, Node& n) {
+    const ValueInfo& x = operand(ir, n, 0);
+    require_rank(n, x.shape);
+    Attrs& a = n.attrs;
+    a.axis = normal_axis(n, a.axis, x.shape.size());
+    const int64_t extent = x.shape[std::size_t(a.axis)];
+    if (a.start < 0 || a.length < 1 || a.start + a.length > extent)
+        throw ShapeError("slice: [" + std::to_string(a.start) + ", " + std::to_string(a.start + a.length) +
+                         ") of axis " + std::to_string(a.axis) + " (extent " + std::to_string(extent) + ") of " +
+                         to_string(x.shape));
+    Shape y = x.shape;
+    y[std::size_t(a.axis)] = a.length;
+    return info(y, x.dtype);
+}
+
+std::vector<int> vjp_slice(GraphIR& ir, const Node& n, int dy, const std::vector<bool>&) {
+    Attrs a = n.attrs;
+    a.shape = ir.value(n.inputs[0]).shape;
+    return {emit(ir, OpKind::pad, {dy}, a)};
+}
+
+void lower_slice(const LowerArgs& x) {
+    const std::vector<int64_t> st = row_major_strides(x.in[0].shape());
+    GatherMap m;
+    m.offset = x.node.attrs.start * st[std::size_t(x.node.attrs.axis)];
+    m.stride = st;
+    m.lo.assign(st.size(), 0);
+    m.in_ext = x.out.shape();
+    record_strided_gather(x.cl, x.ctx.impl(), x.in[0], x.out, m, no_options());
+}
+
+ValueInfo infer_pad(const GraphIR& ir, Node& n) {
+    const ValueInfo& x = operand(ir, n, 0);
+    const Attrs& a = n.attrs;
+    Shape expect = a.shape;
+    if (expect.size() != x.shape.size() || a.axis < 0 || a.axis >= int64_t(expect.size()) ||
+        a.start + x.shape[std::size_t(a.axis)] > expect[std::size_t(a.axis)])
+        throw ShapeError("pad: " + to_string(x.shape) + " does not fit " + to_string(a.shape));
+    expect[std::size_t(a.axis)] = x.shape[std::size_t(a.axis)];
+    if (expect != x.shape) throw ShapeError("pad: " + to_string(x.shape) + " does not fit " + to_string(a.shape));
+    return info(a.shape, x.dtype);
+}
+
+std::vector<int> vjp_pad(GraphIR& ir, const Node& n, int dy, const std::vector<bool>&) {
+    Attrs a = n.attrs;
+    a.length = ir.value(n.inputs[0]).shape[std::size_t(a.axis)];
+    return {emit(ir, OpKind::slice, {dy}, a)};
+}
+
+void lower_pad(const LowerArgs& x) {
+    GatherMap m;
+    m.stride = row_major_strides(x.in[0].shape());
+    m.lo.assign(m.stride.size(), 0);
+    m.lo[std::size_t(x.node.attrs.axis)] = x.node.attrs.start;
+    m.in_ext = x.in[0].shape();
+    record_strided_gather(x.cl, x.ctx.impl(), x.in[0], x.out, m, no_options());
+}
+
+ValueInfo infer_expand(const GraphIR& ir, Node& n) {
+    const ValueInfo& x = operand(ir, n, 0);
+    const Shape& y = n.attrs.shape;
+    require_rank(n, y);
+    bool fits = x.shape.size() <= y.size();
+    for (std::size_t k = 0; fits && k < x.shape.size(); ++k) {
+        const int64_t xe = x.shape[x.shape.size() - 1 - k], ye = y[y.size() - 1 - k];
+        fits = xe == ye || xe == 1;
+    }
+    if (!fits) throw ShapeError("expand: " + to_string(x.shape) + " does not broadcast to " + to_string(y));
+    return info(y, x.dtype);
+}
+
+// The sum of dy over the dimensions expand repeated, reshaped to x's shape: rows or columns of
+// a 2-D view where the repeated dimensions lead or trail, else after a permute.
+int sum_to_shape(GraphIR& ir, int dy, const Shape& x_shape) {
+    const Shape y = ir.value(dy).shape;
+    const std::size_t lead = y.size() - x_shape.size();
+    std::vector<bool> reduced(y.size());
+    for (std::size_t k = 0; k < y.size(); ++k) reduced[k] = k < lead || (x_shape[k - lead] == 1 && y[k] != 1);
+    std::vector<int64_t> kept_dims, reduced_dims;
+    int64_t kept = 1, summed = 1;
+    for (std::size_t k = 0; k < y.size(); ++k) {
+        (reduced[k] ? reduced_dims : kept_dims).push_back(int64_t(k));
+        (reduced[k] ? summed : kept) *= y[k];
+    }
+    Attrs r;
+    r.shape = x_shape;
+    if (reduced_dims.empty()) return emit(ir, OpKind::reshape, {dy}, r);
+    const bool leading = reduced_dims.back() == int64_t(reduced_dims.size()) - 1;
+    Attrs flat;
+    int v = dy;
+    if (!leading) {
+        const bool trailing = reduced_dims.front() == int64_t(kept_dims.size());
+        if (!trailing) {
+            Attrs p;
+            p.dims = kept_dims;
+            p.dims.insert(p.dims.end(), reduced_dims.begin(), reduced_dims.end());
+            v = emit(ir, OpKind::permute, {v}, p);
+        }
+        flat.shape = {kept, summed};
+        v = emit(ir, OpKind::row_sum, {emit(ir, OpKind::reshape, {v}, flat)});
+    } else {
+        flat.shape = {summed, kept};
+        v = emit(ir, OpKind::col_sum, {emit(ir, OpKind::reshape, {v}, flat)});
+    }
+    return emit(ir, OpKind::reshape, {v}, r);
+}
+
+std::vector<int> vjp_expand(GraphIR& ir, const Node& n, int dy, const std::vector<bool>&) {
+    return {sum_to_shape(ir, dy, ir.value(n.inputs[0]).shape)};
+}
+
+void lower_expand(const LowerArgs& x) {
+    const Shape& in = x.in[0].shape();
+    const Shape& out = x.out.shape();
+    const std::vector<int64_t> st = row_major_strides(in);
+    const std::size_t lead = out.size() - in.size();
+    GatherMap m;
+    for (std::size_t k = 0; k < out.size(); ++k) {
+        const bool repeated = k < lead || in[k - lead] != out[k];
+        m.stride.push_back(repeated ? 0 : st[k - lead]);
+        m.lo.push_back(0);
+        m.in_ext.push_back(out[k]);
+    }
+    record_strided_gather(x.cl, x.ctx.impl(), x.in[0], x.out, m, no_options());
+}
+
+ValueInfo infer_rows_cols(const GraphIR& ir, Node& n) {
+    const ValueInfo& x = operand(ir, n, 0);
+    require_float(n, x, "x");
+    if (x.shape.size() != 2) throw ShapeError(op_name(n) + ": x must be 2-D, got " + to_string(x.shape));
+    return info({x.shape[n.kind == OpKind::row_sum ? 0 : 1]}, x.dtype);
+}
+
+// d(sum)/dx repeats dy along the summed dimension.
+std::vector<int> vjp_rows_cols(GraphIR& ir, const Node& n, int dy, const std::vector<bool>&) {
+    const Shape& xs = ir.value(n.inputs[0]).shape;
+    Attrs r, e;
+    r.shape = n.kind == OpKind::row_sum ? Shape{xs[0], 1} : Shape{1, xs[1]};
+    e.shape = xs;
+    return {emit(ir, OpKind::expand, {emit(ir, OpKind::reshape, {dy}, r)}, e)};
+}
+
+void lower_rows_cols(const LowerArgs& x) {
+    record_bias_grad(x.cl, x.ctx.impl(), x.in[0], x.out,
+                     x.node.kind == OpKind::row_sum ? BiasMode::per_row : BiasMode::per_column, no_options());
+}
+
 const std::array<OpDef, std::size_t(OpKind::count)> kOps = [] {
     std::array<OpDef, std::size_t(OpKind::count)> t{};
     auto set = [&](OpKind k, OpDef d) { t[std::size_t(k)] = d; };
@@ -482,6 +685,12 @@ const std::array<OpDef, std::size_t(OpKind::count)> kOps = [] {
                                [](const LowerArgs& x) { lower_softmax_xent(x, false); }});
     set(OpKind::softmax_xent_grad, {"softmax_xent_grad", infer_softmax_xent, nullptr, nullptr,
                                     [](const LowerArgs& x) { lower_softmax_xent(x, true); }});
+    set(OpKind::permute, {"permute", infer_permute, nullptr, vjp_permute, lower_permute});
+    set(OpKind::slice, {"slice", infer_slice, nullptr, vjp_slice, lower_slice});
+    set(OpKind::pad, {"pad", infer_pad, nullptr, vjp_pad, lower_pad});
+    set(OpKind::expand, {"expand", infer_expand, nullptr, vjp_expand, lower_expand});
+    set(OpKind::row_sum, {"row_sum", infer_rows_cols, nullptr, vjp_rows_cols, lower_rows_cols});
+    set(OpKind::col_sum, {"col_sum", infer_rows_cols, nullptr, vjp_rows_cols, lower_rows_cols});
     return t;
 }();
 

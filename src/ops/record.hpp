@@ -1,6 +1,8 @@
 #pragma once
 // The recording form of every op: checks, chooses a pipeline, records into a CommandList. The
 // eager functions (vkhalf/ops.hpp) record into a fresh list and wait; Graph records into its own.
+#include <vector>
+
 #include "ops/gemm.hpp"
 #include "ops/ops_common.hpp"
 #include "vkhalf/conv.hpp"
@@ -19,6 +21,17 @@ void record_sum(CommandList& cl, Context& ctx, const Tensor& x, Tensor& out, con
                 bool squares = false);
 void record_bias_grad(CommandList& cl, ContextImpl& ctx, const Tensor& dy, Tensor& db, BiasMode mode,
                       const OpOptions& opt);
+
+// y[o] = x[offset + sum_k (o_k - lo_k) stride_k] where every 0 <= o_k - lo_k < in_ext_k, else 0,
+// over y's row-major coordinates o (at most kMaxGatherRank dimensions): permute, slice, pad and
+// expand (stride 0) are maps of this one copy.
+inline constexpr std::size_t kMaxGatherRank = 6;
+struct GatherMap {
+    int64_t offset = 0;
+    std::vector<int64_t> stride, lo, in_ext;  // one per dimension of y
+};
+void record_strided_gather(CommandList& cl, ContextImpl& ctx, const Tensor& x, Tensor& y, const GatherMap& m,
+                           const OpOptions& opt);
 
 void record_mse_loss(CommandList& cl, ContextImpl& ctx, const Tensor& y, const Tensor& target, Tensor& loss, Tensor* dy,
                      float scale, const OpOptions& opt);
