@@ -307,6 +307,40 @@ TEST_CASE("matmul's gradient under every transpose: both operands match fp64") {
         }
 }
 
+TEST_CASE("batched matmul (attention's shapes), a shared 2-D weight over a batch, and linear over 3-D input") {
+    const std::vector<Leaf> leaves = {{"q", {2, 3, 4}}, {"k", {2, 5, 4}}, {"w", {5, 3}},
+                                      {"fc.weight", {2, 3}}, {"fc.bias", {2}}, {"target", {2, 3, 2}, false, false}};
+    auto build = [](Builder& b, const std::vector<Value>& v) {
+        const Value scores = b.matmul(v[0], v[1], false, true);  // [2, 3, 5] = q k^T per batch
+        const Value mixed = b.matmul(scores, v[2]);              // [2, 3, 3]: a 2-D weight shared by the batch
+        return b.mse_loss(b.linear(mixed, v[3], v[4]), v[5]);    // linear over the last dimension
+    };
+    auto reference = [](const std::vector<Vec>& v) {
+        Vec out(12);
+        for (int bt = 0; bt < 2; ++bt)
+            for (int i = 0; i < 3; ++i) {
+                double sc[5] = {0, 0, 0, 0, 0}, mx[3] = {0, 0, 0};
+                for (int j = 0; j < 5; ++j)
+                    for (int d = 0; d < 4; ++d)
+                        sc[j] += v[0][std::size_t((bt * 3 + i) * 4 + d)] * v[1][std::size_t((bt * 5 + j) * 4 + d)];
+                for (int c = 0; c < 3; ++c)
+                    for (int j = 0; j < 5; ++j) mx[c] += sc[j] * v[2][std::size_t(j * 3 + c)];
+                for (int o = 0; o < 2; ++o) {
+                    double y = v[4][std::size_t(o)];
+                    for (int c = 0; c < 3; ++c) y += mx[c] * v[3][std::size_t(o * 3 + c)];
+                    out[std::size_t((bt * 3 + i) * 2 + o)] = y;
+                }
+            }
+        return mse(out, v[5]);
+    };
+    for (auto& d : test::devices())
+        for (DType dt : {DType::f32, DType::f16}) {
+            CAPTURE(d.label);
+            CAPTURE(to_string(dt));
+            check_graph(*d.ctx, dt, leaves, build, reference);
+        }
+}
+
 TEST_CASE("a residual block: gradients of every parameter and of the input match fp64") {
     for (auto& d : test::devices())
         for (DType dt : {DType::f32, DType::f16}) {

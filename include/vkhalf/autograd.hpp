@@ -80,9 +80,10 @@ public:
     Value parameter(const Tensor& t, std::string name, bool requires_grad = true);
 
     // ---- ops: operands share a dtype (f32 or f16); see src/ir/ops.cpp for each declaration
-    // op(a) op(b), 2-D: a [M, K] ([K, M] with trans_a), b [K, N] ([N, K] with trans_b).
+    // op(a) op(b): a [M, K] ([K, M] with trans_a), b [K, N] ([N, K] with trans_b); either may
+    // have a leading batch dimension (both: the same), making the result [batch, M, N].
     Value matmul(Value a, Value b, bool trans_a = false, bool trans_b = false);
-    // x W^T (+ b) as torch.nn.functional.linear: x [batch, in], w [out, in], b [out].
+    // x W^T (+ b) as torch.nn.functional.linear: x [..., in], w [out, in], b [out].
     Value linear(Value x, Value w, Value b = {});
     // x + b broadcast over rows ([rows, n] + [n]) or over NCHW's channels ([n, c, h, w] + [c]).
     Value add_bias(Value x, Value b);

@@ -101,6 +101,12 @@ Value Builder::matmul(Value a, Value b, bool trans_a, bool trans_b) {
 }
 
 Value Builder::linear(Value x, Value w, Value b) {
+    if (x.defined() && x.shape().size() > 2) {  // [..., in]: one GEMM over every row
+        Shape out = x.shape();
+        const Value y = linear(reshape(x, {-1, out.back()}), w, b);
+        out.back() = y.shape().back();
+        return reshape(y, out);
+    }
     Attrs at;
     at.trans_b = true;  // x W^T
     std::vector<int> in{operand(x, "linear"), operand(w, "linear")};

@@ -62,10 +62,16 @@ ValueInfo infer_matmul(const GraphIR& ir, Node& n) {
     const ValueInfo &a = operand(ir, n, 0), &b = operand(ir, n, 1);
     require_float(n, a, "a");
     require_same_dtype(n, a, b);
-    if (a.shape.size() != 2 || b.shape.size() != 2)
-        throw ShapeError("matmul: operands must be 2-D, got " + to_string(a.shape) + " and " + to_string(b.shape));
-    const int64_t m = n.attrs.trans_a ? a.shape[1] : a.shape[0], k = n.attrs.trans_a ? a.shape[0] : a.shape[1];
-    const int64_t kb = n.attrs.trans_b ? b.shape[1] : b.shape[0], nn = n.attrs.trans_b ? b.shape[0] : b.shape[1];
+    const std::size_t ra = a.shape.size(), rb = b.shape.size();
+    if (ra < 2 || ra > 3 || rb < 2 || rb > 3)
+        throw ShapeError("matmul: operands must be 2-D or batched 3-D, got " + to_string(a.shape) + " and " +
+                         to_string(b.shape));
+    if (ra == 3 && rb == 3 && a.shape[0] != b.shape[0])
+        throw ShapeError("matmul: batches differ: " + to_string(a.shape) + " and " + to_string(b.shape));
+    const int64_t batch = ra == 3 ? a.shape[0] : rb == 3 ? b.shape[0] : 0;
+    const std::size_t ia = ra - 2, ib = rb - 2;  // the matrix dimensions
+    const int64_t m = n.attrs.trans_a ? a.shape[ia + 1] : a.shape[ia], k = n.attrs.trans_a ? a.shape[ia] : a.shape[ia + 1];
+    const int64_t kb = n.attrs.trans_b ? b.shape[ib + 1] : b.shape[ib], nn = n.attrs.trans_b ? b.shape[ib] : b.shape[ib + 1];
     if (k != kb)
         throw ShapeError("matmul: inner dimensions differ: op(a) is [" + std::to_string(m) + ", " + std::to_string(k) +
                          "], op(b) is [" + std::to_string(kb) + ", " + std::to_string(nn) + "]");
@@ -75,8 +81,10 @@ ValueInfo infer_matmul(const GraphIR& ir, Node& n) {
         if (bias.shape != Shape{nn})
             throw ShapeError("matmul: bias must be [" + std::to_string(nn) + "], got " + to_string(bias.shape));
     }
-    return info({m, nn}, a.dtype);
+    return info(batch ? Shape{batch, m, nn} : Shape{m, nn}, a.dtype);
 }
+
+int sum_to_shape(GraphIR& ir, int dy, const Shape& x_shape);
 
 // C = op(A) op(B): dop(A) = dC op(B)^T, dop(B) = op(A)^T dC, each transposed back when the
 // operand was read transposed; the transposes are GEMM flags, never copies.
@@ -90,8 +98,13 @@ std::vector<int> vjp_matmul(GraphIR& ir, const Node& n, int dy, const std::vecto
         at.trans_b = ty;
         return emit(ir, OpKind::matmul, {x, y}, at);
     };
-    if (need[0]) g[0] = ta ? mm(b, dy, tb, true) : mm(dy, b, false, !tb);
-    if (need[1]) g[1] = tb ? mm(dy, a, true, ta) : mm(a, dy, !ta, false);
+    // A shared 2-D operand of a batched product gets the sum of its per-batch gradients.
+    auto fit = [&](int grad, int value) {
+        const Shape& want = ir.value(value).shape;
+        return ir.value(grad).shape == want ? grad : sum_to_shape(ir, grad, want);
+    };
+    if (need[0]) g[0] = fit(ta ? mm(b, dy, tb, true) : mm(dy, b, false, !tb), a);
+    if (need[1]) g[1] = fit(tb ? mm(dy, a, true, ta) : mm(a, dy, !ta, false), b);
     if (n.inputs.size() == 3 && need[2]) {
         Attrs at;
         at.bias_mode = BiasMode::per_column;
