@@ -12,6 +12,7 @@
 #include <functional>
 
 #include "compile/memory_plan.hpp"
+#include "reference/reference.hpp"
 #include "support.hpp"
 
 using namespace vkhalf;
@@ -724,6 +725,52 @@ TEST_CASE("frozen parameters stay bitwise unchanged while the rest trains") {
     CHECK_THROWS_WITH_AS(Trainer(ctx, *model, data, o), doctest::Contains("'9.'"), Error);
     o.freeze = {""};  // everything
     CHECK_THROWS_WITH_AS(Trainer(ctx, *model, data, o), doctest::Contains("no trainable parameter"), Error);
+    test::check_validation(ctx);
+}
+
+} // TEST_SUITE
+
+TEST_SUITE("autograd") {
+
+TEST_CASE("parameter groups: without decay_vectors, biases skip AdamW's weight decay and weights keep it") {
+    auto& ctx = test::full_device();
+    const DeviceDataset data = test::synthetic(ctx, 256, 64, 24);
+    for (bool decay_vectors : {true, false}) {
+        CAPTURE(decay_vectors);
+        Sequential model;
+        model.emplace<Linear>(64, 16).emplace<ReLU>().emplace<Linear>(16, 10);
+        TrainerOptions o;
+        o.batch = 64;
+        o.precision = Precision::fp32;
+        o.optimizer.lr = 1e-2f;
+        o.optimizer.weight_decay = 0.5f;
+        o.decay_vectors = decay_vectors;
+        Trainer tr(ctx, model, data, o);
+        ParameterSet& ps = tr.parameters();
+        std::vector<std::vector<float>> before;
+        for (int id = 0; id < int(ps.infos().size()); ++id) before.push_back(ps.get_master(id));
+        tr.step();  // one AdamW step: moment1 = (1 - beta1) g
+        tr.wait();
+        for (int id = 0; id < int(ps.infos().size()); ++id) {
+            const ParameterInfo& info = ps.infos()[std::size_t(id)];
+            CAPTURE(info.name);
+            const bool decays = decay_vectors || info.shape.size() > 1;
+            CHECK(info.weight_decay == decays);
+            const auto m1 = ps.moment1(id).to_floats();
+            std::vector<double> p(before[std::size_t(id)].begin(), before[std::size_t(id)].end()), m(p.size(), 0.0),
+                v(p.size(), 0.0), g(p.size());
+            for (std::size_t i = 0; i < g.size(); ++i) g[i] = double(m1[i]) / (1.0 - 0.9);
+            ref::OptimizerRef r;
+            r.kind = 2;
+            r.lr = 1e-2;
+            r.weight_decay = decays ? 0.5 : 0.0;
+            ref::optimizer_step(r, 1, p, m, v, g);
+            const auto got = ps.get_master(id);
+            double worst = 0;
+            for (std::size_t i = 0; i < p.size(); ++i) worst = std::max(worst, std::fabs(got[i] - p[i]));
+            CHECK(worst < 2e-6);
+        }
+    }
     test::check_validation(ctx);
 }
 

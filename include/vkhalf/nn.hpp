@@ -28,6 +28,7 @@ struct ParameterInfo {
     Shape shape;
     int64_t offset = 0;  // elements into the flat buffers (aligned for views)
     bool requires_grad = true;
+    bool weight_decay = true;  // false: the optimizer's weight decay skips it (a parameter group)
 };
 
 class ParameterSet {
@@ -37,6 +38,9 @@ public:
     // Before allocate(): every parameter whose name starts with one of the prefixes gets no
     // gradient and no optimizer update (fine-tuning). A prefix that names nothing is an Error.
     void freeze(std::span<const std::string> prefixes);
+    // Before allocate(): no weight decay for parameters of one dimension (biases, normalisation
+    // weights), the parameter groups of the usual PyTorch recipes.
+    void no_decay_for_vectors();
     // Creates the flat buffers, trainable parameters first; the moments start at zero.
     void allocate(Context& ctx, Precision precision);
 
@@ -45,6 +49,8 @@ public:
     // Elements [0, trainable_size()) of the flat buffers hold every trainable parameter: what the
     // gradient check and the optimizer run over.
     int64_t trainable_size() const { return trainable_size_; }
+    // [0, decay_size()) decays, [decay_size(), trainable_size()) does not.
+    int64_t decay_size() const { return decay_size_; }
     Precision precision() const { return precision_; }
 
     // Views of one parameter.
@@ -63,7 +69,7 @@ public:
 
 private:
     std::vector<ParameterInfo> infos_;
-    int64_t size_ = 0, trainable_size_ = 0;
+    int64_t size_ = 0, trainable_size_ = 0, decay_size_ = 0;
     int64_t align_ = 128;
     Precision precision_ = Precision::fp16;
 };

@@ -76,6 +76,10 @@ struct TrainerOptions {
     bool reuse_activation_memory = true;  // off: fresh memory for every intermediate (debugging)
     // Parameters whose names start with one of these get no gradient and no update (fine-tuning).
     std::vector<std::string> freeze;
+    // false: no weight decay on parameters of one dimension (biases, normalisation weights), the
+    // parameter groups of the usual PyTorch recipes. true decays every parameter, as
+    // torch.optim does with one group.
+    bool decay_vectors = true;
     bool submit_per_op = false;           // the eager way, one submission per op: benchmarks only
     // Data parallel: the group this Trainer is one rank of (must outlive the Trainer); nullptr:
     // one process. The constructor checks that every rank has the same model, data and options.

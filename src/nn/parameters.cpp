@@ -26,20 +26,30 @@ void ParameterSet::freeze(std::span<const std::string> prefixes) {
     }
 }
 
+void ParameterSet::no_decay_for_vectors() {
+    if (master_flat.defined()) throw Error("ParameterSet::no_decay_for_vectors after allocate()");
+    for (auto& p : infos_)
+        if (p.shape.size() == 1) p.weight_decay = false;
+}
+
 void ParameterSet::allocate(Context& ctx, Precision precision) {
     precision_ = precision;
     // Each parameter starts at an offset every view can bind: the storage-buffer offset
     // alignment in bytes, for 2-byte and 4-byte elements alike.
     const int64_t align_bytes = std::max<int64_t>(16, int64_t(ctx.caps().min_storage_offset_alignment));
     align_ = std::max<int64_t>(align_bytes / 2, 2);
+    // Trainable parameters with weight decay, then without, then frozen ones: the optimizer runs
+    // over one prefix per group.
     int64_t offset = 0;
-    for (bool trainable : {true, false}) {  // trainable first: the optimizer runs over one prefix
+    for (int group = 0; group < 3; ++group) {
         for (auto& p : infos_) {
-            if (p.requires_grad != trainable) continue;
+            const int g = !p.requires_grad ? 2 : p.weight_decay ? 0 : 1;
+            if (g != group) continue;
             p.offset = offset;
             offset += (numel(p.shape) + align_ - 1) / align_ * align_;
         }
-        if (trainable) trainable_size_ = offset;
+        if (group == 0) decay_size_ = offset;
+        if (group == 1) trainable_size_ = offset;
     }
     size_ = std::max<int64_t>(offset, 2);
     const DType wd = working_dtype(precision);

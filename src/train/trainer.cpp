@@ -6,6 +6,7 @@
 #include <random>
 
 #include "compile/program_access.hpp"
+#include "ops/record.hpp"
 #include "runtime/context_impl.hpp"
 #include "train/training_ops.hpp"
 #include "vkhalf/error.hpp"
@@ -197,12 +198,29 @@ void Trainer::Impl::record_step() {
                                   uint32_t(opt.batch)};
     hooks.before = [&](detail::CommandList& cl) { detail::record_gather(cl, impl, train, order, state, gp, x, labels); };
     auto record_update = [this, &impl](detail::CommandList& cl) {
-        const Shape n{params.trainable_size()};
-        const Tensor grad = params.grad_flat.view(0, n);
-        Tensor master = params.master_flat.view(0, n), m1 = params.moment1_flat.view(0, n),
-               m2 = params.moment2_flat.view(0, n), work = params.work_flat.view(0, n);
-        detail::record_check_finite(cl, impl, grad, state);
-        detail::record_optimizer_step(cl, ctx, opt.optimizer, grad, master, m1, m2, work, state);
+        const Tensor all_grads = params.grad_flat.view(0, {params.trainable_size()});
+        detail::record_check_finite(cl, impl, all_grads, state);
+        // One optimizer dispatch per parameter group (with and without weight decay); a clipped
+        // step clips every group by the norm over all of them.
+        Tensor norm_sq;
+        const bool grouped = params.decay_size() != params.trainable_size();
+        if (grouped && opt.optimizer.clip_norm > 0.0f) {
+            norm_sq = Tensor::empty(ctx, {1}, DType::f32);
+            detail::record_sum(cl, ctx, all_grads, norm_sq, {}, true);
+            cl.keep_alive(norm_sq);
+        }
+        const int64_t bounds[] = {0, params.decay_size(), params.trainable_size()};
+        for (int g = 0; g < 2; ++g) {
+            const int64_t begin = bounds[g], n = bounds[g + 1] - begin;
+            if (n == 0) continue;
+            OptimizerOptions o = opt.optimizer;
+            if (g == 1) o.weight_decay = 0.0f;
+            const Tensor grad = params.grad_flat.view(begin, {n});
+            Tensor master = params.master_flat.view(begin, {n}), m1 = params.moment1_flat.view(begin, {n}),
+                   m2 = params.moment2_flat.view(begin, {n}), work = params.work_flat.view(begin, {n});
+            detail::record_optimizer_step(cl, ctx, o, grad, master, m1, m2, work, state,
+                                          norm_sq.defined() ? &norm_sq : nullptr);
+        }
         detail::record_scale_update(cl, impl, opt.loss_scale, state);
     };
     if (update)  // data parallel: after the all-reduce, in a submission of its own
@@ -232,7 +250,8 @@ void Trainer::Impl::check_ranks_agree_on_setup() {
                                o.beta2,             o.eps,             o.weight_decay, o.momentum,
                                o.dampening,         double(o.nesterov), double(o.schedule), double(o.warmup_steps),
                                double(o.step_size), o.gamma,           o.clip_norm,    double(l.mode),
-                               l.init_scale,        l.growth_factor,   l.backoff_factor, double(l.growth_interval)};
+                               l.init_scale,        l.growth_factor,   l.backoff_factor, double(l.growth_interval),
+                               double(opt.decay_vectors), double(params.trainable_size()), double(params.decay_size())};
     check_ranks_agree(*comm, "training options (batch, seed, normalisation, optimizer, loss scale)",
                       fingerprint_bytes(std::as_bytes(std::span(settings))));
 }
@@ -302,6 +321,7 @@ Trainer::Trainer(Context& ctx, Sequential& model, const DeviceDataset& train, Tr
     m.local_batch = options.batch / ranks;
     model.register_parameters(m.params, "");
     m.params.freeze(options.freeze);
+    if (!options.decay_vectors) m.params.no_decay_for_vectors();
     m.params.allocate(ctx, options.precision);
     std::mt19937_64 rng(options.seed);
     model.init_parameters(m.params, rng);

@@ -85,7 +85,8 @@ void record_check_finite(CommandList& cl, ContextImpl& ctx, const Tensor& grads,
 }
 
 void record_optimizer_step(CommandList& cl, Context& context, const OptimizerOptions& o, const Tensor& grads,
-                           Tensor& master, Tensor& moment1, Tensor& moment2, Tensor& work, Tensor& state) {
+                           Tensor& master, Tensor& moment1, Tensor& moment2, Tensor& work, Tensor& state,
+                           const Tensor* shared_norm_sq) {
     ContextImpl& ctx = context.impl();
     check_state(state);
     const int64_t n = master.numel();
@@ -102,8 +103,8 @@ void record_optimizer_step(CommandList& cl, Context& context, const OptimizerOpt
     } push{uint32_t(n), o.lr,           o.beta1,     o.beta2, o.eps,   o.weight_decay,
            o.momentum,  o.dampening,    o.warmup_steps, o.step_size, o.gamma, o.clip_norm};
     const bool clip = o.clip_norm > 0.0f;
-    Tensor norm_sq = Tensor::empty(context, {1}, DType::f32);
-    if (clip) record_sum(cl, context, grads, norm_sq, {}, true);  // the squared norm of the scaled gradients
+    Tensor norm_sq = shared_norm_sq ? *shared_norm_sq : Tensor::empty(context, {1}, DType::f32);
+    if (clip && !shared_norm_sq) record_sum(cl, context, grads, norm_sq, {}, true);  // of the scaled gradients
     cl.keep_alive(norm_sq);
     const uint32_t algo = o.kind == OptimizerKind::sgd ? 0u : o.kind == OptimizerKind::adam ? 1u : 2u;
     const uint32_t wg = workgroup_size(ctx.caps);

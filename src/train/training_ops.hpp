@@ -20,9 +20,11 @@ void record_gather(CommandList& cl, ContextImpl& ctx, const DeviceDataset& data,
 void record_softmax_xent(CommandList& cl, ContextImpl& ctx, const Tensor& logits, const Tensor& labels, Tensor& state,
                          Tensor& dz, bool with_grad, float label_smoothing = 0.0f, uint32_t mean_over = 0);
 void record_check_finite(CommandList& cl, ContextImpl& ctx, const Tensor& grads, Tensor& state);
-// With o.clip_norm > 0, records the gradients' squared norm first (kept on the list) and clips.
+// With o.clip_norm > 0 it clips by the squared norm in norm_sq (one f32; every group of a step
+// shares it), or records that of `grads` first when norm_sq is null.
 void record_optimizer_step(CommandList& cl, Context& ctx, const OptimizerOptions& o, const Tensor& grads,
-                           Tensor& master, Tensor& moment1, Tensor& moment2, Tensor& work, Tensor& state);
+                           Tensor& master, Tensor& moment1, Tensor& moment2, Tensor& work, Tensor& state,
+                           const Tensor* norm_sq = nullptr);
 void record_scale_update(CommandList& cl, ContextImpl& ctx, const LossScaleOptions& o, Tensor& state);
 
 // The initial TrainState for these options.
