@@ -122,6 +122,15 @@ std::vector<float> random_values(std::size_t n, float lo, float hi, unsigned see
     return v;
 }
 
+std::vector<float> flat_floats(const vkhalf::ParameterSet& p, vkhalf::Tensor vkhalf::ParameterChunk::*buffer) {
+    std::vector<float> all;
+    for (const vkhalf::ParameterChunk& c : p.chunks()) {
+        const std::vector<float> v = (c.*buffer).to_floats();
+        all.insert(all.end(), v.begin(), v.end());
+    }
+    return all;
+}
+
 vkhalf::DeviceDataset synthetic(vkhalf::Context& ctx, int n, int d, unsigned seed) {
     std::mt19937 rng(seed);
     std::uniform_int_distribution<int> u(0, 255);

@@ -58,6 +58,9 @@ double central_difference(std::vector<float>& v, std::size_t i, float h, const L
 // noise (sigma 40) around it; n examples of d features, uploaded.
 vkhalf::DeviceDataset synthetic(vkhalf::Context& ctx, int n, int d, unsigned seed);
 
+// Every chunk's buffer of one kind (&ParameterChunk::master, ...) as floats, chunk after chunk.
+std::vector<float> flat_floats(const vkhalf::ParameterSet& p, vkhalf::Tensor vkhalf::ParameterChunk::*buffer);
+
 // One epoch: the epoch's shuffle, then every step of it.
 void train_epoch(vkhalf::Trainer& tr, int epoch);
 // Epochs 0..n-1.

@@ -775,3 +775,48 @@ TEST_CASE("parameter groups: without decay_vectors, biases skip AdamW's weight d
 }
 
 } // TEST_SUITE
+
+TEST_SUITE("autograd") {
+
+TEST_CASE("a model larger than one storage buffer trains: its parameters split into chunks") {
+    auto& ctx = test::small_device();  // maxStorageBufferRange 1 MiB: 262,144 fp32 elements
+    const DeviceDataset data = test::synthetic(ctx, 512, 64, 25);
+    auto make = [] {
+        auto m = std::make_unique<Sequential>();
+        m->emplace<Linear>(64, 2048).emplace<ReLU>().emplace<Linear>(2048, 100).emplace<ReLU>().emplace<Linear>(100, 10);
+        return m;
+    };
+    for (bool frozen : {false, true}) {
+        CAPTURE(frozen);
+        auto model = make();
+        TrainerOptions o;
+        o.batch = 64;
+        o.optimizer.lr = 1e-3f;
+        o.decay_vectors = false;
+        if (frozen) o.freeze = {"2."};
+        Trainer tr(ctx, *model, data, o);
+        const ParameterSet& ps = tr.parameters();
+        int64_t params = 0;
+        for (const ParameterInfo& p : ps.infos()) params += numel(p.shape);
+        CHECK(params * 4 > 1024 * 1024);  // over 1 MiB of fp32 master weights
+        CHECK(ps.chunks().size() >= 2);
+        for (const ParameterChunk& c : ps.chunks()) CHECK(c.master.bytes() <= 1024 * 1024);
+        const auto frozen_before = ps.get_master(2);
+        const double before = tr.evaluate(data).mean_loss();
+        test::train_epochs(tr, 3);
+        const double after = tr.evaluate(data).mean_loss();
+        CHECK(after < (frozen ? 0.75 : 0.5) * before);  // a frozen random middle layer learns slower
+        CHECK((ps.get_master(2) == frozen_before) == frozen);
+    }
+    Sequential huge;
+    huge.emplace<Linear>(64, 8192);  // 524,288 weights: more than one buffer holds
+    TrainerOptions o;
+    o.batch = 64;
+    CHECK_THROWS_WITH_AS(Trainer(ctx, huge, data, o), doctest::Contains("'0.weight'"), LimitError);
+    auto model = make();
+    o.optimizer.clip_norm = 1.0f;
+    CHECK_THROWS_WITH_AS(Trainer(ctx, *model, data, o), doctest::Contains("clipping"), UnsupportedError);
+    test::check_validation(ctx);
+}
+
+} // TEST_SUITE

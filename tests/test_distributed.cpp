@@ -51,7 +51,7 @@ std::vector<float> train_steps(Context& ctx, const DeviceDataset& data, Communic
     Trainer tr(ctx, *model, data, o);
     tr.shuffle(0);
     for (int s = 0; s < steps; ++s) tr.step();
-    return tr.parameters().master_flat.to_floats();
+    return test::flat_floats(tr.parameters(), &ParameterChunk::master);
 }
 
 } // namespace
@@ -102,13 +102,13 @@ TEST_CASE("rank 1 of 2: gathers its half of the global batch, and an overflow on
     Metrics m = tr.metrics(true);
     CHECK(m.seen == 64);  // 32 rows here, summed over the two (fake) ranks
     CHECK(m.skipped == 0);
-    const auto before = tr.parameters().master_flat.to_floats();
+    const auto before = test::flat_floats(tr.parameters(), &ParameterChunk::master);
     peer.peer_overflows = true;
     tr.step();
     m = tr.metrics();
     CHECK(m.skipped == 1);
     CHECK(m.loss_scale == 32768.0f);
-    CHECK(tr.parameters().master_flat.to_floats() == before);
+    CHECK(test::flat_floats(tr.parameters(), &ParameterChunk::master) == before);
     test::check_validation(ctx);
 }
 

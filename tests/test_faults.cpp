@@ -83,7 +83,11 @@ detail::TrainState device_state(Trainer& tr) {
 std::vector<std::vector<uint32_t>> snapshot(Trainer& tr) {
     tr.wait();
     ParameterSet& p = tr.parameters();
-    return {words(p.master_flat), words(p.work_flat), words(p.moment1_flat), words(p.moment2_flat), words(tr.state())};
+    std::vector<std::vector<uint32_t>> all;
+    for (const ParameterChunk& c : p.chunks())
+        for (const Tensor* t : {&c.master, &c.work, &c.moment1, &c.moment2}) all.push_back(words(*t));
+    all.push_back(words(tr.state()));
+    return all;
 }
 
 bool all_finite(const std::vector<float>& v) {
@@ -420,10 +424,10 @@ TEST_CASE("a learning rate that diverges: no weight becomes inf/NaN, training st
         }
         // Nothing non-finite was written: master weights, moments, and the working copy.
         ParameterSet& p = tr.parameters();
-        CHECK(all_finite(p.master_flat.to_floats()));
-        CHECK(all_finite(p.moment1_flat.to_floats()));
-        CHECK(all_finite(p.moment2_flat.to_floats()));
-        CHECK(all_finite(p.work_flat.to_floats()));
+        CHECK(all_finite(test::flat_floats(p, &ParameterChunk::master)));
+        CHECK(all_finite(test::flat_floats(p, &ParameterChunk::moment1)));
+        CHECK(all_finite(test::flat_floats(p, &ParameterChunk::moment2)));
+        CHECK(all_finite(test::flat_floats(p, &ParameterChunk::work)));
         fs::remove(path);
     }
     test::check_validation(ctx);

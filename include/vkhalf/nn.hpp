@@ -26,9 +26,19 @@ constexpr DType working_dtype(Precision p) { return p == Precision::fp16 ? DType
 struct ParameterInfo {
     std::string name;  // PyTorch state_dict name, e.g. "0.weight"
     Shape shape;
-    int64_t offset = 0;  // elements into the flat buffers (aligned for views)
+    int chunk = 0;       // which ParameterChunk holds it
+    int64_t offset = 0;  // elements into that chunk's buffers (aligned for views)
     bool requires_grad = true;
     bool weight_decay = true;  // false: the optimizer's weight decay skips it (a parameter group)
+};
+
+// Flat buffers of a run of parameters, each within one storage-buffer range (so a model may be
+// larger than maxStorageBufferRange): [0, decay_end) decays, [decay_end, trainable_end) trains
+// without weight decay, the rest is frozen. The optimizer runs once per chunk, in the same
+// submission.
+struct ParameterChunk {
+    Tensor master, work, grad, moment1, moment2;
+    int64_t size = 0, decay_end = 0, trainable_end = 0;  // elements
 };
 
 class ParameterSet {
@@ -41,16 +51,16 @@ public:
     // Before allocate(): no weight decay for parameters of one dimension (biases, normalisation
     // weights), the parameter groups of the usual PyTorch recipes.
     void no_decay_for_vectors();
-    // Creates the flat buffers, trainable parameters first; the moments start at zero.
-    void allocate(Context& ctx, Precision precision);
+    // Creates the flat buffers, trainable parameters first, in chunks of at most chunk_elements
+    // (0: as many fp32 elements as one storage buffer range holds); the moments start at zero.
+    // LimitError names a parameter larger than a chunk.
+    void allocate(Context& ctx, Precision precision, int64_t chunk_elements = 0);
 
     const std::vector<ParameterInfo>& infos() const { return infos_; }
-    int64_t size() const { return size_; }  // elements, padding included (even)
-    // Elements [0, trainable_size()) of the flat buffers hold every trainable parameter: what the
-    // gradient check and the optimizer run over.
-    int64_t trainable_size() const { return trainable_size_; }
-    // [0, decay_size()) decays, [decay_size(), trainable_size()) does not.
-    int64_t decay_size() const { return decay_size_; }
+    const std::vector<ParameterChunk>& chunks() const { return chunks_; }
+    int64_t size() const { return size_; }  // elements over all chunks, padding included
+    int64_t trainable_size() const { return trainable_size_; }  // trainable elements, padding included
+    int64_t decay_size() const { return decay_size_; }          // of them with weight decay
     Precision precision() const { return precision_; }
 
     // Views of one parameter.
@@ -59,8 +69,6 @@ public:
     Tensor grad(int id) const;
     Tensor moment1(int id) const;  // Adam's exp_avg, SGD's momentum buffer
     Tensor moment2(int id) const;  // Adam's exp_avg_sq
-    // The flat buffers.
-    Tensor master_flat, work_flat, grad_flat, moment1_flat, moment2_flat;
 
     // Host-side values of every parameter (fp32), e.g. for initialisation or checkpoints: set()
     // writes the master copy and the working copy (rounded to nearest even in fp16).
@@ -69,6 +77,7 @@ public:
 
 private:
     std::vector<ParameterInfo> infos_;
+    std::vector<ParameterChunk> chunks_;
     int64_t size_ = 0, trainable_size_ = 0, decay_size_ = 0;
     int64_t align_ = 128;
     Precision precision_ = Precision::fp16;

@@ -155,6 +155,7 @@ struct Trainer::Impl {
     void record_step();
     void check_ranks_agree_on_setup();
     void all_reduce_gradients();
+    void all_reduce(Tensor grad);
     void wait_all() {
         program->wait();
         if (update) update->wait();
@@ -198,28 +199,37 @@ void Trainer::Impl::record_step() {
                                   uint32_t(opt.batch)};
     hooks.before = [&](detail::CommandList& cl) { detail::record_gather(cl, impl, train, order, state, gp, x, labels); };
     auto record_update = [this, &impl](detail::CommandList& cl) {
-        const Tensor all_grads = params.grad_flat.view(0, {params.trainable_size()});
-        detail::record_check_finite(cl, impl, all_grads, state);
-        // One optimizer dispatch per parameter group (with and without weight decay); a clipped
-        // step clips every group by the norm over all of them.
-        Tensor norm_sq;
-        const bool grouped = params.decay_size() != params.trainable_size();
-        if (grouped && opt.optimizer.clip_norm > 0.0f) {
-            norm_sq = Tensor::empty(ctx, {1}, DType::f32);
-            detail::record_sum(cl, ctx, all_grads, norm_sq, {}, true);
-            cl.keep_alive(norm_sq);
-        }
-        const int64_t bounds[] = {0, params.decay_size(), params.trainable_size()};
-        for (int g = 0; g < 2; ++g) {
-            const int64_t begin = bounds[g], n = bounds[g + 1] - begin;
-            if (n == 0) continue;
-            OptimizerOptions o = opt.optimizer;
-            if (g == 1) o.weight_decay = 0.0f;
-            const Tensor grad = params.grad_flat.view(begin, {n});
-            Tensor master = params.master_flat.view(begin, {n}), m1 = params.moment1_flat.view(begin, {n}),
-                   m2 = params.moment2_flat.view(begin, {n}), work = params.work_flat.view(begin, {n});
-            detail::record_optimizer_step(cl, ctx, o, grad, master, m1, m2, work, state,
-                                          norm_sq.defined() ? &norm_sq : nullptr);
+        // Per chunk: the finite check over its trainable part, then one optimizer dispatch per
+        // parameter group (with and without weight decay). A clipped step clips every group by
+        // the norm over all of them, so it needs them in one chunk.
+        const auto& chunks = params.chunks();
+        const bool clip = opt.optimizer.clip_norm > 0.0f;
+        if (clip && chunks.size() > 1)
+            throw UnsupportedError("Trainer: gradient clipping needs every parameter in one storage buffer; this "
+                                   "model takes " + std::to_string(chunks.size()) + " (maxStorageBufferRange " +
+                                   std::to_string(ctx.caps().max_storage_buffer_range) + " bytes)");
+        for (const ParameterChunk& c : chunks)
+            if (c.trainable_end > 0) detail::record_check_finite(cl, impl, c.grad.view(0, {c.trainable_end}), state);
+        for (const ParameterChunk& c : chunks) {
+            Tensor norm_sq;
+            const bool grouped = c.decay_end != 0 && c.decay_end != c.trainable_end;
+            if (grouped && clip) {
+                norm_sq = Tensor::empty(ctx, {1}, DType::f32);
+                detail::record_sum(cl, ctx, c.grad.view(0, {c.trainable_end}), norm_sq, {}, true);
+                cl.keep_alive(norm_sq);
+            }
+            const int64_t bounds[] = {0, c.decay_end, c.trainable_end};
+            for (int g = 0; g < 2; ++g) {
+                const int64_t begin = bounds[g], n = bounds[g + 1] - begin;
+                if (n == 0) continue;
+                OptimizerOptions o = opt.optimizer;
+                if (g == 1) o.weight_decay = 0.0f;
+                const Tensor grad = c.grad.view(begin, {n});
+                Tensor master = c.master.view(begin, {n}), m1 = c.moment1.view(begin, {n}),
+                       m2 = c.moment2.view(begin, {n}), work = c.work.view(begin, {n});
+                detail::record_optimizer_step(cl, ctx, o, grad, master, m1, m2, work, state,
+                                              norm_sq.defined() ? &norm_sq : nullptr);
+            }
         }
         detail::record_scale_update(cl, impl, opt.loss_scale, state);
     };
@@ -260,7 +270,10 @@ void Trainer::Impl::check_ranks_agree_on_setup() {
 // even. Each rank's gradient already is its share of the global mean (the loss divides by the
 // global batch), so the sum needs no further scaling.
 void Trainer::Impl::all_reduce_gradients() {
-    Tensor& g = params.grad_flat;
+    for (const ParameterChunk& c : params.chunks()) all_reduce(c.grad);
+}
+
+void Trainer::Impl::all_reduce(Tensor g) {
     grad_sum.resize(static_cast<std::size_t>(g.numel()));
     if (g.dtype() == DType::f32) {
         g.download_bytes(std::as_writable_bytes(std::span(grad_sum)));
@@ -426,11 +439,12 @@ void Trainer::check_replicas() {
     m.wait_all();
     uint64_t h = fingerprint_bytes({});
     std::vector<std::byte> bytes;
-    for (const Tensor* t : {&m.params.master_flat, &m.params.moment1_flat, &m.params.moment2_flat}) {
-        bytes.resize(t->bytes());
-        t->download_bytes(bytes);
-        h = fingerprint_bytes(bytes, h);
-    }
+    for (const ParameterChunk& c : m.params.chunks())
+        for (const Tensor* t : {&c.master, &c.moment1, &c.moment2}) {
+            bytes.resize(t->bytes());
+            t->download_bytes(bytes);
+            h = fingerprint_bytes(bytes, h);
+        }
     const TrainingState s = training_state();
     const double state[] = {s.loss_scale, double(s.growth_tracker), double(s.step), double(s.optimizer_step),
                             double(s.skipped)};
