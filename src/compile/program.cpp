@@ -107,11 +107,8 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
                         " holds no number (its metrics go to the training state); bind it without a tensor");
         if (b.tensor.shape() != v.shape || b.tensor.dtype() != v.dtype)
             throw ShapeError("Program: output %" + std::to_string(b.value.id()) + " is " + to_string(v.shape) + " " +
-                             std::string(to_string(v.dtype)) + ", bound to a tensor " +
-                             (b.tensor.defined() ? to_string(b.tensor.shape()) + " " +
-                                                       std::string(to_string(b.tensor.dtype()))
-                                                 : std::string("that is undefined")));
-        needed[std::size_t(b.value.id())] = true;
+                             std::string(to_string(v.dtype)) + ", bound to a tensor " + to_string(b.tensor.shape()) +
+                             " " + std::string(to_string(b.tensor.dtype())));
         bound[std::size_t(b.value.id())] = true;
     }
     // 1. prune. A node is needed when any of its outputs is; all its outputs are then written.
