@@ -45,12 +45,9 @@ def load_split(directory, split):
     return images.reshape(images.shape[0], -1), labels.long()
 
 
-def make_model(name):  # as samples/vkhalf_train.cpp builds them, named the same
-    if name == "mlp":
-        return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
-    return nn.Sequential(nn.Unflatten(1, (1, 28, 28)), nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                         nn.Linear(64 * 5 * 5, 128), nn.ReLU(), nn.Linear(128, 10))
+def make_model(name):  # as samples/vkhalf_train.cpp builds them, named the same (bench/torch_compare.py)
+    from torch_compare import make_model as same_model
+    return same_model(name)
 
 
 def synchronize(device):
@@ -60,7 +57,7 @@ def synchronize(device):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
+    p.add_argument("--model", choices=["mlp", "cnn", "resnet"], default="mlp")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)

@@ -200,24 +200,30 @@ void Trainer::Impl::record_step() {
     hooks.before = [&](detail::CommandList& cl) { detail::record_gather(cl, impl, train, order, state, gp, x, labels); };
     auto record_update = [this, &impl](detail::CommandList& cl) {
         // Per chunk: the finite check over its trainable part, then one optimizer dispatch per
-        // parameter group (with and without weight decay). A clipped step clips every group by
-        // the norm over all of them, so it needs them in one chunk.
+        // parameter group (with and without weight decay). A clipped step clips every group of
+        // every chunk by the norm over all of them: the chunks' squared norms, summed.
         const auto& chunks = params.chunks();
-        const bool clip = opt.optimizer.clip_norm > 0.0f;
-        if (clip && chunks.size() > 1)
-            throw UnsupportedError("Trainer: gradient clipping needs every parameter in one storage buffer; this "
-                                   "model takes " + std::to_string(chunks.size()) + " (maxStorageBufferRange " +
-                                   std::to_string(ctx.caps().max_storage_buffer_range) + " bytes)");
         for (const ParameterChunk& c : chunks)
             if (c.trainable_end > 0) detail::record_check_finite(cl, impl, c.grad.view(0, {c.trainable_end}), state);
-        for (const ParameterChunk& c : chunks) {
-            Tensor norm_sq;
-            const bool grouped = c.decay_end != 0 && c.decay_end != c.trainable_end;
-            if (grouped && clip) {
-                norm_sq = Tensor::empty(ctx, {1}, DType::f32);
-                detail::record_sum(cl, ctx, c.grad.view(0, {c.trainable_end}), norm_sq, {}, true);
-                cl.keep_alive(norm_sq);
+        Tensor norm_sq;
+        const bool grouped = chunks.size() > 1 || (chunks[0].decay_end != 0 && chunks[0].decay_end != chunks[0].trainable_end);
+        if (opt.optimizer.clip_norm > 0.0f && grouped) {
+            for (const ParameterChunk& c : chunks) {
+                if (c.trainable_end == 0) continue;
+                Tensor part = Tensor::empty(ctx, {1}, DType::f32);
+                detail::record_sum(cl, ctx, c.grad.view(0, {c.trainable_end}), part, {}, true);
+                cl.keep_alive(part);
+                if (norm_sq.defined()) {
+                    Tensor total = Tensor::empty(ctx, {1}, DType::f32);
+                    detail::record_elementwise(cl, impl, detail::ElementwiseOp::add, norm_sq, part, 0.0f, total, {});
+                    cl.keep_alive(total);
+                    norm_sq = total;
+                } else {
+                    norm_sq = part;
+                }
             }
+        }
+        for (const ParameterChunk& c : chunks) {
             const int64_t bounds[] = {0, c.decay_end, c.trainable_end};
             for (int g = 0; g < 2; ++g) {
                 const int64_t begin = bounds[g], n = bounds[g + 1] - begin;
