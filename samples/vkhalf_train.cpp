@@ -404,8 +404,9 @@ int run(const Args& a, ProcessGroup& group) {
                     std::string(to_string(caps.gemm_f32)).c_str());
     if (lead) {
         const MemoryPlanStats mem = tr.program().memory();
-        std::printf("step: %zu dispatches, %zu barriers; %zu intermediates in %.2f MiB (%.2f MiB without reuse)\n",
-                    tr.program().dispatch_count(), tr.program().barrier_count(), mem.values,
+        std::printf("step: %zu dispatches, %zu barriers; %zu intermediates and %zu op workspaces in %.2f MiB (%.2f "
+                    "MiB without reuse)\n",
+                    tr.program().dispatch_count(), tr.program().barrier_count(), mem.values, mem.workspaces,
                     double(mem.planned_bytes) / 1048576.0, double(mem.unplanned_bytes) / 1048576.0);
     }
     if (lead && group.size() > 1)

@@ -177,10 +177,12 @@ struct CompileOptions {
     bool submit_per_op = false;  // the eager way, one submission and wait per dispatch: benchmarks only
 };
 
+// Intermediates and op workspaces (im2col columns, split-K partials) share one plan.
 struct MemoryPlanStats {
-    std::size_t planned_bytes = 0;    // device memory behind every intermediate (arenas)
+    std::size_t planned_bytes = 0;    // device memory behind them all (arenas)
     std::size_t unplanned_bytes = 0;  // what they would take with no reuse (same alignment)
     std::size_t values = 0;           // intermediates placed
+    std::size_t workspaces = 0;       // op workspaces placed
     std::size_t arenas = 0;           // buffers (each within maxStorageBufferRange)
 };
 

@@ -234,7 +234,7 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
     std::erase_if(steps, [](const Step& s) { return s.removed; });
     std::stable_sort(steps.begin(), steps.end(), [](const Step& a, const Step& b) { return a.position < b.position; });
 
-    // 5. memory plan over the classes without a tensor.
+    // Lifetimes of the classes without a tensor of their own.
     std::vector<int64_t> first(count, -1), last(count, -1);
     for (std::size_t i = 0; i < steps.size(); ++i) {
         const Step& s = steps[i];
@@ -259,41 +259,13 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
         planned.push_back(int(r));
         lifetimes.push_back({first[r], last[r], value_bytes(ir.value(int(r)))});
     }
-    const DeviceCaps& caps = ctx.caps();
-    const uint64_t align = std::max<uint64_t>(caps.min_storage_offset_alignment, 64);
-    const uint64_t cap = std::max<uint64_t>(caps.max_storage_buffer_range / align * align, align);
-    const detail::MemoryPlan plan = detail::plan_memory(lifetimes, align, cap, options.reuse_memory);
-    for (uint64_t bytes : plan.arena_bytes)
-        impl_->arenas.push_back(Tensor::empty(ctx, {int64_t(bytes / 4)}, DType::u32));
-    for (std::size_t i = 0; i < planned.size(); ++i) {
-        const detail::Placement& at = plan.at[i];
-        cls.storage[std::size_t(planned[i])] = impl_->arenas[std::size_t(at.arena)].view(
-            int64_t(at.offset / 4), {int64_t((lifetimes[i].bytes + 3) / 4)});
-        impl_->stats.unplanned_bytes += (lifetimes[i].bytes + align - 1) / align * align;
-    }
-    impl_->stats.planned_bytes = plan.total();
-    impl_->stats.values = planned.size();
-    impl_->stats.arenas = plan.arena_bytes.size();
 
-    // 6. lowering.
-    auto tensor_of = [&](int v) {
-        const detail::ValueInfo& info = ir.value(v);
-        return cls.storage[std::size_t(cls.find(v))].reinterpret(info.shape, info.dtype);
-    };
+    // Lowering, used twice. Each value's tensor comes from `storage` (a class's memory).
     auto scratch = [this](Shape s, DType d) {
         impl_->kept.push_back(Tensor::empty(impl_->ctx, std::move(s), d));
         return impl_->kept.back();
     };
-    for (const Tensor& t : targets) impl_->kept.push_back(t);
-    if (hooks && hooks->before) hooks->before(*impl_->cl);
-    for (const Step& s : steps) {
-        if (s.copy_to >= 0) {
-            const Tensor src = tensor_of(s.inputs[0]);
-            const Tensor& dst = targets[std::size_t(s.copy_to)];
-            impl_->cl->copy(detail::range_of(src), detail::range_of(dst), detail::range_of(src).size);
-            impl_->labels.push_back("copy %" + std::to_string(s.inputs[0]));
-            continue;
-        }
+    auto lower = [&](detail::CommandList& cl, const Step& s, const auto& tensor_of) {
         const Node& n = ir.nodes[std::size_t(s.node)];
         std::vector<Tensor> in;
         for (int v : s.inputs)
@@ -301,15 +273,99 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
         Tensor out = tensor_of(s.output);
         std::vector<Tensor> aux;
         for (int a : s.aux) aux.push_back(tensor_of(a));
-        const detail::LowerArgs args{*impl_->cl, ctx, ir, n, in, out, aux, s.relu, s.beta, s.advance_rng, scratch};
+        const detail::LowerArgs args{cl, ctx, ir, n, in, out, aux, s.relu, s.beta, s.advance_rng, scratch};
         detail::op_def(n.kind).lower(args);
+    };
+
+    // 5. Workspaces: a first recording, never submitted, learns the scratch every op asks for
+    // (im2col columns, split-K partials: sizes in order). Its values all alias one buffer as large
+    // as the largest of them, so the probe costs no more memory than the workspaces themselves.
+    std::vector<std::vector<std::pair<Shape, DType>>> requests(steps.size());
+    {
+        uint64_t largest = 4;
+        for (const detail::Lifetime& l : lifetimes) largest = std::max(largest, l.bytes);
+        const Tensor stand_in = Tensor::empty(ctx, {int64_t((largest + 3) / 4)}, DType::u32);
+        detail::CommandList probe(ctx.impl());
+        std::vector<Tensor> temporary;
+        std::size_t current = 0;
+        probe.set_workspace_provider([&](Shape shape, DType d) {
+            requests[current].emplace_back(shape, d);
+            temporary.push_back(Tensor::empty(ctx, std::move(shape), d));
+            return temporary.back();
+        });
+        auto probe_tensor = [&](int v) {
+            const detail::ValueInfo& info = ir.value(v);
+            const Tensor& own = cls.storage[std::size_t(cls.find(v))];
+            return (own.defined() ? own : stand_in).reinterpret(info.shape, info.dtype);
+        };
+        for (current = 0; current < steps.size(); ++current)
+            if (steps[current].copy_to < 0) lower(probe, steps[current], probe_tensor);
+    }
+    std::vector<std::pair<std::size_t, std::size_t>> workspace_of;  // (step, request) per lifetime past the values
+    for (std::size_t i = 0; i < steps.size(); ++i)
+        for (std::size_t k = 0; k < requests[i].size(); ++k) {
+            const auto& [shape, d] = requests[i][k];
+            lifetimes.push_back({int64_t(i), int64_t(i), uint64_t(numel(shape)) * dtype_size(d)});
+            workspace_of.emplace_back(i, k);
+        }
+
+    // 6. The memory plan: values and workspaces together.
+    const DeviceCaps& caps = ctx.caps();
+    const uint64_t align = std::max<uint64_t>(caps.min_storage_offset_alignment, 64);
+    const uint64_t cap = std::max<uint64_t>(caps.max_storage_buffer_range / align * align, align);
+    const detail::MemoryPlan plan = detail::plan_memory(lifetimes, align, cap, options.reuse_memory);
+    for (uint64_t bytes : plan.arena_bytes)
+        impl_->arenas.push_back(Tensor::empty(ctx, {int64_t(bytes / 4)}, DType::u32));
+    auto placed = [&](std::size_t i) {
+        const detail::Placement& at = plan.at[i];
+        return impl_->arenas[std::size_t(at.arena)].view(int64_t(at.offset / 4), {int64_t((lifetimes[i].bytes + 3) / 4)});
+    };
+    for (std::size_t i = 0; i < planned.size(); ++i) cls.storage[std::size_t(planned[i])] = placed(i);
+    std::vector<std::vector<Tensor>> workspaces(steps.size());
+    for (std::size_t w = 0; w < workspace_of.size(); ++w) {
+        const auto [step, k] = workspace_of[w];
+        const auto& [shape, d] = requests[step][k];
+        workspaces[step].push_back(placed(planned.size() + w).reinterpret(shape, d));
+    }
+    for (const detail::Lifetime& l : lifetimes) impl_->stats.unplanned_bytes += (l.bytes + align - 1) / align * align;
+    impl_->stats.planned_bytes = plan.total();
+    impl_->stats.values = planned.size();
+    impl_->stats.workspaces = workspace_of.size();
+    impl_->stats.arenas = plan.arena_bytes.size();
+
+    // 7. Lowering for real: each op gets its planned workspaces, in the order it asks for them.
+    auto tensor_of = [&](int v) {
+        const detail::ValueInfo& info = ir.value(v);
+        return cls.storage[std::size_t(cls.find(v))].reinterpret(info.shape, info.dtype);
+    };
+    for (const Tensor& t : targets) impl_->kept.push_back(t);
+    detail::CommandList& cl = *impl_->cl;
+    if (hooks && hooks->before) hooks->before(cl);
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+        const Step& s = steps[i];
+        if (s.copy_to >= 0) {
+            const Tensor src = tensor_of(s.inputs[0]);
+            const Tensor& dst = targets[std::size_t(s.copy_to)];
+            cl.copy(detail::range_of(src), detail::range_of(dst), detail::range_of(src).size);
+            impl_->labels.push_back("copy %" + std::to_string(s.inputs[0]));
+            continue;
+        }
+        std::size_t next = 0;
+        cl.set_workspace_provider([&, i](Shape shape, DType d) {
+            if (next >= workspaces[i].size() || workspaces[i][next].shape() != shape || workspaces[i][next].dtype() != d)
+                throw Error("internal: step " + std::to_string(i) + " asked for workspaces the first recording did not");
+            return workspaces[i][next++];
+        });
+        lower(cl, s, tensor_of);
+        const Node& n = ir.nodes[std::size_t(s.node)];
         std::string label = detail::op_def(n.kind).name;
         if (n.inputs.size() == 3 && (n.kind == OpKind::matmul || n.kind == OpKind::conv2d)) label += "+bias";
         if (s.relu) label += "+relu";
         if (s.beta != 0.0f) label += "+=%" + std::to_string(cls.find(s.output));
         impl_->labels.push_back(label + " %" + std::to_string(s.output));
     }
-    if (hooks && hooks->after) hooks->after(*impl_->cl);
+    cl.set_workspace_provider(nullptr);
+    if (hooks && hooks->after) hooks->after(cl);
 }
 
 Program::~Program() {

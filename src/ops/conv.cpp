@@ -82,7 +82,7 @@ void record_conv(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& x, 
     }
     const bool partial = splits > 1;
     Tensor workspace;
-    if (partial) workspace = Tensor::empty(ctx, {int64_t(splits * m * n)}, DType::f32);
+    if (partial) workspace = cl.workspace(ctx, {int64_t(splits * m * n)}, DType::f32);
     const Pipeline& pipe = impl.pipelines->get(
         {module_name("conv2d", v), 6, sizeof(ConvPush), kWM * kWN,
          {{1, uint32_t(mode)}, {2, kTM}, {3, kTN}, {4, kWN}, {5, bias != nullptr}, {6, relu}, {7, partial},
@@ -99,7 +99,6 @@ void record_conv(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& x, 
     if (partial) {
         Tensor flat = out.reinterpret({int64_t(m), int64_t(n)}, out.dtype());
         record_partial_sum(cl, impl, v, workspace, flat, uint32_t(splits), uint32_t(m), uint32_t(n));
-        cl.keep_alive(std::move(workspace));
     }
 }
 
@@ -188,7 +187,7 @@ void record_im2col(CommandList& cl, ContextImpl& impl, bool to_image, const Tens
 // dY [b, co, oh, ow] as the column matrix [co, pitch_bs] (images side by side).
 Tensor relayout_dy(CommandList& cl, Context& ctx, const Tensor& dy, const ConvPush& c, const Lowering& l,
                    Variant v) {
-    Tensor dyt = Tensor::empty(ctx, {int64_t(c.cout), int64_t(l.pitch_bs)}, dy.dtype());
+    Tensor dyt = cl.workspace(ctx, {int64_t(c.cout), int64_t(l.pitch_bs)}, dy.dtype());
     ConvPush one = c;  // a 1x1 kernel over dY
     one.cin = c.cout, one.h = c.oh, one.w = c.ow, one.kh = one.kw = 1;
     one.stride_h = one.stride_w = one.dil_h = one.dil_w = 1, one.pad_h = one.pad_w = 0;
@@ -221,7 +220,7 @@ void record_lowered(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& 
     }
     GemmShape gs;
     if (mode == ConvMode::forward) {  // y = W col per image (+ bias per output channel) (relu)
-        Tensor col = Tensor::empty(ctx, {int64_t(c.batch), int64_t(k), int64_t(pitch_s)}, dt);
+        Tensor col = cl.workspace(ctx, {int64_t(c.batch), int64_t(k), int64_t(pitch_s)}, dt);
         record_im2col(cl, impl, false, x, col, c, v, uint64_t(k) * pitch_s, pitch_s);
         g.bias = bias;
         g.bias_mode = BiasMode::per_row;
@@ -231,27 +230,23 @@ void record_lowered(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& 
         gs.lda = k, gs.ldb = pitch_s, gs.ldc = s;
         gs.stride_a = 0, gs.stride_b = k * pitch_s, gs.stride_c = co * s;
         record_gemm_strided(cl, ctx, w, col, out, g, gs);
-        cl.keep_alive(std::move(col));
         return;
     }
     Tensor dyt = relayout_dy(cl, ctx, dy, c, l, v);
     const uint32_t bs = c.batch * s;
     if (mode == ConvMode::data_grad) {  // dcol = W^T dY, then col2im
-        Tensor dcol = Tensor::empty(ctx, {int64_t(k), int64_t(pitch_bs)}, DType::f32);
+        Tensor dcol = cl.workspace(ctx, {int64_t(k), int64_t(pitch_bs)}, DType::f32);
         g.trans_a = true;
         gs.m = k, gs.n = bs, gs.k = co, gs.lda = k, gs.ldb = pitch_bs, gs.ldc = pitch_bs;
         record_gemm_strided(cl, ctx, w, dyt, dcol, g, gs);
         record_im2col(cl, impl, true, dcol, out, c, v, s, pitch_bs);
-        cl.keep_alive(std::move(dcol));
     } else {  // dW = dY col^T over every image at once, split along b s and summed in fp32
-        Tensor col = Tensor::empty(ctx, {int64_t(k), int64_t(pitch_bs)}, dt);
+        Tensor col = cl.workspace(ctx, {int64_t(k), int64_t(pitch_bs)}, dt);
         record_im2col(cl, impl, false, x, col, c, v, s, pitch_bs);
         g.trans_b = true;
         gs.m = co, gs.n = k, gs.k = bs, gs.lda = pitch_bs, gs.ldb = pitch_bs, gs.ldc = k;
         record_gemm_strided(cl, ctx, dyt, col, out, g, gs);
-        cl.keep_alive(std::move(col));
     }
-    cl.keep_alive(std::move(dyt));
 }
 
 // One of the three products, by the algorithm p asks for or the device suits.

@@ -289,8 +289,7 @@ void record_gemm_checked(CommandList& cl, Context& ctx, const Tensor& a, const T
     const BufferRange bias_range = range_of(opt.bias ? *opt.bias : a);  // a: an unused binding
     Tensor workspace;
     if (partial) {
-        workspace = Tensor::empty(ctx, {int64_t(p.splits) * s.batch * s.m * s.n}, DType::f32);
-        cl.keep_alive(workspace);
+        workspace = cl.workspace(ctx, {int64_t(p.splits) * s.batch * s.m * s.n}, DType::f32);
     }
     const BufferRange c32 = range_of(partial ? workspace : c);
     const BufferAccess buffers[] = {read(a), read(b), {range_of(c), partial ? Access::read : c_access},

@@ -263,4 +263,11 @@ std::vector<OpTiming> CommandList::timings() const {
     return out;
 }
 
+Tensor CommandList::workspace(Context& ctx, Shape shape, DType dtype) {
+    if (workspace_provider_) return workspace_provider_(std::move(shape), dtype);
+    Tensor t = Tensor::empty(ctx, std::move(shape), dtype);
+    kept_.push_back(t);
+    return t;
+}
+
 } // namespace vkhalf::detail

@@ -4,6 +4,7 @@
 // barrier. Descriptor sets come from the list's own pools and live as long as the list, so a
 // recorded list can be submitted again (replayed). Optional per-dispatch GPU timestamps.
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -77,6 +78,12 @@ public:
     std::vector<OpTiming> timings() const;  // after submit_and_wait(), when profiling
     // Keeps a temporary (a split-K workspace, say) alive as long as the list can run.
     void keep_alive(Tensor t) { kept_.push_back(std::move(t)); }
+    // An op's scratch memory (im2col columns, split-K partials), alive while the list can run and
+    // read only by the op that asked: by default a tensor of its own; a compiled Program places
+    // every op's workspaces in its memory plan instead (set_workspace_provider).
+    using WorkspaceProvider = std::function<Tensor(Shape, DType)>;
+    Tensor workspace(Context& ctx, Shape shape, DType dtype);
+    void set_workspace_provider(WorkspaceProvider provider) { workspace_provider_ = std::move(provider); }
 
 private:
     struct Range {
@@ -103,6 +110,7 @@ private:
     uint32_t sets_in_last_pool_ = 0;
     std::size_t dispatches_ = 0, barriers_ = 0;
     std::vector<Tensor> kept_;
+    WorkspaceProvider workspace_provider_;
     bool ended_ = false;
     bool pending_ = false;
 };
