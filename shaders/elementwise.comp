@@ -4,6 +4,7 @@
 
 // y[i] = op(a[i], b[i]) for OP in:
 //   0 ADD a+b   1 MUL a*b   2 SCALE alpha*a   3 RELU max(a,0)   4 RELU_BACKWARD a*(b>0) (a=dy, b=x)
+//   5 DIV a/b (in fp32 in every tier: fp16's reciprocal is coarse)
 // Math in afp (fp16 only in the f16a tier); unary ops bind a twice.
 layout(constant_id = 1) const uint OP = 0;
 
@@ -29,6 +30,8 @@ void main() {
         y = afp(pc.alpha) * a;
     } else if (OP == 3u) {
         y = max(a, afp2(0));
+    } else if (OP == 5u) {
+        y = afp2(vec2(a) / vec2(B_load2(p, pc.n)));
     } else {
         afp2 x = B_load2(p, pc.n);
         y = afp2(x.x > afp(0) ? a.x : afp(0), x.y > afp(0) ? a.y : afp(0));

@@ -542,6 +542,23 @@ TEST_CASE("layout, reduction and broadcasting ops: gradients match fp64") {
         }
 }
 
+TEST_CASE("division, broadcast: both operands' gradients match fp64") {
+    const std::vector<Leaf> leaves = {{"a", {4, 5}}, {"b", {5}, true, true, 0.5f, 2.0f}, {"target", {4, 5}, false, false}};
+    auto build = [](Builder& b, const std::vector<Value>& v) { return b.mse_loss(b.div(v[0], v[1]), v[2]); };
+    auto reference = [](const std::vector<Vec>& v) {
+        Vec y(20);
+        for (int i = 0; i < 4; ++i)
+            for (int j = 0; j < 5; ++j) y[std::size_t(i * 5 + j)] = v[0][std::size_t(i * 5 + j)] / v[1][std::size_t(j)];
+        return mse(y, v[2]);
+    };
+    for (auto& d : test::devices())
+        for (DType dt : {DType::f32, DType::f16}) {
+            CAPTURE(d.label);
+            CAPTURE(to_string(dt));
+            check_graph(*d.ctx, dt, leaves, build, reference);
+        }
+}
+
 TEST_CASE("memory reuse changes no bit of the results; fusion and reuse can be switched off") {
     auto& ctx = test::full_device();
     const Outcome reused = check_graph(ctx, DType::f16, residual_leaves, residual_graph, residual_reference);

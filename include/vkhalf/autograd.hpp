@@ -92,6 +92,7 @@ public:
     Value add(Value a, Value b);
     Value sub(Value a, Value b);
     Value mul(Value a, Value b);
+    Value div(Value a, Value b);  // in fp32, rounded once to the storage type
     Value scale(Value x, float alpha);
     Value relu(Value x);
     Value activation(Activation f, Value x);  // GELU (exact), tanh, sigmoid
@@ -137,7 +138,7 @@ public:
                                 uint32_t mean_over = 0);
 
     // Any forward op of the registry by its name, for bindings (the C API): "matmul" (a third
-    // operand is a bias per column), "add", "mul", "scale", "relu", "activation", "reshape",
+    // operand is a bias per column), "add", "mul", "div", "scale", "relu", "activation", "reshape",
     // "conv2d" (optional bias), "avg_pool2d", "max_pool2d", "layer_norm", "mse_loss". Ops that
     // need device state (batch_norm2d, dropout, softmax_cross_entropy) have their own methods.
     Value apply(std::string_view op, std::span<const Value> inputs, const OpAttributes& attrs = {});

@@ -14,6 +14,8 @@ struct OpOptions {
 
 void add(Context& ctx, const Tensor& a, const Tensor& b, Tensor& y, OpOptions opt = {});
 void mul(Context& ctx, const Tensor& a, const Tensor& b, Tensor& y, OpOptions opt = {});
+// y = a / b, in fp32 in every tier (one rounding to the storage type).
+void div(Context& ctx, const Tensor& a, const Tensor& b, Tensor& y, OpOptions opt = {});
 void scale(Context& ctx, const Tensor& a, float alpha, Tensor& y, OpOptions opt = {});
 void relu(Context& ctx, const Tensor& x, Tensor& y, OpOptions opt = {});
 // dx = dy where x > 0, else 0

@@ -248,7 +248,7 @@ typedef struct vkh_op_attrs {
 /* No transposes, alpha 1, GELU, no shape, the default convolution, 2x2 pooling of stride 2, eps 1e-5. */
 void vkh_op_attrs_init(vkh_op_attrs* attrs);
 /* out = op(inputs) for the ops of the registry, by name: "matmul" (a, b [, bias per column]),
- * "add", "mul", "scale", "relu", "activation", "reshape", "conv2d" (x, w [, bias]), "avg_pool2d",
+ * "add", "mul", "div", "scale", "relu", "activation", "reshape", "conv2d" (x, w [, bias]), "avg_pool2d",
  * "max_pool2d", "layer_norm" (x, gamma, beta), "mse_loss" (y, target: a [1] f32 value).
  * attrs may be NULL. Shape and dtype errors come at once, naming the op. */
 vkh_status vkh_builder_op(vkh_builder b, const char* op, const vkh_value* inputs, int32_t count,

@@ -145,6 +145,8 @@ Value Builder::sub(Value a, Value b) { return add(a, scale(b, -1.0f)); }
 
 Value Builder::mul(Value a, Value b) { return elementwise(OpKind::mul, a, b, "mul"); }
 
+Value Builder::div(Value a, Value b) { return elementwise(OpKind::div, a, b, "div"); }
+
 Value Builder::permute(Value x, std::vector<int64_t> dims) {
     Attrs at;
     at.dims = std::move(dims);
@@ -349,7 +351,7 @@ Value Builder::mse_loss(Value y, Value target) {
 
 
 Value Builder::apply(std::string_view op, std::span<const Value> inputs, const OpAttributes& attrs) {
-    static constexpr OpKind kApplicable[] = {OpKind::matmul,     OpKind::add,        OpKind::mul,
+    static constexpr OpKind kApplicable[] = {OpKind::matmul,     OpKind::add,        OpKind::mul,        OpKind::div,
                                              OpKind::scale,      OpKind::relu,       OpKind::activation,
                                              OpKind::reshape,    OpKind::conv2d,     OpKind::avg_pool2d,
                                              OpKind::max_pool2d, OpKind::layer_norm, OpKind::mse_loss};
@@ -357,7 +359,7 @@ Value Builder::apply(std::string_view op, std::span<const Value> inputs, const O
         if (op != detail::op_def(k).name) continue;
         const std::size_t arity = k == OpKind::layer_norm ? 3
                                   : (k == OpKind::matmul || k == OpKind::conv2d || k == OpKind::add ||
-                                     k == OpKind::mul || k == OpKind::mse_loss)
+                                     k == OpKind::mul || k == OpKind::div || k == OpKind::mse_loss)
                                       ? 2
                                       : 1;
         const bool optional_bias = k == OpKind::matmul || k == OpKind::conv2d;
@@ -379,7 +381,7 @@ Value Builder::apply(std::string_view op, std::span<const Value> inputs, const O
         return {ir_.get(), ir_->add_node(k, std::move(in), std::move(at))};
     }
     throw Error("Builder::apply: no op '" + std::string(op) +
-                "' (matmul, add, mul, scale, relu, activation, reshape, conv2d, avg_pool2d, max_pool2d, layer_norm, "
+                "' (matmul, add, mul, div, scale, relu, activation, reshape, conv2d, avg_pool2d, max_pool2d, layer_norm, "
                 "mse_loss)");
 }
 

@@ -17,6 +17,7 @@ enum class OpKind : uint8_t {
     bias_grad,               // the sum add_bias's gradient needs
     add,                     // a + b (accumulate: a gradient sum grad() made)
     mul,                     // a * b
+    div,                     // a / b
     scale,                   // alpha * a
     relu,                    // max(x, 0)
     relu_backward,           // dy where y > 0 (y: relu's output)

@@ -154,6 +154,13 @@ std::vector<int> vjp_mul(GraphIR& ir, const Node& n, int dy, const std::vector<b
             need[1] ? emit(ir, OpKind::mul, {dy, n.inputs[0]}) : -1};
 }
 
+// y = a / b: da = dy / b, db = -dy y / b.
+std::vector<int> vjp_div(GraphIR& ir, const Node& n, int dy, const std::vector<bool>& need) {
+    const int b = n.inputs[1];
+    return {need[0] ? emit(ir, OpKind::div, {dy, b}) : -1,
+            need[1] ? scaled(ir, emit(ir, OpKind::div, {emit(ir, OpKind::mul, {dy, n.output}), b}), -1.0f) : -1};
+}
+
 std::vector<int> vjp_scale(GraphIR& ir, const Node& n, int dy, const std::vector<bool>&) {
     return {scaled(ir, dy, n.attrs.alpha)};
 }
@@ -642,6 +649,8 @@ const std::array<OpDef, std::size_t(OpKind::count)> kOps = [] {
                       [](const LowerArgs& x) { lower_elementwise(x, ElementwiseOp::add); }});
     set(OpKind::mul, {"mul", infer_elementwise, nullptr, vjp_mul,
                       [](const LowerArgs& x) { lower_elementwise(x, ElementwiseOp::mul); }});
+    set(OpKind::div, {"div", infer_elementwise, nullptr, vjp_div,
+                      [](const LowerArgs& x) { lower_elementwise(x, ElementwiseOp::div); }});
     set(OpKind::scale, {"scale", infer_elementwise, nullptr, vjp_scale,
                         [](const LowerArgs& x) { lower_elementwise(x, ElementwiseOp::scale); }});
     set(OpKind::relu, {"relu", infer_elementwise, nullptr, vjp_relu,

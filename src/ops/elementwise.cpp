@@ -1,4 +1,4 @@
-// Host side of shaders/elementwise.comp: add, mul, scale, relu, relu_backward.
+// Host side of shaders/elementwise.comp: add, mul, scale, relu, relu_backward, div.
 #include <cstdint>
 #include <limits>
 
@@ -17,6 +17,7 @@ constexpr const char* op_name(ElementwiseOp op) {
     case ElementwiseOp::scale: return "scale";
     case ElementwiseOp::relu: return "relu";
     case ElementwiseOp::relu_backward: return "relu_backward";
+    case ElementwiseOp::div: return "div";
     }
     return "?";
 }
@@ -68,6 +69,9 @@ void add(Context& ctx, const Tensor& a, const Tensor& b, Tensor& y, OpOptions op
 }
 void mul(Context& ctx, const Tensor& a, const Tensor& b, Tensor& y, OpOptions opt) {
     detail::run_elementwise(ctx, detail::ElementwiseOp::mul, a, b, 0.0f, y, opt);
+}
+void div(Context& ctx, const Tensor& a, const Tensor& b, Tensor& y, OpOptions opt) {
+    detail::run_elementwise(ctx, detail::ElementwiseOp::div, a, b, 0.0f, y, opt);
 }
 void scale(Context& ctx, const Tensor& a, float alpha, Tensor& y, OpOptions opt) {
     detail::run_elementwise(ctx, detail::ElementwiseOp::scale, a, a, alpha, y, opt);

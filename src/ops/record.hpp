@@ -10,7 +10,7 @@
 
 namespace vkhalf::detail {
 
-enum class ElementwiseOp : uint32_t { add = 0, mul = 1, scale = 2, relu = 3, relu_backward = 4 };
+enum class ElementwiseOp : uint32_t { add = 0, mul = 1, scale = 2, relu = 3, relu_backward = 4, div = 5 };
 
 // y = op(a, b); unary ops pass a as b.
 void record_elementwise(CommandList& cl, ContextImpl& ctx, ElementwiseOp op, const Tensor& a, const Tensor& b,

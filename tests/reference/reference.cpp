@@ -41,6 +41,7 @@ std::vector<double> elementwise(Elementwise op, std::span<const float> a, std::s
         case Elementwise::scale: y[i] = alpha * x; break;
         case Elementwise::relu: y[i] = x > 0 ? x : 0.0; break;
         case Elementwise::relu_backward: y[i] = b[i] > 0 ? x : 0.0; break;
+        case Elementwise::div: y[i] = x / b[i]; break;
         }
     }
     return y;

@@ -14,7 +14,7 @@ double f16_to_double(uint16_t h);
 // The double nearest-even-rounded to fp16, as a double (inf past 65504 rounding range).
 double round_f16(double x);
 
-enum class Elementwise { add, mul, scale, relu, relu_backward };
+enum class Elementwise { add, mul, scale, relu, relu_backward, div };
 std::vector<double> elementwise(Elementwise op, std::span<const float> a, std::span<const float> b, double alpha);
 
 double sum(std::span<const float> x);      // exact to double rounding (Neumaier summation)
