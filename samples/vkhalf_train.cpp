@@ -57,6 +57,8 @@ on the device; one queue submission per step.
   --save-init FILE         save the initial weights (a checkpoint at step 0) before training
   --shuffle on|off         off: every epoch takes the training images in file order, for
                            step-by-step comparisons with another framework [on]
+  --micro-batches N        gradient accumulation: each step's batch in N micro-batches, their
+                           gradients summed before one optimizer update (less activation memory) [1]
   --decay-vectors on|off   off: no weight decay on 1-D parameters (biases, BatchNorm weights),
                            the usual PyTorch parameter groups [on: every parameter decays]
   --freeze P[,P...]        train nothing whose parameter name starts with one of these
@@ -98,7 +100,7 @@ struct Args {
     std::string model = "mlp", data, optimizer = "adamw";  // data: default_data_dir() when not given
     std::string precision = "fp16", loss_scale = "dynamic", schedule = "constant";
     std::string checkpoint, resume, metrics, plot, init_from, freeze, save_init, shuffle = "on", decay_vectors = "on";
-    int epochs = 10, batch = 128, log_every = 100, max_skips = 100, checkpoint_every = 0;
+    int epochs = 10, batch = 128, log_every = 100, max_skips = 100, checkpoint_every = 0, micro_batches = 1;
     long limit_train = 0;
     double lr = 1e-3, init_scale = 65536, min_scale = 1;
     double weight_decay = -1;  // -1: the optimizer's default
@@ -177,6 +179,7 @@ Args parse(int argc, char** argv) {
         else if (f == "--save-init") a.save_init = v;
         else if (f == "--shuffle") a.shuffle = v;
         else if (f == "--decay-vectors") a.decay_vectors = v;
+        else if (f == "--micro-batches") a.micro_batches = number<int>("--micro-batches", v);
         else if (f == "--metrics") a.metrics = v;
         else if (f == "--log-every") a.log_every = number<int>("--log-every", v);
         else if (f == "--plot") a.plot = v;
@@ -194,6 +197,7 @@ Args parse(int argc, char** argv) {
     if (!a.resume.empty() && !a.init_from.empty()) usage_error("--resume and --init-from exclude each other");
     if (a.shuffle != "on" && a.shuffle != "off") usage_error("--shuffle must be on or off");
     if (a.decay_vectors != "on" && a.decay_vectors != "off") usage_error("--decay-vectors must be on or off");
+    if (a.micro_batches < 1 || a.batch % a.micro_batches) usage_error("--micro-batches must divide --batch");
     if (a.model != "mlp" && a.model != "cnn" && a.model != "resnet") usage_error("--model must be mlp, cnn or resnet");
     if (a.optimizer != "sgd" && a.optimizer != "adam" && a.optimizer != "adamw") usage_error("--optimizer must be sgd, adam or adamw");
     if (a.precision != "fp16" && a.precision != "fp32") usage_error("--precision must be fp16 or fp32");
@@ -284,6 +288,7 @@ TrainerOptions trainer_options(const Args& a, float mean, float std, int64_t ste
     o.loss_scale.min_scale = float(a.min_scale);
     o.max_consecutive_skips = uint32_t(a.max_skips);
     o.decay_vectors = a.decay_vectors == "on";
+    o.micro_batches = uint32_t(a.micro_batches);
     for (std::size_t start = 0; !a.freeze.empty() && start <= a.freeze.size();) {
         const std::size_t comma = std::min(a.freeze.find(',', start), a.freeze.size());
         if (comma == start) usage_error("--freeze: an empty prefix in '" + a.freeze + "'");

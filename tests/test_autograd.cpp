@@ -869,3 +869,54 @@ TEST_CASE("gradient clipping over chunks and groups clips by the global norm") {
 }
 
 } // TEST_SUITE
+
+TEST_SUITE("autograd") {
+
+TEST_CASE("gradient accumulation: two micro-batches train like the whole batch, in less memory") {
+    auto& ctx = test::full_device();
+    const DeviceDataset data = test::synthetic(ctx, 512, 64, 27);
+    std::vector<std::vector<float>> weights;
+    std::vector<MemoryPlanStats> memory;
+    for (uint32_t k : {1u, 2u, 4u}) {
+        CAPTURE(k);
+        Sequential model;
+        model.emplace<Linear>(64, 256).emplace<ReLU>().emplace<Linear>(256, 10);
+        TrainerOptions o;
+        o.batch = 128;
+        o.precision = Precision::fp32;
+        o.micro_batches = k;
+        Trainer tr(ctx, model, data, o);
+        test::train_epochs(tr, 2);
+        const Metrics m = tr.metrics();
+        CHECK(m.seen == 2 * 512);  // every micro-batch counted once
+        std::vector<float> all;
+        for (int id = 0; id < int(tr.parameters().infos().size()); ++id) {
+            const auto v = tr.parameters().get_master(id);
+            all.insert(all.end(), v.begin(), v.end());
+        }
+        weights.push_back(all);
+        memory.push_back(tr.program().memory());
+    }
+    for (std::size_t run = 1; run < weights.size(); ++run) {
+        double worst = 0, scale = 0;
+        for (std::size_t i = 0; i < weights[0].size(); ++i) {
+            worst = std::max(worst, double(std::fabs(weights[run][i] - weights[0][i])));
+            scale = std::max(scale, double(std::fabs(weights[0][i])));
+        }
+        CAPTURE(run);
+        CHECK(worst <= 1e-4 * scale);  // only the order of the fp32 sums differs
+    }
+    CHECK(memory[1].planned_bytes < memory[0].planned_bytes);
+    CHECK(memory[2].planned_bytes < memory[1].planned_bytes);
+    MESSAGE("planned step memory, 1/2/4 micro-batches: " << memory[0].planned_bytes << " / " << memory[1].planned_bytes
+                                                          << " / " << memory[2].planned_bytes << " B");
+    Sequential model;
+    model.emplace<Linear>(64, 10);
+    TrainerOptions o;
+    o.batch = 128;
+    o.micro_batches = 3;
+    CHECK_THROWS_AS(Trainer(ctx, model, data, o), ShapeError);
+    test::check_validation(ctx);
+}
+
+} // TEST_SUITE

@@ -80,6 +80,11 @@ struct TrainerOptions {
     // parameter groups of the usual PyTorch recipes. true decays every parameter, as
     // torch.optim does with one group.
     bool decay_vectors = true;
+    // Gradient accumulation: each step runs the batch as this many micro-batches (dividing it; with
+    // a communicator, each rank's share), forward and backward one after the other so they share
+    // activation memory; their gradients are summed on the device and the optimizer runs once.
+    // Still one submission. BatchNorm normalises each micro-batch by its own statistics.
+    uint32_t micro_batches = 1;
     bool submit_per_op = false;           // the eager way, one submission per op: benchmarks only
     // Data parallel: the group this Trainer is one rank of (must outlive the Trainer); nullptr:
     // one process. The constructor checks that every rank has the same model, data and options.

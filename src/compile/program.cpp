@@ -158,19 +158,17 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
     }
     for (const Binding& b : outputs) ++uses[std::size_t(b.value.id())];
 
-    // A dropout's mask is drawn again by its backward from the same state: whichever of the two
-    // runs last moves the state on (the forward, where no backward is compiled).
-    for (std::size_t i = steps.size(); i-- > 0;) {
-        const Node& n = ir.nodes[std::size_t(steps[i].node)];
-        if (n.kind != OpKind::dropout && n.kind != OpKind::dropout_backward) continue;
-        bool later = false;
-        for (std::size_t j = i + 1; j < steps.size() && !later; ++j) {
-            const Node& m = ir.nodes[std::size_t(steps[j].node)];
-            later = (m.kind == OpKind::dropout || m.kind == OpKind::dropout_backward) &&
-                    &m.attrs.rng_state.allocation() == &n.attrs.rng_state.allocation() &&
-                    m.attrs.rng_state.byte_offset() == n.attrs.rng_state.byte_offset();
-        }
-        steps[i].advance_rng = !later;
+    // A dropout's mask is drawn again by its backward from the same state: the backward moves the
+    // state on; a forward whose backward is not compiled does it itself.
+    for (Step& st : steps) {
+        const Node& n = ir.nodes[std::size_t(st.node)];
+        if (n.kind == OpKind::dropout_backward) st.advance_rng = true;
+        if (n.kind != OpKind::dropout) continue;
+        bool backward = false;
+        for (const Step& other : steps)
+            backward = backward || (ir.nodes[std::size_t(other.node)].kind == OpKind::dropout_backward &&
+                                    ir.nodes[std::size_t(other.node)].attrs.source == n.output);
+        st.advance_rng = !backward;
     }
 
     // 3. fusion.
@@ -188,7 +186,7 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
                 p.output = s.output;
                 step_of[std::size_t(s.output)] = ps;
                 s.removed = true;
-            } else if (k == OpKind::add && ir.nodes[std::size_t(s.node)].attrs.accumulate) {
+            } else if (k == OpKind::add) {  // a gradient sum (grad's, or the micro-batches')
                 for (int mi : {1, 0}) {
                     const int m = s.inputs[std::size_t(mi)], p = s.inputs[std::size_t(1 - mi)];
                     const int ms = step_of[std::size_t(m)];

@@ -68,6 +68,7 @@ struct Attrs {
     float eps = 1e-5f;  // layer_norm
     float p = 0.0f;     // dropout
     Tensor rng_state;   // dropout: {seed, offset}
+    int source = -1;    // dropout_backward: the forward's output value (its mask)
     Tensor state;       // softmax_xent: the TrainState
     float label_smoothing = 0.0f;
     uint32_t mean_over = 0;  // softmax_xent: rows the gradient averages over (0: the batch)

@@ -390,11 +390,14 @@ void lower_layer_norm_backward(const LowerArgs& x) {
 // ---- dropout: the backward draws the same mask from the same state ----------------------------
 
 std::vector<int> vjp_dropout(GraphIR& ir, const Node& n, int dy, const std::vector<bool>&) {
-    return {emit(ir, OpKind::dropout_backward, {dy}, n.attrs)};
+    Attrs a = n.attrs;
+    a.source = n.output;
+    return {emit(ir, OpKind::dropout_backward, {dy}, a)};
 }
 
-// The forward keeps the state for its backward; the compiler sets advance_rng on whichever of
-// the two runs last, so the next replay draws a new mask.
+// The forward keeps the state for its backward, which then moves it on; a forward whose
+// backward is not compiled moves it on itself (advance_rng, set by the compiler). Each mask is
+// drawn once per run, and the next dropout on the same state draws a new one.
 void lower_dropout(const LowerArgs& x, bool backward) {
     Tensor rng = x.node.attrs.rng_state;
     const RngAdvance adv = x.advance_rng ? RngAdvance::advance : RngAdvance::keep;

@@ -134,7 +134,8 @@ struct Trainer::Impl {
     DeviceDataset train;  // a copy: it shares, and so keeps alive, the device memory the graph reads
     TrainerOptions opt;
     ParameterSet params;
-    Tensor state, order, x, labels;
+    Tensor state, order;
+    std::vector<Tensor> xs, label_sets;  // one per micro-batch
     std::unique_ptr<Program> program;
     // Evaluation: its own state (step counter, metrics), identity order, full batches + remainder,
     // recorded for one dataset (a copy, keeping its memory alive while the graphs exist).
@@ -168,36 +169,59 @@ struct Trainer::Impl {
 // process) finite check, optimizer and scale update over the trainable parameters.
 void Trainer::Impl::record_step() {
     auto& impl = ctx.impl();
-    const int64_t b = local_batch;
     const int rank = comm ? comm->rank() : 0;
     const DType wd = working_dtype(opt.precision);
-    x = Tensor::empty(ctx, {b, train.features}, wd);
-    labels = Tensor::empty(ctx, {b}, DType::u32);
+    // Gradient accumulation: the batch in micro-batches, each forward followed by its own backward
+    // so their activations share memory; the gradients are summed on the device (every loss averages
+    // over the whole batch, so the sum is the batch's gradient) and the optimizer runs once.
+    const int k = int(opt.micro_batches);
+    const int64_t b = local_batch / k;
     Builder builder(ctx);
     ModelBuilder mb(builder, params, opt.precision, true);
-    const Value logits = model.forward(mb, builder.input(x, "x"));
-    if (logits.shape() != Shape{b, train.classes})
-        throw ShapeError("Trainer: the model's output is " + to_string(logits.shape()) + ", expected [" +
-                         std::to_string(b) + ", " + std::to_string(train.classes) + "]");
-    const Value loss = builder.softmax_cross_entropy(logits, builder.input(labels, "labels"), state,
-                                                     opt.label_smoothing, uint32_t(opt.batch));
-    std::vector<Value> wrt;
+    xs.clear();
+    label_sets.clear();
+    std::vector<Value> sum;
     std::vector<int> ids;
-    for (int id : mb.used())
-        if (params.infos()[std::size_t(id)].requires_grad) {
-            wrt.push_back(mb.param(id));
-            ids.push_back(id);
+    for (int micro = 0; micro < k; ++micro) {
+        xs.push_back(Tensor::empty(ctx, {b, train.features}, wd));
+        label_sets.push_back(Tensor::empty(ctx, {b}, DType::u32));
+        const Value logits = model.forward(mb, builder.input(xs.back(), "x"));
+        if (logits.shape() != Shape{b, train.classes})
+            throw ShapeError("Trainer: the model's output is " + to_string(logits.shape()) + ", expected [" +
+                             std::to_string(b) + ", " + std::to_string(train.classes) + "]");
+        const Value loss = builder.softmax_cross_entropy(logits, builder.input(label_sets.back(), "labels"), state,
+                                                         opt.label_smoothing, uint32_t(opt.batch));
+        if (micro == 0) {
+            for (int id : mb.used())
+                if (params.infos()[std::size_t(id)].requires_grad) ids.push_back(id);
+            if (ids.empty()) throw Error("Trainer: the model has no trainable parameter (all frozen?)");
         }
-    if (wrt.empty()) throw Error("Trainer: the model has no trainable parameter (all frozen?)");
-    const std::vector<Value> grads = builder.grad(loss, wrt);
+        std::vector<Value> wrt;
+        for (int id : ids) wrt.push_back(mb.param(id));
+        const std::vector<Value> grads = builder.grad(loss, wrt);
+        for (std::size_t i = 0; i < grads.size(); ++i)
+            if (micro == 0)
+                sum.push_back(grads[i]);
+            else
+                sum[i] = builder.add(sum[i], grads[i]);
+    }
     std::vector<Binding> outputs;
-    for (std::size_t i = 0; i < grads.size(); ++i) outputs.push_back({grads[i], params.grad(ids[i])});
+    for (std::size_t i = 0; i < sum.size(); ++i) outputs.push_back({sum[i], params.grad(ids[i])});
 
     detail::ProgramHooks hooks;
-    const detail::GatherParams gp{uint32_t(b),   uint32_t(train.features), uint32_t(train.count / opt.batch),
-                                  uint32_t(rank * b), opt.mean,          1.0f / opt.std,
-                                  uint32_t(opt.batch)};
-    hooks.before = [&](detail::CommandList& cl) { detail::record_gather(cl, impl, train, order, state, gp, x, labels); };
+    hooks.before = [&](detail::CommandList& cl) {
+        for (int micro = 0; micro < k; ++micro) {
+            const detail::GatherParams gp{uint32_t(b),
+                                          uint32_t(train.features),
+                                          uint32_t(train.count / opt.batch),
+                                          uint32_t(rank * local_batch + micro * b),
+                                          opt.mean,
+                                          1.0f / opt.std,
+                                          uint32_t(opt.batch)};
+            detail::record_gather(cl, impl, train, order, state, gp, xs[std::size_t(micro)],
+                                  label_sets[std::size_t(micro)]);
+        }
+    };
     auto record_update = [this, &impl](detail::CommandList& cl) {
         // Per chunk: the finite check over its trainable part, then one optimizer dispatch per
         // parameter group (with and without weight decay). A clipped step clips every group of
@@ -267,7 +291,8 @@ void Trainer::Impl::check_ranks_agree_on_setup() {
                                o.dampening,         double(o.nesterov), double(o.schedule), double(o.warmup_steps),
                                double(o.step_size), o.gamma,           o.clip_norm,    double(l.mode),
                                l.init_scale,        l.growth_factor,   l.backoff_factor, double(l.growth_interval),
-                               double(opt.decay_vectors), double(params.trainable_size()), double(params.decay_size())};
+                               double(opt.decay_vectors), double(params.trainable_size()), double(params.decay_size()),
+                               double(opt.micro_batches)};
     check_ranks_agree(*comm, "training options (batch, seed, normalisation, optimizer, loss scale)",
                       fingerprint_bytes(std::as_bytes(std::span(settings))));
 }
@@ -338,6 +363,9 @@ Trainer::Trainer(Context& ctx, Sequential& model, const DeviceDataset& train, Tr
         throw ShapeError("Trainer: the global batch " + std::to_string(options.batch) + " must be a multiple of the " +
                          std::to_string(ranks) + " ranks");
     m.local_batch = options.batch / ranks;
+    if (options.micro_batches < 1 || m.local_batch % options.micro_batches)
+        throw ShapeError("Trainer: " + std::to_string(options.micro_batches) + " micro-batches must divide the batch " +
+                         std::to_string(m.local_batch) + (ranks > 1 ? " of each rank" : ""));
     model.register_parameters(m.params, "");
     m.params.freeze(options.freeze);
     if (!options.decay_vectors) m.params.no_decay_for_vectors();
