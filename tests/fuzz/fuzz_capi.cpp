@@ -1,4 +1,4 @@
-// Fuzz target: the C API's argument validation. The input is a program: each step picks an entry
+// Fuzz target: the C API's argument validation (graphs and programs included). The input is a program: each step picks an entry
 // point and its arguments (handles from a small pool that also holds NULL, freed slots and handles
 // of the wrong kind; shapes with zero, negative and huge dimensions; out-of-range enums; wrong
 // counts). Every call must return a status, never crash, and keep the contract of vkh_last_error():
@@ -59,6 +59,9 @@ struct Pool {
     vkh_model model = nullptr;
     vkh_dataset dataset = nullptr;
     vkh_trainer trainer = nullptr;
+    vkh_builder builder = nullptr;
+    vkh_program program = nullptr;
+    std::vector<vkh_value> values;  // of the builder (plus stale and out-of-range ones)
 
     // A tensor argument: one of the slots (possibly NULL), or a live handle of another kind.
     vkh_tensor tensor(Program& p, vkh_context ctx) {
@@ -72,6 +75,14 @@ struct Pool {
         vkh_trainer_free(trainer), trainer = nullptr;
         vkh_model_free(model), model = nullptr;
         vkh_dataset_free(dataset), dataset = nullptr;
+        vkh_program_free(program), program = nullptr;
+        vkh_builder_free(builder), builder = nullptr;
+    }
+    // A value argument: one the builder made, or -1, or one past its last.
+    vkh_value value(Program& p) {
+        const uint8_t b = p.byte();
+        if (!values.empty() && b % 8 != 0) return values[b % values.size()];
+        return b % 16 == 0 ? -1 : vkh_value(values.size() + 1);
     }
 };
 
@@ -107,7 +118,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     Program p(data, size);
     Pool pool;
     for (int steps = 0; !p.done() && steps < 64; ++steps) {
-        switch (p.byte() % 14) {
+        switch (p.byte() % 15) {
         case 0: {  // create a tensor in a slot
             const int32_t ndim = int32_t(p.byte() % 10);
             std::array<int64_t, 9> shape{};
@@ -277,13 +288,68 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
             check(vkh_context_get_info(p.byte() % 4 ? ctx : nullptr, &info), "context_get_info");
             break;
         }
+        case 13: {  // graphs with derived gradients: leaves, ops by name, grad, programs
+            static constexpr std::array<const char*, 9> ops = {"matmul", "add",    "mul",        "div",     "relu",
+                                                               "reshape", "conv2d", "mse_loss", "no_such_op"};
+            if (!pool.builder) {
+                check(vkh_builder_create(p.byte() % 4 ? ctx : nullptr, &pool.builder), "builder_create");
+                pool.values.clear();
+                break;
+            }
+            vkh_value out = -1;
+            switch (p.byte() % 5) {
+            case 0: {
+                const vkh_status s = vkh_builder_input(pool.builder, pool.tensor(p, ctx), p.byte() % 4 ? "x" : nullptr,
+                                                       p.byte() % 2, &out);
+                check(s, "builder_input");
+                if (s == VKH_OK) pool.values.push_back(out);
+                break;
+            }
+            case 1: {
+                vkh_op_attrs attrs;
+                vkh_op_attrs_init(&attrs);
+                attrs.trans_a = p.byte() % 2, attrs.trans_b = p.byte() % 2;
+                attrs.ndim = int32_t(p.byte() % 10) - 1;  // -1 .. 8
+                for (int64_t& d : attrs.shape) d = p.dim();
+                attrs.activation = static_cast<vkh_activation>(p.byte() % 5);
+                vkh_value in[3] = {pool.value(p), pool.value(p), pool.value(p)};
+                const vkh_status s = vkh_builder_op(pool.builder, ops[p.byte() % ops.size()], in,
+                                                    int32_t(p.byte() % 5) - 1, p.byte() % 4 ? &attrs : nullptr, &out);
+                check(s, "builder_op");
+                if (s == VKH_OK) pool.values.push_back(out);
+                break;
+            }
+            case 2: {
+                vkh_value wrt[2] = {pool.value(p), pool.value(p)}, grads[2] = {-1, -1};
+                const int32_t n = int32_t(p.byte() % 4) - 1;
+                const vkh_status s = vkh_builder_grad(pool.builder, pool.value(p), wrt, n, p.value(), grads);
+                check(s, "builder_grad");
+                if (s == VKH_OK)
+                    for (int32_t i = 0; i < n; ++i) pool.values.push_back(grads[i]);
+                break;
+            }
+            case 3: {
+                vkh_value v[2] = {pool.value(p), pool.value(p)};
+                vkh_tensor t[2] = {pool.tensor(p, ctx), pool.tensor(p, ctx)};
+                vkh_program_free(pool.program);
+                pool.program = nullptr;
+                check(vkh_program_create(pool.builder, v, t, int32_t(p.byte() % 4) - 1, &pool.program), "program_create");
+                break;
+            }
+            default:
+                check(vkh_program_run(pool.program), "program_run");
+                check(vkh_program_wait(pool.program), "program_wait");
+            }
+            break;
+        }
         default: {  // free something, then use of the freed slot is NULL
             const uint8_t b = p.byte() % 8;
             if (b < 4) vkh_tensor_free(pool.tensors[b]), pool.tensors[b] = nullptr;
             else if (b == 4) vkh_model_free(pool.model), pool.model = nullptr;
             else if (b == 5) vkh_dataset_free(pool.dataset), pool.dataset = nullptr;
             else if (b == 6) vkh_trainer_free(pool.trainer), pool.trainer = nullptr;
-            else vkh_graph_free(pool.graph), pool.graph = nullptr;
+            else if (p.byte() % 2) vkh_graph_free(pool.graph), pool.graph = nullptr;
+            else vkh_builder_free(pool.builder), pool.builder = nullptr, pool.values.clear();
         }
         }
     }
