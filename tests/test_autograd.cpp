@@ -227,6 +227,16 @@ Outcome check_graph(Context& ctx, DType dt, const std::vector<Leaf>& leaves, con
     return out;
 }
 
+// check_graph on both test devices, in f32 and f16.
+void check_everywhere(const std::vector<Leaf>& leaves, const DeviceGraph& build, const ReferenceGraph& reference) {
+    for (auto& d : test::devices())
+        for (DType dt : {DType::f32, DType::f16}) {
+            CAPTURE(d.label);
+            CAPTURE(to_string(dt));
+            check_graph(*d.ctx, dt, leaves, build, reference);
+        }
+}
+
 bool has_step(const std::vector<std::string>& steps, const std::string& part) {
     return std::any_of(steps.begin(), steps.end(), [&](const std::string& s) { return s.find(part) != s.npos; });
 }
@@ -334,12 +344,7 @@ TEST_CASE("batched matmul (attention's shapes), a shared 2-D weight over a batch
             }
         return mse(out, v[5]);
     };
-    for (auto& d : test::devices())
-        for (DType dt : {DType::f32, DType::f16}) {
-            CAPTURE(d.label);
-            CAPTURE(to_string(dt));
-            check_graph(*d.ctx, dt, leaves, build, reference);
-        }
+    check_everywhere(leaves, build, reference);
 }
 
 TEST_CASE("a residual block: gradients of every parameter and of the input match fp64") {
@@ -401,12 +406,7 @@ TEST_CASE("two inputs multiplied: the product's gradient reaches both branches")
         for (double& e : c) e = 1.0 / (1.0 + std::exp(-e));
         return mse(linear(zip(a, c, std::multiplies<double>()), v[6], &v[7], 6, 7, 2), v[8]);
     };
-    for (auto& d : test::devices())
-        for (DType dt : {DType::f32, DType::f16}) {
-            CAPTURE(d.label);
-            CAPTURE(to_string(dt));
-            check_graph(*d.ctx, dt, leaves, build, reference);
-        }
+    check_everywhere(leaves, build, reference);
 }
 
 TEST_CASE("a frozen layer gets no gradient and no backward GEMM; the rest match fp64") {
@@ -534,12 +534,7 @@ TEST_CASE("layout, reduction and broadcasting ops: gradients match fp64") {
         }
         return mse(joined, v[4]);
     };
-    for (auto& d : test::devices())
-        for (DType dt : {DType::f32, DType::f16}) {
-            CAPTURE(d.label);
-            CAPTURE(to_string(dt));
-            check_graph(*d.ctx, dt, leaves, build, reference);
-        }
+    check_everywhere(leaves, build, reference);
 }
 
 TEST_CASE("division, broadcast: both operands' gradients match fp64") {
@@ -551,12 +546,7 @@ TEST_CASE("division, broadcast: both operands' gradients match fp64") {
             for (int j = 0; j < 5; ++j) y[std::size_t(i * 5 + j)] = v[0][std::size_t(i * 5 + j)] / v[1][std::size_t(j)];
         return mse(y, v[2]);
     };
-    for (auto& d : test::devices())
-        for (DType dt : {DType::f32, DType::f16}) {
-            CAPTURE(d.label);
-            CAPTURE(to_string(dt));
-            check_graph(*d.ctx, dt, leaves, build, reference);
-        }
+    check_everywhere(leaves, build, reference);
 }
 
 TEST_CASE("memory reuse changes no bit of the results; fusion and reuse can be switched off") {

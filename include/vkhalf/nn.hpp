@@ -76,6 +76,7 @@ public:
     std::vector<float> get_master(int id) const;
 
 private:
+    Tensor view(Tensor ParameterChunk::*buffer, int id) const;  // one parameter's view of a chunk buffer
     std::vector<ParameterInfo> infos_;
     std::vector<ParameterChunk> chunks_;
     int64_t size_ = 0, trainable_size_ = 0, decay_size_ = 0;

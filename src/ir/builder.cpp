@@ -370,14 +370,7 @@ Value Builder::apply(std::string_view op, std::span<const Value> inputs, const O
         std::vector<int> in;
         for (const Value& v : inputs) in.push_back(operand(v, "apply"));
         Attrs at;
-        at.trans_a = attrs.trans_a;
-        at.trans_b = attrs.trans_b;
-        at.alpha = attrs.alpha;
-        at.activation = attrs.activation;
-        at.shape = attrs.shape;
-        at.conv = attrs.conv;
-        at.pool = attrs.pool;
-        at.eps = attrs.eps;
+        static_cast<OpAttributes&>(at) = attrs;
         return {ir_.get(), ir_->add_node(k, std::move(in), std::move(at))};
     }
     throw Error("Builder::apply: no op '" + std::string(op) +

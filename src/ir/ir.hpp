@@ -50,22 +50,18 @@ enum class OpKind : uint8_t {
     count
 };
 
-struct Attrs {
-    bool trans_a = false, trans_b = false;
+// Builder::apply's attributes (matmul's transposes, scale's alpha, the activation, reshape's and
+// expand's target shape, conv and pool parameters, layer_norm's eps), plus what only the
+// library sets.
+struct Attrs : OpAttributes {
     BiasMode bias_mode = BiasMode::per_column;
-    float alpha = 1.0f;   // scale; constant's value
-    bool accumulate = false;  // add: a gradient sum made by grad()
-    Activation activation = Activation::gelu;
-    Conv2dParams conv;
-    Pool2dParams pool;
-    Shape shape;  // reshape's and expand's target; pad's and the backward ops' output shape
-    std::vector<int64_t> dims;               // permute: y's dimension k is x's dims[k]
-    int64_t axis = 0, start = 0, length = 0;  // slice, pad
+    bool accumulate = false;                  // add: a gradient sum made by grad()
+    std::vector<int64_t> dims;                // permute: y's dimension k is x's dims[k]
+    int64_t axis = 0, start = 0, length = 0;  // slice, pad (shape: pad's and the backward ops' output)
     // Normalisation, dropout and the loss: their parameters and the device state they use.
     BatchNormParams bn;
     BatchNormStats bn_stats;
     bool training = true;
-    float eps = 1e-5f;  // layer_norm
     float p = 0.0f;     // dropout
     Tensor rng_state;   // dropout: {seed, offset}
     int source = -1;    // dropout_backward: the forward's output value (its mask)

@@ -94,34 +94,17 @@ void ParameterSet::allocate(Context& ctx, Precision precision, int64_t chunk_ele
     chunks_ = std::move(chunks);
 }
 
-namespace {
-const ParameterInfo& info_of(const std::vector<ParameterInfo>& infos, const std::vector<ParameterChunk>& chunks,
-                             int id) {
-    if (chunks.empty()) throw Error("ParameterSet: parameters are not allocated yet");
-    return infos.at(std::size_t(id));
+Tensor ParameterSet::view(Tensor ParameterChunk::*buffer, int id) const {
+    if (chunks_.empty()) throw Error("ParameterSet: parameters are not allocated yet");
+    const ParameterInfo& p = infos_.at(std::size_t(id));
+    return (chunks_[std::size_t(p.chunk)].*buffer).view(p.offset, p.shape);
 }
-} // namespace
 
-Tensor ParameterSet::master(int id) const {
-    const ParameterInfo& p = info_of(infos_, chunks_, id);
-    return chunks_[std::size_t(p.chunk)].master.view(p.offset, p.shape);
-}
-Tensor ParameterSet::work(int id) const {
-    const ParameterInfo& p = info_of(infos_, chunks_, id);
-    return chunks_[std::size_t(p.chunk)].work.view(p.offset, p.shape);
-}
-Tensor ParameterSet::grad(int id) const {
-    const ParameterInfo& p = info_of(infos_, chunks_, id);
-    return chunks_[std::size_t(p.chunk)].grad.view(p.offset, p.shape);
-}
-Tensor ParameterSet::moment1(int id) const {
-    const ParameterInfo& p = info_of(infos_, chunks_, id);
-    return chunks_[std::size_t(p.chunk)].moment1.view(p.offset, p.shape);
-}
-Tensor ParameterSet::moment2(int id) const {
-    const ParameterInfo& p = info_of(infos_, chunks_, id);
-    return chunks_[std::size_t(p.chunk)].moment2.view(p.offset, p.shape);
-}
+Tensor ParameterSet::master(int id) const { return view(&ParameterChunk::master, id); }
+Tensor ParameterSet::work(int id) const { return view(&ParameterChunk::work, id); }
+Tensor ParameterSet::grad(int id) const { return view(&ParameterChunk::grad, id); }
+Tensor ParameterSet::moment1(int id) const { return view(&ParameterChunk::moment1, id); }
+Tensor ParameterSet::moment2(int id) const { return view(&ParameterChunk::moment2, id); }
 
 void ParameterSet::set(int id, std::span<const float> values) {
     Tensor m = master(id), w = work(id);

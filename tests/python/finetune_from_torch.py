@@ -27,6 +27,8 @@ except ImportError:
     print("torch not installed: skipped")
     sys.exit(77)
 
+from torch_interop import read_safetensors  # noqa: E402  (this directory)
+
 
 def cnn():
     # vkhalf-train --model cnn: Unflatten, conv 1->32, ReLU, pool, conv 32->64, ReLU, pool,
@@ -60,22 +62,6 @@ def save_state_dict(tensors, path):
     return "the test's own writer (no safetensors package)"
 
 
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        blob = f.read()
-    (n,) = struct.unpack("<Q", blob[:8])
-    header = json.loads(blob[8:8 + n])
-    header.pop("__metadata__", None)
-    out = {}
-    for name, t in header.items():
-        if t["dtype"] != "F32":
-            continue
-        begin, end = t["data_offsets"]
-        raw = bytearray(blob[8 + n + begin:8 + n + end])
-        out[name] = torch.frombuffer(raw, dtype=torch.float32).reshape(t["shape"]).clone()
-    return out
-
-
 def run(train, data, args):
     cmd = [train, "--model", "cnn", "--data", data, "--limit-train", "512", "--epochs", "1", "--batch", "64"] + args
     return subprocess.run(cmd, capture_output=True, text=True)
@@ -95,7 +81,7 @@ def main():
     if r.returncode != 0:
         print("FAIL: vkhalf-train --init-from exited with", r.returncode)
         return 1
-    tuned = read_safetensors(checkpoint)
+    tuned, _ = read_safetensors(checkpoint)
     failures = 0
     for name, want in model.state_dict().items():
         got = tuned[name]
