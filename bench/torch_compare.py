@@ -132,6 +132,8 @@ def main():
     cmd = [args.vkhalf_train, "--model", args.model, "--data", args.data, "--precision", "fp32", "--loss-scale",
            "none", "--optimizer", args.optimizer, "--lr", str(args.lr), "--batch", str(args.batch), "--epochs", "1",
            "--limit-train", str(args.steps * args.batch), "--shuffle", "off", "--log-every", "1",
+           # the recipe torch follows below, whatever the model's defaults
+           "--schedule", "constant", "--decay-vectors", "on", "--shift", "0", "--flip", "off",
            "--metrics", metrics, "--save-init", init, "--checkpoint", final]
     print("$", " ".join(cmd), flush=True)
     run = subprocess.run(cmd, capture_output=True, text=True)
@@ -179,7 +181,8 @@ def main():
     one, one_init = os.path.join(args.workdir, "one_step.safetensors"), os.path.join(args.workdir, "one_init.safetensors")
     cmd1 = [args.vkhalf_train, "--model", args.model, "--data", args.data, "--precision", "fp32", "--loss-scale",
             "none", "--optimizer", "sgd", "--lr", "1e-3", "--batch", str(args.batch), "--epochs", "1",
-            "--limit-train", str(args.batch), "--shuffle", "off", "--save-init", one_init, "--checkpoint", one]
+            "--limit-train", str(args.batch), "--shuffle", "off", "--save-init", one_init, "--checkpoint", one,
+            "--schedule", "constant", "--decay-vectors", "on", "--shift", "0"]
     if subprocess.run(cmd1, capture_output=True, text=True).returncode != 0:
         raise SystemExit("vkhalf-train (one step) failed")
     vk_step, _ = read_safetensors(one)

@@ -50,6 +50,24 @@ def make_model(name):  # as samples/vkhalf_train.cpp builds them, named the same
     return same_model(name)
 
 
+def augment(x, rows, cols, shift, flip, background):
+    """Random shifts (zero pixels fill the border) and left-right flips, per image, on the device:
+    the same distribution vkhalf-train's --shift/--flip draw (not the same draws)."""
+    b = x.shape[0]
+    img = x.view(b, rows, cols)
+    if shift:
+        padded = torch.nn.functional.pad(img, (shift, shift, shift, shift), value=background)
+        oy = torch.randint(0, 2 * shift + 1, (b, 1, 1), device=x.device)
+        ox = torch.randint(0, 2 * shift + 1, (b, 1, 1), device=x.device)
+        r = torch.arange(rows, device=x.device).view(1, rows, 1) + oy
+        c = torch.arange(cols, device=x.device).view(1, 1, cols) + ox
+        img = padded[torch.arange(b, device=x.device).view(b, 1, 1), r, c]
+    if flip:
+        mirror = torch.rand(b, 1, 1, device=x.device) < 0.5
+        img = torch.where(mirror, img.flip(-1), img)
+    return img.reshape(b, rows * cols)
+
+
 def synchronize(device):
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -62,6 +80,15 @@ def main():
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--schedule", choices=["constant", "cosine"], default="constant",
+                   help="cosine: decays to 0 at the last step, per step, as vkhalf-train --schedule cosine")
+    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--shift", type=int, default=0,
+                   help="augmentation: move each training image by up to N pixels each way, zero filled")
+    p.add_argument("--flip", choices=["on", "off"], default="off",
+                   help="augmentation: mirror each training image left-right with probability 1/2")
+    p.add_argument("--decay-vectors", choices=["on", "off"], default="on",
+                   help="off: no weight decay on 1-D parameters, as vkhalf-train --decay-vectors off")
     p.add_argument("--precision", choices=["fp16", "bf16", "fp32"], default="fp16")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
@@ -74,6 +101,7 @@ def main():
     torch.manual_seed(a.seed)
 
     train_x, train_y = load_split(a.data, "train")
+    side = int(round(train_x.shape[1] ** 0.5))  # square images (28 x 28)
     test_x, test_y = load_split(a.data, "t10k")
     if a.limit_train:
         train_x, train_y = train_x[:a.limit_train], train_y[:a.limit_train]
@@ -85,12 +113,20 @@ def main():
     train_y, test_y = train_y.to(device), test_y.to(device)
 
     model = make_model(a.model).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=a.weight_decay)
+    if a.decay_vectors == "on":
+        groups = [{"params": list(model.parameters())}]
+    else:  # vkhalf's parameter groups: 1-D tensors (biases, normalisation weights) do not decay
+        groups = [{"params": [q for q in model.parameters() if q.dim() > 1]},
+                  {"params": [q for q in model.parameters() if q.dim() <= 1], "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=a.lr, weight_decay=a.weight_decay)
     autocast_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": None}[a.precision]
     scaler = torch.cuda.amp.GradScaler(enabled=a.precision == "fp16")
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=a.label_smoothing)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     steps = train_x.shape[0] // a.batch  # full batches only, as vkhalf-train
+    schedule = None
+    if a.schedule == "cosine":  # stepped once per update, reaching 0 after the last one
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps * a.epochs)
     print(f"torch {torch.__version__} on {name}: {a.model}, {a.precision}, batch {a.batch}, {steps} steps/epoch")
 
     rates = []
@@ -101,12 +137,17 @@ def main():
         start = time.perf_counter()
         for s in range(steps):
             idx = order[s * a.batch:(s + 1) * a.batch]
+            x = train_x[idx]
+            if a.shift or a.flip == "on":
+                x = augment(x, side, side, a.shift, a.flip == "on", -mean / std)
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                loss = loss_fn(model(train_x[idx]), train_y[idx])
+                loss = loss_fn(model(x), train_y[idx])
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
+            if schedule is not None:
+                schedule.step()
         synchronize(device)
         seconds = time.perf_counter() - start
         rates.append(steps * a.batch / seconds)

@@ -10,7 +10,8 @@
 #   4. vkhalf-train MLP and CNN against bench/torch_train.py (autocast + GradScaler) on the same
 #      GPU, same epochs and batch;
 #   5. with VKHALF_GPU_CHECK_RESNET=1 (about 10 more minutes): the ResNet sample's default run,
-#      whose test accuracy the autograd issue asks to reach 93.0%, and torch's on the same GPU.
+#      whose test accuracy the autograd issue asks to reach 93.0%, and torch's on the same GPU with
+#      the same recipe.
 # Each step has its own time limit and a failing step does not stop the others; the summary lists
 # each step's status and seconds. Logs go to OUT (default build/gpu-check).
 #
@@ -43,6 +44,12 @@ step() {  # step NAME LIMIT_S COMMAND...: runs it with its output in $OUT/NAME.l
 }
 
 step info 30 "$BIN/vkhalf-info"
+if grep -q 'VK_ERROR_INCOMPATIBLE_DRIVER' "$OUT/info.log"; then
+  # Seen on the first lent H200 (2026-12-04): the NVIDIA ICD loads but returns no vkCreateInstance,
+  # as it does when the nvidia-modeset kernel module is not loaded; that machine could not load it.
+  echo "gpu-check: no Vulkan driver starts here (VK_LOADER_DEBUG=driver says why); is the nvidia-modeset" \
+       "kernel module loaded (grep nvidia_modeset /proc/modules)? Only the PyTorch references can run." | tee -a "$OUT/info.log"
+fi
 # One process, every suite: the GPU compiles pipelines in milliseconds, so ctest's parallel split
 # buys nothing here (and ctest may not be installed on a bare machine).
 step tests 240 env VKHALF_REQUIRE_VALIDATION=1 VKHALF_EXPECT_COOPMAT=1 "$BIN/vkhalf-tests" --force-colors=0
@@ -66,8 +73,9 @@ if [ -d "$DATA" ]; then
   done
   if [ "${VKHALF_GPU_CHECK_RESNET:-0}" = 1 ]; then
     step train-resnet 420 "$BIN/vkhalf-train" --model resnet --data "$DATA"
-    [ "$TORCH" = 1 ] && step torch-resnet 240 python3 bench/torch_train.py --model resnet --epochs 10 \
-        --data "$DATA" --device cuda
+    # The sample's ResNet recipe (vkhalf-train --help): 15 epochs, cosine, no decay on vectors, shifts.
+    [ "$TORCH" = 1 ] && step torch-resnet 240 python3 bench/torch_train.py --model resnet --epochs 15 \
+        --schedule cosine --decay-vectors off --shift 2 --data "$DATA" --device cuda
   fi
 else
   summary+=("train            skipped: no Fashion-MNIST at $DATA")

@@ -7,6 +7,12 @@
 // The dataset (u8 pixels, four per uint) and this epoch's order live on the device; `step` comes
 // from the training state, so the same recording gathers a new batch each replay. stride is the
 // global batch: B for one process; a data-parallel rank reads its B-row shard at first = rank * B.
+//
+// Augmentation (training only; shift = flip = 0 leaves every image as it is): image row j of the
+// global batch moves by (dy, dx) in [-shift, shift] and, with flip, is mirrored left-right with
+// probability 1/2; pixels that come from outside the image read as 0 (black). The draws hash
+// (seed, step, j), so every replay draws anew, a resumed run draws the same, and the split over
+// ranks and micro-batches does not change them.
 #define TRAIN_STATE_BINDING 4
 #include "train_state.glsl"
 
@@ -19,6 +25,7 @@ layout(push_constant) uniform Push {
     uint batch, features, steps_per_epoch, first;
     float mean, inv_std;
     uint stride;
+    uint rows, cols, shift, flip, seed;  // augmentation: image shape, max shift, mirror on/off, seed
 } pc;
 
 PAIR_STORE(X)
@@ -26,6 +33,31 @@ PAIR_STORE(X)
 float pixel(uint example, uint d) {
     uint byte_index = example * pc.features + d;
     return float((images[byte_index >> 2] >> (8u * (byte_index & 3u))) & 0xffu);
+}
+
+// A 32-bit integer hash with full avalanche (two multiply-xorshift rounds).
+uint mix32(uint x) {
+    x ^= x >> 16;
+    x *= 0x7feb352du;
+    x ^= x >> 15;
+    x *= 0x846ca68bu;
+    x ^= x >> 16;
+    return x;
+}
+
+// The pixel at feature d of the image at global batch row j, after its shift and mirror.
+float augmented_pixel(uint example, uint j, uint d) {
+    if (pc.shift == 0u && pc.flip == 0u) return pixel(example, d);
+    uint draw = mix32(pc.seed ^ mix32(st.step ^ mix32(j)));
+    uint span = 2u * pc.shift + 1u;
+    int dy = int(draw % span) - int(pc.shift);
+    int dx = int((draw / span) % span) - int(pc.shift);
+    bool mirror = pc.flip != 0u && (draw >> 31) != 0u;
+    int y = int(d / pc.cols), x = int(d % pc.cols);
+    if (mirror) x = int(pc.cols) - 1 - x;
+    int sy = y + dy, sx = x + dx;
+    if (sy < 0 || sx < 0 || sy >= int(pc.rows) || sx >= int(pc.cols)) return 0.0;
+    return pixel(example, uint(sy) * pc.cols + uint(sx));
 }
 
 void main() {
@@ -37,8 +69,9 @@ void main() {
     for (uint e = 0; e < 2u; ++e) {
         uint i = 2u * p + e;
         if (i >= n) break;
-        uint example = order[first + i / pc.features];
-        v[e] = afp((pixel(example, i % pc.features) / 255.0 - pc.mean) * pc.inv_std);
+        uint row = i / pc.features;
+        uint example = order[first + row];
+        v[e] = afp((augmented_pixel(example, pc.first + row, i % pc.features) / 255.0 - pc.mean) * pc.inv_std);
     }
     X_store2(p, n, v);
     if (p < pc.batch) Y[p] = labels[order[first + p]];

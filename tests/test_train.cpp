@@ -188,6 +188,91 @@ TEST_CASE("gather_batch: the step's examples in this epoch's order, normalised, 
     }
 }
 
+namespace {
+// gather_batch.comp's augmentation draw, written again from its definition: a full-avalanche
+// hash of (seed, step, row of the global batch) gives the shifts and the mirror bit.
+uint32_t mix32(uint32_t x) {
+    x ^= x >> 16;
+    x *= 0x7feb352du;
+    x ^= x >> 15;
+    x *= 0x846ca68bu;
+    x ^= x >> 16;
+    return x;
+}
+struct Draw {
+    int dy, dx;
+    bool mirror;
+};
+Draw augmentation_draw(uint32_t seed, uint32_t step, uint32_t row, int shift, bool flip) {
+    const uint32_t h = mix32(seed ^ mix32(step ^ mix32(row))), span = uint32_t(2 * shift + 1);
+    return {int(h % span) - shift, int((h / span) % span) - shift, flip && (h >> 31) != 0};
+}
+}  // namespace
+
+TEST_CASE("gather_batch augmentation: each image shifted and mirrored by its own draw, black borders, every tier") {
+    for (auto& d : test::devices()) {
+        for (DType dt : {DType::f32, DType::f16}) {
+            CAPTURE(d.label);
+            CAPTURE(to_string(dt));
+            // 5 x 3 images (odd, so value pairs straddle rows), shifts of up to 2, mirrors on; a
+            // batch of 24 at rows 8.. of a global batch of 40 (a rank's or micro-batch's share).
+            const int64_t rows = 5, cols = 3, features = rows * cols, n = 80, batch = 24;
+            const uint32_t first = 8, stride = 40, seed = 0x1234567u, step = 3;
+            std::vector<uint8_t> px(n * features), lb(n);
+            for (int64_t i = 0; i < n * features; ++i) px[i] = uint8_t(1 + (i * 37) % 255);  // never 0: borders show
+            for (int64_t i = 0; i < n; ++i) lb[i] = uint8_t(i % 10);
+            const DeviceDataset data = DeviceDataset::upload(*d.ctx, px, lb, n, features, 10);
+            std::vector<uint32_t> order(n);
+            for (int64_t i = 0; i < n; ++i) order[i] = uint32_t((i * 23 + 5) % n);
+            Tensor torder = Tensor::empty(*d.ctx, {n}, DType::u32);
+            torder.upload_bytes(std::as_bytes(std::span(order)));
+            TrainState s0 = detail::initial_state({});
+            s0.step = step;  // two steps per epoch: step 3 is the second of its epoch
+            Tensor state = Tensor::empty(*d.ctx, {detail::kTrainStateWords}, DType::u32);
+            state.upload_bytes(std::as_bytes(std::span(&s0, 1)));
+            Tensor x = Tensor::empty(*d.ctx, {batch, features}, dt), y = Tensor::empty(*d.ctx, {batch}, DType::u32);
+            const detail::GatherParams gp{uint32_t(batch), uint32_t(features), 2, first, 0.25f, 2.0f, stride,
+                                          uint32_t(rows), uint32_t(cols), 2, 1, seed};
+            {
+                Graph g(*d.ctx);
+                detail::record_gather(g.commands(), d.ctx->impl(), data, torder, state, gp, x, y);
+                g.run_and_wait();
+            }
+            const auto got = x.to_floats();
+            std::size_t bad = 0, shifted = 0, mirrored = 0, black = 0;
+            for (int64_t r = 0; r < batch; ++r) {
+                const uint32_t example = order[first + 1 * stride + uint32_t(r)];
+                const Draw draw = augmentation_draw(seed, step, first + uint32_t(r), 2, true);
+                shifted += draw.dx != 0 || draw.dy != 0;
+                mirrored += draw.mirror;
+                for (int64_t yy = 0; yy < rows; ++yy)
+                    for (int64_t xx = 0; xx < cols; ++xx) {
+                        const int64_t sy = yy + draw.dy, sx = (draw.mirror ? cols - 1 - xx : xx) + draw.dx;
+                        const bool inside = sy >= 0 && sx >= 0 && sy < rows && sx < cols;
+                        const double p = inside ? px[example * features + sy * cols + sx] : 0.0;
+                        black += !inside;
+                        const double want = (p / 255.0 - 0.25) * 2.0;
+                        const double g = got[r * features + yy * cols + xx];
+                        bad += dt == DType::f16 ? !ref::close_f16(g, want) : std::fabs(g - want) > 1e-6;
+                    }
+            }
+            CHECK(bad == 0);
+            // The draws vary: some images move, some mirror, some borders come out black.
+            CHECK(shifted > 12);
+            CHECK(mirrored > 4);
+            CHECK(mirrored < 20);
+            CHECK(black > 0);
+            // A shape that does not match the features is refused by name.
+            detail::GatherParams wrong = gp;
+            wrong.cols = 4;
+            Graph g(*d.ctx);
+            CHECK_THROWS_WITH_AS(detail::record_gather(g.commands(), d.ctx->impl(), data, torder, state, wrong, x, y),
+                                 doctest::Contains("rows x cols"), ShapeError);
+        }
+        test::check_validation(*d.ctx);
+    }
+}
+
 TEST_CASE("AdamW reproduces PyTorch's golden values within 1e-6 relative") {
     auto& ctx = test::full_device();
     OptimizerOptions o;  // AdamW, lr 1e-3, betas 0.9/0.999, eps 1e-8, weight decay 0.01

@@ -64,6 +64,18 @@ struct DeviceDataset {
                                 int64_t count, int64_t features, int classes);
 };
 
+// Training-image augmentation, drawn on the device as each batch is gathered (evaluation never
+// augments): every image moves by a whole number of pixels in [-shift, shift] each way, the
+// uncovered border reading as black (pixel 0), and with flip it is mirrored left-right with
+// probability 1/2. The draws depend on the seed, the step and the image's row in the batch, so a
+// resumed run draws the same and the split over micro-batches or ranks does not change them.
+struct ImageAugmentation {
+    uint32_t shift = 0;
+    bool flip = false;
+    int64_t rows = 0, cols = 0;  // the image shape; rows * cols must be the dataset's features
+    bool enabled() const { return shift != 0 || flip; }
+};
+
 struct TrainerOptions {
     Precision precision = Precision::fp16;
     int64_t batch = 128;  // with a communicator: the global batch, a multiple of the rank count
@@ -85,6 +97,7 @@ struct TrainerOptions {
     // activation memory; their gradients are summed on the device and the optimizer runs once.
     // Still one submission. BatchNorm normalises each micro-batch by its own statistics.
     uint32_t micro_batches = 1;
+    ImageAugmentation augment;
     bool submit_per_op = false;           // the eager way, one submission per op: benchmarks only
     // Data parallel: the group this Trainer is one rank of (must outlive the Trainer); nullptr:
     // one process. The constructor checks that every rank has the same model, data and options.

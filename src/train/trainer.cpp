@@ -217,7 +217,12 @@ void Trainer::Impl::record_step() {
                                           uint32_t(rank * local_batch + micro * b),
                                           opt.mean,
                                           1.0f / opt.std,
-                                          uint32_t(opt.batch)};
+                                          uint32_t(opt.batch),
+                                          uint32_t(opt.augment.rows),
+                                          uint32_t(opt.augment.cols),
+                                          opt.augment.shift,
+                                          opt.augment.flip ? 1u : 0u,
+                                          uint32_t(opt.seed ^ (opt.seed >> 32))};
             detail::record_gather(cl, impl, train, order, state, gp, xs[std::size_t(micro)],
                                   label_sets[std::size_t(micro)]);
         }
@@ -292,7 +297,7 @@ void Trainer::Impl::check_ranks_agree_on_setup() {
                                double(o.step_size), o.gamma,           o.clip_norm,    double(l.mode),
                                l.init_scale,        l.growth_factor,   l.backoff_factor, double(l.growth_interval),
                                double(opt.decay_vectors), double(params.trainable_size()), double(params.decay_size()),
-                               double(opt.micro_batches)};
+                               double(opt.micro_batches), double(opt.augment.shift), double(opt.augment.flip)};
     check_ranks_agree(*comm, "training options (batch, seed, normalisation, optimizer, loss scale)",
                       fingerprint_bytes(std::as_bytes(std::span(settings))));
 }

@@ -40,6 +40,11 @@ void record_gather(CommandList& cl, ContextImpl& ctx, const DeviceDataset& data,
         throw ShapeError("gather: " + std::to_string(p.steps_per_epoch) + " batches of " + std::to_string(p.batch) +
                          " every " + std::to_string(p.stride) + " from " + std::to_string(p.first) + " exceed the " +
                          std::to_string(order.numel()) + " examples");
+    if ((p.shift != 0 || p.flip != 0) &&
+        (uint64_t(p.rows) * p.cols != p.features || p.flip > 1 || p.shift >= std::min(p.rows, p.cols)))
+        throw ShapeError("gather: augmentation needs images of rows x cols = " + std::to_string(p.features) +
+                          " features and a shift below both, got " + std::to_string(p.rows) + " x " +
+                          std::to_string(p.cols) + ", shift " + std::to_string(p.shift));
     const Variant v = resolve_variant("gather", ctx.caps, x.dtype(), {});
     const uint32_t wg = workgroup_size(ctx.caps);
     const auto& pipe = ctx.pipelines->get({module_name("gather_batch", v), 6, sizeof(GatherParams), wg, {}});

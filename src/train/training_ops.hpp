@@ -11,6 +11,9 @@ struct GatherParams {
     uint32_t batch, features, steps_per_epoch, first;
     float mean, inv_std;
     uint32_t stride = 0;  // examples between two steps' batches; 0: batch (a data-parallel rank: the global batch)
+    // Augmentation (gather_batch.comp): rows x cols images, each moved by up to shift pixels and,
+    // with flip = 1, mirrored with probability 1/2; draws from (seed, step, row). 0: none.
+    uint32_t rows = 0, cols = 0, shift = 0, flip = 0, seed = 0;
 };
 void record_gather(CommandList& cl, ContextImpl& ctx, const DeviceDataset& data, const Tensor& order, Tensor& state,
                    const GatherParams& p, Tensor& x, Tensor& labels);
