@@ -52,22 +52,24 @@ double mse(const Vec& y, const Vec& t) {
     return s / double(y.size());
 }
 
-// NCHW, square kernel, stride 1, padding pad.
-Vec conv2d(const Vec& x, const Vec& w, const Vec& b, int n, int cin, int hw, int cout, int k, int pad) {
-    const int o = hw + 2 * pad - k + 1;
+// NCHW, square kernel, stride 1, padding pad; groups split the channels (w [cout, cin / groups, k, k]).
+Vec conv2d(const Vec& x, const Vec& w, const Vec& b, int n, int cin, int hw, int cout, int k, int pad,
+           int groups = 1) {
+    const int o = hw + 2 * pad - k + 1, cin_g = cin / groups, cout_g = cout / groups;
     Vec y(std::size_t(n * cout * o * o));
     for (int bn = 0; bn < n; ++bn)
         for (int co = 0; co < cout; ++co)
             for (int oy = 0; oy < o; ++oy)
                 for (int ox = 0; ox < o; ++ox) {
                     double s = b[std::size_t(co)];
-                    for (int ci = 0; ci < cin; ++ci)
+                    for (int ci = 0; ci < cin_g; ++ci)
                         for (int ky = 0; ky < k; ++ky)
                             for (int kx = 0; kx < k; ++kx) {
                                 const int iy = oy + ky - pad, ix = ox + kx - pad;
+                                const int c = co / cout_g * cin_g + ci;  // the input channel
                                 if (iy < 0 || ix < 0 || iy >= hw || ix >= hw) continue;
-                                s += x[std::size_t(((bn * cin + ci) * hw + iy) * hw + ix)] *
-                                     w[std::size_t(((co * cin + ci) * k + ky) * k + kx)];
+                                s += x[std::size_t(((bn * cin + c) * hw + iy) * hw + ix)] *
+                                     w[std::size_t(((co * cin_g + ci) * k + ky) * k + kx)];
                             }
                     y[std::size_t(((bn * cout + co) * o + oy) * o + ox)] = s;
                 }
@@ -457,6 +459,30 @@ TEST_CASE("convolution, pooling and a view: conv2d+bias+relu, avg_pool2d, flatte
             const Outcome o = check_graph(*d.ctx, dt, leaves, build, reference);
             CHECK(has_step(o.steps, "conv2d+bias+relu"));
         }
+}
+
+TEST_CASE("a depthwise-separable block: depthwise conv + ReLU, a grouped conv, a pointwise conv: gradients match fp64") {
+    const std::vector<Leaf> leaves = {{"x", {2, 4, 5, 5}, false, true},
+                                      {"dw.weight", {4, 1, 3, 3}},
+                                      {"dw.bias", {4}},
+                                      {"grouped.weight", {4, 2, 3, 3}},
+                                      {"pw.weight", {6, 4, 1, 1}},
+                                      {"pw.bias", {6}},
+                                      {"target", {2, 6, 5, 5}, false, false}};
+    auto build = [](Builder& b, const std::vector<Value>& v) {
+        Conv2dParams depthwise, grouped;
+        depthwise.pad_h = depthwise.pad_w = grouped.pad_h = grouped.pad_w = 1;
+        depthwise.groups = 4;
+        grouped.groups = 2;
+        const Value h = b.relu(b.conv2d(v[0], v[1], v[2], depthwise));
+        return b.mse_loss(b.conv2d(b.conv2d(h, v[3], {}, grouped), v[4], v[5]), v[6]);
+    };
+    auto reference = [](const std::vector<Vec>& v) {
+        const Vec h = relu(conv2d(v[0], v[1], v[2], 2, 4, 5, 4, 3, 1, 4));
+        const Vec g = conv2d(h, v[3], Vec(4, 0.0), 2, 4, 5, 4, 3, 1, 2);
+        return mse(conv2d(g, v[4], v[5], 2, 4, 5, 6, 1, 0), v[6]);
+    };
+    check_everywhere(leaves, build, reference);
 }
 
 TEST_CASE("a convolutional residual block with BatchNorm, then max pooling and LayerNorm: gradients match fp64") {

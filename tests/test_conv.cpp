@@ -35,7 +35,7 @@ const ConvCase kConvCases[] = {
 };
 
 Conv2dParams params_of(const ref::ConvDims& d) {
-    return {d.stride_h, d.stride_w, d.pad_h, d.pad_w, d.dil_h, d.dil_w, ConvAlgorithm::automatic};
+    return {d.stride_h, d.stride_w, d.pad_h, d.pad_w, d.dil_h, d.dil_w, ConvAlgorithm::automatic, d.groups};
 }
 
 bool close(double got, double want, double magnitude, int terms, bool f16) {
@@ -114,8 +114,11 @@ TEST_CASE("conv2d forward, data gradient and weight gradient match fp64 in every
 }
 
 TEST_CASE("conv2d reference gradients equal central finite differences of the reference forward") {
-    const ref::ConvDims d{2, 2, 5, 6, 3, 3, 2, 2, 1, 1, 0, 1, 2};
-    const int64_t nx = int64_t(d.b) * d.cin * d.h * d.w, nw = int64_t(d.cout) * d.cin * d.kh * d.kw;
+  // Ungrouped, and two groups of 2 input and 3 output channels.
+  for (const ref::ConvDims d : {ref::ConvDims{2, 2, 5, 6, 3, 3, 2, 2, 1, 1, 0, 1, 2},
+                                ref::ConvDims{2, 4, 5, 6, 6, 3, 2, 2, 1, 1, 0, 1, 2, 2}}) {
+    CAPTURE(d.groups);
+    const int64_t nx = int64_t(d.b) * d.cin * d.h * d.w, nw = int64_t(d.cout) * d.cin_g() * d.kh * d.kw;
     auto x = test::random_values(nx, -1, 1, 5, false), w = test::random_values(nw, -1, 1, 6, false);
     const auto r = test::random_values(int64_t(d.b) * d.cout * d.oh() * d.ow(), -1, 1, 7, false);
     auto loss = [&](std::span<const float> xx, std::span<const float> ww) {  // L = sum y * r
@@ -133,6 +136,69 @@ TEST_CASE("conv2d reference gradients equal central finite differences of the re
         CHECK(test::central_difference(x, std::size_t(i), h, l) == doctest::Approx(dx[i]).epsilon(1e-9));
     for (int64_t i = 0; i < nw; i += 3)
         CHECK(test::central_difference(w, std::size_t(i), h, l) == doctest::Approx(dw[i]).epsilon(1e-9));
+  }
+}
+
+// Grouped and depthwise convolutions run as the implicit GEMM with one group per workgroup z.
+const ConvCase kGroupedCases[] = {
+    {{2, 4, 7, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2}, "2 groups of 2 -> 3 channels, 3x3 pad 1"},
+    {{2, 5, 9, 8, 5, 3, 3, 2, 2, 1, 1, 1, 1, 5}, "depthwise 5 channels, stride 2"},
+    {{1, 3, 8, 7, 6, 5, 5, 1, 1, 2, 2, 1, 1, 3}, "depthwise multiplier 2, 5x5 pad 2"},
+    {{1, 3, 9, 9, 3, 3, 3, 1, 1, 2, 2, 2, 2, 3}, "depthwise dilation 2"},
+    // Weight gradients long enough to split by images (split-K per group).
+    {{4, 4, 13, 13, 4, 3, 3, 1, 1, 1, 1, 1, 1, 2}, "2 groups, split weight gradient"},
+    {{4, 3, 13, 13, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3}, "depthwise, split weight gradient"},
+    // More groups than the small device's 64 workgroups along z: several dispatches.
+    {{1, 70, 6, 5, 70, 3, 3, 1, 1, 1, 1, 1, 1, 70}, "depthwise 70 channels"},
+};
+
+TEST_CASE("grouped and depthwise conv2d: forward, data and weight gradients match fp64 in every tier") {
+    for (auto& dev : test::devices()) {
+        for (DType dt : {DType::f32, DType::f16}) {
+            for (Variant v : test::variants(*dev.ctx, dt)) {
+                if (v == Variant::coopmat) continue;  // a grouped convolution has no lowered form
+                for (const ConvCase& c : kGroupedCases) {
+                    const ref::ConvDims& d = c.d;
+                    CAPTURE(dev.label);
+                    CAPTURE(to_string(v));
+                    CAPTURE(c.name);
+                    const bool f16 = dt == DType::f16;
+                    const Shape xs{d.b, d.cin, d.h, d.w}, ws{d.cout, d.cin_g(), d.kh, d.kw},
+                        ys{d.b, d.cout, d.oh(), d.ow()};
+                    const auto x = test::random_values(numel(xs), -1, 1, 11, f16);
+                    const auto w = test::random_values(numel(ws), -1, 1, 12, f16);
+                    const auto bias = test::random_values(d.cout, -1, 1, 13, f16);
+                    const auto dy = test::random_values(numel(ys), -1, 1, 14, f16);
+                    Tensor tx = Tensor::from_floats(*dev.ctx, xs, dt, x), tw = Tensor::from_floats(*dev.ctx, ws, dt, w);
+                    Tensor tb = Tensor::from_floats(*dev.ctx, {d.cout}, dt, bias);
+                    Tensor tdy = Tensor::from_floats(*dev.ctx, ys, dt, dy);
+                    Tensor ty = Tensor::empty(*dev.ctx, ys, dt), tdx = Tensor::empty(*dev.ctx, xs, dt);
+                    Tensor tdw = Tensor::empty(*dev.ctx, ws, dt);
+                    Conv2dParams p = params_of(d);
+                    conv2d(*dev.ctx, tx, tw, &tb, ty, p, true, {v});
+                    conv2d_backward_data(*dev.ctx, tdy, tw, tdx, p, {v});
+                    conv2d_backward_weight(*dev.ctx, tdy, tx, tdw, p, {v});
+
+                    std::vector<double> mag;
+                    const auto y = ref::conv2d(d, x, w, bias, true, mag);
+                    CHECK(count_bad(ty.to_floats(), y, mag, d.cin_g() * d.kh * d.kw, f16) == 0);
+                    const auto dyd = to_double(dy);
+                    const auto dx_mag = ref::conv2d_backward_data(d, abs_of(dyd), std::vector<float>(w.size(), 1.0f));
+                    CHECK(count_bad(tdx.to_floats(), ref::conv2d_backward_data(d, dyd, w), dx_mag,
+                                    d.cout_g() * d.kh * d.kw, f16) == 0);
+                    const auto dw_mag = ref::conv2d_backward_weight(d, abs_of(dyd), std::vector<float>(x.size(), 1.0f));
+                    CHECK(count_bad(tdw.to_floats(), ref::conv2d_backward_weight(d, dyd, x), dw_mag,
+                                    d.b * d.oh() * d.ow(), f16) == 0);
+                    if (&c == &kGroupedCases[0]) {  // no lowered form: asking for one is refused by name
+                        p.algorithm = ConvAlgorithm::lowered_gemm;
+                        CHECK_THROWS_WITH_AS(conv2d(*dev.ctx, tx, tw, &tb, ty, p, false, {v}),
+                                             doctest::Contains("implicit_gemm only"), UnsupportedError);
+                    }
+                }
+            }
+        }
+        test::check_validation(*dev.ctx);
+    }
 }
 
 TEST_CASE("max and average pooling, forward and backward, match fp64 in every tier") {
@@ -237,6 +303,17 @@ TEST_CASE("conv2d and pooling reject bad shapes with messages naming them") {
     CHECK_THROWS_AS(conv2d(ctx, x, w_ok, nullptr, y32), DTypeError);
     Tensor p = Tensor::empty(ctx, {2, 3, 4, 4}, DType::f16), arg = Tensor::empty(ctx, {2, 3, 4, 4}, DType::f32);
     CHECK_THROWS_AS(max_pool2d(ctx, x, p, arg), ShapeError);  // argmax must be u32
+    // Groups that do not divide the channels, or that w's channels do not match.
+    Conv2dParams grouped;
+    grouped.groups = 2;
+    Tensor x4 = Tensor::empty(ctx, {2, 4, 8, 8}, DType::f16), w3 = Tensor::empty(ctx, {3, 2, 3, 3}, DType::f16);
+    Tensor y3 = Tensor::empty(ctx, {2, 3, 6, 6}, DType::f16);
+    CHECK_THROWS_WITH_AS(conv2d(ctx, x4, w3, nullptr, y3, grouped), doctest::Contains("groups do not divide"), ShapeError);
+    CHECK_THROWS_WITH_AS(conv2d(ctx, x4, w_ok, nullptr, y, grouped), doctest::Contains("per group"), ShapeError);
+    grouped.groups = 0;
+    CHECK_THROWS_AS(conv2d(ctx, x4, w3, nullptr, y3, grouped), ShapeError);
+    grouped.groups = 3;
+    CHECK_THROWS_WITH_AS(Conv2d(4, 6, 3, grouped), doctest::Contains("must divide"), ShapeError);
     test::check_validation(ctx);
 }
 

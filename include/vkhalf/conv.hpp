@@ -19,9 +19,15 @@ struct Conv2dParams {
     int64_t pad_h = 0, pad_w = 0;
     int64_t dil_h = 1, dil_w = 1;
     ConvAlgorithm algorithm = ConvAlgorithm::automatic;
+    // Channel groups (torch's groups): w is [out, in / groups, kh, kw] and output channel o sees
+    // the input channels of group o / (out / groups) only; groups = in = out is depthwise. A grouped
+    // convolution runs as the implicit GEMM, one group per workgroup z (not lowered, so not on
+    // cooperative matrices).
+    int64_t groups = 1;
 };
 
-// [batch, out, oh, ow] for x [batch, in, h, w] and w [out, in, kh, kw]; ShapeError when empty.
+// [batch, out, oh, ow] for x [batch, in, h, w] and w [out, in / groups, kh, kw]; ShapeError when
+// empty or when the channels do not split into the groups.
 Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dParams& p);
 
 // y = conv(x, w) (+ bias[out]) (relu)

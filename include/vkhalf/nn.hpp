@@ -135,12 +135,12 @@ private:
     int weight_ = -1, bias_ = -1;
 };
 
-// y = conv2d(x, W) + b over NCHW, W [out, in, kh, kw] and b [out] as torch.nn.Conv2d (bias false:
-// no b, as before a BatchNorm).
+// y = conv2d(x, W) + b over NCHW, W [out, in / groups, kh, kw] and b [out] as torch.nn.Conv2d
+// (bias false: no b, as before a BatchNorm; params.groups = in = out: depthwise). A ShapeError
+// names channel counts that the groups do not divide.
 class Conv2d : public Module {
 public:
-    Conv2d(int64_t in, int64_t out, int64_t kernel, Conv2dParams params = {}, bool bias = true)
-        : in_(in), out_(out), kernel_(kernel), params_(params), has_bias_(bias) {}
+    Conv2d(int64_t in, int64_t out, int64_t kernel, Conv2dParams params = {}, bool bias = true);
     void register_parameters(ParameterSet& params, const std::string& prefix) override;
     void init_parameters(ParameterSet& params, std::mt19937_64& rng) override;
     Value forward(ModelBuilder& mb, Value x) override;

@@ -61,7 +61,7 @@ typedef int32_t vkh_value;
 
 const char* vkh_last_error(void);
 const char* vkh_status_string(vkh_status status);
-/* "0.1.0" */
+/* "0.2.0" (0.2.0 added vkh_conv2d_params.groups: rebuild against this header) */
 const char* vkh_version_string(void);
 
 /* ---- devices and contexts --------------------------------------------------------------- */
@@ -145,9 +145,12 @@ void vkh_gemm_options_init(vkh_gemm_options* options);
 
 typedef struct vkh_conv2d_params {
     int64_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
+    /* Channel groups (since 0.2.0): w is [O, C / groups, KH, KW]; 0 counts as 1 (ungrouped);
+       groups = C = O is depthwise. */
+    int64_t groups;
 } vkh_conv2d_params;
 
-/* stride 1, no padding, dilation 1. */
+/* stride 1, no padding, dilation 1, one group. */
 void vkh_conv2d_params_init(vkh_conv2d_params* params);
 
 typedef enum vkh_activation {
@@ -161,7 +164,8 @@ typedef enum vkh_activation {
 /* C = alpha op(A) op(B) + beta C (+ bias) (relu); A [M, K], B [K, N], C [M, N] (a leading batch
  * dimension is allowed). options may be NULL. */
 vkh_status vkh_gemm(vkh_context ctx, vkh_tensor a, vkh_tensor b, vkh_tensor c, const vkh_gemm_options* options);
-/* y = conv2d(x, w) (+ bias) (relu): x [N, C, H, W], w [O, C, KH, KW], bias [O] or NULL. params may be NULL. */
+/* y = conv2d(x, w) (+ bias) (relu): x [N, C, H, W], w [O, C / groups, KH, KW], bias [O] or NULL.
+   params may be NULL. */
 vkh_status vkh_conv2d(vkh_context ctx, vkh_tensor x, vkh_tensor w, vkh_tensor bias, vkh_tensor y,
                       const vkh_conv2d_params* params, int32_t relu);
 vkh_status vkh_conv2d_backward_data(vkh_context ctx, vkh_tensor dy, vkh_tensor w, vkh_tensor dx,

@@ -9,14 +9,16 @@ namespace vkhalf::capi {
 Conv2dParams conv2d_params(const vkh_conv2d_params* p) {
     Conv2dParams c;
     if (!p) return c;
-    if (p->stride_h < 1 || p->stride_w < 1 || p->dil_h < 1 || p->dil_w < 1 || p->pad_h < 0 || p->pad_w < 0)
-        throw InvalidArgument("conv2d params need stride >= 1, dilation >= 1 and padding >= 0");
+    if (p->stride_h < 1 || p->stride_w < 1 || p->dil_h < 1 || p->dil_w < 1 || p->pad_h < 0 || p->pad_w < 0 ||
+        p->groups < 0)
+        throw InvalidArgument("conv2d params need stride >= 1, dilation >= 1, padding >= 0 and groups >= 0");
     c.stride_h = p->stride_h;
     c.stride_w = p->stride_w;
     c.pad_h = p->pad_h;
     c.pad_w = p->pad_w;
     c.dil_h = p->dil_h;
     c.dil_w = p->dil_w;
+    c.groups = p->groups == 0 ? 1 : p->groups;  // a struct from before 0.2.0's field, zero-filled
     return c;
 }
 
@@ -73,7 +75,7 @@ void vkh_gemm_options_init(vkh_gemm_options* options) {
 }
 
 void vkh_conv2d_params_init(vkh_conv2d_params* params) {
-    if (params) *params = vkh_conv2d_params{1, 1, 0, 0, 1, 1};
+    if (params) *params = vkh_conv2d_params{1, 1, 0, 0, 1, 1, 1};
 }
 
 vkh_status vkh_gemm(vkh_context ctx, vkh_tensor a, vkh_tensor b, vkh_tensor c, const vkh_gemm_options* options) {

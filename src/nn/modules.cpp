@@ -42,16 +42,24 @@ Value Linear::forward(ModelBuilder& mb, Value x) {
     return mb.builder().linear(x, mb.param(weight_), mb.param(bias_));
 }
 
+Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, Conv2dParams params, bool bias)
+    : in_(in), out_(out), kernel_(kernel), params_(params), has_bias_(bias) {
+    if (params.groups < 1 || in % params.groups != 0 || out % params.groups != 0)
+        throw ShapeError("Conv2d: " + std::to_string(params.groups) + " groups must divide both " + std::to_string(in) +
+                         " input and " + std::to_string(out) + " output channels");
+}
+
 void Conv2d::register_parameters(ParameterSet& params, const std::string& prefix) {
-    weight_ = params.add(prefix + "weight", {out_, in_, kernel_, kernel_});
+    weight_ = params.add(prefix + "weight", {out_, in_ / params_.groups, kernel_, kernel_});
     if (has_bias_) bias_ = params.add(prefix + "bias", {out_});
 }
 
 void Conv2d::init_parameters(ParameterSet& params, std::mt19937_64& rng) {
-    // torch.nn.Conv2d.reset_parameters: as Linear, with fan_in = in * kh * kw.
-    const float bound = 1.0f / std::sqrt(static_cast<float>(in_ * kernel_ * kernel_));
+    // torch.nn.Conv2d.reset_parameters: as Linear, with fan_in = in / groups * kh * kw.
+    const int64_t fan_in = in_ / params_.groups * kernel_ * kernel_;
+    const float bound = 1.0f / std::sqrt(static_cast<float>(fan_in));
     std::uniform_real_distribution<float> u(-bound, bound);
-    std::vector<float> w(static_cast<std::size_t>(out_ * in_ * kernel_ * kernel_)), b(static_cast<std::size_t>(out_));
+    std::vector<float> w(static_cast<std::size_t>(out_ * fan_in)), b(static_cast<std::size_t>(out_));
     for (auto& x : w) x = u(rng);
     params.set(weight_, w);
     if (!has_bias_) return;

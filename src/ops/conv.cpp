@@ -19,6 +19,8 @@ struct ConvPush {
     uint32_t batch, cin, h, w, cout, kh, kw, oh, ow;
     uint32_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
     uint32_t k_chunk;
+    uint32_t groups, splits;  // cin and cout above are per group; splits: the weight gradient's per group
+    uint32_t group_z0;        // z workgroups run as several dispatches past the device's limit
     uint32_t group_x0;  // set by CommandList::dispatch_tiles
 };
 
@@ -48,11 +50,13 @@ void check_operands(const char* op, const Tensor& a, const char* an, const Tenso
     check_same_dtype(op, a, c);
 }
 
+// Channel counts per group (the shapes were checked by conv2d_output_shape).
 ConvPush make_push(const Shape& x, const Shape& w, const Shape& y, const Conv2dParams& p) {
-    return {u32(x[0], "batch"),    u32(x[1], "in channels"), u32(x[2], "height"),  u32(x[3], "width"),
-            u32(w[0], "out channels"), u32(w[2], "kernel height"), u32(w[3], "kernel width"), u32(y[2], "out height"),
-            u32(y[3], "out width"), u32(p.stride_h, "stride"), u32(p.stride_w, "stride"), uint32_t(p.pad_h),
-            uint32_t(p.pad_w), u32(p.dil_h, "dilation"), u32(p.dil_w, "dilation"), 0, 0};
+    return {u32(x[0], "batch"),    u32(w[1], "in channels"), u32(x[2], "height"),  u32(x[3], "width"),
+            u32(w[0] / p.groups, "out channels"), u32(w[2], "kernel height"), u32(w[3], "kernel width"),
+            u32(y[2], "out height"), u32(y[3], "out width"), u32(p.stride_h, "stride"), u32(p.stride_w, "stride"),
+            uint32_t(p.pad_h), uint32_t(p.pad_w), u32(p.dil_h, "dilation"), u32(p.dil_w, "dilation"), 0,
+            u32(p.groups, "groups"), 1, 0, 0};
 }
 
 void record_conv(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& x, const Tensor& w, const Tensor* bias,
@@ -70,35 +74,45 @@ void record_conv(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& x, 
     if (m * n > std::numeric_limits<int32_t>::max() || k > std::numeric_limits<int32_t>::max())
         throw LimitError("conv2d: the implicit product " + std::to_string(m) + " x " + std::to_string(n) + " x " +
                          std::to_string(k) + " exceeds 2^31");
-    const uint64_t groups = ceil_div(m, kTM * kWM) * ceil_div(n, kTN * kWN);
+    // m and n are one group's; workgroup z runs the groups.
+    const uint64_t workgroups = ceil_div(m, kTM * kWM) * ceil_div(n, kTN * kWN) * push.groups;
     // The weight gradient has a small output and a long k (batch x space): split it by images.
     uint64_t splits = 1;
     if (mode == ConvMode::weight_grad) {
         const uint64_t target = impl.caps.is_cpu ? 8 : 256;
-        if (groups < target && k >= 2 * kMinKPerSplit)
-            splits = std::min<uint64_t>({ceil_div(target, groups), push.batch, kMaxSplits});
+        if (workgroups < target && k >= 2 * kMinKPerSplit)
+            splits = std::min<uint64_t>({ceil_div(target, workgroups), push.batch, kMaxSplits});
         push.k_chunk = static_cast<uint32_t>(ceil_div(push.batch, splits));  // images per split
         splits = ceil_div(push.batch, push.k_chunk);
+        push.splits = static_cast<uint32_t>(splits);
     }
+    const uint64_t depth = splits * push.groups;  // workgroups along z
+    const uint64_t m_all = m * push.groups;  // rows over every group
     const bool partial = splits > 1;
     Tensor workspace;
-    if (partial) workspace = cl.workspace(ctx, {int64_t(splits * m * n)}, DType::f32);
+    if (partial) workspace = cl.workspace(ctx, {int64_t(splits * m_all * n)}, DType::f32);
     const Pipeline& pipe = impl.pipelines->get(
         {module_name("conv2d", v), 6, sizeof(ConvPush), kWM * kWN,
          {{1, uint32_t(mode)}, {2, kTM}, {3, kTN}, {4, kWN}, {5, bias != nullptr}, {6, relu}, {7, partial},
           {8, push.stride_h == 1 && push.stride_w == 1}}});
-    // Unused bindings get a tensor of the op (never read).
+    // Unused bindings get a tensor of the op (never touched). The partials binding is writable in
+    // the shader, and the synchronization validation counts a writable binding as written whether
+    // or not the specialised shader writes it: unused, it gets out, which this dispatch does write.
     const Tensor& in_x = mode == ConvMode::data_grad ? dy : x;
     const Tensor& in_w = mode == ConvMode::weight_grad ? dy : w;
     const Tensor& in_dy = mode == ConvMode::forward ? x : dy;
     const BufferAccess b[] = {read(in_x), read(in_w), read(in_dy), read(bias ? *bias : in_x),
-                              partial ? read(out) : write(out), partial ? write(workspace) : read(in_x)};
-    const uint64_t grid[3] = {ceil_div(n, kTN * kWN), ceil_div(m, kTM * kWM), splits};
+                              write(out), partial ? write(workspace) : write(out)};
     static const char* names[] = {"conv2d.forward", "conv2d.data_grad", "conv2d.weight_grad"};
-    cl.dispatch_tiles(pipe, b, &push, sizeof(push), grid, names[uint32_t(mode)]);
+    const uint64_t z_limit = impl.caps.max_workgroup_count[2];
+    for (uint64_t z0 = 0; z0 < depth; z0 += z_limit) {
+        push.group_z0 = static_cast<uint32_t>(z0);
+        const uint64_t grid[3] = {ceil_div(n, kTN * kWN), ceil_div(m, kTM * kWM), std::min(z_limit, depth - z0)};
+        cl.dispatch_tiles(pipe, b, &push, sizeof(push), grid, names[uint32_t(mode)]);
+    }
     if (partial) {
-        Tensor flat = out.reinterpret({int64_t(m), int64_t(n)}, out.dtype());
-        record_partial_sum(cl, impl, v, workspace, flat, uint32_t(splits), uint32_t(m), uint32_t(n));
+        Tensor flat = out.reinterpret({int64_t(m_all), int64_t(n)}, out.dtype());
+        record_partial_sum(cl, impl, v, workspace, flat, uint32_t(splits), uint32_t(m_all), uint32_t(n));
     }
 }
 
@@ -137,6 +151,12 @@ bool lowered(ContextImpl& impl, ConvMode mode, const Conv2dParams& p, const Conv
              const OpOptions& opt) {
     const bool force_coopmat = opt.variant == Variant::coopmat;
     if (force_coopmat && dt != DType::f16) throw DTypeError("conv2d: the coopmat variant needs f16 tensors");
+    if (c.groups > 1) {
+        if (force_coopmat || p.algorithm == ConvAlgorithm::lowered_gemm)
+            throw UnsupportedError("conv2d: a grouped convolution runs as implicit_gemm only (no lowered form, so "
+                                   "no coopmat variant)");
+        return false;
+    }
     if (p.algorithm == ConvAlgorithm::implicit_gemm) {
         if (force_coopmat)
             throw UnsupportedError("conv2d: the coopmat variant runs lowered to the GEMM, not as implicit_gemm");
@@ -282,7 +302,7 @@ void record_conv2d_backward_data(CommandList& cl, Context& ctx, const Tensor& dy
                                  const Conv2dParams& p, const OpOptions& opt) {
     check_operands("conv2d_backward_data", dy, "dy", w, "w", dx, "dx");
     const Shape want = conv2d_output_shape(dx.shape(), w.shape(), p);
-    if (dy.shape() != want || dx.shape()[1] != w.shape()[1])
+    if (dy.shape() != want)
         throw ShapeError("conv2d_backward_data: dy " + to_string(dy.shape()) + " does not match dx " +
                          to_string(dx.shape()) + " and w " + to_string(w.shape()) + " (expected dy " +
                          to_string(want) + ")");
@@ -307,8 +327,12 @@ void record_conv2d_backward_weight(CommandList& cl, Context& ctx, const Tensor& 
 Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dParams& p) {
     if (x.size() != 4 || w.size() != 4)
         throw ShapeError("conv2d: x and w must be 4-D, got " + to_string(x) + " and " + to_string(w));
-    if (x[1] != w[1])
+    if (p.groups < 1 || w[0] % p.groups != 0)
+        throw ShapeError("conv2d: " + std::to_string(p.groups) + " groups do not divide the " + std::to_string(w[0]) +
+                         " output channels of w " + to_string(w));
+    if (x[1] != w[1] * p.groups)
         throw ShapeError("conv2d: x has " + std::to_string(x[1]) + " channels, w expects " + std::to_string(w[1]) +
+                         (p.groups > 1 ? " per group x " + std::to_string(p.groups) + " groups" : std::string()) +
                          " (x " + to_string(x) + ", w " + to_string(w) + ")");
     if (p.stride_h < 1 || p.stride_w < 1 || p.dil_h < 1 || p.dil_w < 1 || p.pad_h < 0 || p.pad_w < 0)
         throw ShapeError("conv2d: strides and dilations must be >= 1 and padding >= 0");

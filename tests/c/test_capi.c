@@ -231,6 +231,39 @@ static void test_conv_and_activations(vkh_context ctx) {
     CHECK_STATUS(vkh_conv2d(ctx, tx, tw, NULL, ty, &p, 0), VKH_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vkh_conv2d(ctx, tx, tw, NULL, tx, NULL, 0), VKH_ERROR_SHAPE);
 
+    /* depthwise: 2 channels, one 3x3 filter each (groups = 2), padding 1 */
+    {
+        static float xd[2 * 4 * 4], wd[2 * 9], yd[2 * 4 * 4];
+        double want_d[2 * 4 * 4];
+        for (int i = 0; i < 32; ++i) xd[i] = uniform(&seed);
+        for (int i = 0; i < 18; ++i) wd[i] = uniform(&seed);
+        for (int c = 0; c < 2; ++c)
+            for (int i = 0; i < 4; ++i)
+                for (int j = 0; j < 4; ++j) {
+                    double s = 0;
+                    for (int u = 0; u < 3; ++u)
+                        for (int v = 0; v < 3; ++v) {
+                            const int ih = i - 1 + u, iw = j - 1 + v;
+                            if (ih >= 0 && ih < 4 && iw >= 0 && iw < 4) s += (double)xd[(c * 4 + ih) * 4 + iw] * wd[c * 9 + u * 3 + v];
+                        }
+                    want_d[(c * 4 + i) * 4 + j] = s;
+                }
+        const int64_t sxd[4] = {1, 2, 4, 4}, swd[4] = {2, 1, 3, 3};
+        vkh_tensor txd = tensor(ctx, 4, sxd, VKH_F32, xd), twd = tensor(ctx, 4, swd, VKH_F32, wd);
+        vkh_tensor tyd = tensor(ctx, 4, sxd, VKH_F32, NULL);
+        vkh_conv2d_params dp = {1, 1, 1, 1, 1, 1, 2};
+        CHECK_OK(vkh_conv2d(ctx, txd, twd, NULL, tyd, &dp, 0));
+        CHECK_OK(vkh_tensor_download_f32(tyd, yd, 32));
+        CHECK(max_rel_error(yd, want_d, 32) < 1e-5);
+        dp.groups = 0; /* a struct filled before 0.2.0's field: one group, so w's one channel mismatches */
+        CHECK_STATUS(vkh_conv2d(ctx, txd, twd, NULL, tyd, &dp, 0), VKH_ERROR_SHAPE);
+        dp.groups = -1;
+        CHECK_STATUS(vkh_conv2d(ctx, txd, twd, NULL, tyd, &dp, 0), VKH_ERROR_INVALID_ARGUMENT);
+        vkh_tensor_free(txd);
+        vkh_tensor_free(twd);
+        vkh_tensor_free(tyd);
+    }
+
     /* tanh and its backward on the conv output, recorded in a graph */
     static float dx[B * O * OH * OW];
     static double want_y[B * O * OH * OW], want_dx[B * O * OH * OW];

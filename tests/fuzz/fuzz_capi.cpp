@@ -171,6 +171,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
             vkh_conv2d_params cp;
             vkh_conv2d_params_init(&cp);
             cp.stride_h = p.dim(), cp.pad_w = p.dim() - 1, cp.dil_h = p.byte() % 3;
+            cp.groups = int64_t(p.byte() % 5) - 1;  // -1 (refused), 0 (one group), 1..3
             vkh_tensor x = pool.tensor(p, ctx), w = pool.tensor(p, ctx), y = pool.tensor(p, ctx);
             int64_t out[4];
             switch (p.byte() % 4) {

@@ -24,11 +24,12 @@ std::vector<double> conv2d(const ConvDims& d, std::span<const float> x, std::spa
             for (int i = 0; i < oh; ++i)
                 for (int j = 0; j < ow; ++j) {
                     double s = 0, mag = 0;
-                    for (int ci = 0; ci < d.cin; ++ci)
+                    const int first = co / d.cout_g() * d.cin_g();  // the group's first input channel
+                    for (int ci = 0; ci < d.cin_g(); ++ci)
                         for (int u = 0; u < d.kh; ++u)
                             for (int v = 0; v < d.kw; ++v) {
-                                const double wv = w[((std::size_t(co) * d.cin + ci) * d.kh + u) * d.kw + v];
-                                const double xv = at(d, x, b, ci, i * d.stride_h - d.pad_h + u * d.dil_h,
+                                const double wv = w[((std::size_t(co) * d.cin_g() + ci) * d.kh + u) * d.kw + v];
+                                const double xv = at(d, x, b, first + ci, i * d.stride_h - d.pad_h + u * d.dil_h,
                                                      j * d.stride_w - d.pad_w + v * d.dil_w);
                                 s += wv * xv;
                                 mag += std::fabs(wv * xv);
@@ -50,14 +51,15 @@ std::vector<double> conv2d_backward_data(const ConvDims& d, std::span<const doub
             for (int i = 0; i < oh; ++i)
                 for (int j = 0; j < ow; ++j) {
                     const double g = dy[((std::size_t(b) * d.cout + co) * oh + i) * ow + j];
-                    for (int ci = 0; ci < d.cin; ++ci)
+                    const int first = co / d.cout_g() * d.cin_g();
+                    for (int ci = 0; ci < d.cin_g(); ++ci)
                         for (int u = 0; u < d.kh; ++u)
                             for (int v = 0; v < d.kw; ++v) {
                                 const int ih = i * d.stride_h - d.pad_h + u * d.dil_h;
                                 const int iw = j * d.stride_w - d.pad_w + v * d.dil_w;
                                 if (ih < 0 || iw < 0 || ih >= d.h || iw >= d.w) continue;
-                                dx[((std::size_t(b) * d.cin + ci) * d.h + ih) * d.w + iw] +=
-                                    g * w[((std::size_t(co) * d.cin + ci) * d.kh + u) * d.kw + v];
+                                dx[((std::size_t(b) * d.cin + first + ci) * d.h + ih) * d.w + iw] +=
+                                    g * w[((std::size_t(co) * d.cin_g() + ci) * d.kh + u) * d.kw + v];
                             }
                 }
     return dx;
@@ -65,17 +67,18 @@ std::vector<double> conv2d_backward_data(const ConvDims& d, std::span<const doub
 
 std::vector<double> conv2d_backward_weight(const ConvDims& d, std::span<const double> dy, std::span<const float> x) {
     const int oh = d.oh(), ow = d.ow();
-    std::vector<double> dw(std::size_t(d.cout) * d.cin * d.kh * d.kw, 0.0);
+    std::vector<double> dw(std::size_t(d.cout) * d.cin_g() * d.kh * d.kw, 0.0);
     for (int b = 0; b < d.b; ++b)
         for (int co = 0; co < d.cout; ++co)
             for (int i = 0; i < oh; ++i)
                 for (int j = 0; j < ow; ++j) {
                     const double g = dy[((std::size_t(b) * d.cout + co) * oh + i) * ow + j];
-                    for (int ci = 0; ci < d.cin; ++ci)
+                    const int first = co / d.cout_g() * d.cin_g();
+                    for (int ci = 0; ci < d.cin_g(); ++ci)
                         for (int u = 0; u < d.kh; ++u)
                             for (int v = 0; v < d.kw; ++v)
-                                dw[((std::size_t(co) * d.cin + ci) * d.kh + u) * d.kw + v] +=
-                                    g * at(d, x, b, ci, i * d.stride_h - d.pad_h + u * d.dil_h,
+                                dw[((std::size_t(co) * d.cin_g() + ci) * d.kh + u) * d.kw + v] +=
+                                    g * at(d, x, b, first + ci, i * d.stride_h - d.pad_h + u * d.dil_h,
                                            j * d.stride_w - d.pad_w + v * d.dil_w);
                 }
     return dw;

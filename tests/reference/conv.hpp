@@ -9,6 +9,9 @@ namespace ref {
 struct ConvDims {
     int b, cin, h, w, cout, kh, kw;
     int stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1;
+    int groups = 1;  // w is [cout, cin / groups, kh, kw]; output channel co reads group co / (cout / groups)
+    int cin_g() const { return cin / groups; }
+    int cout_g() const { return cout / groups; }
     int oh() const { return (h + 2 * pad_h - dil_h * (kh - 1) - 1) / stride_h + 1; }
     int ow() const { return (w + 2 * pad_w - dil_w * (kw - 1) - 1) / stride_w + 1; }
 };
