@@ -14,6 +14,7 @@
 // (seed, step, j), so every replay draws anew, a resumed run draws the same, and the split over
 // ranks and micro-batches does not change them.
 #define TRAIN_STATE_BINDING 4
+#define TRAIN_STATE_READONLY
 #include "train_state.glsl"
 
 layout(binding = 0) readonly buffer Images_ { uint images[]; };

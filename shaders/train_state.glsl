@@ -1,7 +1,13 @@
 // train_state.glsl: the training state that lives on the device, so a recorded step replays
 // with no host round trip. Mirrors vkhalf::detail::TrainState (src/train/train_state.hpp).
-// Declare with TRAIN_STATE_BINDING defined.
-layout(binding = TRAIN_STATE_BINDING) buffer TrainState_ {
+// Declare with TRAIN_STATE_BINDING defined, and TRAIN_STATE_READONLY where the shader only reads it
+// (the host then binds it read-only: CommandList checks that a writable binding is declared written).
+#ifdef TRAIN_STATE_READONLY
+#define TRAIN_STATE_ACCESS readonly
+#else
+#define TRAIN_STATE_ACCESS
+#endif
+layout(binding = TRAIN_STATE_BINDING) TRAIN_STATE_ACCESS buffer TrainState_ {
     float scale;            // loss scale S: the loss gradient is seeded with S
     float inv_scale;        // float(1 / double(S)), kept exact for power-of-two factors
     uint found_inf;         // set by check_finite.comp this step, cleared by scale_update.comp

@@ -320,6 +320,47 @@ TEST_CASE("every SPIR-V module of a supported tier needs only features the Conte
     }
 }
 
+// The reflection CommandList checks every dispatch against: a binding the shader may write must
+// be declared written, or the hazard tracker skips a barrier the synchronization validation wants.
+TEST_CASE("storage-buffer reflection: readonly, writeonly and plain bindings of the embedded modules") {
+    auto bindings_of = [](const std::string& name) {
+        for (const auto& m : spirv::all_modules())
+            if (name == m.name) return detail::storage_bindings({m.words, m.word_count});
+        FAIL("no module " << name);
+        return detail::StorageBindings{};
+    };
+    // dropout: 0 readonly x, 1 the rng state (read and written), 2 writeonly y.
+    const auto dropout = bindings_of("dropout.f32");
+    CHECK(dropout.declared == 0b111u);
+    CHECK(dropout.writable == 0b110u);
+    // conv2d: 0-3 readonly operands, 4 the output, 5 the split-K partials.
+    const auto conv = bindings_of("conv2d.f16s");
+    CHECK(conv.declared == 0b111111u);
+    CHECK(conv.writable == 0b110000u);
+    // gather_batch reads the training state (TRAIN_STATE_READONLY), writes x and the labels.
+    const auto gather = bindings_of("gather_batch.f32");
+    CHECK(gather.declared == 0b111111u);
+    CHECK(gather.writable == 0b101000u);
+    // Every module: at least one binding, and something written.
+    for (const auto& m : spirv::all_modules()) {
+        CAPTURE(m.name);
+        const auto b = detail::storage_bindings({m.words, m.word_count});
+        CHECK(b.declared != 0);
+        CHECK(b.writable != 0);
+        CHECK((b.writable & ~b.declared) == 0);
+    }
+    // A dispatch that binds a writable binding as read-only is refused before it is recorded.
+    auto& ctx = test::full_device();
+    const auto& pipe = ctx.impl().pipelines->get({"dropout.f32", 3, 16, 64, {{1, 0u}}});
+    Tensor t = Tensor::empty(ctx, {4}, DType::f32), state = Tensor::empty(ctx, {2}, DType::u32);
+    detail::CommandList cl(ctx.impl());
+    const detail::BufferAccess wrong[] = {detail::read(t), detail::read(state), detail::write(t)};
+    const uint32_t push[4] = {};
+    CHECK_THROWS_WITH_AS(cl.dispatch(pipe, wrong, push, sizeof(push), 1, "dropout"),
+                         doctest::Contains("binding 1"), Error);
+    test::check_validation(ctx);
+}
+
 TEST_CASE("a module that needs a feature the device was created without is refused by name") {
     auto& small = test::small_device();  // no 16-bit storage
     const detail::PipelineDesc desc{"elementwise.f16s", 3, 16, 64, {}};

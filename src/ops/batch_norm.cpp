@@ -84,7 +84,7 @@ void record_batch_norm2d_backward(CommandList& cl, ContextImpl& ctx, const Tenso
     push.momentum = p.momentum;
     const Variant v = resolve_variant("batch_norm2d_backward", ctx.caps, x.dtype(), opt);
     const BufferAccess b[] = {read(x),     write(dx),           read(dy),      read(gamma),
-                              read(gamma), read(stats.data),    write(dgamma), write(dbeta)};
+                              read(gamma), read_write(stats.data), write(dgamma), write(dbeta)};  // 5: writable
     dispatch_bn(cl, ctx, 2u, push, v, b);
 }
 

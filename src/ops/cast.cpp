@@ -26,8 +26,10 @@ void record_cast(CommandList& cl, ContextImpl& impl, const Tensor& src, Tensor& 
     // fp16 tensors of all tiers.
     const auto& p = impl.pipelines->get({"cast.f16p", 2, sizeof(uint32_t), wg, {{1, to_f16 ? 1u : 0u}}});
     const uint32_t n = static_cast<uint32_t>(src.numel());
-    const detail::BufferAccess buffers[] = {to_f16 ? detail::read(f32) : detail::write(f32),
-                                            to_f16 ? detail::write(f16) : detail::read(f16)};
+    // Both bindings are writable in the shader (one module, the direction a specialisation
+    // constant), so the source counts as written too.
+    const detail::BufferAccess buffers[] = {to_f16 ? detail::read_write(f32) : detail::write(f32),
+                                            to_f16 ? detail::write(f16) : detail::read_write(f16)};
     cl.dispatch(p, buffers, &n, sizeof(n), detail::ceil_div(detail::ceil_div(n, 2), wg),
                 to_f16 ? "cast.f32_to_f16" : "cast.f16_to_f32");
 }

@@ -61,7 +61,8 @@ void record(CommandList& cl, ContextImpl& ctx, bool backward, const Tensor& x, T
     }
     const uint32_t wg = workgroup_size(ctx.caps);
     const Pipeline& pipe = ctx.pipelines->get({module_name("dropout", v), 3, sizeof(DropoutPush), wg, {{1, 0u}}});
-    const BufferAccess buffers[] = {read(x), read(rng_state), write(y)};
+    // The state's binding is writable (the advance mode writes it): it counts as written here too.
+    const BufferAccess buffers[] = {read(x), read_write(rng_state), write(y)};
     const uint64_t pairs = ceil_div(static_cast<uint64_t>(x.numel()), 2);
     cl.dispatch(pipe, buffers, &push, sizeof(push), ceil_div(pairs, wg), name + "." + std::string(to_string(v)));
     if (advance == RngAdvance::advance) record_rng_advance(cl, ctx, rng_state, static_cast<uint32_t>(x.numel()));
@@ -87,7 +88,7 @@ void record_rng_advance(CommandList& cl, ContextImpl& ctx, Tensor& rng_state, ui
     const Pipeline& pipe =
         ctx.pipelines->get({module_name("dropout", Variant::f32), 3, sizeof(DropoutPush), 1, {{1, 1u}}});
     const DropoutPush push{count, 0, 0, 0.0f};
-    const BufferAccess buffers[] = {read(rng_state), read_write(rng_state), read(rng_state)};
+    const BufferAccess buffers[] = {read(rng_state), read_write(rng_state), write(rng_state)};
     cl.dispatch(pipe, buffers, &push, sizeof(push), 1, "dropout.advance");
 }
 

@@ -292,7 +292,9 @@ void record_gemm_checked(CommandList& cl, Context& ctx, const Tensor& a, const T
         workspace = cl.workspace(ctx, {int64_t(p.splits) * s.batch * s.m * s.n}, DType::f32);
     }
     const BufferRange c32 = range_of(partial ? workspace : c);
-    const BufferAccess buffers[] = {read(a), read(b), {range_of(c), partial ? Access::read : c_access},
+    // C's binding is writable: with partials (written to c32 here, summed into C later) it still
+    // counts as written, as the synchronization validation counts it.
+    const BufferAccess buffers[] = {read(a), read(b), {range_of(c), partial ? Access::read_write : c_access},
                                     {c32, partial ? Access::write : c_access}, {bias_range, Access::read}};
     const uint64_t grid[3] = {ceil_div(s.n, p.bn), ceil_div(s.m, p.bm), uint64_t(s.batch) * p.splits};
     cl.dispatch_tiles(pipeline, buffers, &push, sizeof(push), grid, "gemm." + p.describe());

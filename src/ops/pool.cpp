@@ -42,7 +42,9 @@ void record_pool(CommandList& cl, ContextImpl& ctx, PoolMode mode, const Tensor&
     const bool tiled = push.kh == push.stride_h && push.kw == push.stride_w;
     const auto& pipe = ctx.pipelines->get({module_name("pool2d", v), 3, sizeof(PoolPush), wg,
                                            {{1, uint32_t(mode)}, {2, push.kh}, {3, push.kw}, {4, tiled}}});
-    const BufferAccess b[] = {read(src), write(dst), argmax_written ? write(argmax) : read(argmax)};
+    // argmax's binding is writable in the shader, so it counts as written whatever the mode does
+    // (average pooling binds dst there).
+    const BufferAccess b[] = {read(src), write(dst), argmax_written ? write(argmax) : read_write(argmax)};
     static const char* names[] = {"max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward"};
     cl.dispatch(pipe, b, &push, sizeof(push), ceil_div(uint64_t(dst.numel()), wg), names[uint32_t(mode)]);
 }
@@ -73,13 +75,13 @@ void record_max_pool2d_backward(CommandList& cl, ContextImpl& ctx, const Tensor&
 void record_avg_pool2d(CommandList& cl, ContextImpl& ctx, const Tensor& x, Tensor& y, const Pool2dParams& p,
                        const OpOptions& opt) {
     check_pool("avg_pool2d", x, y, p);
-    record_pool(cl, ctx, PoolMode::avg_forward, x, y, x, make_push(x.shape(), y.shape(), p), opt, false);
+    record_pool(cl, ctx, PoolMode::avg_forward, x, y, y, make_push(x.shape(), y.shape(), p), opt, false);
 }
 
 void record_avg_pool2d_backward(CommandList& cl, ContextImpl& ctx, const Tensor& dy, Tensor& dx, const Pool2dParams& p,
                                 const OpOptions& opt) {
     check_pool("avg_pool2d_backward", dx, dy, p);
-    record_pool(cl, ctx, PoolMode::avg_backward, dy, dx, dy, make_push(dx.shape(), dy.shape(), p), opt, false);
+    record_pool(cl, ctx, PoolMode::avg_backward, dy, dx, dx, make_push(dx.shape(), dy.shape(), p), opt, false);
 }
 
 } // namespace detail

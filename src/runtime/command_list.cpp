@@ -159,6 +159,10 @@ void CommandList::dispatch_grid(const Pipeline& pipeline, std::span<const Buffer
     for (std::size_t i = 0; i < buffers.size(); ++i) {
         const BufferRange& a = buffers[i].range;
         const Range r{a.buffer, a.offset, a.offset + a.size};
+        if (buffers[i].access == Access::read && (pipeline.writable_bindings >> i & 1u))
+            throw Error("internal: " + label + " binds a tensor as read-only at binding " + std::to_string(i) +
+                        ", which the shader declares writable: declare it written, or the hazard tracker and the "
+                        "synchronization validation disagree");
         if (buffers[i].access != Access::write) reads.push_back(r);
         if (buffers[i].access != Access::read) writes.push_back(r);
         infos[i] = {a.buffer, a.offset, a.size};

@@ -64,6 +64,11 @@ const Pipeline& PipelineCache::get(const PipelineDesc& desc) {
 
     auto p = std::make_unique<Pipeline>();
     p->desc = desc;
+    const StorageBindings declared = storage_bindings({module->words, module->word_count});
+    if (desc.bindings < 32 && (declared.declared >> desc.bindings) != 0)
+        throw Error("internal: shader module '" + desc.module + "' declares a binding past the " +
+                    std::to_string(desc.bindings) + " its host side binds");
+    p->writable_bindings = declared.writable;
 
     std::vector<VkDescriptorSetLayoutBinding> bindings(desc.bindings);
     for (uint32_t i = 0; i < desc.bindings; ++i)

@@ -29,6 +29,7 @@ struct PipelineDesc {
 
 struct Pipeline {
     PipelineDesc desc;
+    uint32_t writable_bindings = 0;  // bit i: the shader may write binding i (StorageBindings)
     UniqueSetLayout set_layout;
     UniquePipelineLayout layout;
     UniquePipeline pipeline;

@@ -1,5 +1,8 @@
 #include "runtime/spirv_requirements.hpp"
 
+#include <map>
+#include <set>
+
 #include "runtime/vk.hpp"
 #include "vkhalf/error.hpp"
 
@@ -12,6 +15,8 @@ constexpr uint32_t kHeaderWords = 5;
 constexpr uint32_t kOpCapability = 17;
 constexpr uint32_t kOpExecutionModeId = 331;
 constexpr uint32_t kLocalSizeId = 38;
+constexpr uint32_t kOpTypeStruct = 30, kOpTypePointer = 32, kOpVariable = 59, kOpDecorate = 71, kOpMemberDecorate = 72;
+constexpr uint32_t kDecorationNonWritable = 24, kDecorationBinding = 33;
 
 // Calls fn(opcode, operands) for each instruction; Error for a malformed module.
 template <typename Fn>
@@ -55,6 +60,35 @@ std::vector<std::string> missing_features(std::span<const uint32_t> words, const
         }
     });
     return missing;
+}
+
+StorageBindings storage_bindings(std::span<const uint32_t> words) {
+    std::map<uint32_t, uint32_t> binding_of, members, pointee, type_of;  // by id
+    std::set<uint32_t> nonwritable_variables;
+    std::map<uint32_t, std::set<uint32_t>> nonwritable_members;  // struct id -> members
+    for_each_instruction(words, [&](uint32_t op, std::span<const uint32_t> o) {
+        if (op == kOpDecorate && o.size() >= 3 && o[1] == kDecorationBinding) binding_of[o[0]] = o[2];
+        if (op == kOpDecorate && o.size() >= 2 && o[1] == kDecorationNonWritable) nonwritable_variables.insert(o[0]);
+        if (op == kOpMemberDecorate && o.size() >= 3 && o[2] == kDecorationNonWritable) nonwritable_members[o[0]].insert(o[1]);
+        if (op == kOpTypeStruct && !o.empty()) members[o[0]] = uint32_t(o.size() - 1);
+        if (op == kOpTypePointer && o.size() >= 3) pointee[o[0]] = o[2];
+        if (op == kOpVariable && o.size() >= 2) type_of[o[1]] = o[0];
+    });
+    StorageBindings b;
+    for (const auto& [variable, binding] : binding_of) {
+        if (binding >= 32) throw Error("SPIR-V binding " + std::to_string(binding) + " is past the 32 vkhalf supports");
+        b.declared |= 1u << binding;
+        const auto type = type_of.find(variable);
+        const auto block = type == type_of.end() ? pointee.end() : pointee.find(type->second);
+        if (block == pointee.end()) continue;
+        const auto count = members.find(block->second);
+        const auto readonly = nonwritable_members.find(block->second);
+        const std::size_t readonly_members = readonly == nonwritable_members.end() ? 0 : readonly->second.size();
+        const bool writable = !nonwritable_variables.count(variable) && count != members.end() &&
+                              readonly_members < count->second;
+        if (writable) b.writable |= 1u << binding;
+    }
+    return b;
 }
 
 } // namespace vkhalf::detail

@@ -26,4 +26,13 @@ struct EnabledFeatures {
 // that needs one fails its tests until the Context enables it.
 std::vector<std::string> missing_features(std::span<const uint32_t> words, const EnabledFeatures& enabled);
 
+// The storage buffers a module declares, one bit per binding: all of them, and those it may write
+// (a block without NonWritable: GLSL's readonly). The hazard tracker must count a writable binding
+// as written, whatever a specialised shader does with it, as the synchronization validation does;
+// CommandList checks every dispatch against `writable`. Error for a binding past 31.
+struct StorageBindings {
+    uint32_t declared = 0, writable = 0;
+};
+StorageBindings storage_bindings(std::span<const uint32_t> words);
+
 } // namespace vkhalf::detail

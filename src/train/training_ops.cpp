@@ -73,7 +73,7 @@ void record_softmax_xent(CommandList& cl, ContextImpl& ctx, const Tensor& logits
            mean_over ? mean_over : uint32_t(logits.shape()[0])};
     const auto& pipe = ctx.pipelines->get({module_name("softmax_xent", v), 4, sizeof(Push), wg,
                                            {{1, with_grad ? 1u : 0u}}});
-    const BufferAccess b[] = {read(logits), read(labels), with_grad ? write(dz) : read(dz), read_write(state)};
+    const BufferAccess b[] = {read(logits), read(labels), write(dz), read_write(state)};  // dz: writable binding
     cl.dispatch(pipe, b, &push, sizeof(push), 1, "softmax_xent");
 }
 
