@@ -322,7 +322,7 @@ TEST_CASE("every SPIR-V module of a supported tier needs only features the Conte
 
 // The reflection CommandList checks every dispatch against: a binding the shader may write must
 // be declared written, or the hazard tracker skips a barrier the synchronization validation wants.
-TEST_CASE("storage-buffer reflection: readonly, writeonly and plain bindings of the embedded modules") {
+TEST_CASE("shader interface reflection: bindings (readonly, writeonly, plain) and push-constant sizes") {
     auto bindings_of = [](const std::string& name) {
         for (const auto& m : spirv::all_modules())
             if (name == m.name) return detail::storage_bindings({m.words, m.word_count});
@@ -349,8 +349,23 @@ TEST_CASE("storage-buffer reflection: readonly, writeonly and plain bindings of 
         CHECK(b.writable != 0);
         CHECK((b.writable & ~b.declared) == 0);
     }
-    // A dispatch that binds a writable binding as read-only is refused before it is recorded.
+    // Push-constant blocks: dropout's four words; conv2d's twenty (shape, stride, padding,
+    // dilation, k_chunk, groups, splits, group_z0, group_x0).
+    auto push_of = [](const std::string& name) {
+        for (const auto& m : spirv::all_modules())
+            if (name == m.name) return detail::push_constant_bytes({m.words, m.word_count});
+        return ~0u;
+    };
+    CHECK(push_of("dropout.f32") == 16);
+    CHECK(push_of("conv2d.f32") == 80);
+    // A host side that disagrees with its shader on the bindings or the push constants is refused
+    // when the pipeline is made, naming the module.
     auto& ctx = test::full_device();
+    CHECK_THROWS_WITH_AS(ctx.impl().pipelines->get({"dropout.f32", 3, 12, 64, {{1, 0u}}}),
+                         doctest::Contains("16 bytes of push constants, its host side pushes 12"), Error);
+    CHECK_THROWS_WITH_AS(ctx.impl().pipelines->get({"dropout.f32", 2, 16, 64, {{1, 0u}}}),
+                         doctest::Contains("other than the 2"), Error);
+    // A dispatch that binds a writable binding as read-only is refused before it is recorded.
     const auto& pipe = ctx.impl().pipelines->get({"dropout.f32", 3, 16, 64, {{1, 0u}}});
     Tensor t = Tensor::empty(ctx, {4}, DType::f32), state = Tensor::empty(ctx, {2}, DType::u32);
     detail::CommandList cl(ctx.impl());

@@ -65,10 +65,15 @@ const Pipeline& PipelineCache::get(const PipelineDesc& desc) {
     auto p = std::make_unique<Pipeline>();
     p->desc = desc;
     const StorageBindings declared = storage_bindings({module->words, module->word_count});
-    if (desc.bindings < 32 && (declared.declared >> desc.bindings) != 0)
-        throw Error("internal: shader module '" + desc.module + "' declares a binding past the " +
-                    std::to_string(desc.bindings) + " its host side binds");
+    const uint32_t expected = desc.bindings >= 32 ? ~0u : (1u << desc.bindings) - 1u;
+    if (declared.declared != expected)
+        throw Error("internal: shader module '" + desc.module + "' declares bindings (bit mask " +
+                    std::to_string(declared.declared) + ") other than the " + std::to_string(desc.bindings) +
+                    " its host side binds");
     p->writable_bindings = declared.writable;
+    if (const uint32_t push = push_constant_bytes({module->words, module->word_count}); push != desc.push_bytes)
+        throw Error("internal: shader module '" + desc.module + "' has " + std::to_string(push) +
+                    " bytes of push constants, its host side pushes " + std::to_string(desc.push_bytes));
 
     std::vector<VkDescriptorSetLayoutBinding> bindings(desc.bindings);
     for (uint32_t i = 0; i < desc.bindings; ++i)

@@ -1,5 +1,7 @@
 #include "runtime/spirv_requirements.hpp"
 
+#include <algorithm>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -16,7 +18,10 @@ constexpr uint32_t kOpCapability = 17;
 constexpr uint32_t kOpExecutionModeId = 331;
 constexpr uint32_t kLocalSizeId = 38;
 constexpr uint32_t kOpTypeStruct = 30, kOpTypePointer = 32, kOpVariable = 59, kOpDecorate = 71, kOpMemberDecorate = 72;
-constexpr uint32_t kDecorationNonWritable = 24, kDecorationBinding = 33;
+constexpr uint32_t kDecorationNonWritable = 24, kDecorationBinding = 33, kDecorationOffset = 35;
+constexpr uint32_t kDecorationArrayStride = 6;
+constexpr uint32_t kOpTypeInt = 21, kOpTypeFloat = 22, kOpTypeVector = 23, kOpTypeArray = 28, kOpConstant = 43;
+constexpr uint32_t kStorageClassPushConstant = 9;
 
 // Calls fn(opcode, operands) for each instruction; Error for a malformed module.
 template <typename Fn>
@@ -89,6 +94,41 @@ StorageBindings storage_bindings(std::span<const uint32_t> words) {
         if (writable) b.writable |= 1u << binding;
     }
     return b;
+}
+
+uint32_t push_constant_bytes(std::span<const uint32_t> words) {
+    std::map<uint32_t, uint32_t> scalar_bytes, constant, pointee, array_stride;
+    std::map<uint32_t, std::pair<uint32_t, uint32_t>> vector, array;  // id -> (element, count / length id)
+    std::map<uint32_t, std::vector<uint32_t>> struct_members;
+    std::map<std::pair<uint32_t, uint32_t>, uint32_t> member_offset;
+    uint32_t block_pointer = 0;
+    for_each_instruction(words, [&](uint32_t op, std::span<const uint32_t> o) {
+        if ((op == kOpTypeInt || op == kOpTypeFloat) && o.size() >= 2) scalar_bytes[o[0]] = o[1] / 8;
+        if (op == kOpTypeVector && o.size() >= 3) vector[o[0]] = {o[1], o[2]};
+        if (op == kOpTypeArray && o.size() >= 3) array[o[0]] = {o[1], o[2]};
+        if (op == kOpConstant && o.size() >= 3) constant[o[1]] = o[2];
+        if (op == kOpTypeStruct && !o.empty()) struct_members[o[0]].assign(o.begin() + 1, o.end());
+        if (op == kOpTypePointer && o.size() >= 3) pointee[o[0]] = o[2];
+        if (op == kOpMemberDecorate && o.size() >= 4 && o[2] == kDecorationOffset) member_offset[{o[0], o[1]}] = o[3];
+        if (op == kOpDecorate && o.size() >= 3 && o[1] == kDecorationArrayStride) array_stride[o[0]] = o[2];
+        if (op == kOpVariable && o.size() >= 3 && o[2] == kStorageClassPushConstant) block_pointer = o[0];
+    });
+    if (!block_pointer) return 0;
+    std::function<uint32_t(uint32_t)> size_of = [&](uint32_t type) -> uint32_t {
+        if (auto s = scalar_bytes.find(type); s != scalar_bytes.end()) return s->second;
+        if (auto v = vector.find(type); v != vector.end()) return v->second.second * size_of(v->second.first);
+        if (auto a = array.find(type); a != array.end()) {
+            const auto stride = array_stride.find(type);
+            return constant[a->second.second] * (stride != array_stride.end() ? stride->second : size_of(a->second.first));
+        }
+        throw Error("SPIR-V push constant of a type vkhalf does not size (id " + std::to_string(type) + ")");
+    };
+    const uint32_t block = pointee[block_pointer];
+    uint32_t end = 0;
+    const auto& members = struct_members[block];
+    for (uint32_t m = 0; m < members.size(); ++m)
+        end = std::max(end, member_offset[{block, m}] + size_of(members[m]));
+    return end;
 }
 
 } // namespace vkhalf::detail

@@ -35,4 +35,10 @@ struct StorageBindings {
 };
 StorageBindings storage_bindings(std::span<const uint32_t> words);
 
+// The size in bytes of the module's push-constant block (0: none): its members' offsets plus
+// their sizes (scalars, vectors and arrays of them). PipelineCache refuses a host side whose
+// push-constant struct has another size, so a field added on one side only fails the first
+// dispatch of that kernel (every test that runs it) instead of shifting the fields after it.
+uint32_t push_constant_bytes(std::span<const uint32_t> words);
+
 } // namespace vkhalf::detail
