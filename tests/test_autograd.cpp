@@ -12,6 +12,7 @@
 #include <functional>
 
 #include "compile/memory_plan.hpp"
+#include "train/training_ops.hpp"
 #include "reference/reference.hpp"
 #include "support.hpp"
 
@@ -483,6 +484,66 @@ TEST_CASE("a depthwise-separable block: depthwise conv + ReLU, a grouped conv, a
         return mse(conv2d(g, v[4], v[5], 2, 4, 5, 6, 1, 0), v[6]);
     };
     check_everywhere(leaves, build, reference);
+}
+
+TEST_CASE("per-position cross-entropy of a sequence: logits [batch, positions, vocab], an ignore index, fp64 gradients") {
+    const int64_t B = 2, T = 5, D = 8, V = 7;
+    const uint32_t ignore = 4;  // a real class id, so only the ignore rule keeps it out
+    for (auto& d : test::devices())
+        for (DType dt : {DType::f32, DType::f16}) {
+            CAPTURE(d.label);
+            CAPTURE(to_string(dt));
+            const bool f16 = dt == DType::f16;
+            const auto x = test::random_values(B * T * D, -1, 1, 41, f16), w = test::random_values(V * D, -1, 1, 42, f16);
+            std::vector<uint32_t> labels(B * T);
+            for (int64_t i = 0; i < B * T; ++i) labels[i] = uint32_t((i * 3 + 1) % V);  // 4 at positions 1 and 8
+            Tensor tx = Tensor::from_floats(*d.ctx, {B, T, D}, dt, x), tw = Tensor::from_floats(*d.ctx, {V, D}, dt, w);
+            Tensor tl = Tensor::empty(*d.ctx, {B, T}, DType::u32), dw = Tensor::empty(*d.ctx, {V, D}, dt);
+            tl.upload_bytes(std::as_bytes(std::span(labels)));
+            LossScaleOptions one;
+            one.init_scale = 1.0f;
+            const detail::TrainState s0 = detail::initial_state(one);
+            Tensor state = Tensor::empty(*d.ctx, {detail::kTrainStateWords}, DType::u32);
+            state.upload_bytes(std::as_bytes(std::span(&s0, 1)));
+            Builder b(*d.ctx);
+            const Value wv = b.parameter(tw, "head.weight");
+            const Value loss = b.softmax_cross_entropy(b.linear(b.input(tx, "x"), wv), b.input(tl, "labels"), state,
+                                                       0.0f, 0, ignore);
+            Program p(b, {{loss, {}}, {b.grad(loss, {wv})[0], dw}});
+            p.run();
+            p.wait();
+            detail::TrainState s{};
+            state.download_bytes(std::as_writable_bytes(std::span(&s, 1)));
+            // fp64: z = x W^T per position; dW = sum over kept positions of (softmax(z) - onehot)^T x / kept.
+            Vec want(V * D, 0.0);
+            double loss_sum = 0;
+            int64_t kept = 0;
+            for (int64_t i = 0; i < B * T; ++i) kept += labels[i] != ignore;
+            for (int64_t i = 0; i < B * T; ++i) {
+                if (labels[i] == ignore) continue;
+                Vec z(V, 0.0);
+                for (int64_t v = 0; v < V; ++v)
+                    for (int64_t k = 0; k < D; ++k) z[v] += double(x[i * D + k]) * w[v * D + k];
+                const double zmax = *std::max_element(z.begin(), z.end());
+                double sum = 0;
+                for (double zv : z) sum += std::exp(zv - zmax);
+                loss_sum += std::log(sum) + zmax - z[labels[i]];
+                for (int64_t v = 0; v < V; ++v) {
+                    const double g = (std::exp(z[v] - zmax) / sum - (v == int64_t(labels[i]))) / double(kept);
+                    for (int64_t k = 0; k < D; ++k) want[v * D + k] += g * x[i * D + k];
+                }
+            }
+            CHECK(kept == B * T - 2);
+            CHECK(s.seen == uint32_t(kept));
+            CHECK(s.loss_sum == doctest::Approx(loss_sum).epsilon(f16 ? 2e-3 : 1e-5));
+            const auto got = dw.to_floats();
+            std::size_t bad = 0;
+            for (int64_t i = 0; i < V * D; ++i)
+                if (std::fabs(got[i] - want[i]) > (f16 ? 2e-3 : 1e-5) * (1 + std::fabs(want[i])) && bad++ < 5)
+                    MESSAGE("dW[" << i << "] = " << got[i] << ", want " << want[i]);
+            CHECK(bad == 0);
+            test::check_validation(*d.ctx);
+        }
 }
 
 TEST_CASE("a convolutional residual block with BatchNorm, then max pooling and LayerNorm: gradients match fp64") {

@@ -74,14 +74,18 @@ std::unique_ptr<Sequential> mlp(int d) {
 
 TEST_SUITE("train") {
 
-TEST_CASE("softmax_xent: fp32 loss and scaled gradient match fp64, finite for logits up to 1e4, label smoothing, every tier") {
+TEST_CASE("softmax_xent: fp32 loss and scaled gradient match fp64, finite for logits up to 1e4, label smoothing, "
+          "an ignore index, every tier") {
     for (auto& d : test::devices()) {
         for (DType dt : {DType::f32, DType::f16}) {
             for (Variant v : test::variants(*d.ctx, dt)) {
               for (float eps : {0.0f, 0.1f}) {
+               // Label 3 ignored (rows 9, 19, 29): no loss, zero gradient, the mean over the others.
+               for (uint32_t ignore : {detail::kNoIgnoreIndex, 3u}) {
                 CAPTURE(d.label);
                 CAPTURE(to_string(v));
                 CAPTURE(eps);
+                CAPTURE(ignore);
                 const int64_t batch = 37, classes = 10;
                 auto z = test::random_values(batch * classes, -8, 8, 21, dt == DType::f16);
                 z[0] = 1e4f, z[11] = -1e4f, z[25] = 1e4f, z[26] = 1e4f;  // fp16-range logits: exp overflows fp16
@@ -100,7 +104,7 @@ TEST_CASE("softmax_xent: fp32 loss and scaled gradient match fp64, finite for lo
                 state.upload_bytes(std::as_bytes(std::span(&s0, 1)));
                 {
                     Graph g(*d.ctx);
-                    detail::record_softmax_xent(g.commands(), d.ctx->impl(), tz, tl, state, dz, true, eps);
+                    detail::record_softmax_xent(g.commands(), d.ctx->impl(), tz, tl, state, dz, true, eps, 0, ignore);
                     g.run_and_wait();
                 }
                 TrainState s{};
@@ -109,7 +113,12 @@ TEST_CASE("softmax_xent: fp32 loss and scaled gradient match fp64, finite for lo
                 uint32_t correct = 0;
                 const auto grad = dz.to_floats();
                 std::size_t bad = 0;
+                const int64_t kept = batch - (ignore == 3u ? 3 : 0);
                 for (int64_t r = 0; r < batch; ++r) {
+                    if (labels[r] == ignore) {
+                        for (int64_t c = 0; c < classes; ++c) bad += grad[r * classes + c] != 0.0f;
+                        continue;
+                    }
                     double zmax = z[r * classes];
                     int64_t best = 0;
                     for (int64_t c = 1; c < classes; ++c)
@@ -123,7 +132,7 @@ TEST_CASE("softmax_xent: fp32 loss and scaled gradient match fp64, finite for lo
                     for (int64_t c = 0; c < classes; ++c) {
                         const double p = std::exp(z[r * classes + c] - zmax) / sum;
                         const double q = (c == int64_t(labels[r]) ? 1.0 - eps : 0.0) + double(eps) / classes;
-                        const double want = scale * (p - q) / batch;
+                        const double want = scale * (p - q) / double(kept);
                         const double got = grad[r * classes + c];
                         const bool ok = dt == DType::f16 ? ref::close_f16(got, want) || std::fabs(got - want) < 1e-3
                                                          : std::fabs(got - want) <= 1e-5 * std::fabs(want) + 1e-6;
@@ -134,7 +143,8 @@ TEST_CASE("softmax_xent: fp32 loss and scaled gradient match fp64, finite for lo
                 CHECK(std::isfinite(s.loss_sum));
                 CHECK(s.loss_sum == doctest::Approx(loss).epsilon(1e-5));
                 CHECK(s.correct == correct);
-                CHECK(s.seen == batch);
+                CHECK(s.seen == uint32_t(kept));
+               }
               }
             }
         }

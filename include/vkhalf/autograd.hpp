@@ -134,8 +134,12 @@ public:
     // loss scale on the device (grad() with seed 1). The returned [1] value is a handle for grad()
     // and for running the metrics (a Binding without a tensor); it holds no number itself.
     // mean_over: the rows the gradient averages over (0: this batch; data parallel: the global one).
+    // Sequence models: logits [..., classes] with labels [...] (every position a row), and
+    // ignore_index, torch's: positions with that label have no loss and no gradient, and the mean
+    // (and the state's count of rows) is over the others. kNoIgnore: none.
+    static constexpr uint32_t kNoIgnore = 0xffffffffu;
     Value softmax_cross_entropy(Value logits, Value labels, const Tensor& state, float label_smoothing = 0.0f,
-                                uint32_t mean_over = 0);
+                                uint32_t mean_over = 0, uint32_t ignore_index = kNoIgnore);
 
     // Any forward op of the registry by its name, for bindings (the C API): "matmul" (a third
     // operand is a bias per column), "add", "mul", "div", "scale", "relu", "activation", "reshape",

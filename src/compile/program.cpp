@@ -121,6 +121,17 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
         for (int a : n.aux) needed[std::size_t(a)] = true;
         for (int in : n.inputs) needed[std::size_t(in)] = true;
     }
+    // The gradient kernel of a softmax cross-entropy adds the loss metrics to the training state
+    // too: where the loss and its gradient both run, the loss node records nothing, so a step that
+    // binds both (the loss for its metrics) counts each row once.
+    for (const Node& g : ir.nodes) {
+        if (g.kind != OpKind::softmax_xent_grad || !needed[std::size_t(g.output)]) continue;
+        for (const Node& f : ir.nodes)
+            if (f.kind == OpKind::softmax_xent && needed[std::size_t(f.output)] && f.inputs[0] == g.inputs[0] &&
+                f.inputs[1] == g.inputs[1] && &f.attrs.state.allocation() == &g.attrs.state.allocation() &&
+                f.attrs.state.byte_offset() == g.attrs.state.byte_offset())
+                needed[std::size_t(f.output)] = false;
+    }
 
     // 2. storage classes, steps, uses.
     Classes cls(count);

@@ -333,11 +333,20 @@ Value Builder::dropout(Value x, float p, const Tensor& rng_state) {
 }
 
 Value Builder::softmax_cross_entropy(Value logits, Value labels, const Tensor& state, float label_smoothing,
-                                     uint32_t mean_over) {
+                                     uint32_t mean_over, uint32_t ignore_index) {
     Attrs at;
     at.state = state;
     at.label_smoothing = label_smoothing;
     at.mean_over = mean_over;
+    at.ignore_index = ignore_index;
+    if (ignore_index != kNoIgnore && mean_over != 0)
+        throw UnsupportedError("softmax_cross_entropy: ignore_index averages over the rows it keeps; mean_over "
+                               "must be 0");
+    // Positions of a sequence are rows: [..., classes] as [rows, classes] (views).
+    if (logits.defined() && labels.defined() && logits.shape().size() > 2) {
+        logits = reshape(logits, {-1, logits.shape().back()});
+        labels = reshape(labels, {-1});
+    }
     return {ir_.get(), ir_->add_node(OpKind::softmax_xent,
                                      {operand(logits, "softmax_cross_entropy"),
                                       operand(labels, "softmax_cross_entropy")},

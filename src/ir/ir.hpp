@@ -68,6 +68,7 @@ struct Attrs : OpAttributes {
     Tensor state;       // softmax_xent: the TrainState
     float label_smoothing = 0.0f;
     uint32_t mean_over = 0;  // softmax_xent: rows the gradient averages over (0: the batch)
+    uint32_t ignore_index = 0xffffffffu;  // softmax_xent: rows with this label do not count (~0u: none)
 };
 
 struct Node {

@@ -435,7 +435,7 @@ void lower_softmax_xent(const LowerArgs& x, bool with_grad) {
     Tensor state = x.node.attrs.state;
     Tensor dz = with_grad ? x.out : x.in[0];  // evaluation: bound, never written
     record_softmax_xent(x.cl, x.ctx.impl(), x.in[0], x.in[1], state, dz, with_grad,
-                        x.node.attrs.label_smoothing, x.node.attrs.mean_over);
+                        x.node.attrs.label_smoothing, x.node.attrs.mean_over, x.node.attrs.ignore_index);
 }
 
 

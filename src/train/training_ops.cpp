@@ -54,8 +54,12 @@ void record_gather(CommandList& cl, ContextImpl& ctx, const DeviceDataset& data,
 }
 
 void record_softmax_xent(CommandList& cl, ContextImpl& ctx, const Tensor& logits, const Tensor& labels, Tensor& state,
-                         Tensor& dz, bool with_grad, float label_smoothing, uint32_t mean_over) {
+                         Tensor& dz, bool with_grad, float label_smoothing, uint32_t mean_over,
+                         uint32_t ignore_index) {
     check_state(state);
+    if (ignore_index != kNoIgnoreIndex && mean_over != 0)
+        throw UnsupportedError("softmax_xent: an ignore index averages over the rows it keeps, so it cannot "
+                               "average over a given count (data parallel)");
     if (!(label_smoothing >= 0.0f && label_smoothing <= 1.0f))
         throw Error("softmax_xent: label smoothing must be in [0, 1], got " + std::to_string(label_smoothing));
     if (logits.shape().size() != 2 || labels.shape() != Shape{logits.shape()[0]} || labels.dtype() != DType::u32)
@@ -69,8 +73,9 @@ void record_softmax_xent(CommandList& cl, ContextImpl& ctx, const Tensor& logits
         uint32_t batch, classes;
         float smoothing;
         uint32_t mean_over;
+        uint32_t ignore;
     } push{uint32_t(logits.shape()[0]), uint32_t(logits.shape()[1]), label_smoothing,
-           mean_over ? mean_over : uint32_t(logits.shape()[0])};
+           mean_over ? mean_over : uint32_t(logits.shape()[0]), ignore_index};
     const auto& pipe = ctx.pipelines->get({module_name("softmax_xent", v), 4, sizeof(Push), wg,
                                            {{1, with_grad ? 1u : 0u}}});
     const BufferAccess b[] = {read(logits), read(labels), write(dz), read_write(state)};  // dz: writable binding

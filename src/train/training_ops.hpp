@@ -20,8 +20,12 @@ void record_gather(CommandList& cl, ContextImpl& ctx, const DeviceDataset& data,
 // with_grad false: metrics only (evaluation); dz is still bound but not written. The gradient is
 // the mean over mean_over rows (0: the batch; a data-parallel rank: the global batch, so the sum
 // over the ranks is the global mean).
+// ignore_index: rows with this label have no loss, no gradient and do not count (the mean is over
+// the others; mean_over must then be 0); kNoIgnoreIndex: none.
+constexpr uint32_t kNoIgnoreIndex = 0xffffffffu;
 void record_softmax_xent(CommandList& cl, ContextImpl& ctx, const Tensor& logits, const Tensor& labels, Tensor& state,
-                         Tensor& dz, bool with_grad, float label_smoothing = 0.0f, uint32_t mean_over = 0);
+                         Tensor& dz, bool with_grad, float label_smoothing = 0.0f, uint32_t mean_over = 0,
+                         uint32_t ignore_index = kNoIgnoreIndex);
 void record_check_finite(CommandList& cl, ContextImpl& ctx, const Tensor& grads, Tensor& state);
 // With o.clip_norm > 0 it clips by the squared norm in norm_sq (one f32; every group of a step
 // shares it), or records that of `grads` first when norm_sq is null.
