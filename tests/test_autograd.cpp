@@ -546,6 +546,54 @@ TEST_CASE("per-position cross-entropy of a sequence: logits [batch, positions, v
         }
 }
 
+TEST_CASE("an embedding tied to the output layer: the table's gradient sums both uses, against fp64 differences") {
+    // h = E[idx] (tokens [2, 3]), z = h E^T + b (the head reuses E), loss = mse(z, target).
+    const int64_t V = 5, D = 3, T = 6;
+    const std::vector<uint32_t> idx = {1, 4, 1, 0, 3, 1};  // repeats: several rows into one
+    for (auto& d : test::devices())
+        for (DType dt : {DType::f32, DType::f16}) {
+            CAPTURE(d.label);
+            CAPTURE(to_string(dt));
+            const bool f16 = dt == DType::f16;
+            auto e = test::random_values(V * D, -1, 1, 51, f16);
+            const auto bias = test::random_values(V, -1, 1, 52, f16), target = test::random_values(T * V, -1, 1, 53, f16);
+            Tensor te = Tensor::from_floats(*d.ctx, {V, D}, dt, e), tb = Tensor::from_floats(*d.ctx, {V}, dt, bias);
+            Tensor tt = Tensor::from_floats(*d.ctx, {2, 3, V}, dt, target), ti = Tensor::empty(*d.ctx, {2, 3}, DType::u32);
+            ti.upload_bytes(std::as_bytes(std::span(idx)));
+            Tensor de = Tensor::empty(*d.ctx, {V, D}, dt), db = Tensor::empty(*d.ctx, {V}, dt);
+            Builder b(*d.ctx);
+            const Value ev = b.parameter(te, "wte.weight"), bv = b.parameter(tb, "head.bias");
+            const Value z = b.linear(b.embedding(ev, b.input(ti, "tokens")), ev, bv);
+            CHECK(z.shape() == Shape{2, 3, V});
+            const Value loss = b.mse_loss(z, b.input(tt, "target"));
+            const auto grads = b.grad(loss, {ev, bv});
+            Program p(b, {{grads[0], de}, {grads[1], db}});
+            p.run();
+            p.wait();
+            auto reference = [&](const std::vector<float>& ee) {  // the loss in fp64
+                double s = 0;
+                for (int64_t t = 0; t < T; ++t)
+                    for (int64_t v = 0; v < V; ++v) {
+                        double zv = bias[v];
+                        for (int64_t k = 0; k < D; ++k) zv += double(ee[idx[t] * D + k]) * ee[v * D + k];
+                        s += (zv - target[t * V + v]) * (zv - target[t * V + v]);
+                    }
+                return s / double(T * V);
+            };
+            const auto got = de.to_floats();
+            std::size_t bad = 0;
+            for (int64_t i = 0; i < V * D; ++i) {
+                const double want = test::central_difference(e, std::size_t(i), 1.0f / 256, [&] { return reference(e); });
+                if (std::fabs(got[i] - want) > (f16 ? 4e-3 : 1e-4) * (1 + std::fabs(want)) && bad++ < 5)
+                    MESSAGE("dE[" << i << "] = " << got[i] << ", want " << want);
+            }
+            CHECK(bad == 0);
+            // Row 2 is never a token: its gradient comes from the head alone, and is not zero.
+            CHECK(std::fabs(got[2 * D]) + std::fabs(got[2 * D + 1]) > 0);
+            test::check_validation(*d.ctx);
+        }
+}
+
 TEST_CASE("a convolutional residual block with BatchNorm, then max pooling and LayerNorm: gradients match fp64") {
     const std::vector<Leaf> leaves = {{"x", {2, 3, 4, 4}, false, true},
                                       {"conv1.weight", {4, 3, 3, 3}},

@@ -1,10 +1,14 @@
 // The layout kernel (shaders/strided_gather.comp) in every tier against a CPU gather: a copy, so
-// every element must be exact; and the graph's layout, reduction and broadcasting ops, whose
-// gradients are checked against fp64 finite differences in test_autograd.cpp.
+// every element must be exact; the embedding lookup (a gather of rows) and its gradient; and the
+// graph's layout, reduction and broadcasting ops, whose gradients are checked against fp64
+// finite differences in test_autograd.cpp.
 #include <doctest/doctest.h>
+
+#include <cmath>
 
 #include "ops/record.hpp"
 #include "runtime/command_list.hpp"
+#include "reference/reference.hpp"
 #include "support.hpp"
 
 using namespace vkhalf;
@@ -62,6 +66,54 @@ TEST_CASE("strided_gather: permute, slice, pad and expand maps are exact in ever
                     cl.submit_and_wait();
                     CHECK(ty.to_floats() == gather_reference(x, c.y, c.m));
                 }
+    for (auto& d : test::devices()) test::check_validation(*d.ctx);
+}
+
+TEST_CASE("embedding: rows at u32 indices exact, the gradient summed per index in fp32, deterministic, every tier") {
+    const int64_t V = 6, D = 5;  // an odd width: the packed tier's pairs straddle rows
+    const Shape is{3, 4};        // 12 tokens, repeats, one index past the table
+    const std::vector<uint32_t> idx = {2, 0, 5, 2, 2, 1, 3, 0, 9, 5, 2, 4};
+    for (auto& d : test::devices())
+        for (DType dt : {DType::f32, DType::f16})
+            for (Variant v : test::variants(*d.ctx, dt)) {
+                CAPTURE(d.label);
+                CAPTURE(to_string(v));
+                const bool f16 = dt == DType::f16;
+                const auto table = test::random_values(V * D, -4, 4, 31, f16);
+                const auto dy = test::random_values(12 * D, -4, 4, 32, f16);
+                Tensor tt = Tensor::from_floats(*d.ctx, {V, D}, dt, table), ti = Tensor::empty(*d.ctx, is, DType::u32);
+                ti.upload_bytes(std::as_bytes(std::span(idx)));
+                Tensor ty = Tensor::empty(*d.ctx, {3, 4, D}, dt), tdy = Tensor::from_floats(*d.ctx, {3, 4, D}, dt, dy);
+                Tensor tdt = Tensor::empty(*d.ctx, {V, D}, dt), again = Tensor::empty(*d.ctx, {V, D}, dt);
+                embedding(*d.ctx, tt, ti, ty, {v});
+                embedding_backward(*d.ctx, tdy, ti, tdt, {v});
+                embedding_backward(*d.ctx, tdy, ti, again, {v});
+                const auto y = ty.to_floats(), dtable = tdt.to_floats();
+                std::size_t bad = 0;
+                for (int64_t t = 0; t < 12; ++t)
+                    for (int64_t k = 0; k < D; ++k) {
+                        const float want = idx[t] < V ? table[idx[t] * D + k] : 0.0f;  // index 9: zeros
+                        bad += y[t * D + k] != want;
+                    }
+                CHECK(bad == 0);
+                for (int64_t r = 0; r < V; ++r)
+                    for (int64_t k = 0; k < D; ++k) {
+                        double want = 0;
+                        for (int64_t t = 0; t < 12; ++t)
+                            if (idx[t] == uint32_t(r)) want += dy[t * D + k];
+                        const double got = dtable[r * D + k];
+                        // fp32 sums of at most four terms; f16 storage rounds the result once.
+                        const bool ok = f16 ? ref::close_f16(got, want) : std::fabs(got - want) <= 1e-6 * (1 + std::fabs(want));
+                        if (!ok && bad++ < 5) MESSAGE("dtable[" << r << "," << k << "] = " << got << ", want " << want);
+                    }
+                CHECK(bad == 0);
+                CHECK(again.to_floats() == dtable);  // the same sum, bit for bit
+            }
+    auto& ctx = test::full_device();
+    Tensor table = Tensor::empty(ctx, {4, 3}, DType::f32), idx_f = Tensor::empty(ctx, {2}, DType::f32);
+    Tensor idx_u = Tensor::empty(ctx, {2}, DType::u32), y = Tensor::empty(ctx, {2, 4}, DType::f32);
+    CHECK_THROWS_AS(embedding(ctx, table, idx_f, y), DTypeError);
+    CHECK_THROWS_WITH_AS(embedding(ctx, table, idx_u, y), doctest::Contains("[2, 3]"), ShapeError);
     for (auto& d : test::devices()) test::check_validation(*d.ctx);
 }
 

@@ -123,6 +123,10 @@ public:
                        const BatchNormParams& p = {});
     // Over the last dimension, as torch.nn.LayerNorm(d).
     Value layer_norm(Value x, Value gamma, Value beta, float eps = 1e-5f);
+    // Rows of table [vocab, dim] at u32 indices of any shape: [indices..., dim]
+    // (torch.nn.functional.embedding). The table's gradient sums dy's rows per index in fp32, in
+    // token order; a weight tied to an output layer sums both uses.
+    Value embedding(Value table, Value indices);
     // y = x * mask / (1 - p), a new mask every run, drawn from rng_state (make_rng_state); the
     // backward reuses the forward's mask. Give each dropout its own state.
     Value dropout(Value x, float p, const Tensor& rng_state);
@@ -143,7 +147,8 @@ public:
 
     // Any forward op of the registry by its name, for bindings (the C API): "matmul" (a third
     // operand is a bias per column), "add", "mul", "div", "scale", "relu", "activation", "reshape",
-    // "conv2d" (optional bias), "avg_pool2d", "max_pool2d", "layer_norm", "mse_loss". Ops that
+    // "conv2d" (optional bias), "avg_pool2d", "max_pool2d", "layer_norm", "mse_loss", "embedding"
+    // (table, u32 indices). Ops that
     // need device state (batch_norm2d, dropout, softmax_cross_entropy) have their own methods.
     Value apply(std::string_view op, std::span<const Value> inputs, const OpAttributes& attrs = {});
 

@@ -135,6 +135,23 @@ private:
     int weight_ = -1, bias_ = -1;
 };
 
+// y = weight[x] as torch.nn.Embedding(num, dim): x holds u32 indices of any shape, y is
+// [x..., dim]; weight [num, dim] starts N(0, 1), as torch's. Its gradient sums the rows of every
+// position that used an index (fp32, token order); a tied output layer uses the same parameter
+// (ModelBuilder::param), and the gradient sums both.
+class Embedding : public Module {
+public:
+    Embedding(int64_t num, int64_t dim);
+    void register_parameters(ParameterSet& params, const std::string& prefix) override;
+    void init_parameters(ParameterSet& params, std::mt19937_64& rng) override;
+    Value forward(ModelBuilder& mb, Value x) override;
+    int weight() const { return weight_; }  // the parameter id, for tying
+
+private:
+    int64_t num_, dim_;
+    int weight_ = -1;
+};
+
 // y = conv2d(x, W) + b over NCHW, W [out, in / groups, kh, kw] and b [out] as torch.nn.Conv2d
 // (bias false: no b, as before a BatchNorm; params.groups = in = out: depthwise). A ShapeError
 // names channel counts that the groups do not divide.

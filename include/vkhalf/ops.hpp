@@ -65,6 +65,12 @@ std::string describe_gemm(Context& ctx, const Tensor& a, const Tensor& b, const 
 
 // Mean squared error in fp32: loss (a 1-element f32 tensor) = mean((y - target)^2); with dy,
 // also dy = scale * 2 * (y - target) / n (scale: the loss scale seeding the backward).
+// y [indices..., D] = rows of table [V, D] (torch.nn.functional.embedding) at u32 indices; an
+// index >= V gives a row of zeros. The backward sums dy's rows into dtable [V, D] per index, in
+// fp32 and in token order (deterministic), overwriting dtable.
+void embedding(Context& ctx, const Tensor& table, const Tensor& indices, Tensor& y, OpOptions opt = {});
+void embedding_backward(Context& ctx, const Tensor& dy, const Tensor& indices, Tensor& dtable, OpOptions opt = {});
+
 void mse_loss(Context& ctx, const Tensor& y, const Tensor& target, Tensor& loss, Tensor* dy = nullptr,
               float scale = 1.0f, OpOptions opt = {});
 

@@ -253,7 +253,8 @@ typedef struct vkh_op_attrs {
 void vkh_op_attrs_init(vkh_op_attrs* attrs);
 /* out = op(inputs) for the ops of the registry, by name: "matmul" (a, b [, bias per column]),
  * "add", "mul", "div", "scale", "relu", "activation", "reshape", "conv2d" (x, w [, bias]), "avg_pool2d",
- * "max_pool2d", "layer_norm" (x, gamma, beta), "mse_loss" (y, target: a [1] f32 value).
+ * "max_pool2d", "layer_norm" (x, gamma, beta), "mse_loss" (y, target: a [1] f32 value), "embedding"
+ * (table [V, D], u32 indices: rows [indices..., D]).
  * attrs may be NULL. Shape and dtype errors come at once, naming the op. */
 vkh_status vkh_builder_op(vkh_builder b, const char* op, const vkh_value* inputs, int32_t count,
                           const vkh_op_attrs* attrs, vkh_value* out);

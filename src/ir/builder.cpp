@@ -147,6 +147,11 @@ Value Builder::mul(Value a, Value b) { return elementwise(OpKind::mul, a, b, "mu
 
 Value Builder::div(Value a, Value b) { return elementwise(OpKind::div, a, b, "div"); }
 
+Value Builder::embedding(Value table, Value indices) {
+    return {ir_.get(), ir_->add_node(OpKind::embedding, {operand(table, "embedding"), operand(indices, "embedding")},
+                                     {})};
+}
+
 Value Builder::permute(Value x, std::vector<int64_t> dims) {
     Attrs at;
     at.dims = std::move(dims);
@@ -363,12 +368,14 @@ Value Builder::apply(std::string_view op, std::span<const Value> inputs, const O
     static constexpr OpKind kApplicable[] = {OpKind::matmul,     OpKind::add,        OpKind::mul,        OpKind::div,
                                              OpKind::scale,      OpKind::relu,       OpKind::activation,
                                              OpKind::reshape,    OpKind::conv2d,     OpKind::avg_pool2d,
-                                             OpKind::max_pool2d, OpKind::layer_norm, OpKind::mse_loss};
+                                             OpKind::max_pool2d, OpKind::layer_norm, OpKind::mse_loss,
+                                             OpKind::embedding};
     for (OpKind k : kApplicable) {
         if (op != detail::op_def(k).name) continue;
         const std::size_t arity = k == OpKind::layer_norm ? 3
                                   : (k == OpKind::matmul || k == OpKind::conv2d || k == OpKind::add ||
-                                     k == OpKind::mul || k == OpKind::div || k == OpKind::mse_loss)
+                                     k == OpKind::mul || k == OpKind::div || k == OpKind::mse_loss ||
+                                     k == OpKind::embedding)
                                       ? 2
                                       : 1;
         const bool optional_bias = k == OpKind::matmul || k == OpKind::conv2d;

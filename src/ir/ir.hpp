@@ -47,6 +47,8 @@ enum class OpKind : uint8_t {
     expand,    // broadcast to attrs.shape (numpy rules: aligned right, extents 1 repeat)
     row_sum,   // [r, c] -> [r]: sums of rows, fp32 accumulation
     col_sum,   // [r, c] -> [c]
+    embedding,           // rows of a table [V, D] at u32 indices
+    embedding_backward,  // dtable: dy's rows summed per index (fp32, token order)
     count
 };
 

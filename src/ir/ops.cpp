@@ -249,6 +249,30 @@ void lower_conv2d(const LowerArgs& x) {
 // The backward ops' output shape is the forward operand's, kept in attrs.shape.
 ValueInfo infer_from_attrs(const GraphIR& ir, Node& n) { return info(n.attrs.shape, operand(ir, n, 0).dtype); }
 
+// ---- embedding: y [indices..., D] = table [V, D] at u32 indices ---------------------------
+
+ValueInfo infer_embedding(const GraphIR& ir, Node& n) {
+    const ValueInfo &t = operand(ir, n, 0), &i = operand(ir, n, 1);
+    require_float(n, t, "table");
+    if (t.shape.size() != 2 || i.dtype != DType::u32)
+        throw ShapeError("embedding: a table [vocab, dim] and u32 indices, got " + to_string(t.shape) + " and " +
+                         std::string(to_string(i.dtype)) + " " + to_string(i.shape));
+    Shape y = i.shape;
+    y.push_back(t.shape[1]);
+    return info(std::move(y), t.dtype);
+}
+
+// Only the table has a gradient (indices are integers): dy's rows summed per index.
+std::vector<int> vjp_embedding(GraphIR& ir, const Node& n, int dy, const std::vector<bool>& need) {
+    std::vector<int> g(2, -1);
+    if (need[0]) {
+        Attrs a;
+        a.shape = ir.value(n.inputs[0]).shape;
+        g[0] = emit(ir, OpKind::embedding_backward, {dy, n.inputs[1]}, a);
+    }
+    return g;
+}
+
 // ---- pooling -------------------------------------------------------------------------------
 
 ValueInfo infer_avg_pool2d(const GraphIR& ir, Node& n) {
@@ -716,6 +740,13 @@ const std::array<OpDef, std::size_t(OpKind::count)> kOps = [] {
     set(OpKind::expand, {"expand", infer_expand, nullptr, vjp_expand, lower_expand});
     set(OpKind::row_sum, {"row_sum", infer_rows_cols, nullptr, vjp_rows_cols, lower_rows_cols});
     set(OpKind::col_sum, {"col_sum", infer_rows_cols, nullptr, vjp_rows_cols, lower_rows_cols});
+    set(OpKind::embedding, {"embedding", infer_embedding, nullptr, vjp_embedding, [](const LowerArgs& x) {
+                                record_embedding(x.cl, x.ctx.impl(), x.in[0], x.in[1], x.out, no_options());
+                            }});
+    set(OpKind::embedding_backward,
+        {"embedding_backward", infer_from_attrs, nullptr, nullptr, [](const LowerArgs& x) {
+             record_embedding_backward(x.cl, x.ctx.impl(), x.in[0], x.in[1], x.out, no_options());
+         }});
     return t;
 }();
 

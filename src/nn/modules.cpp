@@ -42,6 +42,24 @@ Value Linear::forward(ModelBuilder& mb, Value x) {
     return mb.builder().linear(x, mb.param(weight_), mb.param(bias_));
 }
 
+Embedding::Embedding(int64_t num, int64_t dim) : num_(num), dim_(dim) {
+    if (num < 1 || dim < 1)
+        throw ShapeError("Embedding: " + std::to_string(num) + " rows of " + std::to_string(dim) + " are not a table");
+}
+
+void Embedding::register_parameters(ParameterSet& params, const std::string& prefix) {
+    weight_ = params.add(prefix + "weight", {num_, dim_});
+}
+
+void Embedding::init_parameters(ParameterSet& params, std::mt19937_64& rng) {
+    std::normal_distribution<float> n(0.0f, 1.0f);  // torch.nn.Embedding.reset_parameters: normal_()
+    std::vector<float> w(static_cast<std::size_t>(num_ * dim_));
+    for (auto& x : w) x = n(rng);
+    params.set(weight_, w);
+}
+
+Value Embedding::forward(ModelBuilder& mb, Value x) { return mb.builder().embedding(mb.param(weight_), x); }
+
 Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, Conv2dParams params, bool bias)
     : in_(in), out_(out), kernel_(kernel), params_(params), has_bias_(bias) {
     if (params.groups < 1 || in % params.groups != 0 || out % params.groups != 0)

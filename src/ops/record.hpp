@@ -33,6 +33,13 @@ struct GatherMap {
 void record_strided_gather(CommandList& cl, ContextImpl& ctx, const Tensor& x, Tensor& y, const GatherMap& m,
                            const OpOptions& opt);
 
+// y [indices..., D] = rows of table [V, D] at u32 indices; the gradient sums dy's rows into
+// dtable per index in fp32, deterministically (shaders/embedding.comp).
+void record_embedding(CommandList& cl, ContextImpl& ctx, const Tensor& table, const Tensor& indices, Tensor& y,
+                      const OpOptions& opt);
+void record_embedding_backward(CommandList& cl, ContextImpl& ctx, const Tensor& dy, const Tensor& indices,
+                               Tensor& dtable, const OpOptions& opt);
+
 void record_mse_loss(CommandList& cl, ContextImpl& ctx, const Tensor& y, const Tensor& target, Tensor& loss, Tensor* dy,
                      float scale, const OpOptions& opt);
 

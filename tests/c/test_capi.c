@@ -599,6 +599,50 @@ static void test_autograd(vkh_context ctx) {
     vkh_tensor_free(tt);
 }
 
+/* An embedding through the builder: rows of a table at u32 indices, and its gradient per row. */
+static void test_embedding(vkh_context ctx) {
+    static float table[4 * 3], rows[3 * 3], dtable[4 * 3], zeros[3 * 3];
+    const uint32_t idx[3] = {2, 0, 2};
+    unsigned seed = 5;
+    for (int i = 0; i < 12; ++i) table[i] = uniform(&seed);
+    const int64_t s_table[2] = {4, 3}, s_idx[1] = {3}, s_rows[2] = {3, 3};
+    vkh_tensor tt = tensor(ctx, 2, s_table, VKH_F32, table), ti = NULL;
+    CHECK_OK(vkh_tensor_create(ctx, s_idx, 1, VKH_U32, &ti));
+    CHECK_OK(vkh_tensor_upload_u32(ti, idx, 3));
+    vkh_tensor ty = tensor(ctx, 2, s_rows, VKH_F32, NULL), tdt = tensor(ctx, 2, s_table, VKH_F32, NULL);
+    vkh_tensor tz = tensor(ctx, 2, s_rows, VKH_F32, zeros);
+    vkh_builder b = NULL;
+    CHECK_OK(vkh_builder_create(ctx, &b));
+    vkh_value in[2], y, dt, z, loss;
+    CHECK_OK(vkh_builder_parameter(b, tt, "wte.weight", 1, &in[0]));
+    CHECK_OK(vkh_builder_input(b, ti, "tokens", 0, &in[1]));
+    CHECK_OK(vkh_builder_input(b, tz, "zeros", 0, &z));
+    CHECK_OK(vkh_builder_op(b, "embedding", in, 2, NULL, &y));
+    vkh_value pair[2] = {y, z};
+    CHECK_OK(vkh_builder_op(b, "mse_loss", pair, 2, NULL, &loss));
+    /* mean(rows^2): d/d(table row r) = 2 (uses of r) table[r] / 9 */
+    CHECK_OK(vkh_builder_grad(b, loss, &in[0], 1, 1.0f, &dt));
+    CHECK_STATUS(vkh_builder_op(b, "embedding", in, 1, NULL, &y), VKH_ERROR_INVALID_ARGUMENT);
+    vkh_value values[2] = {y, dt};
+    vkh_tensor tensors[2] = {ty, tdt};
+    vkh_program p = NULL;
+    CHECK_OK(vkh_program_create(b, values, tensors, 2, &p));
+    CHECK_OK(vkh_program_run(p));
+    CHECK_OK(vkh_program_wait(p));
+    CHECK_OK(vkh_tensor_download_f32(ty, rows, 9));
+    CHECK_OK(vkh_tensor_download_f32(tdt, dtable, 12));
+    for (int t = 0; t < 3; ++t)
+        for (int k = 0; k < 3; ++k) CHECK(rows[t * 3 + k] == table[idx[t] * 3 + k]);
+    for (int r = 0; r < 4; ++r)
+        for (int k = 0; k < 3; ++k) {
+            const double uses = r == 2 ? 2.0 : r == 0 ? 1.0 : 0.0, want = 2.0 * uses * table[r * 3 + k] / 9.0;
+            CHECK(fabs(dtable[r * 3 + k] - want) <= 1e-6 * (1.0 + fabs(want)));
+        }
+    vkh_program_free(p);
+    vkh_builder_free(b);
+    vkh_tensor_free(tt), vkh_tensor_free(ti), vkh_tensor_free(ty), vkh_tensor_free(tdt), vkh_tensor_free(tz);
+}
+
 int main(int argc, char** argv) {
     const char* checkpoint = argc > 1 ? argv[1] : "capi_test.safetensors";
     test_errors_without_device();
@@ -623,6 +667,7 @@ int main(int argc, char** argv) {
     test_conv_and_activations(ctx);
     test_training(ctx, checkpoint);
     test_autograd(ctx);
+    test_embedding(ctx);
 
     /* a tensor of another context is refused */
     vkh_context ctx2 = NULL;
