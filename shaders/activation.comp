@@ -6,6 +6,8 @@
 //   0 GELU    f = x * Phi(x) = 0.5*x*(1 + erf(x/sqrt2))   f' = Phi(x) + x*phi(x)
 //   1 tanh    f = tanh(x)                                  f' = 1 - tanh^2 = sech^2(x)
 //   2 sigmoid f = 1/(1 + exp(-x))                          f' = f*(1 - f)
+//   3 GELU, tanh form (GPT-2): f = 0.5*x*(1 + tanh(u)) = x * sigmoid(2u), u = sqrt(2/pi)*(x + 0.044715x^3)
+//             f' = sigmoid(2u) + 2x * sigmoid'(2u) * u'      (sigmoid: no 1 + tanh cancellation below 0)
 // Phi / phi: the standard normal distribution and density.
 //
 // The math is fp32 in every tier, f16a included. In fp16 each step would round to 11 bits, Vulkan
@@ -156,15 +158,38 @@ float sigmoid_df(float x) {
     return e / (u * u);
 }
 
+// ---- GELU, tanh form ----------------------------------------------------------------------------
+// x * sigmoid(2u): 0.5 * (1 + tanh(u)) written as sigmoid(2u) keeps its relative accuracy where
+// tanh(u) nears -1. u's cube reaches fp32's range only past |x| = 7e12, where sigmoid saturates to
+// 0 or 1 anyway; sigmoid'(2u) = 0 there, and the derivative returns sigmoid alone (no 0 * inf).
+const float GELU_TANH_C = 0.7978845608;  // sqrt(2/pi)
+const float GELU_TANH_A = 0.044715;
+
+float gelu_tanh_u(float x) { return GELU_TANH_C * fma(GELU_TANH_A * x * x, x, x); }
+
+float gelu_tanh_f(float x) {
+    float s = sigmoid_f(2.0 * gelu_tanh_u(x));
+    return s == 0.0 ? 0.0 : x * s;
+}
+
+float gelu_tanh_df(float x) {
+    float v = 2.0 * gelu_tanh_u(x);
+    float s = sigmoid_f(v), ds = sigmoid_df(v);
+    if (ds == 0.0) return s;
+    return s + 2.0 * x * ds * GELU_TANH_C * fma(3.0 * GELU_TANH_A, x * x, 1.0);
+}
+
 float forward_f(float x) {
     if (FUNC == 0u) return gelu_f(x);
     if (FUNC == 1u) return tanh_f(x);
+    if (FUNC == 3u) return gelu_tanh_f(x);
     return sigmoid_f(x);
 }
 
 float derivative_f(float x) {
     if (FUNC == 0u) return gelu_df(x);
     if (FUNC == 1u) return tanh_df(x);
+    if (FUNC == 3u) return gelu_tanh_df(x);
     return sigmoid_df(x);
 }
 

@@ -39,12 +39,15 @@ std::vector<float> inputs(std::size_t n, unsigned seed, bool f16) {
 }
 
 ref::Activation to_ref(Activation f) {
-    return f == Activation::gelu ? ref::Activation::gelu
-           : f == Activation::tanh ? ref::Activation::tanh
-                                   : ref::Activation::sigmoid;
+    return f == Activation::gelu        ? ref::Activation::gelu
+           : f == Activation::tanh      ? ref::Activation::tanh
+           : f == Activation::gelu_tanh ? ref::Activation::gelu_tanh
+                                        : ref::Activation::sigmoid;
 }
 
-std::string name(Activation f) { return f == Activation::gelu ? "gelu" : f == Activation::tanh ? "tanh" : "sigmoid"; }
+std::string name(Activation f) {
+    return f == Activation::gelu ? "gelu" : f == Activation::tanh ? "tanh" : f == Activation::gelu_tanh ? "gelu_tanh" : "sigmoid";
+}
 
 // What a stored result may be off by.
 //   fp16 storage: one fp16 ulp (either rounding direction) + 2^-24, as ref::close_f16.
@@ -74,7 +77,9 @@ void check_forward(Activation f) {
                     const auto want = ref::activation(to_ref(f), x);
                     std::size_t bad = 0;
                     for (std::size_t i = 0; i < n; ++i) {
-                        const double scale = f == Activation::gelu ? std::max(1.0, std::fabs(double(x[i]))) : 1.0;
+                        const double scale = f == Activation::gelu || f == Activation::gelu_tanh
+                                                 ? std::max(1.0, std::fabs(double(x[i])))
+                                                 : 1.0;
                         const bool ok =
                             std::isfinite(y[i]) && std::fabs(y[i] - want[i]) <= tolerance(f16, want[i], scale);
                         if (!ok && bad++ < 5)
@@ -173,6 +178,8 @@ TEST_SUITE("activations") {
 TEST_CASE("gelu matches the fp64 reference in every tier") { check_forward(Activation::gelu); }
 TEST_CASE("tanh matches the fp64 reference in every tier") { check_forward(Activation::tanh); }
 TEST_CASE("sigmoid matches the fp64 reference in every tier") { check_forward(Activation::sigmoid); }
+TEST_CASE("gelu_tanh matches the fp64 reference in every tier") { check_forward(Activation::gelu_tanh); }
+TEST_CASE("gelu_tanh_backward matches f' and finite differences in every tier") { check_backward(Activation::gelu_tanh); }
 TEST_CASE("gelu_backward matches f' and finite differences in every tier") { check_backward(Activation::gelu); }
 TEST_CASE("tanh_backward matches f' and finite differences in every tier") { check_backward(Activation::tanh); }
 TEST_CASE("sigmoid_backward matches f' and finite differences in every tier") { check_backward(Activation::sigmoid); }
@@ -469,6 +476,64 @@ TEST_CASE("dropout argument errors") {
     CHECK_THROWS_AS(dropout(ctx, state, state, 0.5f, state), DTypeError);  // u32 data
     CHECK(state.to_u32() == std::vector<uint32_t>{1u, 0u});
     test::check_validation(ctx);
+}
+
+// Softmax, causal softmax and log-softmax over the last axis, and their gradients from the
+// device's own y, against fp64; logits of +-1e4 (past fp16's exp range) stay finite.
+TEST_CASE("softmax, causal softmax and log-softmax: forward and gradients match fp64 in every tier") {
+    const Shape shape{2, 5, 5};  // ten rows of five: attention scores for the causal mask
+    const int64_t rows = 10, cols = 5;
+    for (auto& d : test::devices())
+        for (DType dt : {DType::f32, DType::f16})
+            for (Variant v : test::variants(*d.ctx, dt))
+                for (SoftmaxKind kind : {SoftmaxKind::softmax, SoftmaxKind::causal_softmax, SoftmaxKind::log_softmax}) {
+                    CAPTURE(d.label);
+                    CAPTURE(to_string(v));
+                    CAPTURE(int(kind));
+                    const bool f16 = dt == DType::f16;
+                    auto x = test::random_values(rows * cols, -8, 8, 61, f16);
+                    x[7] = 1e4f, x[8] = -1e4f, x[21] = 1e4f;  // exp of these overflows anything unshifted
+                    const auto dy = test::random_values(rows * cols, -1, 1, 62, f16);
+                    Tensor tx = Tensor::from_floats(*d.ctx, shape, dt, x), ty = Tensor::empty(*d.ctx, shape, dt);
+                    Tensor tdy = Tensor::from_floats(*d.ctx, shape, dt, dy), tdx = Tensor::empty(*d.ctx, shape, dt);
+                    softmax(*d.ctx, tx, ty, kind, {v});
+                    const auto y = ty.to_floats();
+                    softmax_backward(*d.ctx, ty, tdy, tdx, kind, {v});
+                    const auto dx = tdx.to_floats();
+                    std::size_t bad = 0;
+                    auto check = [&](const char* what, int64_t i, double got, double want, double scale) {
+                        const double tol = f16 ? std::ldexp(std::fabs(want), -10) + 2e-3 * scale
+                                               : 1e-6 * std::fabs(want) + 1e-6 * scale;
+                        if ((!std::isfinite(got) || std::fabs(got - want) > tol) && bad++ < 5)
+                            MESSAGE(what << "[" << i << "] = " << got << ", want " << want);
+                    };
+                    for (int64_t r = 0; r < rows; ++r) {
+                        const int64_t live = kind == SoftmaxKind::causal_softmax ? r % 5 + 1 : cols;
+                        double m = x[r * cols];
+                        for (int64_t j = 1; j < live; ++j) m = std::max(m, double(x[r * cols + j]));
+                        double s = 0;
+                        for (int64_t j = 0; j < live; ++j) s += std::exp(double(x[r * cols + j]) - m);
+                        double dot = 0;  // from the device's y, as the kernel computes it
+                        for (int64_t j = 0; j < live; ++j)
+                            dot += kind == SoftmaxKind::log_softmax ? dy[r * cols + j] : double(dy[r * cols + j]) * y[r * cols + j];
+                        for (int64_t j = 0; j < cols; ++j) {
+                            const int64_t i = r * cols + j;
+                            const double z = double(x[i]) - m;
+                            const double want = kind == SoftmaxKind::log_softmax ? z - std::log(s)
+                                                : j < live ? std::exp(z) / s : 0.0;
+                            check("y", i, y[i], want, kind == SoftmaxKind::log_softmax ? std::fabs(z) + 1 : 1);
+                            const double want_dx = kind == SoftmaxKind::log_softmax ? dy[i] - std::exp(double(y[i])) * dot
+                                                   : j < live ? y[i] * (dy[i] - dot) : 0.0;
+                            check("dx", i, dx[i], want_dx, 1);
+                        }
+                    }
+                    CHECK(bad == 0);
+                }
+    auto& ctx = test::full_device();
+    Tensor rect = Tensor::empty(ctx, {2, 3, 4}, DType::f32), out = Tensor::empty(ctx, {2, 3, 4}, DType::f32);
+    CHECK_THROWS_WITH_AS(softmax(ctx, rect, out, SoftmaxKind::causal_softmax), doctest::Contains("[.., T, T]"),
+                         ShapeError);
+    for (auto& d : test::devices()) test::check_validation(*d.ctx);
 }
 
 } // TEST_SUITE

@@ -594,6 +594,42 @@ TEST_CASE("an embedding tied to the output layer: the table's gradient sums both
         }
 }
 
+TEST_CASE("softmax, log-softmax and causal attention in a graph: gradients match fp64") {
+    // loss = mse(attention(q, k, v, causal), t) + mse(log_softmax(q), u): q, k, v [2, 4, 3]
+    const std::vector<Leaf> leaves = {{"q", {2, 4, 3}},           {"k", {2, 4, 3}}, {"v", {2, 4, 3}},
+                                      {"t", {2, 4, 3}, false, false}, {"u", {2, 4, 3}, false, false}};
+    auto build = [](Builder& b, const std::vector<Value>& v) {
+        const Value a = b.scaled_dot_product_attention(v[0], v[1], v[2], true);
+        return b.add(b.mse_loss(a, v[3]), b.mse_loss(b.log_softmax(v[0]), v[4]));
+    };
+    auto reference = [](const std::vector<Vec>& v) {
+        const int n = 2, T = 4, dh = 3;
+        Vec att(std::size_t(n * T * dh), 0.0), ls(std::size_t(n * T * dh), 0.0);
+        for (int b = 0; b < n; ++b)
+            for (int i = 0; i < T; ++i) {
+                Vec s(std::size_t(i + 1));  // causal: positions 0..i
+                for (int j = 0; j <= i; ++j) {
+                    double dot = 0;
+                    for (int c = 0; c < dh; ++c) dot += v[0][std::size_t((b * T + i) * dh + c)] * v[1][std::size_t((b * T + j) * dh + c)];
+                    s[std::size_t(j)] = dot / std::sqrt(double(dh));
+                }
+                const double m = *std::max_element(s.begin(), s.end());
+                double sum = 0;
+                for (double& x : s) sum += (x = std::exp(x - m));
+                for (int j = 0; j <= i; ++j)
+                    for (int c = 0; c < dh; ++c)
+                        att[std::size_t((b * T + i) * dh + c)] += s[std::size_t(j)] / sum * v[2][std::size_t((b * T + j) * dh + c)];
+                // log_softmax of q's row (b, i) over its dh entries
+                const std::size_t r = std::size_t((b * T + i) * dh);
+                const double mq = std::max({v[0][r], v[0][r + 1], v[0][r + 2]});
+                const double lse = mq + std::log(std::exp(v[0][r] - mq) + std::exp(v[0][r + 1] - mq) + std::exp(v[0][r + 2] - mq));
+                for (int c = 0; c < dh; ++c) ls[r + std::size_t(c)] = v[0][r + std::size_t(c)] - lse;
+            }
+        return mse(att, v[3]) + mse(ls, v[4]);
+    };
+    check_everywhere(leaves, build, reference);
+}
+
 TEST_CASE("a convolutional residual block with BatchNorm, then max pooling and LayerNorm: gradients match fp64") {
     const std::vector<Leaf> leaves = {{"x", {2, 3, 4, 4}, false, true},
                                       {"conv1.weight", {4, 3, 3, 3}},

@@ -15,6 +15,7 @@ enum class Activation : uint8_t {
     gelu,     // x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)), the exact (erf) form, not the tanh one
     tanh,     // tanh(x)
     sigmoid,  // 1 / (1 + exp(-x))
+    gelu_tanh,  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): GPT-2's, torch's approximate='tanh'
 };
 
 // y = f(x)

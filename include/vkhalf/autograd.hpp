@@ -123,6 +123,14 @@ public:
                        const BatchNormParams& p = {});
     // Over the last dimension, as torch.nn.LayerNorm(d).
     Value layer_norm(Value x, Value gamma, Value beta, float eps = 1e-5f);
+    // Softmax over the last axis in fp32 (finite for any finite logits). causal: x holds attention
+    // scores [.., T, T] and column j of row i takes no part for j > i (probability 0).
+    Value softmax(Value x, bool causal = false);
+    Value log_softmax(Value x);
+    // softmax(q k^T / sqrt(d)) v for q, k, v [n, T, d] (n: batch x heads), composed from two
+    // batched GEMMs, a scale and the softmax (causal: position i attends to positions <= i). The
+    // T x T scores are an intermediate of the step.
+    Value scaled_dot_product_attention(Value q, Value k, Value v, bool causal = false);
     // Rows of table [vocab, dim] at u32 indices of any shape: [indices..., dim]
     // (torch.nn.functional.embedding). The table's gradient sums dy's rows per index in fp32, in
     // token order; a weight tied to an output layer sums both uses.

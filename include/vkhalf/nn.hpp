@@ -243,7 +243,7 @@ private:
     Shape shape_;
 };
 
-// GELU (exact erf form), tanh or sigmoid.
+// GELU (exact erf form or the tanh approximation), tanh or sigmoid.
 class ActivationModule : public Stateless {
 public:
     explicit ActivationModule(Activation f) : f_(f) {}
@@ -252,7 +252,11 @@ public:
 private:
     Activation f_;
 };
-struct GELU : ActivationModule { GELU() : ActivationModule(Activation::gelu) {} };
+// torch.nn.GELU(approximate="none" or "tanh")
+struct GELU : ActivationModule {
+    explicit GELU(bool tanh_approximation = false)
+        : ActivationModule(tanh_approximation ? Activation::gelu_tanh : Activation::gelu) {}
+};
 struct Tanh : ActivationModule { Tanh() : ActivationModule(Activation::tanh) {} };
 struct Sigmoid : ActivationModule { Sigmoid() : ActivationModule(Activation::sigmoid) {} };
 

@@ -65,6 +65,15 @@ std::string describe_gemm(Context& ctx, const Tensor& a, const Tensor& b, const 
 
 // Mean squared error in fp32: loss (a 1-element f32 tensor) = mean((y - target)^2); with dy,
 // also dy = scale * 2 * (y - target) / n (scale: the loss scale seeding the backward).
+// Over the last axis, in fp32 (the row's maximum subtracted: finite for any finite input):
+// softmax; causal_softmax, for attention scores [.., T, T]: column j of row i takes no part for
+// j > i (probability 0); log_softmax (torch's log_softmax(x, -1)).
+enum class SoftmaxKind : uint8_t { softmax, causal_softmax, log_softmax };
+void softmax(Context& ctx, const Tensor& x, Tensor& y, SoftmaxKind kind = SoftmaxKind::softmax, OpOptions opt = {});
+// dx from the forward's output y and dy: y (dy - sum(dy y)), or dy - exp(y) sum(dy) for log_softmax.
+void softmax_backward(Context& ctx, const Tensor& y, const Tensor& dy, Tensor& dx,
+                      SoftmaxKind kind = SoftmaxKind::softmax, OpOptions opt = {});
+
 // y [indices..., D] = rows of table [V, D] (torch.nn.functional.embedding) at u32 indices; an
 // index >= V gives a row of zeros. The backward sums dy's rows into dtable [V, D] per index, in
 // fp32 and in token order (deterministic), overwriting dtable.

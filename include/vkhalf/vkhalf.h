@@ -158,6 +158,7 @@ typedef enum vkh_activation {
     VKH_GELU = 1,
     VKH_TANH = 2,
     VKH_SIGMOID = 3,
+    VKH_GELU_TANH = 4, /* GELU's tanh approximation (GPT-2; torch's approximate="tanh"), since 0.2.0 */
     VKH_ACTIVATION_MAX_ENUM = 0x7FFFFFFF
 } vkh_activation;
 
@@ -241,7 +242,7 @@ typedef struct vkh_pool2d_params {
 typedef struct vkh_op_attrs {
     int32_t trans_a, trans_b;   /* matmul */
     float alpha;                /* scale */
-    vkh_activation activation;  /* activation: VKH_GELU, VKH_TANH or VKH_SIGMOID */
+    vkh_activation activation;  /* activation: VKH_GELU, VKH_TANH, VKH_SIGMOID or VKH_GELU_TANH */
     int64_t shape[VKH_MAX_DIMS];
     int32_t ndim;               /* reshape (one extent may be -1) */
     vkh_conv2d_params conv;     /* conv2d */

@@ -38,7 +38,10 @@ OpAttributes attributes(const vkh_op_attrs* a) {
     case VKH_GELU: o.activation = Activation::gelu; break;
     case VKH_TANH: o.activation = Activation::tanh; break;
     case VKH_SIGMOID: o.activation = Activation::sigmoid; break;
-    default: throw InvalidArgument("attrs.activation must be VKH_GELU, VKH_TANH or VKH_SIGMOID (relu is its own op)");
+    case VKH_GELU_TANH: o.activation = Activation::gelu_tanh; break;
+    default:
+        throw InvalidArgument("attrs.activation must be VKH_GELU, VKH_TANH, VKH_SIGMOID or VKH_GELU_TANH (relu is "
+                              "its own op)");
     }
     if (a->ndim < 0 || a->ndim > VKH_MAX_DIMS)
         throw InvalidArgument("attrs.ndim " + std::to_string(a->ndim) + " is not in [0, " +

@@ -42,12 +42,15 @@ GemmOptions gemm_options(const vkh_gemm_options* o, const Tensor* bias) {
 }
 
 void check_activation(vkh_activation f) {
-    if (f != VKH_RELU && f != VKH_GELU && f != VKH_TANH && f != VKH_SIGMOID)
+    if (f != VKH_RELU && f != VKH_GELU && f != VKH_TANH && f != VKH_SIGMOID && f != VKH_GELU_TANH)
         throw InvalidArgument("activation " + std::to_string(int(f)) + " is not a vkh_activation");
 }
 
 Activation to_activation(vkh_activation f) {
-    return f == VKH_GELU ? Activation::gelu : f == VKH_TANH ? Activation::tanh : Activation::sigmoid;
+    return f == VKH_GELU ? Activation::gelu
+           : f == VKH_TANH ? Activation::tanh
+           : f == VKH_GELU_TANH ? Activation::gelu_tanh
+                                : Activation::sigmoid;
 }
 
 // A graph's own copy of a tensor argument: the graph replays it as long as it lives.

@@ -1,5 +1,6 @@
 // Builder: records nodes into a GraphIR. Each method names an op of the registry; the checks and
 // the output's shape live with the op's declaration (src/ir/ops.cpp).
+#include <cmath>
 #include <sstream>
 
 #include "ir/ir.hpp"
@@ -146,6 +147,30 @@ Value Builder::sub(Value a, Value b) { return add(a, scale(b, -1.0f)); }
 Value Builder::mul(Value a, Value b) { return elementwise(OpKind::mul, a, b, "mul"); }
 
 Value Builder::div(Value a, Value b) { return elementwise(OpKind::div, a, b, "div"); }
+
+Value Builder::softmax(Value x, bool causal) {
+    Attrs at;
+    at.softmax = causal ? SoftmaxKind::causal_softmax : SoftmaxKind::softmax;
+    return {ir_.get(), ir_->add_node(OpKind::softmax, {operand(x, "softmax")}, at)};
+}
+
+Value Builder::log_softmax(Value x) {
+    Attrs at;
+    at.softmax = SoftmaxKind::log_softmax;
+    return {ir_.get(), ir_->add_node(OpKind::softmax, {operand(x, "log_softmax")}, at)};
+}
+
+Value Builder::scaled_dot_product_attention(Value q, Value k, Value v, bool causal) {
+    if (!q.defined() || !k.defined() || !v.defined() || q.shape().size() != 3 || k.shape() != q.shape() ||
+        v.shape().size() != 3 || v.shape()[0] != q.shape()[0] || v.shape()[1] != q.shape()[1])
+        throw ShapeError("scaled_dot_product_attention: q and k [n, T, d] and v [n, T, dv], got " +
+                         (q.defined() ? vkhalf::to_string(q.shape()) : std::string("none")) + ", " +
+                         (k.defined() ? vkhalf::to_string(k.shape()) : std::string("none")) + ", " +
+                         (v.defined() ? vkhalf::to_string(v.shape()) : std::string("none")));
+    const float scale = 1.0f / std::sqrt(float(q.shape()[2]));
+    const Value scores = this->scale(matmul(q, k, false, true), scale);
+    return matmul(softmax(scores, causal), v);
+}
 
 Value Builder::embedding(Value table, Value indices) {
     return {ir_.get(), ir_->add_node(OpKind::embedding, {operand(table, "embedding"), operand(indices, "embedding")},

@@ -49,6 +49,8 @@ enum class OpKind : uint8_t {
     col_sum,   // [r, c] -> [c]
     embedding,           // rows of a table [V, D] at u32 indices
     embedding_backward,  // dtable: dy's rows summed per index (fp32, token order)
+    softmax,             // over the last axis; attrs.softmax: plain, causal (scores [.., T, T]) or log
+    softmax_backward,    // dx from the forward's output y and dy
     count
 };
 
@@ -71,6 +73,7 @@ struct Attrs : OpAttributes {
     float label_smoothing = 0.0f;
     uint32_t mean_over = 0;  // softmax_xent: rows the gradient averages over (0: the batch)
     uint32_t ignore_index = 0xffffffffu;  // softmax_xent: rows with this label do not count (~0u: none)
+    SoftmaxKind softmax = SoftmaxKind::softmax;
 };
 
 struct Node {

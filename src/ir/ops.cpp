@@ -249,6 +249,24 @@ void lower_conv2d(const LowerArgs& x) {
 // The backward ops' output shape is the forward operand's, kept in attrs.shape.
 ValueInfo infer_from_attrs(const GraphIR& ir, Node& n) { return info(n.attrs.shape, operand(ir, n, 0).dtype); }
 
+// ---- softmax and log-softmax over the last axis (causal: attention scores) -----------------
+
+ValueInfo infer_softmax(const GraphIR& ir, Node& n) {
+    const ValueInfo& x = operand(ir, n, 0);
+    require_float(n, x, "x");
+    if (x.shape.empty()) throw ShapeError("softmax: x must have at least one dimension");
+    if (n.attrs.softmax == SoftmaxKind::causal_softmax &&
+        (x.shape.size() < 2 || x.shape[x.shape.size() - 2] != x.shape.back()))
+        throw ShapeError("softmax: a causal mask needs scores [.., T, T], got " + to_string(x.shape));
+    if (n.kind == OpKind::softmax_backward) require_same_dtype(n, x, operand(ir, n, 1));
+    return info(x.shape, x.dtype);
+}
+
+// From the forward's output y, as torch does: no saved input.
+std::vector<int> vjp_softmax(GraphIR& ir, const Node& n, int dy, const std::vector<bool>&) {
+    return {emit(ir, OpKind::softmax_backward, {n.output, dy}, n.attrs)};
+}
+
 // ---- embedding: y [indices..., D] = table [V, D] at u32 indices ---------------------------
 
 ValueInfo infer_embedding(const GraphIR& ir, Node& n) {
@@ -743,6 +761,14 @@ const std::array<OpDef, std::size_t(OpKind::count)> kOps = [] {
     set(OpKind::embedding, {"embedding", infer_embedding, nullptr, vjp_embedding, [](const LowerArgs& x) {
                                 record_embedding(x.cl, x.ctx.impl(), x.in[0], x.in[1], x.out, no_options());
                             }});
+    set(OpKind::softmax, {"softmax", infer_softmax, nullptr, vjp_softmax, [](const LowerArgs& x) {
+                              record_softmax(x.cl, x.ctx.impl(), x.node.attrs.softmax, false, x.in[0], nullptr, x.out,
+                                             no_options());
+                          }});
+    set(OpKind::softmax_backward,
+        {"softmax_backward", infer_softmax, nullptr, nullptr, [](const LowerArgs& x) {
+             record_softmax(x.cl, x.ctx.impl(), x.node.attrs.softmax, true, x.in[0], &x.in[1], x.out, no_options());
+         }});
     set(OpKind::embedding_backward,
         {"embedding_backward", infer_from_attrs, nullptr, nullptr, [](const LowerArgs& x) {
              record_embedding_backward(x.cl, x.ctx.impl(), x.in[0], x.in[1], x.out, no_options());

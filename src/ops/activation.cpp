@@ -16,12 +16,16 @@ constexpr uint32_t func_id(Activation f) {
     case Activation::gelu: return 0;
     case Activation::tanh: return 1;
     case Activation::sigmoid: return 2;
+    case Activation::gelu_tanh: return 3;
     }
     return 0;
 }
 
 std::string op_name(Activation f, bool backward) {
-    std::string name = f == Activation::gelu ? "gelu" : f == Activation::tanh ? "tanh" : "sigmoid";
+    std::string name = f == Activation::gelu        ? "gelu"
+                       : f == Activation::tanh      ? "tanh"
+                       : f == Activation::gelu_tanh ? "gelu_tanh"
+                                                    : "sigmoid";
     return backward ? name + "_backward" : name;
 }
 

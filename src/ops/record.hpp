@@ -33,6 +33,11 @@ struct GatherMap {
 void record_strided_gather(CommandList& cl, ContextImpl& ctx, const Tensor& x, Tensor& y, const GatherMap& m,
                            const OpOptions& opt);
 
+// Softmax or log-softmax over the last axis (SoftmaxKind, vkhalf/ops.hpp), fp32 inside;
+// backward: dx from the forward's output y and dy.
+void record_softmax(CommandList& cl, ContextImpl& ctx, SoftmaxKind kind, bool backward, const Tensor& x_or_y,
+                    const Tensor* dy, Tensor& out, const OpOptions& opt);
+
 // y [indices..., D] = rows of table [V, D] at u32 indices; the gradient sums dy's rows into
 // dtable per index in fp32, deterministically (shaders/embedding.comp).
 void record_embedding(CommandList& cl, ContextImpl& ctx, const Tensor& table, const Tensor& indices, Tensor& y,

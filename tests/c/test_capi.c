@@ -287,6 +287,25 @@ static void test_conv_and_activations(vkh_context ctx) {
     CHECK_OK(vkh_tensor_download_f32(t_dx, dx, B * O * OH * OW));
     CHECK(max_rel_error(dx, want_dx, B * O * OH * OW) < 1e-5);
 
+    /* GELU's tanh form (GPT-2's), eager, on the conv output */
+    {
+        static float g[B * O * OH * OW];
+        static double want_g[B * O * OH * OW];
+        for (int i = 0; i < B * O * OH * OW; ++i) {
+            const double x = y[i] * 3.0, u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+            g[i] = (float)x;
+            want_g[i] = 0.5 * x * (1.0 + tanh(u));
+        }
+        vkh_tensor t_g = tensor(ctx, 4, sy, VKH_F32, g), t_gy = tensor(ctx, 4, sy, VKH_F32, NULL);
+        CHECK_OK(vkh_activation_forward(ctx, VKH_GELU_TANH, t_g, t_gy));
+        CHECK_OK(vkh_tensor_download_f32(t_gy, g, B * O * OH * OW));
+        double worst = 0;
+        for (int i = 0; i < B * O * OH * OW; ++i) worst = fmax(worst, fabs(g[i] - want_g[i]));
+        CHECK(worst < 1e-5);
+        vkh_tensor_free(t_g);
+        vkh_tensor_free(t_gy);
+    }
+
     /* MSE between the activation and zero: mean of squares */
     const int64_t one = 1;
     vkh_tensor t_zero = tensor(ctx, 4, sy, VKH_F32, NULL), t_loss = tensor(ctx, 1, &one, VKH_F32, NULL);

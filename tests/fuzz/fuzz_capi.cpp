@@ -183,7 +183,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
             break;
         }
         case 5: {  // activations and the loss
-            const auto f = static_cast<vkh_activation>(p.byte() % 5);
+            const auto f = static_cast<vkh_activation>(p.byte() % 6);  // 5: not an activation
             vkh_tensor a = pool.tensor(p, ctx), b = pool.tensor(p, ctx), c = pool.tensor(p, ctx);
             switch (p.byte() % 3) {
             case 0: check(vkh_activation_forward(ctx, f, a, b), "activation_forward"); break;

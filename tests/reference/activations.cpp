@@ -16,6 +16,8 @@ double sigmoid(double x) {
     return x >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
 }
 
+double gelu_tanh_u(double x) { return 0.7978845608028654 * (x + 0.044715 * x * x * x); }
+
 } // namespace
 
 double activation(Activation f, double x) {
@@ -23,6 +25,7 @@ double activation(Activation f, double x) {
     case Activation::gelu: return x * normal_cdf(x);
     case Activation::tanh: return std::tanh(x);
     case Activation::sigmoid: return sigmoid(x);
+    case Activation::gelu_tanh: return 0.5 * x * (1.0 + std::tanh(gelu_tanh_u(x)));  // the textbook form
     }
     return 0;
 }
@@ -35,6 +38,10 @@ double activation_derivative(Activation f, double x) {
         return 1.0 / (c * c);
     }
     case Activation::sigmoid: return sigmoid(x) * sigmoid(-x);
+    case Activation::gelu_tanh: {
+        const double t = std::tanh(gelu_tanh_u(x)), c = std::cosh(gelu_tanh_u(x));
+        return 0.5 * (1.0 + t) + 0.5 * x * 0.7978845608028654 * (1.0 + 3.0 * 0.044715 * x * x) / (c * c);
+    }
     }
     return 0;
 }

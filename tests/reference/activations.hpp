@@ -7,7 +7,7 @@
 
 namespace ref {
 
-enum class Activation { gelu, tanh, sigmoid };
+enum class Activation { gelu, tanh, sigmoid, gelu_tanh };
 
 // f(x): GELU x * Phi(x) with Phi(x) = erfc(-x/sqrt2)/2 (no 1 + erf cancellation in the lower
 // tail), tanh, sigmoid 1/(1+exp(-x)) (evaluated through exp(-|x|)).
