@@ -283,6 +283,52 @@ TEST_CASE("gather_batch augmentation: each image shifted and mirrored by its own
     }
 }
 
+TEST_CASE("gather_windows: token windows and their next-token targets at drawn starts, new every step") {
+    auto& ctx = test::full_device();
+    const int64_t count = 1000, batch = 6, block = 16;
+    std::vector<uint32_t> stream(count);
+    for (int64_t i = 0; i < count; ++i) stream[i] = uint32_t((i * 7919) % 65);  // a character vocabulary
+    Tensor tokens = Tensor::empty(ctx, {count}, DType::u32);
+    tokens.upload_bytes(std::as_bytes(std::span(stream)));
+    Tensor x = Tensor::empty(ctx, {batch, block}, DType::u32), y = Tensor::empty(ctx, {batch, block}, DType::u32);
+    const detail::WindowParams wp{uint32_t(batch), uint32_t(block), 12, 0xabcdefu};  // rows 12.. of a global batch
+    std::vector<uint32_t> previous;
+    for (uint32_t step : {0u, 1u, 7u}) {
+        CAPTURE(step);
+        TrainState s0 = detail::initial_state({});
+        s0.step = step;
+        Tensor state = Tensor::empty(ctx, {detail::kTrainStateWords}, DType::u32);
+        state.upload_bytes(std::as_bytes(std::span(&s0, 1)));
+        {
+            Graph g(ctx);
+            detail::record_gather_windows(g.commands(), ctx.impl(), tokens, state, wp, x, y);
+            g.run_and_wait();
+        }
+        const auto gx = x.to_u32(), gy = y.to_u32();
+        std::size_t bad = 0;
+        for (int64_t r = 0; r < batch; ++r) {
+            const uint32_t start = mix32(wp.seed ^ mix32(step ^ mix32(wp.first + uint32_t(r)))) % uint32_t(count - block);
+            for (int64_t t = 0; t < block; ++t) {
+                bad += gx[r * block + t] != stream[start + t];
+                bad += gy[r * block + t] != stream[start + t + 1];  // the next token
+            }
+        }
+        CHECK(bad == 0);
+        CHECK(gx != previous);  // another step, other windows
+        previous = gx;
+    }
+    detail::WindowParams too_long = wp;
+    too_long.block = uint32_t(count);
+    Graph g(ctx);
+    TrainState s0 = detail::initial_state({});
+    Tensor state = Tensor::empty(ctx, {detail::kTrainStateWords}, DType::u32);
+    state.upload_bytes(std::as_bytes(std::span(&s0, 1)));
+    Tensor xl = Tensor::empty(ctx, {batch, count}, DType::u32), yl = Tensor::empty(ctx, {batch, count}, DType::u32);
+    CHECK_THROWS_WITH_AS(detail::record_gather_windows(g.commands(), ctx.impl(), tokens, state, too_long, xl, yl),
+                         doctest::Contains("no window"), ShapeError);
+    test::check_validation(ctx);
+}
+
 TEST_CASE("AdamW reproduces PyTorch's golden values within 1e-6 relative") {
     auto& ctx = test::full_device();
     OptimizerOptions o;  // AdamW, lr 1e-3, betas 0.9/0.999, eps 1e-8, weight decay 0.01

@@ -53,6 +53,28 @@ void record_gather(CommandList& cl, ContextImpl& ctx, const DeviceDataset& data,
     cl.dispatch(pipe, b, &p, sizeof(p), ceil_div(pairs, wg), "gather_batch");
 }
 
+void record_gather_windows(CommandList& cl, ContextImpl& ctx, const Tensor& tokens, Tensor& state,
+                           const WindowParams& p, Tensor& x, Tensor& y) {
+    check_state(state);
+    const Shape want{p.batch, p.block};
+    if (tokens.dtype() != DType::u32 || tokens.shape().size() != 1)
+        throw DTypeError("gather_windows: the token stream must be a 1-D u32 tensor, got " + to_string(tokens.shape()) +
+                         " " + std::string(to_string(tokens.dtype())));
+    if (x.shape() != want || y.shape() != want || x.dtype() != DType::u32 || y.dtype() != DType::u32)
+        throw ShapeError("gather_windows: x and y must be u32 " + to_string(want));
+    if (p.block == 0 || p.batch == 0 || uint64_t(tokens.numel()) <= uint64_t(p.block))
+        throw ShapeError("gather_windows: a stream of " + std::to_string(tokens.numel()) +
+                         " tokens has no window of " + std::to_string(p.block) + " plus its next token");
+    if (uint64_t(tokens.numel()) > 0xffffffffu) throw LimitError("gather_windows: more than 2^32 tokens");
+    struct Push {
+        uint32_t batch, block, count, first, seed;
+    } push{p.batch, p.block, uint32_t(tokens.numel()), p.first, p.seed};
+    const uint32_t wg = workgroup_size(ctx.caps);
+    const auto& pipe = ctx.pipelines->get({"gather_windows.f32", 4, sizeof(Push), wg, {}});
+    const BufferAccess b[] = {read(tokens), write(x), write(y), read(state)};
+    cl.dispatch(pipe, b, &push, sizeof(push), ceil_div(uint64_t(p.batch) * p.block, wg), "gather_windows");
+}
+
 void record_softmax_xent(CommandList& cl, ContextImpl& ctx, const Tensor& logits, const Tensor& labels, Tensor& state,
                          Tensor& dz, bool with_grad, float label_smoothing, uint32_t mean_over,
                          uint32_t ignore_index) {

@@ -17,6 +17,13 @@ struct GatherParams {
 };
 void record_gather(CommandList& cl, ContextImpl& ctx, const DeviceDataset& data, const Tensor& order, Tensor& state,
                    const GatherParams& p, Tensor& x, Tensor& labels);
+// Token windows (gather_windows.comp): x [batch, block] and targets y (shifted by one) from a u32
+// token stream, at window starts drawn from (seed, step, first + row).
+struct WindowParams {
+    uint32_t batch, block, first, seed;
+};
+void record_gather_windows(CommandList& cl, ContextImpl& ctx, const Tensor& tokens, Tensor& state,
+                           const WindowParams& p, Tensor& x, Tensor& y);
 // with_grad false: metrics only (evaluation); dz is still bound but not written. The gradient is
 // the mean over mean_over rows (0: the batch; a data-parallel rank: the global batch, so the sum
 // over the ranks is the global mean).
