@@ -1033,6 +1033,55 @@ TEST_CASE("gradient clipping over chunks and groups clips by the global norm") {
 
 TEST_SUITE("autograd") {
 
+TEST_CASE("a Trainer over a token stream: windows drawn on the device, per-position cross-entropy, a bigram learnt") {
+    // t[i+1] = (t[i] + 3) mod 7: the next token follows from the current one, so an embedding and a
+    // linear head (a bigram model) can predict every position.
+    auto& ctx = test::full_device();
+    auto stream_of = [](int64_t n, uint32_t first) {
+        std::vector<uint32_t> s(static_cast<std::size_t>(n));
+        for (int64_t i = 0; i < n; ++i) s[std::size_t(i)] = (first + 3u * uint32_t(i)) % 7u;
+        return s;
+    };
+    const DeviceDataset train = DeviceDataset::token_stream(ctx, stream_of(4096, 0), 7, 16);
+    const DeviceDataset val = DeviceDataset::token_stream(ctx, stream_of(1024, 5), 7, 16);
+    CHECK(train.count == 256);
+    for (Precision prec : {Precision::fp32, Precision::fp16}) {
+        CAPTURE(int(prec));
+        Sequential model;
+        model.emplace<Embedding>(7, 16).emplace<Linear>(16, 7);
+        TrainerOptions o;
+        o.batch = 32;
+        o.precision = prec;
+        o.optimizer.lr = 1e-2f;
+        Trainer tr(ctx, model, train, o);
+        const Metrics before = tr.evaluate(val);
+        CHECK(before.seen == uint64_t(64 / 32) * 32 * 16);  // 64 windows of 16 positions
+        CHECK(before.mean_loss() > 1.0);
+        test::train_epochs(tr, 10);
+        const Metrics after = tr.evaluate(val);
+        MESSAGE("token stream: validation loss " << before.mean_loss() << " -> " << after.mean_loss()
+                                                 << " nats/token, accuracy " << after.accuracy());
+        CHECK(after.mean_loss() < 0.1);
+        CHECK(after.accuracy() == 1.0);
+        const Metrics again = tr.evaluate(val);  // the same validation windows every time
+        CHECK(again.loss_sum == after.loss_sum);
+    }
+    // A model whose output is not [batch, block, vocab] is refused, naming the shape it expected.
+    Sequential wrong;
+    wrong.emplace<Embedding>(7, 16).emplace<Flatten>().emplace<Linear>(256, 7);
+    TrainerOptions o;
+    o.batch = 8;
+    CHECK_THROWS_WITH_AS(Trainer(ctx, wrong, train, o), doctest::Contains("[8, 16, 7]"), ShapeError);
+    o.augment = {.shift = 1, .flip = false, .rows = 4, .cols = 4};
+    Sequential ok;
+    ok.emplace<Embedding>(7, 4).emplace<Linear>(4, 7);
+    CHECK_THROWS_WITH_AS(Trainer(ctx, ok, train, o), doctest::Contains("token stream"), ShapeError);
+    std::vector<uint32_t> bad = stream_of(64, 0);
+    bad[10] = 7;
+    CHECK_THROWS_WITH_AS(DeviceDataset::token_stream(ctx, bad, 7, 16), doctest::Contains("token 7 at 10"), ShapeError);
+    test::check_validation(ctx);
+}
+
 TEST_CASE("gradient accumulation: two micro-batches train like the whole batch, in less memory") {
     auto& ctx = test::full_device();
     const DeviceDataset data = test::synthetic(ctx, 512, 64, 27);

@@ -122,7 +122,8 @@ public:
     virtual void state_tensors(std::vector<std::pair<std::string, Tensor>>&) {}
 };
 
-// y = x W^T + b, W [out, in] and b [out] as torch.nn.Linear.
+// y = x W^T + b over x [..., in] (every leading position a row), W [out, in] and b [out] as
+// torch.nn.Linear.
 class Linear : public Module {
 public:
     Linear(int64_t in, int64_t out) : in_(in), out_(out) {}

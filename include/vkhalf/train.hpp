@@ -54,14 +54,24 @@ struct LossScaleOptions {
 };
 
 // Images as bytes (0..255, row-major [count, features]) and labels, uploaded once.
+// Training data resident on the device, of one of two kinds:
+//   images with labels (upload): examples gathered in each epoch's order, normalised;
+//   a token stream (token_stream), for language models: each example is a window of `features`
+//   (= block) tokens at a start drawn on the device every step, its labels the next tokens; the
+//   model maps u32 tokens [batch, block] to logits [batch, block, classes], and the loss is the
+//   per-position cross-entropy. `count` windows make an epoch (stream length / block).
 struct DeviceDataset {
-    Tensor pixels;  // u32, four pixels per word
-    Tensor labels;  // u32 [count]
+    Tensor pixels;  // images: u32, four pixels per word
+    Tensor labels;  // images: u32 [count]
+    Tensor tokens;  // token stream: u32 [n]
     int64_t count = 0, features = 0;
     int classes = 10;
-    uint64_t fingerprint = 0;  // of the pixels and labels: data-parallel ranks compare it
+    uint64_t fingerprint = 0;  // of the data: data-parallel ranks compare it
     static DeviceDataset upload(Context& ctx, std::span<const uint8_t> pixels, std::span<const uint8_t> labels,
                                 int64_t count, int64_t features, int classes);
+    // ShapeError for a token >= vocab or a stream no longer than one window.
+    static DeviceDataset token_stream(Context& ctx, std::span<const uint32_t> stream, int vocab, int64_t block);
+    bool is_tokens() const { return tokens.defined(); }
 };
 
 // Training-image augmentation, drawn on the device as each batch is gathered (evaluation never

@@ -36,9 +36,9 @@ void Linear::init_parameters(ParameterSet& params, std::mt19937_64& rng) {
 }
 
 Value Linear::forward(ModelBuilder& mb, Value x) {
-    if (x.shape().size() != 2 || x.shape()[1] != in_)
+    if (x.shape().size() < 2 || x.shape().back() != in_)  // [..., in], as torch.nn.Linear
         throw ShapeError("Linear(" + std::to_string(in_) + ", " + std::to_string(out_) + "): input " +
-                         to_string(x.shape()) + ", expected [batch, " + std::to_string(in_) + "]");
+                         to_string(x.shape()) + ", expected [..., " + std::to_string(in_) + "]");
     return mb.builder().linear(x, mb.param(weight_), mb.param(bias_));
 }
 

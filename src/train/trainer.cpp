@@ -15,6 +15,24 @@
 
 namespace vkhalf {
 
+DeviceDataset DeviceDataset::token_stream(Context& ctx, std::span<const uint32_t> stream, int vocab, int64_t block) {
+    if (vocab < 2 || block < 1 || int64_t(stream.size()) <= block)
+        throw ShapeError("DeviceDataset: a token stream needs a vocabulary of at least 2 and more than one window (" +
+                         std::to_string(stream.size()) + " tokens, block " + std::to_string(block) + ")");
+    for (std::size_t i = 0; i < stream.size(); ++i)
+        if (stream[i] >= uint32_t(vocab))
+            throw ShapeError("DeviceDataset: token " + std::to_string(stream[i]) + " at " + std::to_string(i) +
+                             " is not below the vocabulary of " + std::to_string(vocab));
+    DeviceDataset d;
+    d.count = int64_t(stream.size()) / block;
+    d.features = block;
+    d.classes = vocab;
+    d.fingerprint = fingerprint_bytes(std::as_bytes(stream));
+    d.tokens = Tensor::empty(ctx, {int64_t(stream.size())}, DType::u32);
+    d.tokens.upload_bytes(std::as_bytes(stream));
+    return d;
+}
+
 DeviceDataset DeviceDataset::upload(Context& ctx, std::span<const uint8_t> pixels, std::span<const uint8_t> labels,
                                     int64_t count, int64_t features, int classes) {
     if (count <= 0 || features <= 0 || classes < 2)
@@ -182,15 +200,22 @@ void Trainer::Impl::record_step() {
     label_sets.clear();
     std::vector<Value> sum;
     std::vector<int> ids;
+    const bool tokens = train.is_tokens();
     for (int micro = 0; micro < k; ++micro) {
-        xs.push_back(Tensor::empty(ctx, {b, train.features}, wd));
-        label_sets.push_back(Tensor::empty(ctx, {b}, DType::u32));
+        // Images: x [b, features] normalised, labels [b]. Tokens: windows [b, block] and their next
+        // tokens; the loss averages over every position of the global batch.
+        xs.push_back(tokens ? Tensor::empty(ctx, {b, train.features}, DType::u32)
+                            : Tensor::empty(ctx, {b, train.features}, wd));
+        label_sets.push_back(tokens ? Tensor::empty(ctx, {b, train.features}, DType::u32)
+                                    : Tensor::empty(ctx, {b}, DType::u32));
         const Value logits = model.forward(mb, builder.input(xs.back(), "x"));
-        if (logits.shape() != Shape{b, train.classes})
-            throw ShapeError("Trainer: the model's output is " + to_string(logits.shape()) + ", expected [" +
-                             std::to_string(b) + ", " + std::to_string(train.classes) + "]");
-        const Value loss = builder.softmax_cross_entropy(logits, builder.input(label_sets.back(), "labels"), state,
-                                                         opt.label_smoothing, uint32_t(opt.batch));
+        const Shape want = tokens ? Shape{b, train.features, train.classes} : Shape{b, train.classes};
+        if (logits.shape() != want)
+            throw ShapeError("Trainer: the model's output is " + to_string(logits.shape()) + ", expected " +
+                             to_string(want));
+        const Value loss = builder.softmax_cross_entropy(
+            logits, builder.input(label_sets.back(), "labels"), state, opt.label_smoothing,
+            uint32_t(opt.batch * (tokens ? train.features : 1)));
         if (micro == 0) {
             for (int id : mb.used())
                 if (params.infos()[std::size_t(id)].requires_grad) ids.push_back(id);
@@ -211,6 +236,14 @@ void Trainer::Impl::record_step() {
     detail::ProgramHooks hooks;
     hooks.before = [&](detail::CommandList& cl) {
         for (int micro = 0; micro < k; ++micro) {
+            if (tokens) {  // rows of the global batch: the same windows whatever the split
+                const detail::WindowParams wp{uint32_t(b), uint32_t(train.features),
+                                              uint32_t(rank * local_batch + micro * b),
+                                              uint32_t(opt.seed ^ (opt.seed >> 32))};
+                detail::record_gather_windows(cl, impl, train.tokens, state, wp, xs[std::size_t(micro)],
+                                              label_sets[std::size_t(micro)]);
+                continue;
+            }
             const detail::GatherParams gp{uint32_t(b),
                                           uint32_t(train.features),
                                           uint32_t(train.count / opt.batch),
@@ -330,16 +363,24 @@ EvalPass Trainer::Impl::record_eval(const DeviceDataset& data, int64_t batch, ui
     pass.batches = batches;
     if (batches == 0) return pass;
     auto& impl = ctx.impl();
-    pass.x = Tensor::empty(ctx, {batch, data.features}, working_dtype(opt.precision));
-    pass.labels = Tensor::empty(ctx, {batch}, DType::u32);
+    const bool tokens = data.is_tokens();
+    pass.x = tokens ? Tensor::empty(ctx, {batch, data.features}, DType::u32)
+                    : Tensor::empty(ctx, {batch, data.features}, working_dtype(opt.precision));
+    pass.labels = tokens ? Tensor::empty(ctx, {batch, data.features}, DType::u32) : Tensor::empty(ctx, {batch}, DType::u32);
     Builder builder(ctx);
     ModelBuilder mb(builder, params, opt.precision, false);  // evaluation: dropout passes through
     const Value logits = model.forward(mb, builder.input(pass.x, "x"));
     const Value loss = builder.softmax_cross_entropy(logits, builder.input(pass.labels, "labels"), eval_state);
     detail::ProgramHooks hooks;
     const detail::GatherParams gp{uint32_t(batch), uint32_t(data.features), batches, first, opt.mean, 1.0f / opt.std};
+    // Tokens: windows drawn from the evaluation state's step, which restarts at every evaluate():
+    // the same windows each time, so validation losses compare across epochs.
+    const detail::WindowParams wp{uint32_t(batch), uint32_t(data.features), first, uint32_t(opt.seed) ^ 0x5eed5eedu};
     hooks.before = [&](detail::CommandList& cl) {
-        detail::record_gather(cl, impl, data, eval_order, eval_state, gp, pass.x, pass.labels);
+        if (tokens)
+            detail::record_gather_windows(cl, impl, data.tokens, eval_state, wp, pass.x, pass.labels);
+        else
+            detail::record_gather(cl, impl, data, eval_order, eval_state, gp, pass.x, pass.labels);
     };
     hooks.after = [&](detail::CommandList& cl) {
         LossScaleOptions counter;  // advances eval_state.step only (no overflow, no scaling)
@@ -358,6 +399,8 @@ Trainer::Trainer(Context& ctx, Sequential& model, const DeviceDataset& train, Tr
     if (options.batch <= 0 || options.batch > train.count)
         throw ShapeError("Trainer: batch " + std::to_string(options.batch) + " must be in [1, " +
                          std::to_string(train.count) + "]");
+    if (train.is_tokens() && options.augment.enabled())
+        throw ShapeError("Trainer: image augmentation (shift, flip) does not apply to a token stream");
     check_normalisation(options.mean, options.std, working_dtype(options.precision));
     if (options.loss_scale.mode == LossScaleMode::dynamic && options.precision == Precision::fp16 &&
         !(options.loss_scale.min_scale <= options.loss_scale.init_scale))
@@ -450,8 +493,11 @@ Metrics Trainer::evaluate(const DeviceDataset& data) {
     Impl& m = *impl_;
     m.wait_all();
     const int64_t batch = std::min<int64_t>(m.opt.batch, data.count);
-    const bool same = m.eval_data.pixels.defined() && &m.eval_data.pixels.allocation() == &data.pixels.allocation() &&
-                      &m.eval_data.labels.allocation() == &data.labels.allocation() && m.eval_data.count == data.count;
+    const bool same =
+        m.eval_data.count == data.count && m.eval_data.is_tokens() == data.is_tokens() &&
+        (data.is_tokens() ? &m.eval_data.tokens.allocation() == &data.tokens.allocation()
+                          : m.eval_data.pixels.defined() && &m.eval_data.pixels.allocation() == &data.pixels.allocation() &&
+                                &m.eval_data.labels.allocation() == &data.labels.allocation());
     if (!same) {
         m.eval_full = {};
         m.eval_rest = {};
