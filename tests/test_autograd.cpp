@@ -1082,6 +1082,39 @@ TEST_CASE("a Trainer over a token stream: windows drawn on the device, per-posit
     test::check_validation(ctx);
 }
 
+TEST_CASE("a small GPT (two blocks of causal attention and GELU MLPs, tied head) learns a token stream") {
+    auto& ctx = test::full_device();
+    std::vector<uint32_t> stream(4096), held(1024);
+    for (std::size_t i = 0; i < stream.size(); ++i) stream[i] = uint32_t(3 * i) % 7u;
+    for (std::size_t i = 0; i < held.size(); ++i) held[i] = uint32_t(5 + 3 * i) % 7u;
+    const DeviceDataset train = DeviceDataset::token_stream(ctx, stream, 7, 16);
+    const DeviceDataset val = DeviceDataset::token_stream(ctx, held, 7, 16);
+    Sequential model;
+    model.emplace<GPT>(GPTConfig{.vocab = 7, .block = 16, .layers = 2, .heads = 2, .embd = 16});
+    TrainerOptions o;
+    o.batch = 16;
+    o.optimizer.lr = 3e-3f;
+    o.decay_vectors = false;
+    Trainer tr(ctx, model, train, o);
+    // nanoGPT's names, the head tied (no parameter of its own).
+    std::vector<std::string> names;
+    for (const auto& p : tr.parameters().infos()) names.push_back(p.name);
+    CHECK(names.front() == "0.transformer.wte.weight");
+    CHECK(std::find(names.begin(), names.end(), "0.transformer.h.1.attn.c_attn.weight") != names.end());
+    CHECK(std::find(names.begin(), names.end(), "0.transformer.h.0.mlp.c_proj.bias") != names.end());
+    CHECK(names.back() == "0.transformer.ln_f.bias");
+    const Metrics before = tr.evaluate(val);
+    test::train_epochs(tr, 6);  // 96 steps
+    const Metrics after = tr.evaluate(val);
+    MESSAGE("GPT on a token stream: validation loss " << before.mean_loss() << " -> " << after.mean_loss()
+                                                      << " nats/token, accuracy " << after.accuracy());
+    CHECK(before.mean_loss() > 1.5);
+    CHECK(after.mean_loss() < 0.2);
+    CHECK(after.accuracy() > 0.99);
+    CHECK(tr.training_state().skipped == 0);
+    test::check_validation(ctx);
+}
+
 TEST_CASE("gradient accumulation: two micro-batches train like the whole batch, in less memory") {
     auto& ctx = test::full_device();
     const DeviceDataset data = test::synthetic(ctx, 512, 64, 27);

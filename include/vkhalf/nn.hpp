@@ -130,6 +130,8 @@ public:
     void register_parameters(ParameterSet& params, const std::string& prefix) override;
     void init_parameters(ParameterSet& params, std::mt19937_64& rng) override;
     Value forward(ModelBuilder& mb, Value x) override;
+    int weight() const { return weight_; }  // parameter ids, for initialisations of a model's own
+    int bias() const { return bias_; }
 
 private:
     int64_t in_, out_;
@@ -297,6 +299,68 @@ private:
     BatchNorm2d bn1_, bn2_;
     std::unique_ptr<Conv2d> down_conv_;
     std::unique_ptr<BatchNorm2d> down_bn_;
+};
+
+// ---- a decoder-only transformer (GPT-2's layout, nanoGPT's parameter names) ----------------
+
+// Causal multi-head self-attention over x [batch, T, embd]: c_attn (embd -> 3 embd: q, k, v), heads
+// of embd / heads, softmax(q k^T / sqrt(d)) v with position i attending to positions <= i
+// (Builder::scaled_dot_product_attention), c_proj (embd -> embd).
+class CausalSelfAttention : public Module {
+public:
+    CausalSelfAttention(int64_t embd, int64_t heads);
+    void register_parameters(ParameterSet& params, const std::string& prefix) override;
+    void init_parameters(ParameterSet& params, std::mt19937_64& rng) override;
+    Value forward(ModelBuilder& mb, Value x) override;
+    Linear& c_attn() { return c_attn_; }
+    Linear& c_proj() { return c_proj_; }
+
+private:
+    int64_t embd_, heads_;
+    Linear c_attn_, c_proj_;
+};
+
+// Pre-LayerNorm block: x + attn(ln_1(x)), then x + mlp(ln_2(x)), the MLP embd -> 4 embd -> embd
+// with GELU's tanh form (GPT-2's).
+class TransformerBlock : public Module {
+public:
+    TransformerBlock(int64_t embd, int64_t heads);
+    void register_parameters(ParameterSet& params, const std::string& prefix) override;
+    void init_parameters(ParameterSet& params, std::mt19937_64& rng) override;
+    Value forward(ModelBuilder& mb, Value x) override;
+    CausalSelfAttention& attn() { return attn_; }
+    Linear& mlp_fc() { return c_fc_; }
+    Linear& mlp_proj() { return c_proj_; }
+
+private:
+    LayerNorm ln_1_, ln_2_;
+    CausalSelfAttention attn_;
+    Linear c_fc_, c_proj_;
+};
+
+struct GPTConfig {
+    int64_t vocab = 65, block = 128, layers = 4, heads = 4, embd = 128;
+};
+
+// tokens [batch, T] (u32, T <= block) -> logits [batch, T, vocab]: token plus learned position
+// embeddings, `layers` blocks, a final LayerNorm, and an output head tied to the token embedding
+// (the logits are h wte^T; wte's gradient sums both uses). Parameters as nanoGPT names them
+// (transformer.wte.weight, transformer.h.0.attn.c_attn.weight, ...; the tied head has no name of
+// its own) and initialised as it does: N(0, 0.02) weights, zero biases, the residual projections
+// N(0, 0.02 / sqrt(2 layers)).
+class GPT : public Module {
+public:
+    explicit GPT(GPTConfig config);
+    void register_parameters(ParameterSet& params, const std::string& prefix) override;
+    void init_parameters(ParameterSet& params, std::mt19937_64& rng) override;
+    Value forward(ModelBuilder& mb, Value tokens) override;
+    const GPTConfig& config() const { return config_; }
+
+private:
+    GPTConfig config_;
+    Embedding wte_, wpe_;
+    std::vector<std::unique_ptr<TransformerBlock>> blocks_;
+    LayerNorm ln_f_;
 };
 
 class Sequential : public Module {
