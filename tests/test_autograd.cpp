@@ -1123,7 +1123,9 @@ TEST_CASE("gradient accumulation: two micro-batches train like the whole batch, 
     // The last two runs augment (8 x 8 images shifted and mirrored): a micro-batch draws for its
     // rows of the whole batch, so four of them must still train like the whole batch.
     const std::pair<uint32_t, bool> runs[] = {{1u, false}, {2u, false}, {4u, false}, {1u, true}, {4u, true}};
-    for (auto [k, augment] : runs) {
+    for (const auto& run : runs) {
+        const uint32_t k = run.first;  // named copies: clang's lambdas (CAPTURE) cannot see structured bindings
+        const bool augment = run.second;
         CAPTURE(k);
         CAPTURE(augment);
         Sequential model;
