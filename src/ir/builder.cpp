@@ -306,7 +306,7 @@ Value Builder::reshape(Value x, Shape shape) {
 }
 
 Value Builder::flatten(Value x) {
-    const Shape& s = x.shape();
+    const Shape s = x.shape();  // a copy: adding nodes may move the graph's value table
     if (s.empty()) throw ShapeError("flatten: a 0-D value");
     return reshape(x, {s[0], -1});
 }

@@ -90,7 +90,7 @@ Value Conv2d::forward(ModelBuilder& mb, Value x) {
 }
 
 Value GlobalAvgPool2d::forward(ModelBuilder& mb, Value x) {
-    const Shape& s = x.shape();
+    const Shape s = x.shape();  // a copy: adding nodes may move the graph's value table
     if (s.size() != 4) throw ShapeError("GlobalAvgPool2d: input " + to_string(s) + ", expected [n, c, h, w]");
     const Value y = mb.builder().avg_pool2d(x, {s[2], s[3], s[2], s[3], 0, 0});
     return mb.builder().reshape(y, {s[0], s[1]});

@@ -41,7 +41,7 @@ void CausalSelfAttention::init_parameters(ParameterSet& params, std::mt19937_64&
 
 Value CausalSelfAttention::forward(ModelBuilder& mb, Value x) {
     Builder& b = mb.builder();
-    const Shape& s = x.shape();
+    const Shape s = x.shape();  // a copy: adding nodes may move the graph's value table
     if (s.size() != 3 || s[2] != embd_)
         throw ShapeError("CausalSelfAttention: input " + to_string(s) + ", expected [batch, T, " +
                          std::to_string(embd_) + "]");
@@ -120,7 +120,7 @@ void GPT::init_parameters(ParameterSet& params, std::mt19937_64& rng) {
 
 Value GPT::forward(ModelBuilder& mb, Value tokens) {
     Builder& b = mb.builder();
-    const Shape& s = tokens.shape();
+    const Shape s = tokens.shape();  // a copy: adding nodes may move the graph's value table
     if (s.size() != 2 || s[1] > config_.block)
         throw ShapeError("GPT: tokens " + to_string(s) + ", expected [batch, T] with T <= " +
                          std::to_string(config_.block));
