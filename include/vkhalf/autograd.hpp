@@ -42,7 +42,9 @@ class Value {
 public:
     Value() = default;
     bool defined() const { return ir_ != nullptr; }
-    const Shape& shape() const;
+    // A copy: the graph's table of values moves as nodes are added, so a reference kept across
+    // another op would dangle.
+    Shape shape() const;
     DType dtype() const;
     int id() const { return id_; }
 

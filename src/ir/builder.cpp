@@ -63,7 +63,7 @@ int GraphIR::add_leaf(const Tensor& t, std::string name, bool requires_grad) {
 using detail::Attrs;
 using detail::OpKind;
 
-const Shape& Value::shape() const {
+Shape Value::shape() const {
     if (!ir_) throw Error("Value: undefined");
     return ir_->value(id_).shape;
 }
