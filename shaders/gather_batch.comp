@@ -36,20 +36,10 @@ float pixel(uint example, uint d) {
     return float((images[byte_index >> 2] >> (8u * (byte_index & 3u))) & 0xffu);
 }
 
-// A 32-bit integer hash with full avalanche (two multiply-xorshift rounds).
-uint mix32(uint x) {
-    x ^= x >> 16;
-    x *= 0x7feb352du;
-    x ^= x >> 15;
-    x *= 0x846ca68bu;
-    x ^= x >> 16;
-    return x;
-}
-
 // The pixel at feature d of the image at global batch row j, after its shift and mirror.
 float augmented_pixel(uint example, uint j, uint d) {
     if (pc.shift == 0u && pc.flip == 0u) return pixel(example, d);
-    uint draw = mix32(pc.seed ^ mix32(st.step ^ mix32(j)));
+    uint draw = step_draw(pc.seed, j);
     uint span = 2u * pc.shift + 1u;
     int dy = int(draw % span) - int(pc.shift);
     int dx = int((draw / span) % span) - int(pc.shift);

@@ -18,20 +18,11 @@ layout(binding = 1) writeonly buffer X_ { uint X[]; };
 layout(binding = 2) writeonly buffer Y_ { uint Y[]; };
 layout(push_constant) uniform Push { uint batch, block, count, first, seed; } pc;
 
-uint mix32(uint x) {
-    x ^= x >> 16;
-    x *= 0x7feb352du;
-    x ^= x >> 15;
-    x *= 0x846ca68bu;
-    x ^= x >> 16;
-    return x;
-}
-
 void main() {
     uint i = linear_invocation();
     if (i >= pc.batch * pc.block) return;
     uint r = i / pc.block, t = i % pc.block;
-    uint start = mix32(pc.seed ^ mix32(st.step ^ mix32(pc.first + r))) % (pc.count - pc.block);
+    uint start = step_draw(pc.seed, pc.first + r) % (pc.count - pc.block);
     X[i] = tokens[start + t];
     Y[i] = tokens[start + t + 1u];
 }

@@ -22,6 +22,21 @@ layout(binding = TRAIN_STATE_BINDING) TRAIN_STATE_ACCESS buffer TrainState_ {
     uint faults;            // sticky numerical-fault bits (FAULT_*), cleared only by the host
 } st;
 
+// A 32-bit integer hash with full avalanche (two multiply-xorshift rounds).
+uint mix32(uint x) {
+    x ^= x >> 16;
+    x *= 0x7feb352du;
+    x ^= x >> 15;
+    x *= 0x846ca68bu;
+    x ^= x >> 16;
+    return x;
+}
+
+// The draw of row `row` of the global batch at this step: every replay draws anew, a resumed run
+// draws the same, and the split over ranks and micro-batches leaves it unchanged (gather_batch's
+// augmentation, gather_windows' window starts; tests/test_train.cpp replays it on the host).
+uint step_draw(uint seed, uint row) { return mix32(seed ^ mix32(st.step ^ mix32(row))); }
+
 // st.faults bits
 const uint FAULT_WEIGHTS = 1u;  // an update would have made a weight or its optimizer state
                                 // inf/NaN (or beyond fp16 for an fp16 working copy): refused

@@ -503,8 +503,7 @@ TEST_CASE("per-position cross-entropy of a sequence: logits [batch, positions, v
             LossScaleOptions one;
             one.init_scale = 1.0f;
             const detail::TrainState s0 = detail::initial_state(one);
-            Tensor state = Tensor::empty(*d.ctx, {detail::kTrainStateWords}, DType::u32);
-            state.upload_bytes(std::as_bytes(std::span(&s0, 1)));
+            Tensor state = detail::state_tensor(*d.ctx, s0);
             Builder b(*d.ctx);
             const Value wv = b.parameter(tw, "head.weight");
             const Value loss = b.softmax_cross_entropy(b.linear(b.input(tx, "x"), wv), b.input(tl, "labels"), state,
@@ -512,8 +511,7 @@ TEST_CASE("per-position cross-entropy of a sequence: logits [batch, positions, v
             Program p(b, {{loss, {}}, {b.grad(loss, {wv})[0], dw}});
             p.run();
             p.wait();
-            detail::TrainState s{};
-            state.download_bytes(std::as_writable_bytes(std::span(&s, 1)));
+            detail::TrainState s = detail::read_state(state);
             // fp64: z = x W^T per position; dW = sum over kept positions of (softmax(z) - onehot)^T x / kept.
             Vec want(V * D, 0.0);
             double loss_sum = 0;

@@ -61,6 +61,39 @@ std::vector<double> abs_of(std::span<const double> v) {
 
 std::vector<double> to_double(std::span<const float> v) { return {v.begin(), v.end()}; }
 
+// conv2d (+ bias + ReLU), its data gradient and its weight gradient for one case on one device,
+// tier and algorithm (in p), each against fp64 with a bound from its own reduction length (per
+// group); random operands from seeds seed .. seed + 3.
+void check_conv_products(Context& ctx, DType dt, Variant v, const ref::ConvDims& d, const Conv2dParams& p,
+                         unsigned seed) {
+    const bool f16 = dt == DType::f16;
+    const Shape xs{d.b, d.cin, d.h, d.w}, ws{d.cout, d.cin_g(), d.kh, d.kw}, ys{d.b, d.cout, d.oh(), d.ow()};
+    const auto x = test::random_values(numel(xs), -1, 1, seed, f16);
+    const auto w = test::random_values(numel(ws), -1, 1, seed + 1, f16);
+    const auto bias = test::random_values(d.cout, -1, 1, seed + 2, f16);
+    const auto dy = test::random_values(numel(ys), -1, 1, seed + 3, f16);
+    Tensor tx = Tensor::from_floats(ctx, xs, dt, x), tw = Tensor::from_floats(ctx, ws, dt, w);
+    Tensor tb = Tensor::from_floats(ctx, {d.cout}, dt, bias);
+    Tensor tdy = Tensor::from_floats(ctx, ys, dt, dy);
+    Tensor ty = Tensor::empty(ctx, ys, dt), tdx = Tensor::empty(ctx, xs, dt);
+    Tensor tdw = Tensor::empty(ctx, ws, dt);
+    conv2d(ctx, tx, tw, &tb, ty, p, true, {v});
+    conv2d_backward_data(ctx, tdy, tw, tdx, p, {v});
+    conv2d_backward_weight(ctx, tdy, tx, tdw, p, {v});
+
+    std::vector<double> mag;
+    const auto y = ref::conv2d(d, x, w, bias, true, mag);
+    CHECK(count_bad(ty.to_floats(), y, mag, d.cin_g() * d.kh * d.kw, f16) == 0);
+    const auto dyd = to_double(dy);
+    const auto dx = ref::conv2d_backward_data(d, dyd, w);
+    // |dy| against |w| = 1 bounds the magnitude of every term.
+    const auto dx_mag = ref::conv2d_backward_data(d, abs_of(dyd), std::vector<float>(w.size(), 1.0f));
+    CHECK(count_bad(tdx.to_floats(), dx, dx_mag, d.cout_g() * d.kh * d.kw, f16) == 0);
+    const auto dw = ref::conv2d_backward_weight(d, dyd, x);
+    const auto dw_mag = ref::conv2d_backward_weight(d, abs_of(dyd), std::vector<float>(x.size(), 1.0f));
+    CHECK(count_bad(tdw.to_floats(), dw, dw_mag, d.b * d.oh() * d.ow(), f16) == 0);
+}
+
 } // namespace
 
 TEST_SUITE("conv") {
@@ -72,39 +105,13 @@ TEST_CASE("conv2d forward, data gradient and weight gradient match fp64 in every
             for (Variant v : test::variants(*dev.ctx, dt)) {
                 for (const ConvCase& c : kConvCases) {
                   for (ConvAlgorithm algo : {ConvAlgorithm::implicit_gemm, ConvAlgorithm::lowered_gemm}) {
-                    const ref::ConvDims& d = c.d;
                     CAPTURE(dev.label);
                     CAPTURE(to_string(v));
                     CAPTURE(c.name);
                     CAPTURE(int(algo));
-                    const bool f16 = dt == DType::f16;
-                    const Shape xs{d.b, d.cin, d.h, d.w}, ws{d.cout, d.cin, d.kh, d.kw}, ys{d.b, d.cout, d.oh(), d.ow()};
-                    const auto x = test::random_values(numel(xs), -1, 1, 1, f16);
-                    const auto w = test::random_values(numel(ws), -1, 1, 2, f16);
-                    const auto bias = test::random_values(d.cout, -1, 1, 3, f16);
-                    const auto dy = test::random_values(numel(ys), -1, 1, 4, f16);
-                    Tensor tx = Tensor::from_floats(*dev.ctx, xs, dt, x), tw = Tensor::from_floats(*dev.ctx, ws, dt, w);
-                    Tensor tb = Tensor::from_floats(*dev.ctx, {d.cout}, dt, bias);
-                    Tensor tdy = Tensor::from_floats(*dev.ctx, ys, dt, dy);
-                    Tensor ty = Tensor::empty(*dev.ctx, ys, dt), tdx = Tensor::empty(*dev.ctx, xs, dt);
-                    Tensor tdw = Tensor::empty(*dev.ctx, ws, dt);
-                    Conv2dParams p = params_of(d);
+                    Conv2dParams p = params_of(c.d);
                     p.algorithm = algo;
-                    conv2d(*dev.ctx, tx, tw, &tb, ty, p, true, {v});
-                    conv2d_backward_data(*dev.ctx, tdy, tw, tdx, p, {v});
-                    conv2d_backward_weight(*dev.ctx, tdy, tx, tdw, p, {v});
-
-                    std::vector<double> mag;
-                    const auto y = ref::conv2d(d, x, w, bias, true, mag);
-                    CHECK(count_bad(ty.to_floats(), y, mag, d.cin * d.kh * d.kw, f16) == 0);
-                    const auto dyd = to_double(dy);
-                    const auto dx = ref::conv2d_backward_data(d, dyd, w);
-                    // |dy| against |w| = 1 bounds the magnitude of every term.
-                    const auto dx_mag = ref::conv2d_backward_data(d, abs_of(dyd), std::vector<float>(w.size(), 1.0f));
-                    CHECK(count_bad(tdx.to_floats(), dx, dx_mag, d.cout * d.kh * d.kw, f16) == 0);
-                    const auto dw = ref::conv2d_backward_weight(d, dyd, x);
-                    const auto dw_mag = ref::conv2d_backward_weight(d, abs_of(dyd), std::vector<float>(x.size(), 1.0f));
-                    CHECK(count_bad(tdw.to_floats(), dw, dw_mag, d.b * d.oh() * d.ow(), f16) == 0);
+                    check_conv_products(*dev.ctx, dt, v, c.d, p, 1);
                   }
                 }
             }
@@ -158,40 +165,18 @@ TEST_CASE("grouped and depthwise conv2d: forward, data and weight gradients matc
             for (Variant v : test::variants(*dev.ctx, dt)) {
                 if (v == Variant::coopmat) continue;  // a grouped convolution has no lowered form
                 for (const ConvCase& c : kGroupedCases) {
-                    const ref::ConvDims& d = c.d;
                     CAPTURE(dev.label);
                     CAPTURE(to_string(v));
                     CAPTURE(c.name);
-                    const bool f16 = dt == DType::f16;
-                    const Shape xs{d.b, d.cin, d.h, d.w}, ws{d.cout, d.cin_g(), d.kh, d.kw},
-                        ys{d.b, d.cout, d.oh(), d.ow()};
-                    const auto x = test::random_values(numel(xs), -1, 1, 11, f16);
-                    const auto w = test::random_values(numel(ws), -1, 1, 12, f16);
-                    const auto bias = test::random_values(d.cout, -1, 1, 13, f16);
-                    const auto dy = test::random_values(numel(ys), -1, 1, 14, f16);
-                    Tensor tx = Tensor::from_floats(*dev.ctx, xs, dt, x), tw = Tensor::from_floats(*dev.ctx, ws, dt, w);
-                    Tensor tb = Tensor::from_floats(*dev.ctx, {d.cout}, dt, bias);
-                    Tensor tdy = Tensor::from_floats(*dev.ctx, ys, dt, dy);
-                    Tensor ty = Tensor::empty(*dev.ctx, ys, dt), tdx = Tensor::empty(*dev.ctx, xs, dt);
-                    Tensor tdw = Tensor::empty(*dev.ctx, ws, dt);
-                    Conv2dParams p = params_of(d);
-                    conv2d(*dev.ctx, tx, tw, &tb, ty, p, true, {v});
-                    conv2d_backward_data(*dev.ctx, tdy, tw, tdx, p, {v});
-                    conv2d_backward_weight(*dev.ctx, tdy, tx, tdw, p, {v});
-
-                    std::vector<double> mag;
-                    const auto y = ref::conv2d(d, x, w, bias, true, mag);
-                    CHECK(count_bad(ty.to_floats(), y, mag, d.cin_g() * d.kh * d.kw, f16) == 0);
-                    const auto dyd = to_double(dy);
-                    const auto dx_mag = ref::conv2d_backward_data(d, abs_of(dyd), std::vector<float>(w.size(), 1.0f));
-                    CHECK(count_bad(tdx.to_floats(), ref::conv2d_backward_data(d, dyd, w), dx_mag,
-                                    d.cout_g() * d.kh * d.kw, f16) == 0);
-                    const auto dw_mag = ref::conv2d_backward_weight(d, abs_of(dyd), std::vector<float>(x.size(), 1.0f));
-                    CHECK(count_bad(tdw.to_floats(), ref::conv2d_backward_weight(d, dyd, x), dw_mag,
-                                    d.b * d.oh() * d.ow(), f16) == 0);
+                    check_conv_products(*dev.ctx, dt, v, c.d, params_of(c.d), 11);
                     if (&c == &kGroupedCases[0]) {  // no lowered form: asking for one is refused by name
+                        const ref::ConvDims& d = c.d;
+                        Conv2dParams p = params_of(d);
                         p.algorithm = ConvAlgorithm::lowered_gemm;
-                        CHECK_THROWS_WITH_AS(conv2d(*dev.ctx, tx, tw, &tb, ty, p, false, {v}),
+                        Tensor tx = Tensor::empty(*dev.ctx, {d.b, d.cin, d.h, d.w}, dt);
+                        Tensor tw = Tensor::empty(*dev.ctx, {d.cout, d.cin_g(), d.kh, d.kw}, dt);
+                        Tensor ty = Tensor::empty(*dev.ctx, {d.b, d.cout, d.oh(), d.ow()}, dt);
+                        CHECK_THROWS_WITH_AS(conv2d(*dev.ctx, tx, tw, nullptr, ty, p, false, {v}),
                                              doctest::Contains("implicit_gemm only"), UnsupportedError);
                     }
                 }

@@ -74,9 +74,7 @@ std::vector<uint32_t> words(const Tensor& t) {
 
 detail::TrainState device_state(Trainer& tr) {
     tr.wait();
-    detail::TrainState s{};
-    tr.state().download_bytes(std::as_writable_bytes(std::span(&s, 1)));
-    return s;
+    return detail::read_state(tr.state());
 }
 
 // Every byte a checkpoint load could change: weights, working copy, moments, training state.
@@ -490,19 +488,15 @@ TEST_CASE("scale_update: overflow backs S off to the floor exactly (1/S too), ne
         LossScaleOptions ls;  // dynamic, floor 1 by default
         ls.init_scale = init;
         ls.growth_interval = 2;
-        Tensor state = Tensor::empty(ctx, {detail::kTrainStateWords}, DType::u32);
-        const detail::TrainState s0 = detail::initial_state(ls);
-        state.upload_bytes(std::as_bytes(std::span(&s0, 1)));
+        Tensor state = detail::state_tensor(ctx, detail::initial_state(ls));
         Graph g(ctx);
         detail::record_scale_update(g.commands(), ctx.impl(), ls, state);
         auto step = [&](bool overflow) {
-            detail::TrainState s{};
-            state.download_bytes(std::as_writable_bytes(std::span(&s, 1)));
+            detail::TrainState s = detail::read_state(state);
             s.found_inf = overflow ? 1u : 0u;
             state.upload_bytes(std::as_bytes(std::span(&s, 1)));
             g.run_and_wait();
-            state.download_bytes(std::as_writable_bytes(std::span(&s, 1)));
-            return s;
+            return detail::read_state(state);
         };
         const detail::TrainState a = step(true);
         CHECK(a.scale == init / 2);

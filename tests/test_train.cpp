@@ -37,8 +37,7 @@ struct OptimizerRig {
         v = Tensor::from_floats(ctx, {n}, DType::f32, std::vector<float>(n, 0.0f));
         work = Tensor::empty(ctx, {n}, gd);
         const TrainState s = detail::initial_state(ls);
-        state = Tensor::empty(ctx, {detail::kTrainStateWords}, DType::u32);
-        state.upload_bytes(std::as_bytes(std::span(&s, 1)));
+        state = detail::state_tensor(ctx, s);
         auto& impl = ctx.impl();
         detail::record_check_finite(graph.commands(), impl, grads, state);
         detail::record_optimizer_step(graph.commands(), ctx, o, grads, master, m, v, work, state);
@@ -53,8 +52,7 @@ struct OptimizerRig {
         graph.run_and_wait();
     }
     TrainState read_state() const {
-        TrainState s{};
-        state.download_bytes(std::as_writable_bytes(std::span(&s, 1)));
+        TrainState s = detail::read_state(state);
         return s;
     }
     std::vector<uint32_t> bits(const Tensor& t) const {
@@ -100,15 +98,13 @@ TEST_CASE("softmax_xent: fp32 loss and scaled gradient match fp64, finite for lo
                 LossScaleOptions ls;
                 ls.init_scale = scale;
                 const TrainState s0 = detail::initial_state(ls);
-                Tensor state = Tensor::empty(*d.ctx, {detail::kTrainStateWords}, DType::u32);
-                state.upload_bytes(std::as_bytes(std::span(&s0, 1)));
+                Tensor state = detail::state_tensor(*d.ctx, s0);
                 {
                     Graph g(*d.ctx);
                     detail::record_softmax_xent(g.commands(), d.ctx->impl(), tz, tl, state, dz, true, eps, 0, ignore);
                     g.run_and_wait();
                 }
-                TrainState s{};
-                state.download_bytes(std::as_writable_bytes(std::span(&s, 1)));
+                TrainState s = detail::read_state(state);
                 double loss = 0;
                 uint32_t correct = 0;
                 const auto grad = dz.to_floats();
@@ -170,8 +166,7 @@ TEST_CASE("gather_batch: the step's examples in this epoch's order, normalised, 
                 torder.upload_bytes(std::as_bytes(std::span(order)));
                 TrainState s0 = detail::initial_state({});
                 s0.step = 9;  // 7 full batches per epoch: step 9 is batch 2 of its epoch
-                Tensor state = Tensor::empty(*d.ctx, {detail::kTrainStateWords}, DType::u32);
-                state.upload_bytes(std::as_bytes(std::span(&s0, 1)));
+                Tensor state = detail::state_tensor(*d.ctx, s0);
                 Tensor x = Tensor::empty(*d.ctx, {batch, features}, dt), y = Tensor::empty(*d.ctx, {batch}, DType::u32);
                 const detail::GatherParams gp{uint32_t(batch), uint32_t(features), uint32_t(n / batch), 0, 0.25f, 2.0f};
                 {
@@ -238,8 +233,7 @@ TEST_CASE("gather_batch augmentation: each image shifted and mirrored by its own
             torder.upload_bytes(std::as_bytes(std::span(order)));
             TrainState s0 = detail::initial_state({});
             s0.step = step;  // two steps per epoch: step 3 is the second of its epoch
-            Tensor state = Tensor::empty(*d.ctx, {detail::kTrainStateWords}, DType::u32);
-            state.upload_bytes(std::as_bytes(std::span(&s0, 1)));
+            Tensor state = detail::state_tensor(*d.ctx, s0);
             Tensor x = Tensor::empty(*d.ctx, {batch, features}, dt), y = Tensor::empty(*d.ctx, {batch}, DType::u32);
             const detail::GatherParams gp{uint32_t(batch), uint32_t(features), 2, first, 0.25f, 2.0f, stride,
                                           uint32_t(rows), uint32_t(cols), 2, 1, seed};
@@ -297,8 +291,7 @@ TEST_CASE("gather_windows: token windows and their next-token targets at drawn s
         CAPTURE(step);
         TrainState s0 = detail::initial_state({});
         s0.step = step;
-        Tensor state = Tensor::empty(ctx, {detail::kTrainStateWords}, DType::u32);
-        state.upload_bytes(std::as_bytes(std::span(&s0, 1)));
+        Tensor state = detail::state_tensor(ctx, s0);
         {
             Graph g(ctx);
             detail::record_gather_windows(g.commands(), ctx.impl(), tokens, state, wp, x, y);
@@ -321,8 +314,7 @@ TEST_CASE("gather_windows: token windows and their next-token targets at drawn s
     too_long.block = uint32_t(count);
     Graph g(ctx);
     TrainState s0 = detail::initial_state({});
-    Tensor state = Tensor::empty(ctx, {detail::kTrainStateWords}, DType::u32);
-    state.upload_bytes(std::as_bytes(std::span(&s0, 1)));
+    Tensor state = detail::state_tensor(ctx, s0);
     Tensor xl = Tensor::empty(ctx, {batch, count}, DType::u32), yl = Tensor::empty(ctx, {batch, count}, DType::u32);
     CHECK_THROWS_WITH_AS(detail::record_gather_windows(g.commands(), ctx.impl(), tokens, state, too_long, xl, yl),
                          doctest::Contains("no window"), ShapeError);

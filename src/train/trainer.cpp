@@ -62,18 +62,6 @@ DeviceDataset DeviceDataset::upload(Context& ctx, std::span<const uint8_t> pixel
 
 namespace {
 
-Tensor new_state(Context& ctx, const detail::TrainState& s) {
-    Tensor t = Tensor::empty(ctx, {detail::kTrainStateWords}, DType::u32);
-    t.upload_bytes(std::as_bytes(std::span(&s, 1)));
-    return t;
-}
-
-detail::TrainState read_state(const Tensor& t) {
-    detail::TrainState s{};
-    t.download_bytes(std::as_writable_bytes(std::span(&s, 1)));
-    return s;
-}
-
 Tensor identity_order(Context& ctx, int64_t count) {
     std::vector<uint32_t> order(static_cast<std::size_t>(count));
     std::iota(order.begin(), order.end(), 0u);
@@ -201,6 +189,7 @@ void Trainer::Impl::record_step() {
     std::vector<Value> sum;
     std::vector<int> ids;
     const bool tokens = train.is_tokens();
+    const auto seed = uint32_t(opt.seed ^ (opt.seed >> 32));  // the device draws' (augmentation, windows)
     for (int micro = 0; micro < k; ++micro) {
         // Images: x [b, features] normalised, labels [b]. Tokens: windows [b, block] and their next
         // tokens; the loss averages over every position of the global batch.
@@ -238,8 +227,7 @@ void Trainer::Impl::record_step() {
         for (int micro = 0; micro < k; ++micro) {
             if (tokens) {  // rows of the global batch: the same windows whatever the split
                 const detail::WindowParams wp{uint32_t(b), uint32_t(train.features),
-                                              uint32_t(rank * local_batch + micro * b),
-                                              uint32_t(opt.seed ^ (opt.seed >> 32))};
+                                              uint32_t(rank * local_batch + micro * b), seed};
                 detail::record_gather_windows(cl, impl, train.tokens, state, wp, xs[std::size_t(micro)],
                                               label_sets[std::size_t(micro)]);
                 continue;
@@ -255,7 +243,7 @@ void Trainer::Impl::record_step() {
                                           uint32_t(opt.augment.cols),
                                           opt.augment.shift,
                                           opt.augment.flip ? 1u : 0u,
-                                          uint32_t(opt.seed ^ (opt.seed >> 32))};
+                                          seed};
             detail::record_gather(cl, impl, train, order, state, gp, xs[std::size_t(micro)],
                                   label_sets[std::size_t(micro)]);
         }
@@ -423,7 +411,7 @@ Trainer::Trainer(Context& ctx, Sequential& model, const DeviceDataset& train, Tr
     LossScaleOptions ls = options.loss_scale;
     if (options.precision == Precision::fp32 && ls.mode == LossScaleMode::dynamic) ls.mode = LossScaleMode::none;
     m.opt.loss_scale = ls;
-    m.state = new_state(ctx, detail::initial_state(ls));
+    m.state = detail::state_tensor(ctx, detail::initial_state(ls));
     m.order = identity_order(ctx, train.count);
     if (m.comm) {
         m.check_ranks_agree_on_setup();
@@ -471,7 +459,7 @@ void Trainer::wait() { impl_->wait_all(); }
 Metrics Trainer::metrics(bool reset) {
     Impl& m = *impl_;
     m.wait_all();
-    detail::TrainState s = read_state(m.state);
+    detail::TrainState s = detail::read_state(m.state);
     if (const std::string fault = numerical_fault(s, m.opt); !fault.empty()) throw NumericalError(fault);
     Metrics out{s.loss_sum, s.correct, s.seen, s.scale, s.skipped, s.consecutive_skips, s.step, s.optimizer_step};
     if (m.comm) {
@@ -502,7 +490,7 @@ Metrics Trainer::evaluate(const DeviceDataset& data) {
         m.eval_full = {};
         m.eval_rest = {};
         m.eval_data = data;
-        m.eval_state = new_state(m.ctx, detail::initial_state({LossScaleMode::none}));
+        m.eval_state = detail::state_tensor(m.ctx, detail::initial_state({LossScaleMode::none}));
         m.eval_order = identity_order(m.ctx, data.count);
         const auto full = uint32_t(data.count / batch);
         m.eval_full = m.record_eval(m.eval_data, batch, full, 0);
@@ -514,7 +502,7 @@ Metrics Trainer::evaluate(const DeviceDataset& data) {
     for (uint32_t i = 0; i < m.eval_full.batches; ++i) m.eval_full.program->run();
     if (m.eval_full.program) m.eval_full.program->wait();
     if (m.eval_rest.program) m.eval_rest.program->run_and_wait();
-    const detail::TrainState s = read_state(m.eval_state);
+    const detail::TrainState s = detail::read_state(m.eval_state);
     return {s.loss_sum, s.correct, s.seen, 1.0f, 0, 0, 0, 0};
 }
 
@@ -539,7 +527,7 @@ void Trainer::check_replicas() {
 
 TrainingState Trainer::training_state() {
     impl_->wait_all();
-    const detail::TrainState s = read_state(impl_->state);
+    const detail::TrainState s = detail::read_state(impl_->state);
     if (s.faults & detail::kFaultWeights) throw NumericalError(numerical_fault(s, impl_->opt));
     return {s.scale, s.growth_tracker, s.step, s.optimizer_step, s.skipped};
 }

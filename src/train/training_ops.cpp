@@ -27,6 +27,18 @@ TrainState initial_state(const LossScaleOptions& o) {
     return s;
 }
 
+Tensor state_tensor(Context& ctx, const TrainState& s) {
+    Tensor t = Tensor::empty(ctx, {kTrainStateWords}, DType::u32);
+    t.upload_bytes(std::as_bytes(std::span(&s, 1)));
+    return t;
+}
+
+TrainState read_state(const Tensor& t) {
+    TrainState s{};
+    t.download_bytes(std::as_writable_bytes(std::span(&s, 1)));
+    return s;
+}
+
 void record_gather(CommandList& cl, ContextImpl& ctx, const DeviceDataset& data, const Tensor& order, Tensor& state,
                    const GatherParams& params, Tensor& x, Tensor& labels) {
     check_state(state);

@@ -43,5 +43,8 @@ void record_scale_update(CommandList& cl, ContextImpl& ctx, const LossScaleOptio
 
 // The initial TrainState for these options.
 TrainState initial_state(const LossScaleOptions& o);
+// A state tensor holding s, and the state a tensor holds (each a host round trip).
+Tensor state_tensor(Context& ctx, const TrainState& s);
+TrainState read_state(const Tensor& t);
 
 } // namespace vkhalf::detail
