@@ -68,6 +68,9 @@ struct DeviceCaps {
     // DeviceOptions::gemm_kernel and VKHALF_GEMM_KERNEL per Context), and why.
     GemmKernel gemm_f16 = GemmKernel::tiled, gemm_f32 = GemmKernel::tiled;
     std::string gemm_policy;
+    // Row reductions (LayerNorm) with one invocation per row instead of a workgroup per row: CPU
+    // devices, where a workgroup barrier is costly (DeviceOptions::rows_per_invocation overrides).
+    bool rows_per_invocation = false;
 
     std::vector<std::string> quirks_applied;  // one line per quirk or override, with its reason
 
@@ -87,6 +90,8 @@ struct DeviceOptions {
     // the device-type policy; VKHALF_GEMM_KERNEL=regblock|tiled|coopmat does the same. A kernel
     // the device cannot run is an UnsupportedError when the Context is created.
     std::optional<GemmKernel> gemm_kernel;
+    // DeviceCaps::rows_per_invocation instead of the device-type policy (tests run both forms).
+    std::optional<bool> rows_per_invocation;
     std::optional<uint32_t> max_shared_memory;
     std::optional<uint64_t> max_storage_buffer_range;
     std::optional<uint32_t> max_workgroup_count;  // per dimension

@@ -33,7 +33,13 @@ LnPush check_ln(const char* op, const Tensor& x, const Tensor& gamma, const Tens
 }
 
 const Pipeline& ln_pipeline(ContextImpl& ctx, Variant v, uint32_t mode, uint32_t wg) {
-    return ctx.pipelines->get({module_name("layer_norm", v), 8, sizeof(LnPush), wg, {{1, mode}}});
+    const bool per_invocation = mode != 2 && ctx.caps.rows_per_invocation;
+    return ctx.pipelines->get({module_name("layer_norm", v), 8, sizeof(LnPush), wg, {{1, mode}, {2, per_invocation}}});
+}
+
+// Workgroups for the row passes: one per row, or one invocation per row.
+uint64_t row_groups(const ContextImpl& ctx, uint32_t rows, uint32_t wg) {
+    return ctx.caps.rows_per_invocation ? ceil_div(uint64_t(rows), wg) : rows;
 }
 
 } // namespace
@@ -51,7 +57,7 @@ void record_layer_norm(CommandList& cl, ContextImpl& ctx, const Tensor& x, const
     // shader, so they count as writes (the barrier tracking then agrees with the validation layer).
     const BufferAccess b[] = {read(x),    write(y),     read(x),           read(gamma),
                               read(beta), write(stats), read_write(gamma), read_write(beta)};
-    cl.dispatch(ln_pipeline(ctx, v, 0, wg), b, &push, sizeof(push), push.rows, "layer_norm");
+    cl.dispatch(ln_pipeline(ctx, v, 0, wg), b, &push, sizeof(push), row_groups(ctx, push.rows, wg), "layer_norm");
 }
 
 void record_layer_norm_backward(CommandList& cl, ContextImpl& ctx, const Tensor& dy, const Tensor& x,
@@ -68,7 +74,7 @@ void record_layer_norm_backward(CommandList& cl, ContextImpl& ctx, const Tensor&
     const uint32_t wg = workgroup_size(ctx.caps);
     const BufferAccess rows[] = {read(x),     write(dx),          read(dy),          read(gamma),
                                  read(gamma), read_write(stats),  read_write(dgamma), read_write(dbeta)};
-    cl.dispatch(ln_pipeline(ctx, v, 1, wg), rows, &push, sizeof(push), push.rows, "layer_norm.dx");
+    cl.dispatch(ln_pipeline(ctx, v, 1, wg), rows, &push, sizeof(push), row_groups(ctx, push.rows, wg), "layer_norm.dx");
     const BufferAccess cols[] = {read(x),     read_write(dx), read(dy), read(gamma),
                                  read(gamma), read_write(stats), write(dgamma), write(dbeta)};
     cl.dispatch(ln_pipeline(ctx, v, 2, wg), cols, &push, sizeof(push), ceil_div(push.d, wg), "layer_norm.dparams");
