@@ -65,6 +65,7 @@ struct OpAttributes {
     Conv2dParams conv;                      // conv2d
     Pool2dParams pool;                      // avg_pool2d, max_pool2d
     float eps = 1e-5f;                      // layer_norm
+    int64_t heads = 1;                      // causal_attention
 };
 
 class Builder {
@@ -133,6 +134,11 @@ public:
     // batched GEMMs, a scale and the softmax (causal: position i attends to positions <= i). The
     // T x T scores are an intermediate of the step.
     Value scaled_dot_product_attention(Value q, Value k, Value v, bool causal = false);
+    // Causal self-attention over GPT-2's packed projection qkv [n, T, 3C] (q, k, v side by side,
+    // `heads` heads of C / heads channels each) -> [n, T, C], heads side by side: the composed
+    // form's result without its head permutes, in one fused kernel (shaders/attention.comp) that
+    // keeps no T x T matrix; the backward recomputes the probabilities. Head size even, <= 256.
+    Value causal_self_attention(Value qkv, int64_t heads);
     // Rows of table [vocab, dim] at u32 indices of any shape: [indices..., dim]
     // (torch.nn.functional.embedding). The table's gradient sums dy's rows per index in fp32, in
     // token order; a weight tied to an output layer sums both uses.
@@ -158,7 +164,7 @@ public:
     // Any forward op of the registry by its name, for bindings (the C API): "matmul" (a third
     // operand is a bias per column), "add", "mul", "div", "scale", "relu", "activation", "reshape",
     // "conv2d" (optional bias), "avg_pool2d", "max_pool2d", "layer_norm", "mse_loss", "embedding"
-    // (table, u32 indices). Ops that
+    // (table, u32 indices), "causal_attention" (qkv; attrs.heads). Ops that
     // need device state (batch_norm2d, dropout, softmax_cross_entropy) have their own methods.
     Value apply(std::string_view op, std::span<const Value> inputs, const OpAttributes& attrs = {});
 

@@ -303,12 +303,18 @@ private:
 
 // ---- a decoder-only transformer (GPT-2's layout, nanoGPT's parameter names) ----------------
 
+// How attention runs: fused, one kernel over the packed projection with no T x T matrix
+// (Builder::causal_self_attention; needs an even head size, else the composed form runs); or
+// composed of batched GEMMs and the causal softmax, with the heads permuted out and back
+// (Builder::scaled_dot_product_attention). The same function; docs/gpt.md has the figures.
+enum class AttentionImpl : uint8_t { fused, composed };
+
 // Causal multi-head self-attention over x [batch, T, embd]: c_attn (embd -> 3 embd: q, k, v), heads
-// of embd / heads, softmax(q k^T / sqrt(d)) v with position i attending to positions <= i
-// (Builder::scaled_dot_product_attention), c_proj (embd -> embd).
+// of embd / heads, softmax(q k^T / sqrt(d)) v with position i attending to positions <= i, c_proj
+// (embd -> embd).
 class CausalSelfAttention : public Module {
 public:
-    CausalSelfAttention(int64_t embd, int64_t heads);
+    CausalSelfAttention(int64_t embd, int64_t heads, AttentionImpl impl = AttentionImpl::fused);
     void register_parameters(ParameterSet& params, const std::string& prefix) override;
     void init_parameters(ParameterSet& params, std::mt19937_64& rng) override;
     Value forward(ModelBuilder& mb, Value x) override;
@@ -317,6 +323,7 @@ public:
 
 private:
     int64_t embd_, heads_;
+    AttentionImpl impl_;
     Linear c_attn_, c_proj_;
 };
 
@@ -324,7 +331,7 @@ private:
 // with GELU's tanh form (GPT-2's).
 class TransformerBlock : public Module {
 public:
-    TransformerBlock(int64_t embd, int64_t heads);
+    TransformerBlock(int64_t embd, int64_t heads, AttentionImpl impl = AttentionImpl::fused);
     void register_parameters(ParameterSet& params, const std::string& prefix) override;
     void init_parameters(ParameterSet& params, std::mt19937_64& rng) override;
     Value forward(ModelBuilder& mb, Value x) override;
@@ -340,6 +347,7 @@ private:
 
 struct GPTConfig {
     int64_t vocab = 65, block = 128, layers = 4, heads = 4, embd = 128;
+    AttentionImpl attention = AttentionImpl::fused;
 };
 
 // tokens [batch, T] (u32, T <= block) -> logits [batch, T, vocab]: token plus learned position

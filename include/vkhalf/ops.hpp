@@ -74,6 +74,15 @@ void softmax(Context& ctx, const Tensor& x, Tensor& y, SoftmaxKind kind = Softma
 void softmax_backward(Context& ctx, const Tensor& y, const Tensor& dy, Tensor& dx,
                       SoftmaxKind kind = SoftmaxKind::softmax, OpOptions opt = {});
 
+// Causal self-attention fused into one kernel (online softmax, fp32 accumulators, no T x T
+// matrix in memory), over GPT-2's packed projection: qkv [n, T, 3C] holds q, k and v side by side,
+// each split into `heads` heads of C / heads (even, at most 256) channels; y [n, T, C] holds the
+// heads side by side, and lse (f32, n * heads * T elements) each row's log-sum-exp of the scaled
+// scores, which the backward needs. The backward writes the whole dqkv (same shape as qkv).
+void causal_attention(Context& ctx, const Tensor& qkv, int64_t heads, Tensor& y, Tensor& lse, OpOptions opt = {});
+void causal_attention_backward(Context& ctx, const Tensor& dy, const Tensor& qkv, const Tensor& y, const Tensor& lse,
+                               int64_t heads, Tensor& dqkv, OpOptions opt = {});
+
 // y [indices..., D] = rows of table [V, D] (torch.nn.functional.embedding) at u32 indices; an
 // index >= V gives a row of zeros. The backward sums dy's rows into dtable [V, D] per index, in
 // fp32 and in token order (deterministic), overwriting dtable.

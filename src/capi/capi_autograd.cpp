@@ -53,6 +53,7 @@ OpAttributes attributes(const vkh_op_attrs* a) {
         throw InvalidArgument("attrs.pool: window and stride must be at least 1, padding not negative");
     o.pool = {p.kh, p.kw, p.stride_h, p.stride_w, p.pad_h, p.pad_w};
     o.eps = a->eps;
+    o.heads = a->heads;
     return o;
 }
 
@@ -100,6 +101,7 @@ void vkh_op_attrs_init(vkh_op_attrs* attrs) {
     vkh_conv2d_params_init(&attrs->conv);
     attrs->pool = {2, 2, 2, 2, 0, 0};
     attrs->eps = 1e-5f;
+    attrs->heads = 1;
 }
 
 vkh_status vkh_builder_op(vkh_builder b, const char* op, const vkh_value* inputs, int32_t count,

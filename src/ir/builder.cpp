@@ -172,6 +172,12 @@ Value Builder::scaled_dot_product_attention(Value q, Value k, Value v, bool caus
     return matmul(softmax(scores, causal), v);
 }
 
+Value Builder::causal_self_attention(Value qkv, int64_t heads) {
+    Attrs at;
+    at.heads = heads;
+    return {ir_.get(), ir_->add_node(OpKind::causal_attention, {operand(qkv, "causal_self_attention")}, at)};
+}
+
 Value Builder::embedding(Value table, Value indices) {
     return {ir_.get(), ir_->add_node(OpKind::embedding, {operand(table, "embedding"), operand(indices, "embedding")},
                                      {})};
@@ -394,7 +400,7 @@ Value Builder::apply(std::string_view op, std::span<const Value> inputs, const O
                                              OpKind::scale,      OpKind::relu,       OpKind::activation,
                                              OpKind::reshape,    OpKind::conv2d,     OpKind::avg_pool2d,
                                              OpKind::max_pool2d, OpKind::layer_norm, OpKind::mse_loss,
-                                             OpKind::embedding};
+                                             OpKind::embedding,  OpKind::causal_attention};
     for (OpKind k : kApplicable) {
         if (op != detail::op_def(k).name) continue;
         const std::size_t arity = k == OpKind::layer_norm ? 3
@@ -416,7 +422,7 @@ Value Builder::apply(std::string_view op, std::span<const Value> inputs, const O
     }
     throw Error("Builder::apply: no op '" + std::string(op) +
                 "' (matmul, add, mul, div, scale, relu, activation, reshape, conv2d, avg_pool2d, max_pool2d, layer_norm, "
-                "mse_loss)");
+                "mse_loss, embedding, causal_attention)");
 }
 
 std::string Builder::to_string() const {

@@ -51,6 +51,8 @@ enum class OpKind : uint8_t {
     embedding_backward,  // dtable: dy's rows summed per index (fp32, token order)
     softmax,             // over the last axis; attrs.softmax: plain, causal (scores [.., T, T]) or log
     softmax_backward,    // dx from the forward's output y and dy
+    causal_attention,           // y [n, T, C] from qkv [n, T, 3C] (attrs.heads), and lse (aux, f32)
+    causal_attention_backward,  // dqkv from dy, qkv, y and lse; delta (aux, f32 scratch)
     count
 };
 

@@ -267,6 +267,36 @@ std::vector<int> vjp_softmax(GraphIR& ir, const Node& n, int dy, const std::vect
     return {emit(ir, OpKind::softmax_backward, {n.output, dy}, n.attrs)};
 }
 
+// ---- fused causal self-attention over a packed qkv projection ----------------------------
+
+ValueInfo infer_causal_attention(const GraphIR& ir, Node& n) {
+    const bool backward = n.kind == OpKind::causal_attention_backward;
+    const ValueInfo& qkv = operand(ir, n, backward ? 1 : 0);
+    require_float(n, qkv, "qkv");
+    const int64_t h = n.attrs.heads;
+    if (qkv.shape.size() != 3 || qkv.shape[2] % 3 != 0 || h < 1 || (qkv.shape[2] / 3) % h != 0)
+        throw ShapeError("causal_attention: qkv must be [batch, T, 3 C] with C a multiple of " + std::to_string(h) +
+                         " heads, got " + to_string(qkv.shape));
+    if ((qkv.shape[2] / 3 / h) % 2 != 0)
+        throw UnsupportedError("causal_attention: the fused kernel needs an even head size, got " +
+                               std::to_string(qkv.shape[2] / 3 / h) + " (use scaled_dot_product_attention)");
+    if (backward) {
+        require_same_dtype(n, qkv, operand(ir, n, 0));
+        return info(qkv.shape, qkv.dtype);
+    }
+    return info({qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3}, qkv.dtype);
+}
+
+// lse (forward) or delta (backward): one fp32 per row of every head.
+std::vector<ValueInfo> aux_causal_attention(const GraphIR& ir, const Node& n) {
+    const Shape& s = operand(ir, n, n.kind == OpKind::causal_attention_backward ? 1 : 0).shape;
+    return {info({s[0] * n.attrs.heads * s[1]}, DType::f32)};
+}
+
+std::vector<int> vjp_causal_attention(GraphIR& ir, const Node& n, int dy, const std::vector<bool>&) {
+    return {emit(ir, OpKind::causal_attention_backward, {dy, n.inputs[0], n.output, n.aux.at(0)}, n.attrs)};
+}
+
 // ---- embedding: y [indices..., D] = table [V, D] at u32 indices ---------------------------
 
 ValueInfo infer_embedding(const GraphIR& ir, Node& n) {
@@ -768,6 +798,16 @@ const std::array<OpDef, std::size_t(OpKind::count)> kOps = [] {
     set(OpKind::softmax_backward,
         {"softmax_backward", infer_softmax, nullptr, nullptr, [](const LowerArgs& x) {
              record_softmax(x.cl, x.ctx.impl(), x.node.attrs.softmax, true, x.in[0], &x.in[1], x.out, no_options());
+         }});
+    set(OpKind::causal_attention,
+        {"causal_attention", infer_causal_attention, aux_causal_attention, vjp_causal_attention,
+         [](const LowerArgs& x) {
+             record_causal_attention(x.cl, x.ctx.impl(), x.in[0], x.node.attrs.heads, x.out, x.aux[0], no_options());
+         }});
+    set(OpKind::causal_attention_backward,
+        {"causal_attention_backward", infer_causal_attention, aux_causal_attention, nullptr, [](const LowerArgs& x) {
+             record_causal_attention_backward(x.cl, x.ctx.impl(), x.in[0], x.in[1], x.in[2], x.in[3],
+                                              x.node.attrs.heads, x.out, x.aux[0], no_options());
          }});
     set(OpKind::embedding_backward,
         {"embedding_backward", infer_from_attrs, nullptr, nullptr, [](const LowerArgs& x) {

@@ -1,5 +1,5 @@
-// A decoder-only transformer from the graph's ops: attention composed of batched GEMMs and the
-// causal softmax, pre-LayerNorm blocks, a tied output head. Every backward is derived.
+// A decoder-only transformer from the graph's ops: fused (or composed) causal attention,
+// pre-LayerNorm blocks, a tied output head. Every backward is derived.
 #include <cmath>
 
 #include "vkhalf/error.hpp"
@@ -22,8 +22,8 @@ void zero_init(ParameterSet& params, int id, int64_t n) {
 
 } // namespace
 
-CausalSelfAttention::CausalSelfAttention(int64_t embd, int64_t heads)
-    : embd_(embd), heads_(heads), c_attn_(embd, 3 * embd), c_proj_(embd, embd) {
+CausalSelfAttention::CausalSelfAttention(int64_t embd, int64_t heads, AttentionImpl impl)
+    : embd_(embd), heads_(heads), impl_(impl), c_attn_(embd, 3 * embd), c_proj_(embd, embd) {
     if (heads < 1 || embd % heads != 0)
         throw ShapeError("CausalSelfAttention: " + std::to_string(heads) + " heads do not divide " +
                          std::to_string(embd) + " channels");
@@ -47,6 +47,7 @@ Value CausalSelfAttention::forward(ModelBuilder& mb, Value x) {
                          std::to_string(embd_) + "]");
     const int64_t n = s[0], t = s[1], d = embd_ / heads_;
     const Value qkv = c_attn_.forward(mb, x);  // [n, T, 3 embd]
+    if (impl_ == AttentionImpl::fused && d % 2 == 0) return c_proj_.forward(mb, b.causal_self_attention(qkv, heads_));
     // One of q, k, v as [n heads, T, d]: its third of the channels, heads moved ahead of positions.
     auto heads = [&](int64_t part) {
         const Value p = b.reshape(b.slice(qkv, 2, part * embd_, embd_), {n, t, heads_, d});
@@ -57,8 +58,8 @@ Value CausalSelfAttention::forward(ModelBuilder& mb, Value x) {
     return c_proj_.forward(mb, merged);
 }
 
-TransformerBlock::TransformerBlock(int64_t embd, int64_t heads)
-    : ln_1_(embd), ln_2_(embd), attn_(embd, heads), c_fc_(embd, 4 * embd), c_proj_(4 * embd, embd) {}
+TransformerBlock::TransformerBlock(int64_t embd, int64_t heads, AttentionImpl impl)
+    : ln_1_(embd), ln_2_(embd), attn_(embd, heads, impl), c_fc_(embd, 4 * embd), c_proj_(4 * embd, embd) {}
 
 void TransformerBlock::register_parameters(ParameterSet& params, const std::string& prefix) {
     ln_1_.register_parameters(params, prefix + "ln_1.");
@@ -88,7 +89,7 @@ GPT::GPT(GPTConfig config)
     if (config.layers < 1 || config.block < 1)
         throw ShapeError("GPT: needs at least one layer and a block of at least one token");
     for (int64_t i = 0; i < config.layers; ++i)
-        blocks_.push_back(std::make_unique<TransformerBlock>(config.embd, config.heads));
+        blocks_.push_back(std::make_unique<TransformerBlock>(config.embd, config.heads, config.attention));
 }
 
 void GPT::register_parameters(ParameterSet& params, const std::string& prefix) {

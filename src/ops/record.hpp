@@ -38,6 +38,15 @@ void record_strided_gather(CommandList& cl, ContextImpl& ctx, const Tensor& x, T
 void record_softmax(CommandList& cl, ContextImpl& ctx, SoftmaxKind kind, bool backward, const Tensor& x_or_y,
                     const Tensor* dy, Tensor& out, const OpOptions& opt);
 
+// Fused causal self-attention (shaders/attention.comp): qkv [n, T, 3C] -> y [n, T, C] and the
+// per-row log-sum-exp lse (f32, n * heads * T); the backward writes all of dqkv, with delta (f32,
+// like lse) as its scratch.
+void record_causal_attention(CommandList& cl, ContextImpl& ctx, const Tensor& qkv, int64_t heads, Tensor& y,
+                             Tensor& lse, const OpOptions& opt);
+void record_causal_attention_backward(CommandList& cl, ContextImpl& ctx, const Tensor& dy, const Tensor& qkv,
+                                      const Tensor& y, const Tensor& lse, int64_t heads, Tensor& dqkv, Tensor& delta,
+                                      const OpOptions& opt);
+
 // y [indices..., D] = rows of table [V, D] at u32 indices; the gradient sums dy's rows into
 // dtable per index in fp32, deterministically (shaders/embedding.comp).
 void record_embedding(CommandList& cl, ContextImpl& ctx, const Tensor& table, const Tensor& indices, Tensor& y,

@@ -1,0 +1,117 @@
+// Host side of shaders/attention.comp: fused causal self-attention over a packed q/k/v
+// projection, forward and backward, with no T x T matrix in memory.
+#include <cmath>
+#include <limits>
+
+#include "ops/record.hpp"
+#include "vkhalf/error.hpp"
+
+namespace vkhalf::detail {
+
+namespace {
+
+struct AttentionPush {
+    uint32_t batch, heads, T;
+    float scale;
+};
+
+// The head dimension is a specialization constant sizing per-invocation fp32 arrays; even, so
+// every invocation stores whole pairs (the packed tier).
+constexpr int64_t kMaxHeadDim = 256;
+
+AttentionPush check_attention(const char* op, const Tensor& qkv, int64_t heads) {
+    check_defined(op, qkv, "qkv");
+    const Shape& s = qkv.shape();
+    if (s.size() != 3 || s[2] % 3 != 0 || heads < 1 || (s[2] / 3) % heads != 0)
+        throw ShapeError(std::string(op) + ": qkv must be [batch, T, 3 C] with C a multiple of " +
+                         std::to_string(heads) + " heads, got " + to_string(s));
+    const int64_t d = s[2] / 3 / heads;
+    if (d % 2 != 0 || d > kMaxHeadDim)
+        throw UnsupportedError(std::string(op) + ": the fused kernel needs an even head dimension of at most " +
+                               std::to_string(kMaxHeadDim) + ", got " + std::to_string(d) +
+                               " (the composed form, Builder::scaled_dot_product_attention, has no such limit)");
+    if (qkv.dtype() != DType::f32 && qkv.dtype() != DType::f16)
+        throw DTypeError(std::string(op) + ": qkv must be f32 or f16, got " + std::string(to_string(qkv.dtype())));
+    if (qkv.numel() > std::numeric_limits<int32_t>::max()) throw LimitError(std::string(op) + ": more than 2^31 elements");
+    return {uint32_t(s[0]), uint32_t(heads), uint32_t(s[1]), float(1.0 / std::sqrt(double(d)))};
+}
+
+void check_f32(const char* op, const Tensor& t, const char* name, int64_t n) {
+    check_defined(op, t, name);
+    if (t.dtype() != DType::f32 || t.numel() != n)
+        throw ShapeError(std::string(op) + ": " + name + " must be f32 with " + std::to_string(n) + " elements, got " +
+                         std::string(to_string(t.dtype())) + " " + to_string(t.shape()));
+}
+
+void check_y(const char* op, const Tensor& qkv, const Tensor& y, const char* name) {
+    check_defined(op, y, name);
+    check_same_dtype(op, qkv, y);
+    const Shape want{qkv.shape()[0], qkv.shape()[1], qkv.shape()[2] / 3};
+    if (y.shape() != want)
+        throw ShapeError(std::string(op) + ": " + name + " must be " + to_string(want) + ", got " + to_string(y.shape()));
+}
+
+const Pipeline& attention_pipeline(ContextImpl& ctx, Variant v, uint32_t mode, uint32_t head_dim, uint32_t wg) {
+    return ctx.pipelines->get({module_name("attention", v), 8, sizeof(AttentionPush), wg, {{1, mode}, {2, head_dim}}});
+}
+
+} // namespace
+
+void record_causal_attention(CommandList& cl, ContextImpl& ctx, const Tensor& qkv, int64_t heads, Tensor& y,
+                             Tensor& lse, const OpOptions& opt) {
+    const char* op = "causal_attention";
+    const AttentionPush push = check_attention(op, qkv, heads);
+    check_y(op, qkv, y, "y");
+    const int64_t rows = int64_t(push.batch) * push.heads * push.T;
+    check_f32(op, lse, "lse", rows);
+    const Variant v = resolve_variant(op, ctx.caps, qkv.dtype(), opt);
+    const uint32_t wg = workgroup_size(ctx.caps), d = uint32_t(qkv.shape()[2] / 3 / heads);
+    // Bindings 1-3 and 6-7 belong to the backward: stand-ins; the writable ones count as writes.
+    const BufferAccess b[] = {read(qkv), read(qkv), read(qkv), read(lse), write(y), write(lse), write(lse), write(y)};
+    cl.dispatch(attention_pipeline(ctx, v, 0, d, wg), b, &push, sizeof(push), ceil_div(uint64_t(rows), wg), op);
+}
+
+void record_causal_attention_backward(CommandList& cl, ContextImpl& ctx, const Tensor& dy, const Tensor& qkv,
+                                      const Tensor& y, const Tensor& lse, int64_t heads, Tensor& dqkv, Tensor& delta,
+                                      const OpOptions& opt) {
+    const char* op = "causal_attention_backward";
+    const AttentionPush push = check_attention(op, qkv, heads);
+    check_y(op, qkv, y, "y");
+    check_y(op, qkv, dy, "dy");
+    check_defined(op, dqkv, "dqkv");
+    check_same_dtype(op, qkv, dqkv);
+    check_same_shape(op, qkv, dqkv);
+    const int64_t rows = int64_t(push.batch) * push.heads * push.T;
+    check_f32(op, lse, "lse", rows);
+    check_f32(op, delta, "delta", rows);
+    const Variant v = resolve_variant(op, ctx.caps, qkv.dtype(), opt);
+    const uint32_t wg = workgroup_size(ctx.caps), d = uint32_t(qkv.shape()[2] / 3 / heads);
+    // Bindings 4-5 belong to the forward: stand-ins that the backward writes anyway.
+    const BufferAccess b[] = {read(qkv),    read(y),           read(dy),     read(lse),
+                              write(dqkv),  read_write(delta), read_write(delta), write(dqkv)};
+    // dq (and delta) first; dk and dv read delta, and write the other two thirds of dqkv.
+    cl.dispatch(attention_pipeline(ctx, v, 1, d, wg), b, &push, sizeof(push), ceil_div(uint64_t(rows), wg),
+                "causal_attention.dq");
+    cl.dispatch(attention_pipeline(ctx, v, 2, d, wg), b, &push, sizeof(push), ceil_div(uint64_t(rows), wg),
+                "causal_attention.dkv");
+}
+
+} // namespace vkhalf::detail
+
+namespace vkhalf {
+
+void causal_attention(Context& ctx, const Tensor& qkv, int64_t heads, Tensor& y, Tensor& lse, OpOptions opt) {
+    detail::CommandList cl(ctx.impl());
+    detail::record_causal_attention(cl, ctx.impl(), qkv, heads, y, lse, opt);
+    cl.submit_and_wait();
+}
+
+void causal_attention_backward(Context& ctx, const Tensor& dy, const Tensor& qkv, const Tensor& y, const Tensor& lse,
+                               int64_t heads, Tensor& dqkv, OpOptions opt) {
+    Tensor delta = lse.defined() ? Tensor::empty(ctx, lse.shape(), DType::f32) : Tensor();
+    detail::CommandList cl(ctx.impl());
+    detail::record_causal_attention_backward(cl, ctx.impl(), dy, qkv, y, lse, heads, dqkv, delta, opt);
+    cl.submit_and_wait();
+}
+
+} // namespace vkhalf
