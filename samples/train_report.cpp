@@ -31,8 +31,6 @@ std::string epoch_line(const EpochRecord& r) {
     return line;
 }
 
-namespace {
-
 void write_file(const std::string& path, const std::string& text) {
     const std::string tmp = path + ".tmp";
     {
@@ -43,8 +41,6 @@ void write_file(const std::string& path, const std::string& text) {
     }
     if (std::rename(tmp.c_str(), path.c_str()) != 0) throw vkhalf::IoError(path + ": cannot rename " + tmp);
 }
-
-} // namespace
 
 void write_metrics_csv(const std::string& path, const std::vector<EpochRecord>& epochs,
                        const std::vector<StepRecord>& steps) {
@@ -61,54 +57,63 @@ void write_metrics_csv(const std::string& path, const std::vector<EpochRecord>& 
     write_file(path, s.str());
 }
 
-void write_plot_svg(const std::string& path, const std::string& title, const std::vector<EpochRecord>& epochs) {
-    constexpr double kW = 900, kH = 380, kPanelW = 390, kPanelH = 280, kTop = 60, kLeft[2] = {60, 510};
+void write_curves_svg(const std::string& path, const std::string& title, const std::string& x_label,
+                      const std::vector<PlotPanel>& panels) {
+    constexpr double kPanelW = 390, kPanelH = 280, kTop = 60, kGap = 120, kMargin = 60;
+    const double width = kMargin + double(panels.size()) * (kPanelW + kGap) - kGap + 60, height = 380;
     std::ostringstream s;
-    s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << kW << "\" height=\"" << kH
+    s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
       << "\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      << "<text x=\"" << kW / 2 << "\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">" << title << "</text>\n";
-    const int n = int(epochs.size());
-    struct Series {
-        const char* name;
-        const char* color;
-        double EpochRecord::*field;
-    };
-    const Series loss[] = {{"train loss", "#1f77b4", &EpochRecord::train_loss}, {"test loss", "#d62728", &EpochRecord::test_loss}};
-    const Series acc[] = {{"train accuracy", "#1f77b4", &EpochRecord::train_accuracy},
-                          {"test accuracy", "#d62728", &EpochRecord::test_accuracy}};
-    for (int panel = 0; panel < 2; ++panel) {
-        const Series* series = panel == 0 ? loss : acc;
-        double lo = 1e300, hi = -1e300;
-        for (const auto& e : epochs)
-            for (int k = 0; k < 2; ++k) lo = std::min(lo, e.*series[k].field), hi = std::max(hi, e.*series[k].field);
-        if (n == 0) lo = 0, hi = 1;
+      << "<text x=\"" << width / 2 << "\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">" << title << "</text>\n";
+    for (std::size_t panel = 0; panel < panels.size(); ++panel) {
+        const PlotPanel& p = panels[panel];
+        double lo = 1e300, hi = -1e300, xlo = 1e300, xhi = -1e300;
+        for (const PlotCurve& c : p.curves)
+            for (const auto& [x, y] : c.points)
+                lo = std::min(lo, y), hi = std::max(hi, y), xlo = std::min(xlo, x), xhi = std::max(xhi, x);
+        if (lo > hi) lo = 0, hi = 1, xlo = 0, xhi = 1;
         if (hi - lo < 1e-9) hi = lo + 1e-3;
+        if (xhi - xlo < 1e-9) xlo -= 0.5, xhi += 0.5;
         const double pad = (hi - lo) * 0.08;
         lo -= pad, hi += pad;
-        const double x0 = kLeft[panel], y0 = kTop;
-        auto px = [&](double i) { return x0 + (n > 1 ? i / (n - 1) : 0.5) * kPanelW; };
+        const double x0 = kMargin + double(panel) * (kPanelW + kGap), y0 = kTop;
+        auto px = [&](double x) { return x0 + (x - xlo) / (xhi - xlo) * kPanelW; };
         auto py = [&](double v) { return y0 + kPanelH - (v - lo) / (hi - lo) * kPanelH; };
         s << "<rect x=\"" << x0 << "\" y=\"" << y0 << "\" width=\"" << kPanelW << "\" height=\"" << kPanelH
           << "\" fill=\"none\" stroke=\"#888\"/>\n";
-        s << "<text x=\"" << x0 + kPanelW / 2 << "\" y=\"" << y0 - 10 << "\" text-anchor=\"middle\">"
-          << (panel == 0 ? "loss" : "accuracy") << "</text>\n";
-        for (int t = 0; t <= 4; ++t) {  // y ticks
-            const double v = lo + (hi - lo) * t / 4;
+        s << "<text x=\"" << x0 + kPanelW / 2 << "\" y=\"" << y0 - 10 << "\" text-anchor=\"middle\">" << p.name
+          << "</text>\n";
+        for (int t = 0; t <= 4; ++t) {  // ticks: five on each axis
+            const double v = lo + (hi - lo) * t / 4, x = xlo + (xhi - xlo) * t / 4;
             s << "<text x=\"" << x0 - 6 << "\" y=\"" << py(v) + 4 << "\" text-anchor=\"end\" font-size=\"10\">"
               << std::round(v * 1000) / 1000 << "</text>\n";
+            s << "<text x=\"" << px(x) << "\" y=\"" << y0 + kPanelH + 16 << "\" text-anchor=\"middle\" font-size=\"10\">"
+              << std::round(x * 100) / 100 << "</text>\n";
         }
-        for (int i = 0; i < n; ++i)  // x ticks: epochs
-            s << "<text x=\"" << px(i) << "\" y=\"" << y0 + kPanelH + 16 << "\" text-anchor=\"middle\" font-size=\"10\">"
-              << epochs[std::size_t(i)].epoch << "</text>\n";
-        for (int k = 0; k < 2; ++k) {
-            s << "<polyline fill=\"none\" stroke-width=\"2\" stroke=\"" << series[k].color << "\" points=\"";
-            for (int i = 0; i < n; ++i) s << px(i) << ',' << py(epochs[std::size_t(i)].*series[k].field) << ' ';
+        for (std::size_t k = 0; k < p.curves.size(); ++k) {
+            const PlotCurve& c = p.curves[k];
+            s << "<polyline fill=\"none\" stroke-width=\"2\" stroke=\"" << c.color << "\" points=\"";
+            for (const auto& [x, y] : c.points) s << px(x) << ',' << py(y) << ' ';
             s << "\"/>\n";
-            s << "<text x=\"" << x0 + 8 << "\" y=\"" << y0 + 16 + 14 * k << "\" fill=\"" << series[k].color << "\">"
-              << series[k].name << "</text>\n";
+            s << "<text x=\"" << x0 + 8 << "\" y=\"" << y0 + 16 + 14 * double(k) << "\" fill=\"" << c.color << "\">"
+              << c.name << "</text>\n";
         }
-        s << "<text x=\"" << x0 + kPanelW / 2 << "\" y=\"" << y0 + kPanelH + 32 << "\" text-anchor=\"middle\">epoch</text>\n";
+        s << "<text x=\"" << x0 + kPanelW / 2 << "\" y=\"" << y0 + kPanelH + 32 << "\" text-anchor=\"middle\">" << x_label
+          << "</text>\n";
     }
     s << "</svg>\n";
     write_file(path, s.str());
+}
+
+void write_plot_svg(const std::string& path, const std::string& title, const std::vector<EpochRecord>& epochs) {
+    auto curve = [&](const char* name, const char* color, double EpochRecord::*field) {
+        PlotCurve c{name, color, {}};
+        for (const auto& e : epochs) c.points.emplace_back(double(e.epoch), e.*field);
+        return c;
+    };
+    write_curves_svg(path, title, "epoch",
+                     {{"loss", {curve("train loss", "#1f77b4", &EpochRecord::train_loss),
+                                curve("test loss", "#d62728", &EpochRecord::test_loss)}},
+                      {"accuracy", {curve("train accuracy", "#1f77b4", &EpochRecord::train_accuracy),
+                                    curve("test accuracy", "#d62728", &EpochRecord::test_accuracy)}}});
 }

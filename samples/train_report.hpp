@@ -2,6 +2,7 @@
 // What vkhalf-train shows and writes: the progress bar, epoch lines, the metrics CSV, the SVG plot.
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 struct EpochRecord {
@@ -27,6 +28,20 @@ std::string epoch_line(const EpochRecord& r);
 // CSV with a header; one row per epoch ("epoch") and per logged step interval ("step").
 void write_metrics_csv(const std::string& path, const std::vector<EpochRecord>& epochs,
                        const std::vector<StepRecord>& steps);
+
+// Curves in panels side by side, each panel scaled to its own data, as plain SVG.
+struct PlotCurve {
+    std::string name, color;
+    std::vector<std::pair<double, double>> points;  // (x, y)
+};
+struct PlotPanel {
+    std::string name;
+    std::vector<PlotCurve> curves;
+};
+void write_curves_svg(const std::string& path, const std::string& title, const std::string& x_label,
+                      const std::vector<PlotPanel>& panels);
+// Atomically (a temporary file renamed over path); IoError on failure.
+void write_file(const std::string& path, const std::string& text);
 
 // Two panels (loss, accuracy) against epochs, train and test, drawn as plain SVG.
 void write_plot_svg(const std::string& path, const std::string& title, const std::vector<EpochRecord>& epochs);

