@@ -78,7 +78,8 @@ void print_device(const vkhalf::DeviceInfo& d) {
     std::printf("  gemm              f32: %s | f16: %s\n", kernel_text(c.gemm_f32, DType::f32).c_str(),
                 kernel_text(c.gemm_f16, DType::f16).c_str());
     std::printf("  gemm policy       %s\n", c.gemm_policy.c_str());
-    std::printf("  row reductions    %s\n", c.rows_per_invocation ? "one invocation per row (CPU device)" : "one workgroup per row");
+    std::printf("  barrier-free      %s\n", c.barrier_free_kernels ? "yes: LayerNorm rows per invocation, attention unstaged (CPU device)"
+                                                           : "no: LayerNorm rows per workgroup, attention tiles in shared memory");
 }
 } // namespace
 

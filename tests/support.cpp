@@ -19,7 +19,7 @@ vkhalf::DeviceOptions small_device_options() {
     o.max_workgroup_count = 64;
     o.force_staging = true;
     o.staging_buffer_bytes = 64 * 1024;
-    o.rows_per_invocation = false;  // a workgroup per row, as on GPUs (the full device: the policy's)
+    o.barrier_free_kernels = false;  // the shared-memory forms, as on GPUs (the full device: the policy's)
     return o;
 }
 

@@ -29,30 +29,38 @@ std::size_t count_bad(const std::vector<float>& got, const std::vector<double>& 
 TEST_SUITE("attention") {
 
 TEST_CASE("fused causal attention, forward and backward, matches fp64 in every tier") {
-    // Odd T and a ragged batch x heads x T, so no row count is a multiple of the workgroup.
-    const int n = 2, T = 19, heads = 3, d = 8, C = heads * d;
-    for (auto& dev : test::devices())
-        for (DType dt : {DType::f32, DType::f16})
-            for (Variant v : test::variants(*dev.ctx, dt)) {
-                CAPTURE(dev.label);
-                CAPTURE(to_string(v));
-                const bool f16 = dt == DType::f16;
-                const auto qkv = test::random_values(n * T * 3 * C, -2, 2, 71, f16);
-                const auto dy = test::random_values(n * T * C, -1, 1, 72, f16);
-                Tensor tqkv = Tensor::from_floats(*dev.ctx, {n, T, 3 * C}, dt, qkv);
-                Tensor ty = Tensor::empty(*dev.ctx, {n, T, C}, dt), lse = Tensor::empty(*dev.ctx, {n * heads * T}, DType::f32);
-                causal_attention(*dev.ctx, tqkv, heads, ty, lse, {v});
-                const auto want = ref::causal_attention(widen(qkv), n, T, heads, d);
-                // fp16: the output's rounding (2^-11) over values below 2 in magnitude.
-                CHECK(count_bad(ty.to_floats(), want, f16 ? 2e-3 : 1e-5, "y") == 0);
-                Tensor tdy = Tensor::from_floats(*dev.ctx, {n, T, C}, dt, dy);
-                Tensor tdq = Tensor::empty(*dev.ctx, {n, T, 3 * C}, dt);
-                causal_attention_backward(*dev.ctx, tdy, tqkv, ty, lse, heads, tdq, {v});
-                const auto gwant = ref::causal_attention_backward(widen(qkv), widen(dy), n, T, heads, d);
-                // The backward reads the stored y (fp16-rounded) for delta = dy . y.
-                CHECK(count_bad(tdq.to_floats(), gwant, f16 ? 1e-2 : 1e-4, "dqkv") == 0);
-                test::check_validation(*dev.ctx);
-            }
+    // Odd T and a ragged batch x heads x T, so no row count is a multiple of the workgroup; then
+    // T = 300 with heads of 64: two workgroups per head and shared-memory tiles of 16 rows, so the
+    // tiles' edges, the causal cut inside a tile and the backward's query tiles all run.
+    struct Case {
+        int n, T, heads, d;
+    };
+    for (const Case k : {Case{2, 19, 3, 8}, Case{1, 300, 1, 64}})
+        for (auto& dev : test::devices())
+            for (DType dt : {DType::f32, DType::f16})
+                for (Variant v : test::variants(*dev.ctx, dt)) {
+                    const int n = k.n, T = k.T, heads = k.heads, d = k.d, C = heads * d;
+                    CAPTURE(T);
+                    CAPTURE(dev.label);
+                    CAPTURE(to_string(v));
+                    const bool f16 = dt == DType::f16;
+                    const auto qkv = test::random_values(n * T * 3 * C, -2, 2, 71, f16);
+                    const auto dy = test::random_values(n * T * C, -1, 1, 72, f16);
+                    Tensor tqkv = Tensor::from_floats(*dev.ctx, {n, T, 3 * C}, dt, qkv);
+                    Tensor ty = Tensor::empty(*dev.ctx, {n, T, C}, dt);
+                    Tensor lse = Tensor::empty(*dev.ctx, {n * heads * T}, DType::f32);
+                    causal_attention(*dev.ctx, tqkv, heads, ty, lse, {v});
+                    const auto want = ref::causal_attention(widen(qkv), n, T, heads, d);
+                    // fp16: the output's rounding (2^-11) over values below 2 in magnitude.
+                    CHECK(count_bad(ty.to_floats(), want, f16 ? 2e-3 : 1e-5, "y") == 0);
+                    Tensor tdy = Tensor::from_floats(*dev.ctx, {n, T, C}, dt, dy);
+                    Tensor tdq = Tensor::empty(*dev.ctx, {n, T, 3 * C}, dt);
+                    causal_attention_backward(*dev.ctx, tdy, tqkv, ty, lse, heads, tdq, {v});
+                    const auto gwant = ref::causal_attention_backward(widen(qkv), widen(dy), n, T, heads, d);
+                    // The backward reads the stored y (fp16-rounded) for delta = dy . y.
+                    CHECK(count_bad(tdq.to_floats(), gwant, f16 ? 1e-2 : 1e-4, "dqkv") == 0);
+                    test::check_validation(*dev.ctx);
+                }
 }
 
 TEST_CASE("the fp64 attention backward matches central finite differences") {

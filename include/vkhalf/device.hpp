@@ -68,9 +68,11 @@ struct DeviceCaps {
     // DeviceOptions::gemm_kernel and VKHALF_GEMM_KERNEL per Context), and why.
     GemmKernel gemm_f16 = GemmKernel::tiled, gemm_f32 = GemmKernel::tiled;
     std::string gemm_policy;
-    // Row reductions (LayerNorm) with one invocation per row instead of a workgroup per row: CPU
-    // devices, where a workgroup barrier is costly (DeviceOptions::rows_per_invocation overrides).
-    bool rows_per_invocation = false;
+    // Kernels that have a form without shared memory and workgroup barriers run it (LayerNorm: one
+    // invocation per row, not a workgroup; attention: keys read from memory, not staged in
+    // tiles): CPU devices, where a barrier switches between the invocations one core runs and
+    // costs more than it saves (DeviceOptions::barrier_free_kernels overrides).
+    bool barrier_free_kernels = false;
 
     std::vector<std::string> quirks_applied;  // one line per quirk or override, with its reason
 
@@ -90,8 +92,8 @@ struct DeviceOptions {
     // the device-type policy; VKHALF_GEMM_KERNEL=regblock|tiled|coopmat does the same. A kernel
     // the device cannot run is an UnsupportedError when the Context is created.
     std::optional<GemmKernel> gemm_kernel;
-    // DeviceCaps::rows_per_invocation instead of the device-type policy (tests run both forms).
-    std::optional<bool> rows_per_invocation;
+    // DeviceCaps::barrier_free_kernels instead of the device-type policy (tests run both forms).
+    std::optional<bool> barrier_free_kernels;
     std::optional<uint32_t> max_shared_memory;
     std::optional<uint64_t> max_storage_buffer_range;
     std::optional<uint32_t> max_workgroup_count;  // per dimension

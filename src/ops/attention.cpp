@@ -1,5 +1,7 @@
 // Host side of shaders/attention.comp: fused causal self-attention over a packed q/k/v
 // projection, forward and backward, with no T x T matrix in memory.
+#include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 
@@ -11,7 +13,7 @@ namespace vkhalf::detail {
 namespace {
 
 struct AttentionPush {
-    uint32_t batch, heads, T;
+    uint32_t batch, heads, T, groups_per_head;
     float scale;
 };
 
@@ -33,7 +35,7 @@ AttentionPush check_attention(const char* op, const Tensor& qkv, int64_t heads) 
     if (qkv.dtype() != DType::f32 && qkv.dtype() != DType::f16)
         throw DTypeError(std::string(op) + ": qkv must be f32 or f16, got " + std::string(to_string(qkv.dtype())));
     if (qkv.numel() > std::numeric_limits<int32_t>::max()) throw LimitError(std::string(op) + ": more than 2^31 elements");
-    return {uint32_t(s[0]), uint32_t(heads), uint32_t(s[1]), float(1.0 / std::sqrt(double(d)))};
+    return {uint32_t(s[0]), uint32_t(heads), uint32_t(s[1]), 0, float(1.0 / std::sqrt(double(d)))};
 }
 
 void check_f32(const char* op, const Tensor& t, const char* name, int64_t n) {
@@ -51,8 +53,29 @@ void check_y(const char* op, const Tensor& qkv, const Tensor& y, const char* nam
         throw ShapeError(std::string(op) + ": " + name + " must be " + to_string(want) + ", got " + to_string(y.shape()));
 }
 
-const Pipeline& attention_pipeline(ContextImpl& ctx, Variant v, uint32_t mode, uint32_t head_dim, uint32_t wg) {
-    return ctx.pipelines->get({module_name("attention", v), 8, sizeof(AttentionPush), wg, {{1, mode}, {2, head_dim}}});
+// How a pass runs: workgroups of consecutive positions of one (batch, head), no larger than T
+// needs, and the rows per staged tile that fit the shared memory (at most 16 KiB: two rows of
+// head_dim floats, an lse and a delta per row); CPU devices stage nothing (barrier_free_kernels).
+struct AttentionLaunch {
+    uint32_t wg, tile, groups;
+    bool staged;
+};
+
+AttentionLaunch launch(const ContextImpl& ctx, AttentionPush& push, uint32_t head_dim) {
+    AttentionLaunch l;
+    l.wg = workgroup_size(ctx.caps, std::bit_ceil(std::clamp<uint32_t>(push.T, 8, 256)));
+    const uint32_t budget = std::min<uint32_t>(ctx.caps.max_shared_memory, 16384);
+    l.staged = !ctx.caps.barrier_free_kernels;
+    l.tile = l.staged ? std::min(l.wg, std::bit_floor(std::max<uint32_t>(1, budget / (8 * head_dim + 8)))) : 1;
+    push.groups_per_head = uint32_t(ceil_div(push.T, l.wg));
+    l.groups = push.batch * push.heads * push.groups_per_head;
+    return l;
+}
+
+const Pipeline& attention_pipeline(ContextImpl& ctx, Variant v, uint32_t mode, uint32_t head_dim,
+                                   const AttentionLaunch& l) {
+    return ctx.pipelines->get(
+        {module_name("attention", v), 8, sizeof(AttentionPush), l.wg, {{1, mode}, {2, head_dim}, {3, l.tile}, {4, l.staged}}});
 }
 
 } // namespace
@@ -60,22 +83,23 @@ const Pipeline& attention_pipeline(ContextImpl& ctx, Variant v, uint32_t mode, u
 void record_causal_attention(CommandList& cl, ContextImpl& ctx, const Tensor& qkv, int64_t heads, Tensor& y,
                              Tensor& lse, const OpOptions& opt) {
     const char* op = "causal_attention";
-    const AttentionPush push = check_attention(op, qkv, heads);
+    AttentionPush push = check_attention(op, qkv, heads);
     check_y(op, qkv, y, "y");
     const int64_t rows = int64_t(push.batch) * push.heads * push.T;
     check_f32(op, lse, "lse", rows);
     const Variant v = resolve_variant(op, ctx.caps, qkv.dtype(), opt);
-    const uint32_t wg = workgroup_size(ctx.caps), d = uint32_t(qkv.shape()[2] / 3 / heads);
+    const auto d = uint32_t(qkv.shape()[2] / 3 / heads);
+    const AttentionLaunch l = launch(ctx, push, d);
     // Bindings 1-3 and 6-7 belong to the backward: stand-ins; the writable ones count as writes.
     const BufferAccess b[] = {read(qkv), read(qkv), read(qkv), read(lse), write(y), write(lse), write(lse), write(y)};
-    cl.dispatch(attention_pipeline(ctx, v, 0, d, wg), b, &push, sizeof(push), ceil_div(uint64_t(rows), wg), op);
+    cl.dispatch(attention_pipeline(ctx, v, 0, d, l), b, &push, sizeof(push), l.groups, op);
 }
 
 void record_causal_attention_backward(CommandList& cl, ContextImpl& ctx, const Tensor& dy, const Tensor& qkv,
                                       const Tensor& y, const Tensor& lse, int64_t heads, Tensor& dqkv, Tensor& delta,
                                       const OpOptions& opt) {
     const char* op = "causal_attention_backward";
-    const AttentionPush push = check_attention(op, qkv, heads);
+    AttentionPush push = check_attention(op, qkv, heads);
     check_y(op, qkv, y, "y");
     check_y(op, qkv, dy, "dy");
     check_defined(op, dqkv, "dqkv");
@@ -85,15 +109,14 @@ void record_causal_attention_backward(CommandList& cl, ContextImpl& ctx, const T
     check_f32(op, lse, "lse", rows);
     check_f32(op, delta, "delta", rows);
     const Variant v = resolve_variant(op, ctx.caps, qkv.dtype(), opt);
-    const uint32_t wg = workgroup_size(ctx.caps), d = uint32_t(qkv.shape()[2] / 3 / heads);
+    const auto d = uint32_t(qkv.shape()[2] / 3 / heads);
+    const AttentionLaunch l = launch(ctx, push, d);
     // Bindings 4-5 belong to the forward: stand-ins that the backward writes anyway.
     const BufferAccess b[] = {read(qkv),    read(y),           read(dy),     read(lse),
                               write(dqkv),  read_write(delta), read_write(delta), write(dqkv)};
     // dq (and delta) first; dk and dv read delta, and write the other two thirds of dqkv.
-    cl.dispatch(attention_pipeline(ctx, v, 1, d, wg), b, &push, sizeof(push), ceil_div(uint64_t(rows), wg),
-                "causal_attention.dq");
-    cl.dispatch(attention_pipeline(ctx, v, 2, d, wg), b, &push, sizeof(push), ceil_div(uint64_t(rows), wg),
-                "causal_attention.dkv");
+    cl.dispatch(attention_pipeline(ctx, v, 1, d, l), b, &push, sizeof(push), l.groups, "causal_attention.dq");
+    cl.dispatch(attention_pipeline(ctx, v, 2, d, l), b, &push, sizeof(push), l.groups, "causal_attention.dkv");
 }
 
 } // namespace vkhalf::detail

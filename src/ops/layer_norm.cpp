@@ -33,13 +33,13 @@ LnPush check_ln(const char* op, const Tensor& x, const Tensor& gamma, const Tens
 }
 
 const Pipeline& ln_pipeline(ContextImpl& ctx, Variant v, uint32_t mode, uint32_t wg) {
-    const bool per_invocation = mode != 2 && ctx.caps.rows_per_invocation;
+    const bool per_invocation = mode != 2 && ctx.caps.barrier_free_kernels;
     return ctx.pipelines->get({module_name("layer_norm", v), 8, sizeof(LnPush), wg, {{1, mode}, {2, per_invocation}}});
 }
 
 // Workgroups for the row passes: one per row, or one invocation per row.
 uint64_t row_groups(const ContextImpl& ctx, uint32_t rows, uint32_t wg) {
-    return ctx.caps.rows_per_invocation ? ceil_div(uint64_t(rows), wg) : rows;
+    return ctx.caps.barrier_free_kernels ? ceil_div(uint64_t(rows), wg) : rows;
 }
 
 } // namespace

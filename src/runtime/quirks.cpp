@@ -139,7 +139,7 @@ void apply_capability_gates(DeviceCaps& caps, const DeviceOptions& options) {
     if (caps.coopmat_extension && !caps.supports(Variant::coopmat) && caps.coopmat_off_reason.empty())
         caps.coopmat_off_reason = "needs 16-bit storage and shaderFloat16, which are off";
     choose_gemm_policy(caps, options.gemm_kernel);
-    caps.rows_per_invocation = options.rows_per_invocation.value_or(caps.is_cpu);
+    caps.barrier_free_kernels = options.barrier_free_kernels.value_or(caps.is_cpu);
 }
 
 } // namespace vkhalf::detail
