@@ -17,6 +17,11 @@
    --compare-steps steps, the three validation losses at the end, and tokens/s on both sides;
    then loads vkhalf's final fp32 checkpoint into the torch model (strict=True) and evaluates it.
 
+--torch-only trains only the PyTorch side (vkhalf's initialisation scheme drawn by torch, the same
+windows and schedule) and
+reports its tokens/s and validation loss: on a GPU with --device cuda, and --amp for autocast fp16
+with a GradScaler (scripts/gpu-check.sh compares vkhalf-gpt on the same GPU with it).
+
 Pass criteria (exit status 1 otherwise): vkhalf fp32's loss within --loss-tolerance (relative,
 default 1%) of torch's at every compared step; vkhalf fp16's final validation loss within 0.05 of
 torch's and within 0.02 of vkhalf fp32's; torch's validation loss with vkhalf's final weights within
@@ -26,6 +31,7 @@ machine-readable:
             val_torch_with_vkhalf_weights=D tokens_per_s_vkhalf_fp16=E tokens_per_s_vkhalf_fp32=F tokens_per_s_torch=G
 """
 import argparse
+import contextlib
 import csv
 import json
 import math
@@ -111,7 +117,8 @@ def window_starts(seed, step, first, rows, count, block):  # shaders/gather_wind
 
 
 def windows(stream, starts, block):
-    idx = torch.tensor(starts, dtype=torch.long)[:, None] + torch.arange(block)[None, :]
+    idx = torch.tensor(starts, dtype=torch.long, device=stream.device)[:, None] + \
+        torch.arange(block, device=stream.device)[None, :]
     return stream[idx], stream[idx + 1]
 
 
@@ -128,7 +135,7 @@ class Attention(nn.Module):
         heads = lambda t: t.view(B, T, self.H, C // self.H).transpose(1, 2)
         q, k, v = heads(q), heads(k), heads(v)  # Debian 12's torch 1.13 has no scaled_dot_product_attention
         scores = (q @ k.transpose(-2, -1)) / math.sqrt(C // self.H)
-        mask = torch.ones(T, T, dtype=torch.bool).triu(1)
+        mask = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
         y = torch.softmax(scores.masked_fill(mask, float("-inf")), dim=-1) @ v
         return self.c_proj(y.transpose(1, 2).reshape(B, T, C))
 
@@ -165,7 +172,7 @@ class GPT(nn.Module):  # include/vkhalf/nn.hpp's GPT: nanoGPT's names, the head 
 
     def forward(self, idx):
         t = self.transformer
-        x = t.wte(idx) + t.wpe(torch.arange(idx.shape[1]))
+        x = t.wte(idx) + t.wpe(torch.arange(idx.shape[1], device=idx.device))
         for block in t.h:
             x = block(x)
         return t.ln_f(x) @ t.wte.weight.T
@@ -212,11 +219,14 @@ def main():
     for name, default in [("layers", 4), ("heads", 4), ("embd", 128), ("block", 128), ("batch", 16), ("steps", 500),
                           ("warmup", 50), ("eval-every", 100), ("eval-windows", 256), ("seed", 0)]:
         p.add_argument("--" + name, type=int, default=default)
-    for name, default in [("lr", 1e-3), ("min-lr", 1e-4), ("weight-decay", 0.1), ("beta2", 0.99), ("clip-norm", 1.0)]:
+    for name, default in [("lr", 6e-3), ("min-lr", 6e-4), ("weight-decay", 0.1), ("beta2", 0.99), ("clip-norm", 1.0)]:
         p.add_argument("--" + name, type=float, default=default)
     p.add_argument("--compare-steps", type=int, default=200, help="steps whose fp32 losses must agree")
     p.add_argument("--loss-tolerance", type=float, default=0.01)
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--torch-only", action="store_true", help="train only torch (no vkhalf-gpt, no comparison)")
+    p.add_argument("--device", default="cpu", help="torch's device (cuda: a GPU)")
+    p.add_argument("--amp", action="store_true", help="torch autocast fp16 with a GradScaler (CUDA)")
     a = p.parse_args()
     os.makedirs(a.workdir, exist_ok=True)
     torch.set_num_threads(a.threads)
@@ -226,24 +236,43 @@ def main():
     for name in ["layers", "heads", "embd", "block", "batch", "steps", "warmup", "eval_every", "eval_windows", "seed",
                  "lr", "min_lr", "weight_decay", "beta2", "clip_norm"]:
         common += ["--" + name.replace("_", "-"), str(getattr(a, name))]
-    r32, _ = run_vkhalf(common + ["--precision", "fp32", "--loss-scale", "none", "--save-init", init,
-                                  "--checkpoint", final32, "--metrics", m32])
-    r16, _ = run_vkhalf(common + ["--precision", "fp16", "--init-from", init, "--metrics", m16])
+    if not a.torch_only:
+        r32, _ = run_vkhalf(common + ["--precision", "fp32", "--loss-scale", "none", "--save-init", init,
+                                      "--checkpoint", final32, "--metrics", m32])
+        r16, _ = run_vkhalf(common + ["--precision", "fp16", "--init-from", init, "--metrics", m16])
 
     corpus = load_corpus(a.data)
-    weights, meta = read_safetensors(init)
     fingerprint = "%d bytes, fnv1a64 %016x" % (len(corpus), fnv1a64(corpus))
     vocab = bytes(sorted(set(corpus)))
-    if meta.get("vkhalf.corpus") != fingerprint or meta.get("vkhalf.vocab", "").encode("latin-1") != vocab:
-        sys.exit("the corpus read here (%s) is not the one vkhalf trained on (%s)" % (fingerprint, meta.get("vkhalf.corpus")))
+    if not a.torch_only:
+        weights, meta = read_safetensors(init)
+        if meta.get("vkhalf.corpus") != fingerprint or meta.get("vkhalf.vocab", "").encode("latin-1") != vocab:
+            sys.exit("the corpus read here (%s) is not the one vkhalf trained on (%s)"
+                     % (fingerprint, meta.get("vkhalf.corpus")))
     lookup = torch.zeros(256, dtype=torch.long)
     lookup[torch.tensor(list(vocab))] = torch.arange(len(vocab))
     tokens = lookup[torch.tensor(list(corpus))]
     split = len(tokens) * 9 // 10
     train, val = tokens[:split], tokens[split:]
 
+    dev = torch.device(a.device)
     model = nn.Sequential(GPT(len(vocab), a.block, a.layers, a.heads, a.embd))
-    model.load_state_dict(state_dict_of(weights), strict=True)
+    if not a.torch_only:
+        model.load_state_dict(state_dict_of(weights), strict=True)
+    else:  # vkhalf's (nanoGPT's) scheme: N(0, 0.02), residual projections N(0, 0.02 / sqrt(2 layers))
+        torch.manual_seed(a.seed)
+        for name, p_ in model.named_parameters():
+            if name.endswith("bias"):
+                nn.init.zeros_(p_)
+            elif ".ln_" in name:
+                nn.init.ones_(p_)
+            else:
+                std = 0.02 / math.sqrt(2 * a.layers) if name.endswith("c_proj.weight") else 0.02
+                nn.init.normal_(p_, 0.0, std)
+    model.to(dev)
+    train, val = train.to(dev), val.to(dev)
+    scaler = torch.cuda.amp.GradScaler(enabled=a.amp)
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.float16)) if a.amp else contextlib.nullcontext
     decay = [p_ for p_ in model.parameters() if p_.dim() >= 2]
     no_decay = [p_ for p_ in model.parameters() if p_.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay},
@@ -267,7 +296,9 @@ def main():
             plan.append((full, full * eval_batch, eval_count - full * eval_batch))
         for step, first, rows in plan:
             x, y = windows(val, window_starts(eval_seed, step, first, rows, len(val), a.block), a.block)
-            total += F.cross_entropy(m(x).flatten(0, 1).double(), y.flatten(), reduction="sum").item()
+            with autocast():
+                logits = m(x)
+            total += F.cross_entropy(logits.flatten(0, 1).double(), y.flatten(), reduction="sum").item()
             seen += y.numel()
         return total / seen
 
@@ -277,18 +308,26 @@ def main():
         x, y = windows(train, window_starts(seed32, s, 0, a.batch, len(train), a.block), a.block)
         for g in opt.param_groups:
             g["lr"] = lr_at(s)
-        loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+        with autocast():
+            loss = F.cross_entropy(model(x).flatten(0, 1).float(), y.flatten())
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler.scale(loss).backward()
         if a.clip_norm > 0:
+            scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(model.parameters(), a.clip_norm)
-        opt.step()
+        scaler.step(opt)
+        scaler.update()
+        losses.append(loss.item())  # waits for the step (as vkhalf's per-step loss does)
         seconds += time.perf_counter() - t0
-        losses.append(loss.item())
         if (a.eval_every > 0 and (s + 1) % a.eval_every == 0) or s + 1 == a.steps:
             vals[s + 1] = evaluate(model)
             print("torch step %5d  train loss %.4f  val loss %.4f" % (s + 1, losses[-1], vals[s + 1]), flush=True)
     torch_tps = a.steps * a.batch * a.block / seconds
+    if a.torch_only:
+        name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "CPU, %d threads" % a.threads
+        print("result: bench=torch-gpt-only device=\"%s\" precision=%s steps=%d val_loss=%.4f tokens_per_s=%.0f"
+              % (name, "amp-fp16" if a.amp else "fp32", a.steps, vals[a.steps], torch_tps))
+        return 0
 
     rows32 = [r for r in read_metrics(m32) if r["train_loss"]]
     compare = min(a.compare_steps, a.steps)
@@ -309,6 +348,7 @@ def main():
     trained, _ = read_safetensors(final32)
     check = nn.Sequential(GPT(len(vocab), a.block, a.layers, a.heads, a.embd))
     check.load_state_dict(state_dict_of(trained), strict=True)
+    check.to(dev)
     vw = evaluate(check)
     print("validation loss at step %d: vkhalf fp16 %.4f, vkhalf fp32 %.4f, torch fp32 %.4f; torch with vkhalf's "
           "final fp32 weights %.4f" % (final, v16, v32, vt, vw))

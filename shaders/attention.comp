@@ -17,27 +17,31 @@
 // or queries in MODE 2). STAGED (GPUs): in tiles of TILE rows staged in shared memory as fp32, so
 // each row is read from memory once per workgroup instead of once per invocation. Not STAGED (CPU
 // devices, where shared memory and barriers cost more than they save: on lavapipe the staged
-// form took 1.6x as long): straight from memory, no barrier. Every sum is fp32 in every tier. Each invocation writes its own HEAD_DIM (even) elements as pairs, so the packed
+// form took 1.6x as long): straight from memory, no barrier, four elements per load where the
+// head size allows (VEC4). Every sum is fp32 in every tier. Each invocation writes its own HEAD_DIM (even) elements as pairs, so the packed
 // tier never shares a uint between invocations.
 layout(constant_id = 1) const uint MODE = 0;
 layout(constant_id = 2) const uint HEAD_DIM = 64;
 layout(constant_id = 3) const uint TILE = 32;  // rows per staged tile (the host fits it to shared memory)
 layout(constant_id = 4) const bool STAGED = true;
+layout(constant_id = 5) const bool VEC4 = false;  // not STAGED and HEAD_DIM % 4 == 0: rows as vec4 loads
 
 layout(binding = 0) readonly buffer QKV_ { sfp QKV[]; };
-layout(binding = 1) readonly buffer O_ { sfp O[]; };          // backward: the forward's y
+layout(binding = 1) buffer Y_ { sfp Y[]; };                   // forward: written; backward: read
 layout(binding = 2) readonly buffer DY_ { sfp DY[]; };        // backward
-layout(binding = 3) readonly buffer LseIn_ { float lse_in[]; };   // backward
-layout(binding = 4) writeonly buffer Y_ { sfp Y[]; };         // forward
-layout(binding = 5) writeonly buffer LseOut_ { float lse_out[]; };  // forward
-layout(binding = 6) buffer Delta_ { float delta[]; };         // backward: MODE 1 writes, MODE 2 reads
-layout(binding = 7) writeonly buffer DQKV_ { sfp DQKV[]; };   // backward
+layout(binding = 3) buffer Lse_ { float lse[]; };             // forward: written; backward: read
+layout(binding = 4) buffer Delta_ { float delta[]; };         // backward: MODE 1 writes, MODE 2 reads
+layout(binding = 5) writeonly buffer DQKV_ { sfp DQKV[]; };   // backward
+layout(binding = 6) readonly buffer QKV4_ { sfp4 QKV4[]; };   // qkv again, four elements at a time
+layout(binding = 7) readonly buffer DY4_ { sfp4 DY4[]; };     // dy again (backward)
 // groups_per_head: workgroups along T for one (batch, head).
 layout(push_constant) uniform Push { uint batch, heads, T, groups_per_head; float scale; } pc;
 
 SCALAR_LOAD(QKV)
-SCALAR_LOAD(O)
+SCALAR_LOAD(Y)
 SCALAR_LOAD(DY)
+VEC4_LOAD(QKV4)
+VEC4_LOAD(DY4)
 PAIR_STORE(Y)
 PAIR_STORE(DQKV)
 
@@ -66,7 +70,7 @@ void stage(uint row0, uint first, uint a_off, uint b_off, uint stat) {
     if (MODE == 2u)
         for (uint r = gl_LocalInvocationID.x; r < TILE; r += gl_WorkGroupSize.x) {
             bool live = first + r < pc.T;
-            tile_s[r] = live ? lse_in[stat + first + r] : 0.0;
+            tile_s[r] = live ? lse[stat + first + r] : 0.0;
             tile_d[r] = live ? delta[stat + first + r] : 0.0;
         }
     barrier();
@@ -85,18 +89,54 @@ float b_at(uint row, uint c) {
     return MODE == 2u ? float(DY_load(row + c)) : float(QKV_load(row + c));
 }
 
-float lse_at(uint r) { return STAGED ? tile_s[r] : lse_in[g_stat + g_first + r]; }
+// Elements c .. c + 3 (c a multiple of 4) of a row, from memory: VEC4 only.
+vec4 a4_at(uint row, uint c) { return vec4(QKV4_load4((row + c) >> 2)); }
+vec4 b4_at(uint row, uint c) { return MODE == 2u ? vec4(DY4_load4((row + c) >> 2)) : vec4(QKV4_load4((row + c) >> 2)); }
+vec4 x4(float x[HEAD_DIM], uint c) { return vec4(x[c], x[c + 1u], x[c + 2u], x[c + 3u]); }
+
+// acc[c .. c + HEAD_DIM) += p * row (of a, or of b).
+void axpy_a(inout float acc[HEAD_DIM], float p, uint row) {
+    if (VEC4) {
+        for (uint c = 0u; c < HEAD_DIM; c += 4u) {
+            vec4 r = a4_at(row, c);
+            acc[c] = fma(p, r.x, acc[c]), acc[c + 1u] = fma(p, r.y, acc[c + 1u]);
+            acc[c + 2u] = fma(p, r.z, acc[c + 2u]), acc[c + 3u] = fma(p, r.w, acc[c + 3u]);
+        }
+    } else {
+        for (uint c = 0u; c < HEAD_DIM; ++c) acc[c] = fma(p, a_at(row, c), acc[c]);
+    }
+}
+
+void axpy_b(inout float acc[HEAD_DIM], float p, uint row) {
+    if (VEC4) {
+        for (uint c = 0u; c < HEAD_DIM; c += 4u) {
+            vec4 r = b4_at(row, c);
+            acc[c] = fma(p, r.x, acc[c]), acc[c + 1u] = fma(p, r.y, acc[c + 1u]);
+            acc[c + 2u] = fma(p, r.z, acc[c + 2u]), acc[c + 3u] = fma(p, r.w, acc[c + 3u]);
+        }
+    } else {
+        for (uint c = 0u; c < HEAD_DIM; ++c) acc[c] = fma(p, b_at(row, c), acc[c]);
+    }
+}
+
+float lse_at(uint r) { return STAGED ? tile_s[r] : lse[g_stat + g_first + r]; }
 float delta_at(uint r) { return STAGED ? tile_d[r] : delta[g_stat + g_first + r]; }
 
 float dot_a(float x[HEAD_DIM], uint row) {
     float s = 0.0;
-    for (uint c = 0u; c < HEAD_DIM; ++c) s = fma(x[c], a_at(row, c), s);
+    if (VEC4)
+        for (uint c = 0u; c < HEAD_DIM; c += 4u) s += dot(x4(x, c), a4_at(row, c));
+    else
+        for (uint c = 0u; c < HEAD_DIM; ++c) s = fma(x[c], a_at(row, c), s);
     return s;
 }
 
 float dot_b(float x[HEAD_DIM], uint row) {
     float s = 0.0;
-    for (uint c = 0u; c < HEAD_DIM; ++c) s = fma(x[c], b_at(row, c), s);
+    if (VEC4)
+        for (uint c = 0u; c < HEAD_DIM; c += 4u) s += dot(x4(x, c), b4_at(row, c));
+    else
+        for (uint c = 0u; c < HEAD_DIM; ++c) s = fma(x[c], b_at(row, c), s);
     return s;
 }
 
@@ -137,7 +177,7 @@ void main() {
                 }
                 float p = exp(s - m);
                 l += p;
-                for (uint c = 0u; c < HEAD_DIM; ++c) acc[c] = fma(p, b_at(rb, c), acc[c]);
+                axpy_b(acc, p, rb);
             }
         }
         if (!live) return;
@@ -145,7 +185,7 @@ void main() {
         uint dst = (row0 + t) * C + h * HEAD_DIM;  // even: C and HEAD_DIM are even
         uint n = pc.batch * T * C;
         for (uint c = 0u; c < HEAD_DIM; c += 2u) Y_store2((dst + c) / 2u, n, afp2(acc[c] * inv, acc[c + 1u] * inv));
-        lse_out[stat + t] = m + log(l);
+        lse[stat + t] = m + log(l);
         return;
     }
 
@@ -157,9 +197,9 @@ void main() {
         for (uint c = 0u; c < HEAD_DIM; ++c) {
             q[c] = float(QKV_load((row0 + tr) * stride + q_off + c));
             dy[c] = float(DY_load(yo + c));
-            d = fma(dy[c], float(O_load(yo + c)), d);
+            d = fma(dy[c], float(Y_load(yo + c)), d);
         }
-        float lse = lse_in[stat + tr];
+        float lse = lse[stat + tr];
         for (uint j0 = 0u; j0 <= last_t; j0 += step) {
             stage(row0, j0, k_off, v_off, stat);
             uint stop = min(step, t + 1u - min(j0, t + 1u));
@@ -167,7 +207,7 @@ void main() {
                 uint ra = a_row(r), rb = b_row(r);
                 float p = exp(dot_a(q, ra) * pc.scale - lse);
                 float ds = p * (dot_b(dy, rb) - d);
-                for (uint c = 0u; c < HEAD_DIM; ++c) acc[c] = fma(ds, a_at(ra, c), acc[c]);
+                axpy_a(acc, ds, ra);
             }
         }
         if (!live) return;
@@ -191,10 +231,8 @@ void main() {
             uint ra = a_row(r), rb = b_row(r);
             float p = exp(dot_a(k, ra) * pc.scale - lse_at(r));
             float ds = p * (dot_b(v, rb) - delta_at(r));
-            for (uint c = 0u; c < HEAD_DIM; ++c) {
-                dv[c] = fma(p, b_at(rb, c), dv[c]);
-                acc[c] = fma(ds, a_at(ra, c), acc[c]);
-            }
+            axpy_b(dv, p, rb);
+            axpy_a(acc, ds, ra);
         }
     }
     if (!live) return;

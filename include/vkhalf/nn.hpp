@@ -306,19 +306,19 @@ private:
 // How attention runs: fused, one kernel over the packed projection with no T x T matrix
 // (Builder::causal_self_attention; needs an even head size, else the composed form runs); or
 // composed of batched GEMMs and the causal softmax, with the heads permuted out and back
-// (Builder::scaled_dot_product_attention). The same function. automatic: fused, except on CPU
-// devices for windows of more than 128 positions, where the composed form's register-blocked
-// GEMMs win (lavapipe: fused 5% faster at 128, 25% slower at 256, 33% at 512; docs/gpt.md).
-enum class AttentionImpl : uint8_t { automatic, fused, composed };
-// Whether attention over windows of t positions and heads of head_dim runs fused on this device.
-bool runs_fused(AttentionImpl impl, const DeviceCaps& caps, int64_t t, int64_t head_dim);
+// (Builder::scaled_dot_product_attention). The same function; the fused form is the faster one
+// wherever measured (lavapipe: a GPT step 19% shorter at a window of 128, 10% at 512) and needs
+// far less memory (docs/gpt.md).
+enum class AttentionImpl : uint8_t { fused, composed };
+// Whether attention with heads of head_dim runs fused (an odd head size falls back to composed).
+bool runs_fused(AttentionImpl impl, int64_t head_dim);
 
 // Causal multi-head self-attention over x [batch, T, embd]: c_attn (embd -> 3 embd: q, k, v), heads
 // of embd / heads, softmax(q k^T / sqrt(d)) v with position i attending to positions <= i, c_proj
 // (embd -> embd).
 class CausalSelfAttention : public Module {
 public:
-    CausalSelfAttention(int64_t embd, int64_t heads, AttentionImpl impl = AttentionImpl::automatic);
+    CausalSelfAttention(int64_t embd, int64_t heads, AttentionImpl impl = AttentionImpl::fused);
     void register_parameters(ParameterSet& params, const std::string& prefix) override;
     void init_parameters(ParameterSet& params, std::mt19937_64& rng) override;
     Value forward(ModelBuilder& mb, Value x) override;
@@ -335,7 +335,7 @@ private:
 // with GELU's tanh form (GPT-2's).
 class TransformerBlock : public Module {
 public:
-    TransformerBlock(int64_t embd, int64_t heads, AttentionImpl impl = AttentionImpl::automatic);
+    TransformerBlock(int64_t embd, int64_t heads, AttentionImpl impl = AttentionImpl::fused);
     void register_parameters(ParameterSet& params, const std::string& prefix) override;
     void init_parameters(ParameterSet& params, std::mt19937_64& rng) override;
     Value forward(ModelBuilder& mb, Value x) override;
@@ -351,7 +351,7 @@ private:
 
 struct GPTConfig {
     int64_t vocab = 65, block = 128, layers = 4, heads = 4, embd = 128;
-    AttentionImpl attention = AttentionImpl::automatic;
+    AttentionImpl attention = AttentionImpl::fused;
 };
 
 // tokens [batch, T] (u32, T <= block) -> logits [batch, T, vocab]: token plus learned position

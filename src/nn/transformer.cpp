@@ -22,9 +22,8 @@ void zero_init(ParameterSet& params, int id, int64_t n) {
 
 } // namespace
 
-bool runs_fused(AttentionImpl impl, const DeviceCaps& caps, int64_t t, int64_t head_dim) {
-    if (head_dim % 2 != 0 || impl == AttentionImpl::composed) return false;  // the fused kernel's limit
-    return impl == AttentionImpl::fused || !caps.is_cpu || t <= 128;
+bool runs_fused(AttentionImpl impl, int64_t head_dim) {
+    return impl == AttentionImpl::fused && head_dim % 2 == 0;  // the fused kernel's limit
 }
 
 CausalSelfAttention::CausalSelfAttention(int64_t embd, int64_t heads, AttentionImpl impl)
@@ -52,7 +51,7 @@ Value CausalSelfAttention::forward(ModelBuilder& mb, Value x) {
                          std::to_string(embd_) + "]");
     const int64_t n = s[0], t = s[1], d = embd_ / heads_;
     const Value qkv = c_attn_.forward(mb, x);  // [n, T, 3 embd]
-    if (runs_fused(impl_, b.context().caps(), t, d)) return c_proj_.forward(mb, b.causal_self_attention(qkv, heads_));
+    if (runs_fused(impl_, d)) return c_proj_.forward(mb, b.causal_self_attention(qkv, heads_));
     // One of q, k, v as [n heads, T, d]: its third of the channels, heads moved ahead of positions.
     auto heads = [&](int64_t part) {
         const Value p = b.reshape(b.slice(qkv, 2, part * embd_, embd_), {n, t, heads_, d});

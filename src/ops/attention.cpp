@@ -58,7 +58,7 @@ void check_y(const char* op, const Tensor& qkv, const Tensor& y, const char* nam
 // head_dim floats, an lse and a delta per row); CPU devices stage nothing (barrier_free_kernels).
 struct AttentionLaunch {
     uint32_t wg, tile, groups;
-    bool staged;
+    bool staged, vec4;
 };
 
 AttentionLaunch launch(const ContextImpl& ctx, AttentionPush& push, uint32_t head_dim) {
@@ -66,6 +66,7 @@ AttentionLaunch launch(const ContextImpl& ctx, AttentionPush& push, uint32_t hea
     l.wg = workgroup_size(ctx.caps, std::bit_ceil(std::clamp<uint32_t>(push.T, 8, 256)));
     const uint32_t budget = std::min<uint32_t>(ctx.caps.max_shared_memory, 16384);
     l.staged = !ctx.caps.barrier_free_kernels;
+    l.vec4 = !l.staged && head_dim % 4 == 0;  // rows (and heads) start at multiples of 4 elements
     l.tile = l.staged ? std::min(l.wg, std::bit_floor(std::max<uint32_t>(1, budget / (8 * head_dim + 8)))) : 1;
     push.groups_per_head = uint32_t(ceil_div(push.T, l.wg));
     l.groups = push.batch * push.heads * push.groups_per_head;
@@ -75,7 +76,8 @@ AttentionLaunch launch(const ContextImpl& ctx, AttentionPush& push, uint32_t hea
 const Pipeline& attention_pipeline(ContextImpl& ctx, Variant v, uint32_t mode, uint32_t head_dim,
                                    const AttentionLaunch& l) {
     return ctx.pipelines->get(
-        {module_name("attention", v), 8, sizeof(AttentionPush), l.wg, {{1, mode}, {2, head_dim}, {3, l.tile}, {4, l.staged}}});
+        {module_name("attention", v), 8, sizeof(AttentionPush), l.wg,
+         {{1, mode}, {2, head_dim}, {3, l.tile}, {4, l.staged}, {5, l.vec4}}});
 }
 
 } // namespace
@@ -90,8 +92,8 @@ void record_causal_attention(CommandList& cl, ContextImpl& ctx, const Tensor& qk
     const Variant v = resolve_variant(op, ctx.caps, qkv.dtype(), opt);
     const auto d = uint32_t(qkv.shape()[2] / 3 / heads);
     const AttentionLaunch l = launch(ctx, push, d);
-    // Bindings 1-3 and 6-7 belong to the backward: stand-ins; the writable ones count as writes.
-    const BufferAccess b[] = {read(qkv), read(qkv), read(qkv), read(lse), write(y), write(lse), write(lse), write(y)};
+    // Bindings 2, 4, 5 and 7 belong to the backward: stand-ins; the writable ones count as writes.
+    const BufferAccess b[] = {read(qkv), write(y), read(qkv), write(lse), write(lse), write(y), read(qkv), read(qkv)};
     cl.dispatch(attention_pipeline(ctx, v, 0, d, l), b, &push, sizeof(push), l.groups, op);
 }
 
@@ -111,9 +113,9 @@ void record_causal_attention_backward(CommandList& cl, ContextImpl& ctx, const T
     const Variant v = resolve_variant(op, ctx.caps, qkv.dtype(), opt);
     const auto d = uint32_t(qkv.shape()[2] / 3 / heads);
     const AttentionLaunch l = launch(ctx, push, d);
-    // Bindings 4-5 belong to the forward: stand-ins that the backward writes anyway.
-    const BufferAccess b[] = {read(qkv),    read(y),           read(dy),     read(lse),
-                              write(dqkv),  read_write(delta), read_write(delta), write(dqkv)};
+    // y and lse are the forward's results, read here (their bindings are writable: the forward's).
+    const BufferAccess b[] = {read(qkv),         read_write(y), read(dy),  read_write(lse),
+                              read_write(delta), write(dqkv),   read(qkv), read(dy)};
     // dq (and delta) first; dk and dv read delta, and write the other two thirds of dqkv.
     cl.dispatch(attention_pipeline(ctx, v, 1, d, l), b, &push, sizeof(push), l.groups, "causal_attention.dq");
     cl.dispatch(attention_pipeline(ctx, v, 2, d, l), b, &push, sizeof(push), l.groups, "causal_attention.dkv");

@@ -662,6 +662,54 @@ static void test_embedding(vkh_context ctx) {
     vkh_tensor_free(tt), vkh_tensor_free(ti), vkh_tensor_free(ty), vkh_tensor_free(tdt), vkh_tensor_free(tz);
 }
 
+/* Fused causal attention through the registry's one entry point: qkv [1, 5, 3C], two heads of 2,
+ * against a direct computation here; a head size the kernel cannot take is refused. */
+static void test_attention(vkh_context ctx) {
+    enum { T = 5, H = 2, D = 2, C = H * D };
+    static float qkv[T * 3 * C], y[T * C];
+    unsigned seed = 9;
+    for (int i = 0; i < T * 3 * C; ++i) qkv[i] = uniform(&seed);
+    const int64_t s_qkv[3] = {1, T, 3 * C}, s_y[3] = {1, T, C};
+    vkh_tensor tq = tensor(ctx, 3, s_qkv, VKH_F32, qkv), ty = tensor(ctx, 3, s_y, VKH_F32, NULL);
+    vkh_builder b = NULL;
+    CHECK_OK(vkh_builder_create(ctx, &b));
+    vkh_value x, out;
+    CHECK_OK(vkh_builder_input(b, tq, "qkv", 0, &x));
+    vkh_op_attrs attrs;
+    vkh_op_attrs_init(&attrs);
+    CHECK(attrs.heads == 1);
+    attrs.heads = 3; /* 4 channels in 3 heads */
+    CHECK_STATUS(vkh_builder_op(b, "causal_attention", &x, 1, &attrs, &out), VKH_ERROR_SHAPE);
+    attrs.heads = 4; /* heads of 1 channel: odd */
+    CHECK_STATUS(vkh_builder_op(b, "causal_attention", &x, 1, &attrs, &out), VKH_ERROR_UNSUPPORTED);
+    attrs.heads = H;
+    CHECK_OK(vkh_builder_op(b, "causal_attention", &x, 1, &attrs, &out));
+    vkh_program p = NULL;
+    CHECK_OK(vkh_program_create(b, &out, &ty, 1, &p));
+    CHECK_OK(vkh_program_run(p));
+    CHECK_OK(vkh_program_wait(p));
+    CHECK_OK(vkh_tensor_download_f32(ty, y, T * C));
+    for (int h = 0; h < H; ++h)
+        for (int t = 0; t < T; ++t) {
+            double w[T], m = -1e300, sum = 0;
+            for (int j = 0; j <= t; ++j) {
+                w[j] = 0;
+                for (int c = 0; c < D; ++c) w[j] += qkv[t * 3 * C + h * D + c] * qkv[j * 3 * C + C + h * D + c];
+                w[j] /= sqrt((double)D);
+                m = w[j] > m ? w[j] : m;
+            }
+            for (int j = 0; j <= t; ++j) sum += (w[j] = exp(w[j] - m));
+            for (int c = 0; c < D; ++c) {
+                double want = 0;
+                for (int j = 0; j <= t; ++j) want += w[j] / sum * qkv[j * 3 * C + 2 * C + h * D + c];
+                CHECK(fabs(y[t * C + h * D + c] - want) <= 1e-5 * (1.0 + fabs(want)));
+            }
+        }
+    vkh_program_free(p);
+    vkh_builder_free(b);
+    vkh_tensor_free(tq), vkh_tensor_free(ty);
+}
+
 int main(int argc, char** argv) {
     const char* checkpoint = argc > 1 ? argv[1] : "capi_test.safetensors";
     test_errors_without_device();
@@ -687,6 +735,7 @@ int main(int argc, char** argv) {
     test_training(ctx, checkpoint);
     test_autograd(ctx);
     test_embedding(ctx);
+    test_attention(ctx);
 
     /* a tensor of another context is refused */
     vkh_context ctx2 = NULL;
