@@ -79,7 +79,8 @@ def read_safetensors(path):
     for name, t in header.items():
         begin, end = t["data_offsets"]
         raw = bytearray(blob[8 + n + begin:8 + n + end])
-        tensors[name] = torch.frombuffer(raw, dtype=dtypes[t["dtype"]]).reshape(t["shape"]).clone()
+        tensors[name] = torch.frombuffer(raw, dtype=dtypes[t["dtype"]]).reshape(t["shape"]).clone() if raw else \
+            torch.zeros(t["shape"], dtype=dtypes[t["dtype"]])
     return tensors, meta
 
 

@@ -33,11 +33,9 @@ machine-readable:
 import argparse
 import contextlib
 import csv
-import json
 import math
 import os
 import re
-import struct
 import subprocess
 import sys
 import tarfile
@@ -50,6 +48,8 @@ try:
 except ImportError:
     print("torch not installed: skipped")
     sys.exit(77)
+
+from torch_compare import read_safetensors, state_dict_of  # noqa: E402  (this directory)
 
 # include/vkhalf/text.hpp's shakespeare_plays, in order.
 PLAYS = ["hamlet", "macbeth", "lear", "othello", "romeo_and_juliet",
@@ -176,26 +176,6 @@ class GPT(nn.Module):  # include/vkhalf/nn.hpp's GPT: nanoGPT's names, the head 
         for block in t.h:
             x = block(x)
         return t.ln_f(x) @ t.wte.weight.T
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        blob = f.read()
-    (n,) = struct.unpack("<Q", blob[:8])
-    header = json.loads(blob[8:8 + n])
-    meta = header.pop("__metadata__", {})
-    dtypes = {"F32": torch.float32, "I64": torch.int64}
-    tensors = {}
-    for name, t in header.items():
-        begin, end = t["data_offsets"]
-        raw = bytearray(blob[8 + n + begin:8 + n + end])
-        tensors[name] = torch.frombuffer(raw, dtype=dtypes[t["dtype"]]).reshape(t["shape"]).clone() if raw else \
-            torch.zeros(t["shape"], dtype=dtypes[t["dtype"]])
-    return tensors, meta
-
-
-def state_dict_of(tensors):  # a checkpoint less the optimizer, scaler and trainer entries
-    return {k: v for k, v in tensors.items() if k.split(".")[0] not in ("optimizer", "scaler", "trainer")}
 
 
 def run_vkhalf(cmd):

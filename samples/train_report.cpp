@@ -5,6 +5,9 @@
 #include <fstream>
 #include <sstream>
 
+#include <map>
+
+#include <vkhalf/autograd.hpp>
 #include <vkhalf/error.hpp>
 
 void draw_progress(FILE* out, int epoch, long step, long steps, double images_per_s, double loss, double scale) {
@@ -14,6 +17,14 @@ void draw_progress(FILE* out, int epoch, long step, long steps, double images_pe
                  "##############################", kWidth - filled, "..............................", step, steps,
                  images_per_s, loss, scale);
     std::fflush(out);
+}
+
+void print_step_profile(const vkhalf::Program& step) {
+    double total = 0;
+    std::map<std::string, double> by_op;
+    for (const auto& t : step.profile()) by_op[t.label] += t.milliseconds, total += t.milliseconds;
+    std::printf("profile of one step (GPU timestamps, %.3f ms in %zu dispatches):\n", total, step.dispatch_count());
+    for (const auto& [label, ms] : by_op) std::printf("  %-48s %8.3f ms  %5.1f%%\n", label.c_str(), ms, 100 * ms / total);
 }
 
 void clear_progress(FILE* out) {

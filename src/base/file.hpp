@@ -56,6 +56,9 @@ private:
     std::FILE* file_ = nullptr;
 };
 
+// "'<path>'": how the readers' messages name a file (or a tensor).
+inline std::string quoted(const std::string& path) { return "'" + path + "'"; }
+
 // "<path>: <what>: <strerror(errno)>"
 [[noreturn]] void throw_io_error(const std::string& path, const std::string& what, int err);
 

@@ -17,7 +17,7 @@ namespace vkhalf {
 
 namespace {
 
-std::string quoted(const std::string& path) { return "'" + path + "'"; }
+using detail::quoted;
 
 std::string dims_string(const std::vector<int64_t>& dims) {
     std::string s = "[";

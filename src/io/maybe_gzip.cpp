@@ -6,10 +6,6 @@
 
 namespace vkhalf::detail {
 
-namespace {
-std::string quoted(const std::string& path) { return "'" + path + "'"; }
-} // namespace
-
 MaybeGzipReader::MaybeGzipReader(const std::string& path) : file_(path) {
     std::array<std::byte, 2> magic{};
     const std::size_t n = file_.read_some(magic);

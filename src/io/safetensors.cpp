@@ -17,6 +17,8 @@ namespace vkhalf {
 
 namespace {
 
+using detail::quoted;
+
 namespace json = detail::json;
 
 // The reference implementation refuses larger headers; so do we, before allocating one.
@@ -40,8 +42,6 @@ std::size_t dtype_rank(std::string_view name) {
         if (dtypes[i].name == name) return i;
     return dtypes.size();
 }
-
-std::string quoted(const std::string& s) { return "'" + s + "'"; }
 
 std::string shape_string(const std::vector<int64_t>& shape) {
     std::string s = "[";

@@ -13,7 +13,7 @@ namespace vkhalf {
 
 namespace {
 
-std::string quoted(const std::string& path) { return "'" + path + "'"; }
+using detail::quoted;
 
 constexpr std::size_t tar_block = 512;
 

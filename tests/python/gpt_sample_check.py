@@ -36,10 +36,6 @@ def losses(path):
         return {int(r["step"]): r["train_loss"] for r in csv.DictReader(f) if r["train_loss"]}
 
 
-def generated(out):
-    return out.split("----\n")[0].split("----\n")[-1] if "----" in out else ""
-
-
 def sample_of(out):  # the text between the generation banner and the closing line
     lines = out.splitlines()
     start = next((i for i, l in enumerate(lines) if l.startswith("---- generated")), None)
