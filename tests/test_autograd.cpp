@@ -718,6 +718,53 @@ TEST_CASE("division, broadcast: both operands' gradients match fp64") {
     check_everywhere(leaves, build, reference);
 }
 
+TEST_CASE("cast: an fp32 residual stream beside fp16 layers; gradients match fp64") {
+    // residual_graph with the stream in f32: in an f16 graph the branch is cast up, added in f32
+    // and cast back down for the head (f32 graphs: every cast is a no-op).
+    auto build = [](Builder& b, const std::vector<Value>& v) {
+        const DType layers = v[0].dtype();
+        const Value h = b.relu(b.linear(v[0], v[1], v[2]));
+        const Value stream = b.add(b.cast(v[0], DType::f32), b.cast(b.linear(h, v[3], v[4]), DType::f32));
+        CHECK(stream.dtype() == DType::f32);
+        return b.mse_loss(b.linear(b.relu(b.cast(stream, layers)), v[5], v[6]), v[7]);
+    };
+    for (auto& d : test::devices()) {
+        CAPTURE(d.label);
+        const Outcome o = check_graph(*d.ctx, DType::f16, residual_leaves, build, residual_reference);
+        CHECK(has_step(o.steps, "cast"));              // x up to f32, and gradients down
+        CHECK(has_step(o.steps, "matmul+bias->f32"));  // the branch's cast, folded into its GEMM
+        CHECK(!has_step(check_graph(*d.ctx, DType::f32, residual_leaves, build, residual_reference).steps, "cast"));
+    }
+}
+
+TEST_CASE("cast: an fp32 stream keeps a small update that an fp16 add rounds away; errors name the dtype") {
+    auto& ctx = test::full_device();
+    // 1024 + 0.25: fp16's spacing at 1024 is 1, so the fp16 sum is 1024; in f32 it is exact.
+    const Tensor x = Tensor::from_floats(ctx, {2}, DType::f16, std::vector<float>{1024.0f, -2048.0f});
+    const Tensor small = Tensor::from_floats(ctx, {2}, DType::f16, std::vector<float>{0.25f, 0.5f});
+    Builder b(ctx);
+    const Value vx = b.input(x, "x"), vs = b.input(small, "small");
+    CHECK(b.cast(vx, DType::f16).id() == vx.id());  // already f16: no node
+    Tensor sum16 = Tensor::empty(ctx, {2}, DType::f16), sum32 = Tensor::empty(ctx, {2}, DType::f32);
+    Program p(b, {{b.add(vx, vs), sum16}, {b.add(b.cast(vx, DType::f32), b.cast(vs, DType::f32)), sum32}});
+    p.run_and_wait();
+    CHECK(sum16.to_floats() == std::vector<float>{1024.0f, -2048.0f});
+    CHECK(sum32.to_floats() == std::vector<float>{1024.25f, -2047.5f});
+    // Mixed operands without a cast, and casts the op cannot make, are refused by name.
+    CHECK_THROWS_WITH_AS(b.add(b.cast(vx, DType::f32), vs), doctest::Contains("f32 and f16"), DTypeError);
+    OpAttributes to_u32;
+    to_u32.dtype = DType::u32;
+    const Value one[] = {vx};
+    CHECK_THROWS_WITH_AS(b.apply("cast", one, to_u32), doctest::Contains("cast: the target must be f32 or f16"),
+                         DTypeError);
+    OpAttributes to_f16;
+    to_f16.dtype = DType::f16;
+    CHECK_THROWS_WITH_AS(b.apply("cast", one, to_f16), doctest::Contains("already is f16"), DTypeError);
+    const Tensor idx = Tensor::empty(ctx, {2}, DType::u32);
+    CHECK_THROWS_AS(b.cast(b.input(idx, "tokens"), DType::f32), DTypeError);
+    test::check_validation(ctx);
+}
+
 TEST_CASE("memory reuse changes no bit of the results; fusion and reuse can be switched off") {
     auto& ctx = test::full_device();
     const Outcome reused = check_graph(ctx, DType::f16, residual_leaves, residual_graph, residual_reference);

@@ -66,6 +66,7 @@ struct OpAttributes {
     Pool2dParams pool;                      // avg_pool2d, max_pool2d
     float eps = 1e-5f;                      // layer_norm
     int64_t heads = 1;                      // causal_attention
+    DType dtype = DType::f32;               // cast: the target
 };
 
 class Builder {
@@ -97,6 +98,10 @@ public:
     Value mul(Value a, Value b);
     Value div(Value a, Value b);  // in fp32, rounded once to the storage type
     Value scale(Value x, float alpha);
+    // x in another float dtype (f32 <-> f16, round to nearest even; its gradient is cast back):
+    // how one graph mixes precisions, e.g. an fp32 residual stream beside fp16 layers. x itself
+    // when it already has that dtype.
+    Value cast(Value x, DType dtype);
     Value relu(Value x);
     Value activation(Activation f, Value x);  // GELU (exact), tanh, sigmoid
     // The same elements in another shape (a view, no copy); one extent may be -1.
@@ -164,7 +169,7 @@ public:
     // Any forward op of the registry by its name, for bindings (the C API): "matmul" (a third
     // operand is a bias per column), "add", "mul", "div", "scale", "relu", "activation", "reshape",
     // "conv2d" (optional bias), "avg_pool2d", "max_pool2d", "layer_norm", "mse_loss", "embedding"
-    // (table, u32 indices), "causal_attention" (qkv; attrs.heads). Ops that
+    // (table, u32 indices), "causal_attention" (qkv; attrs.heads), "cast" (attrs.dtype). Ops that
     // need device state (batch_norm2d, dropout, softmax_cross_entropy) have their own methods.
     Value apply(std::string_view op, std::span<const Value> inputs, const OpAttributes& attrs = {});
 

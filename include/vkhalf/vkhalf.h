@@ -61,8 +61,8 @@ typedef int32_t vkh_value;
 
 const char* vkh_last_error(void);
 const char* vkh_status_string(vkh_status status);
-/* "0.3.0" (0.2.0 added vkh_conv2d_params.groups, 0.3.0 vkh_op_attrs.heads: rebuild against this
- * header) */
+/* "0.4.0" (0.2.0 added vkh_conv2d_params.groups, 0.3.0 vkh_op_attrs.heads, 0.4.0 vkh_op_attrs.dtype:
+ * rebuild against this header) */
 const char* vkh_version_string(void);
 
 /* ---- devices and contexts --------------------------------------------------------------- */
@@ -250,16 +250,18 @@ typedef struct vkh_op_attrs {
     vkh_pool2d_params pool;     /* avg_pool2d, max_pool2d */
     float eps;                  /* layer_norm */
     int64_t heads;              /* causal_attention (since 0.3.0) */
+    vkh_dtype dtype;            /* cast: the target, VKH_F32 or VKH_F16 (since 0.4.0) */
 } vkh_op_attrs;
 
 /* No transposes, alpha 1, GELU, no shape, the default convolution, 2x2 pooling of stride 2, eps 1e-5,
- * one head. */
+ * one head, VKH_F32. */
 void vkh_op_attrs_init(vkh_op_attrs* attrs);
 /* out = op(inputs) for the ops of the registry, by name: "matmul" (a, b [, bias per column]),
  * "add", "mul", "div", "scale", "relu", "activation", "reshape", "conv2d" (x, w [, bias]), "avg_pool2d",
  * "max_pool2d", "layer_norm" (x, gamma, beta), "mse_loss" (y, target: a [1] f32 value), "embedding"
  * (table [V, D], u32 indices: rows [indices..., D]), "causal_attention" (qkv [n, T, 3C] -> [n, T, C],
- * attrs.heads heads; fused, see vkhalf/ops.hpp).
+ * attrs.heads heads; fused, see vkhalf/ops.hpp), "cast" (f32 <-> f16 to attrs.dtype; its gradient is
+ * cast back).
  * attrs may be NULL. Shape and dtype errors come at once, naming the op. */
 vkh_status vkh_builder_op(vkh_builder b, const char* op, const vkh_value* inputs, int32_t count,
                           const vkh_op_attrs* attrs, vkh_value* out);

@@ -54,6 +54,7 @@ OpAttributes attributes(const vkh_op_attrs* a) {
     o.pool = {p.kh, p.kw, p.stride_h, p.stride_w, p.pad_h, p.pad_w};
     o.eps = a->eps;
     o.heads = a->heads;
+    o.dtype = to_dtype(a->dtype);
     return o;
 }
 
@@ -102,6 +103,7 @@ void vkh_op_attrs_init(vkh_op_attrs* attrs) {
     attrs->pool = {2, 2, 2, 2, 0, 0};
     attrs->eps = 1e-5f;
     attrs->heads = 1;
+    attrs->dtype = VKH_F32;
 }
 
 vkh_status vkh_builder_op(vkh_builder b, const char* op, const vkh_value* inputs, int32_t count,

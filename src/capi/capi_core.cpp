@@ -84,6 +84,16 @@ const Tensor& tensor_on(vkh_tensor t, const Context& ctx, const char* arg) {
     return tensor;
 }
 
+DType to_dtype(vkh_dtype d) {
+    switch (d) {
+    case VKH_F32: return DType::f32;
+    case VKH_F16: return DType::f16;
+    case VKH_U32: return DType::u32;
+    case VKH_DTYPE_MAX_ENUM: break;
+    }
+    throw InvalidArgument("dtype " + std::to_string(int(d)) + " is not VKH_F32, VKH_F16 or VKH_U32");
+}
+
 } // namespace vkhalf::capi
 
 namespace {
@@ -112,16 +122,6 @@ void fill_info(vkh_device_info& out, uint32_t index, const DeviceCaps& caps) {
     for (Variant v : {Variant::f32, Variant::f16p, Variant::f16s, Variant::f16a, Variant::coopmat})
         if (caps.supports(v)) tiers += (tiers.empty() ? "" : " ") + std::string(to_string(v));
     copy_string(out.tiers, sizeof out.tiers, tiers);
-}
-
-DType to_dtype(vkh_dtype d) {
-    switch (d) {
-    case VKH_F32: return DType::f32;
-    case VKH_F16: return DType::f16;
-    case VKH_U32: return DType::u32;
-    case VKH_DTYPE_MAX_ENUM: break;
-    }
-    throw InvalidArgument("dtype " + std::to_string(int(d)) + " is not VKH_F32, VKH_F16 or VKH_U32");
 }
 
 void check_count(const Tensor& t, std::size_t count) {

@@ -117,6 +117,9 @@ template <typename P> P* non_null(P* p, const char* arg) {
 // A tensor argument that must live on ctx's device.
 const Tensor& tensor_on(vkh_tensor t, const Context& ctx, const char* arg);
 
+// InvalidArgument for a value outside the enum.
+DType to_dtype(vkh_dtype d);
+
 // Conv2dParams from the C struct (NULL: the defaults); InvalidArgument for a stride or dilation
 // below 1 or a negative padding.
 Conv2dParams conv2d_params(const vkh_conv2d_params* p);

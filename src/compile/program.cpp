@@ -6,7 +6,9 @@
 //   3. fusion: a ReLU whose operand is a matmul or conv2d output read by nothing else moves into
 //      that kernel's epilogue; a gradient sum add(p, m), m a matmul's output read only there and p
 //      read only there, becomes that matmul writing with beta = 1 into p's memory, moved to the
-//      add's place (so no zero fill and no add pass);
+//      add's place (so no zero fill and no add pass); a cast to f32 of an fp16 matmul's output
+//      read by nothing else becomes that matmul storing f32 (its accumulator, never rounded to
+//      fp16: an fp32 residual stream's branch output costs no pass of its own);
 //   4. outputs: a bound value's class is computed straight into the bound tensor (a copy only
 //      where that class already has a tensor: a leaf, or another binding);
 //   5. memory plan: each remaining class lives from its first write to its last read; one offline
@@ -57,6 +59,7 @@ struct Step {
     int64_t position = 0;  // steps run in this order
     bool removed = false;
     int copy_to = -1;  // a copy of inputs[0] into binding copy_to
+    bool store_f32 = false;  // a matmul writing its output in f32: a cast to f32 folded in
 };
 
 struct Classes {
@@ -192,9 +195,27 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
                 if (ps < 0 || uses[std::size_t(x)] != 1 || bound[std::size_t(x)]) continue;
                 Step& p = steps[std::size_t(ps)];
                 const OpKind pk = ir.nodes[std::size_t(p.node)].kind;
-                if ((pk != OpKind::matmul && pk != OpKind::conv2d) || p.relu || p.beta != 0.0f) continue;
+                if ((pk != OpKind::matmul && pk != OpKind::conv2d) || p.relu || p.beta != 0.0f || p.store_f32) continue;
                 p.relu = true;
                 p.output = s.output;
+                step_of[std::size_t(s.output)] = ps;
+                s.removed = true;
+            } else if (k == OpKind::cast) {
+                // Through one view: Linear over [..., in] reshapes around its GEMM.
+                const int x = s.inputs[0];
+                const Node& xp = ir.producer(x);
+                const int m = xp.kind == OpKind::reshape && uses[std::size_t(x)] == 1 && !bound[std::size_t(x)]
+                                  ? xp.inputs[0]
+                                  : x;
+                const int ps = step_of[std::size_t(m)];
+                if (ps < 0 || uses[std::size_t(m)] != 1 || bound[std::size_t(m)] ||
+                    ir.value(s.output).dtype != DType::f32)
+                    continue;
+                Step& p = steps[std::size_t(ps)];
+                if (ir.nodes[std::size_t(p.node)].kind != OpKind::matmul || p.beta != 0.0f || p.store_f32) continue;
+                // The GEMM stores m's elements as f32 into the cast's memory (which m and its view join).
+                p.store_f32 = true;
+                cls.join(m, s.output, true);
                 step_of[std::size_t(s.output)] = ps;
                 s.removed = true;
             } else if (k == OpKind::add) {  // a gradient sum (grad's, or the micro-batches')
@@ -204,7 +225,7 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
                     if (ms < 0 || m == p || uses[std::size_t(m)] != 1 || bound[std::size_t(m)]) continue;
                     Step& mm = steps[std::size_t(ms)];
                     if (ir.nodes[std::size_t(mm.node)].kind != OpKind::matmul || mm.relu || mm.beta != 0.0f ||
-                        mm.inputs.size() != 2)
+                        mm.store_f32 || mm.inputs.size() != 2)
                         continue;
                     const OpKind pk = ir.producer(p).kind;
                     const int pr = cls.find(p);
@@ -279,7 +300,7 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
         std::vector<Tensor> in;
         for (int v : s.inputs)
             if (ir.producer(v).kind != OpKind::constant) in.push_back(tensor_of(v));
-        Tensor out = tensor_of(s.output);
+        Tensor out = tensor_of(s.output, s.store_f32);
         std::vector<Tensor> aux;
         for (int a : s.aux) aux.push_back(tensor_of(a));
         const detail::LowerArgs args{cl, ctx, ir, n, in, out, aux, s.relu, s.beta, s.advance_rng, scratch};
@@ -302,10 +323,10 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
             temporary.push_back(Tensor::empty(ctx, std::move(shape), d));
             return temporary.back();
         });
-        auto probe_tensor = [&](int v) {
+        auto probe_tensor = [&](int v, bool as_f32 = false) {
             const detail::ValueInfo& info = ir.value(v);
             const Tensor& own = cls.storage[std::size_t(cls.find(v))];
-            return (own.defined() ? own : stand_in).reinterpret(info.shape, info.dtype);
+            return (own.defined() ? own : stand_in).reinterpret(info.shape, as_f32 ? DType::f32 : info.dtype);
         };
         for (current = 0; current < steps.size(); ++current)
             if (steps[current].copy_to < 0) lower(probe, steps[current], probe_tensor);
@@ -343,9 +364,9 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
     impl_->stats.arenas = plan.arena_bytes.size();
 
     // 7. Lowering for real: each op gets its planned workspaces, in the order it asks for them.
-    auto tensor_of = [&](int v) {
+    auto tensor_of = [&](int v, bool as_f32 = false) {
         const detail::ValueInfo& info = ir.value(v);
-        return cls.storage[std::size_t(cls.find(v))].reinterpret(info.shape, info.dtype);
+        return cls.storage[std::size_t(cls.find(v))].reinterpret(info.shape, as_f32 ? DType::f32 : info.dtype);
     };
     for (const Tensor& t : targets) impl_->kept.push_back(t);
     detail::CommandList& cl = *impl_->cl;
@@ -370,6 +391,7 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
         std::string label = detail::op_def(n.kind).name;
         if (n.inputs.size() == 3 && (n.kind == OpKind::matmul || n.kind == OpKind::conv2d)) label += "+bias";
         if (s.relu) label += "+relu";
+        if (s.store_f32) label += "->f32";
         if (s.beta != 0.0f) label += "+=%" + std::to_string(cls.find(s.output));
         impl_->labels.push_back(label + " %" + std::to_string(s.output));
     }

@@ -297,6 +297,14 @@ Value Builder::scale(Value x, float alpha) {
     return {ir_.get(), ir_->add_node(OpKind::scale, {operand(x, "scale")}, at)};
 }
 
+Value Builder::cast(Value x, DType dtype) {
+    const int id = operand(x, "cast");
+    if (ir_->value(id).dtype == dtype) return x;
+    Attrs at;
+    at.dtype = dtype;
+    return {ir_.get(), ir_->add_node(OpKind::cast, {id}, at)};
+}
+
 Value Builder::relu(Value x) { return {ir_.get(), ir_->add_node(OpKind::relu, {operand(x, "relu")}, {})}; }
 
 Value Builder::activation(Activation f, Value x) {
@@ -400,7 +408,7 @@ Value Builder::apply(std::string_view op, std::span<const Value> inputs, const O
                                              OpKind::scale,      OpKind::relu,       OpKind::activation,
                                              OpKind::reshape,    OpKind::conv2d,     OpKind::avg_pool2d,
                                              OpKind::max_pool2d, OpKind::layer_norm, OpKind::mse_loss,
-                                             OpKind::embedding,  OpKind::causal_attention};
+                                             OpKind::embedding,  OpKind::causal_attention, OpKind::cast};
     for (OpKind k : kApplicable) {
         if (op != detail::op_def(k).name) continue;
         const std::size_t arity = k == OpKind::layer_norm ? 3
@@ -422,7 +430,7 @@ Value Builder::apply(std::string_view op, std::span<const Value> inputs, const O
     }
     throw Error("Builder::apply: no op '" + std::string(op) +
                 "' (matmul, add, mul, div, scale, relu, activation, reshape, conv2d, avg_pool2d, max_pool2d, layer_norm, "
-                "mse_loss, embedding, causal_attention)");
+                "mse_loss, embedding, causal_attention, cast)");
 }
 
 std::string Builder::to_string() const {

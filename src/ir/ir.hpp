@@ -53,6 +53,7 @@ enum class OpKind : uint8_t {
     softmax_backward,    // dx from the forward's output y and dy
     causal_attention,           // y [n, T, C] from qkv [n, T, 3C] (attrs.heads), and lse (aux, f32)
     causal_attention_backward,  // dqkv from dy, qkv, y and lse; delta (aux, f32 scratch)
+    cast,                       // f32 <-> f16 (attrs.dtype: the target), round to nearest even
     count
 };
 

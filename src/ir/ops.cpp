@@ -713,6 +713,25 @@ void lower_rows_cols(const LowerArgs& x) {
                      x.node.kind == OpKind::row_sum ? BiasMode::per_row : BiasMode::per_column, no_options());
 }
 
+// ---- cast: f32 <-> f16 -------------------------------------------------------------------
+
+ValueInfo infer_cast(const GraphIR& ir, Node& n) {
+    const ValueInfo& x = operand(ir, n, 0);
+    require_float(n, x, "the operand");
+    if (n.attrs.dtype != DType::f32 && n.attrs.dtype != DType::f16)
+        throw DTypeError("cast: the target must be f32 or f16, got " + std::string(to_string(n.attrs.dtype)));
+    if (n.attrs.dtype == x.dtype)
+        throw DTypeError("cast: the operand already is " + std::string(to_string(x.dtype)));
+    return info(x.shape, n.attrs.dtype);
+}
+
+// The gradient goes back to the operand's dtype (rounded to nearest even when that is f16).
+std::vector<int> vjp_cast(GraphIR& ir, const Node& n, int dy, const std::vector<bool>&) {
+    Attrs a;
+    a.dtype = ir.value(n.inputs[0]).dtype;
+    return {emit(ir, OpKind::cast, {dy}, a)};
+}
+
 const std::array<OpDef, std::size_t(OpKind::count)> kOps = [] {
     std::array<OpDef, std::size_t(OpKind::count)> t{};
     auto set = [&](OpKind k, OpDef d) { t[std::size_t(k)] = d; };
@@ -809,6 +828,8 @@ const std::array<OpDef, std::size_t(OpKind::count)> kOps = [] {
              record_causal_attention_backward(x.cl, x.ctx.impl(), x.in[0], x.in[1], x.in[2], x.in[3],
                                               x.node.attrs.heads, x.out, x.aux[0], no_options());
          }});
+    set(OpKind::cast, {"cast", infer_cast, nullptr, vjp_cast,
+                       [](const LowerArgs& x) { record_cast(x.cl, x.ctx.impl(), x.in[0], x.out); }});
     set(OpKind::embedding_backward,
         {"embedding_backward", infer_from_attrs, nullptr, nullptr, [](const LowerArgs& x) {
              record_embedding_backward(x.cl, x.ctx.impl(), x.in[0], x.in[1], x.out, no_options());

@@ -710,6 +710,59 @@ static void test_attention(vkh_context ctx) {
     vkh_tensor_free(tq), vkh_tensor_free(ty);
 }
 
+/* "cast" through the registry: f32 -> f16 rounds to nearest even (65520 and beyond overflow to
+ * inf), its gradient is cast back to f32; an unknown target dtype is refused. */
+static void test_cast(vkh_context ctx) {
+    enum { N = 6 };
+    static const float x[N] = {1.0f, 1.00048828125f, 0.1f, -3.14159f, 65519.0f, 65520.0f};
+    static float y[N], dx[N], zeros[N];
+    const int64_t shape[1] = {N};
+    vkh_tensor tx = tensor(ctx, 1, shape, VKH_F32, x), ty = tensor(ctx, 1, shape, VKH_F16, NULL);
+    vkh_tensor tz = tensor(ctx, 1, shape, VKH_F16, zeros), tdx = tensor(ctx, 1, shape, VKH_F32, NULL);
+    vkh_builder b = NULL;
+    CHECK_OK(vkh_builder_create(ctx, &b));
+    vkh_value in, z, half, loss, grad;
+    CHECK_OK(vkh_builder_input(b, tx, "x", 1, &in));
+    CHECK_OK(vkh_builder_input(b, tz, "zeros", 0, &z));
+    vkh_op_attrs attrs;
+    vkh_op_attrs_init(&attrs);
+    CHECK(attrs.dtype == VKH_F32);
+    CHECK_STATUS(vkh_builder_op(b, "cast", &in, 1, &attrs, &half), VKH_ERROR_DTYPE); /* already f32 */
+    attrs.dtype = (vkh_dtype)7;
+    CHECK_STATUS(vkh_builder_op(b, "cast", &in, 1, &attrs, &half), VKH_ERROR_INVALID_ARGUMENT);
+    attrs.dtype = VKH_F16;
+    CHECK_OK(vkh_builder_op(b, "cast", &in, 1, &attrs, &half));
+    int64_t got_shape[VKH_MAX_DIMS];
+    int32_t ndim = 0;
+    vkh_dtype dtype = VKH_F32;
+    CHECK_OK(vkh_builder_value_shape(b, half, got_shape, &ndim, &dtype));
+    CHECK(ndim == 1 && got_shape[0] == N && dtype == VKH_F16);
+    vkh_value pair[2] = {half, z};
+    CHECK_OK(vkh_builder_op(b, "mse_loss", pair, 2, NULL, &loss));
+    CHECK_OK(vkh_builder_grad(b, loss, &in, 1, 1.0f, &grad)); /* 2 y / N, rounded to fp16, cast to f32 */
+    vkh_value values[1] = {half};
+    vkh_tensor tensors[1] = {ty};
+    vkh_program p = NULL;
+    CHECK_OK(vkh_program_create(b, values, tensors, 1, &p));
+    CHECK_OK(vkh_program_run(p));
+    CHECK_OK(vkh_program_wait(p));
+    CHECK_OK(vkh_tensor_download_f32(ty, y, N));
+    for (int i = 0; i < N - 1; ++i) CHECK(y[i] == round_f16(x[i]));
+    CHECK(isinf(y[N - 1]) && y[N - 1] > 0);
+    vkh_program_free(p);
+    p = NULL;
+    vkh_value gvalues[1] = {grad};
+    vkh_tensor gtensors[1] = {tdx};
+    CHECK_OK(vkh_program_create(b, gvalues, gtensors, 1, &p));
+    CHECK_OK(vkh_program_run(p));
+    CHECK_OK(vkh_program_wait(p));
+    CHECK_OK(vkh_tensor_download_f32(tdx, dx, N));
+    for (int i = 0; i < 4; ++i) CHECK(dx[i] == round_f16(2.0f * round_f16(x[i]) / N));
+    vkh_program_free(p);
+    vkh_builder_free(b);
+    vkh_tensor_free(tx), vkh_tensor_free(ty), vkh_tensor_free(tz), vkh_tensor_free(tdx);
+}
+
 int main(int argc, char** argv) {
     const char* checkpoint = argc > 1 ? argv[1] : "capi_test.safetensors";
     test_errors_without_device();
@@ -736,6 +789,7 @@ int main(int argc, char** argv) {
     test_autograd(ctx);
     test_embedding(ctx);
     test_attention(ctx);
+    test_cast(ctx);
 
     /* a tensor of another context is refused */
     vkh_context ctx2 = NULL;

@@ -290,8 +290,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
             break;
         }
         case 13: {  // graphs with derived gradients: leaves, ops by name, grad, programs
-            static constexpr std::array<const char*, 9> ops = {"matmul", "add",    "mul",        "div",     "relu",
-                                                               "reshape", "conv2d", "mse_loss", "no_such_op"};
+            static constexpr std::array<const char*, 10> ops = {"matmul",  "add",    "mul",      "div",  "relu",
+                                                                "reshape", "conv2d", "mse_loss", "cast", "no_such_op"};
             if (!pool.builder) {
                 check(vkh_builder_create(p.byte() % 4 ? ctx : nullptr, &pool.builder), "builder_create");
                 pool.values.clear();
@@ -313,6 +313,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
                 attrs.ndim = int32_t(p.byte() % 10) - 1;  // -1 .. 8
                 for (int64_t& d : attrs.shape) d = p.dim();
                 attrs.activation = static_cast<vkh_activation>(p.byte() % 5);
+                attrs.dtype = static_cast<vkh_dtype>(p.byte() % 4);  // 3: not a dtype
                 vkh_value in[3] = {pool.value(p), pool.value(p), pool.value(p)};
                 const vkh_status s = vkh_builder_op(pool.builder, ops[p.byte() % ops.size()], in,
                                                     int32_t(p.byte() % 5) - 1, p.byte() % 4 ? &attrs : nullptr, &out);
