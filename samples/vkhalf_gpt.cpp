@@ -50,6 +50,9 @@ of --block characters from the training text on the device; the targets are the 
   --beta2 X                AdamW's beta2 [0.99]
   --clip-norm X            clip the global gradient norm (0: off) [1.0]
   --precision fp16|fp32    [fp16]
+  --residual fp32|fp16     fp16 precision: the residual stream's dtype. fp32 keeps the embeddings'
+                           sum and every block's adds in fp32 (torch autocast's choice; each branch
+                           reads an fp16 copy); fp16 keeps every activation in fp16 (docs/gpt.md) [fp32]
   --loss-scale dynamic|static|none   [dynamic]
   --init-scale X           initial loss scale [65536]
   --seed N                 initialisation and the windows [0]
@@ -83,7 +86,7 @@ result: model=gpt precision=... layers=... heads=... embd=... block=... steps=..
 )";
 
 struct Args {
-    std::string data, precision = "fp16", loss_scale = "dynamic", attention = "fused";
+    std::string data, precision = "fp16", loss_scale = "dynamic", attention = "fused", residual = "fp32";
     std::string metrics, plot, checkpoint, resume, init_from, save_init, prompt = "\n";
     int64_t layers = 4, heads = 4, embd = 128, block = 128, batch = 16;
     long stop_after = 0;
@@ -135,6 +138,7 @@ Args parse(int argc, char** argv) {
         else if (f == "--embd") a.embd = number<int64_t>(f, v);
         else if (f == "--block") a.block = number<int64_t>(f, v);
         else if (f == "--attention") a.attention = v;
+        else if (f == "--residual") a.residual = v;
         else if (f == "--batch") a.batch = number<int64_t>(f, v);
         else if (f == "--steps") a.steps = number<long>(f, v);
         else if (f == "--lr") a.lr = number<double>(f, v);
@@ -170,6 +174,7 @@ Args parse(int argc, char** argv) {
     if (a.embd % a.heads) usage_error("--heads must divide --embd");
     if (a.attention != "fused" && a.attention != "composed") usage_error("--attention must be fused or composed");
     if (a.precision != "fp16" && a.precision != "fp32") usage_error("--precision must be fp16 or fp32");
+    if (a.residual != "fp16" && a.residual != "fp32") usage_error("--residual must be fp32 or fp16");
     if (a.loss_scale != "dynamic" && a.loss_scale != "static" && a.loss_scale != "none")
         usage_error("--loss-scale must be dynamic, static or none");
     if (!(a.lr > 0) || a.min_lr < 0 || a.min_lr > a.lr) usage_error("--lr must be positive and --min-lr in [0, --lr]");
@@ -302,7 +307,8 @@ int run(const Args& a) {
     Sequential model;
     const GPTConfig model_config{.vocab = tok.vocab(), .block = a.block, .layers = a.layers, .heads = a.heads,
                                  .embd = a.embd,
-                                 .attention = a.attention == "fused" ? AttentionImpl::fused : AttentionImpl::composed};
+                                 .attention = a.attention == "fused" ? AttentionImpl::fused : AttentionImpl::composed,
+                                 .fp32_residual = a.residual == "fp32"};
     model.emplace<GPT>(model_config);
     const TrainerOptions options = trainer_options(a);
     Trainer tr(ctx, model, train, options);
@@ -312,6 +318,7 @@ int run(const Args& a) {
         {"vkhalf.layers", std::to_string(a.layers)}, {"vkhalf.heads", std::to_string(a.heads)},
         {"vkhalf.embd", std::to_string(a.embd)},     {"vkhalf.block", std::to_string(a.block)},
         {"vkhalf.seed", std::to_string(a.seed)},     {"vkhalf.steps", std::to_string(a.steps)},
+        {"vkhalf.residual", a.precision == "fp16" ? a.residual : "fp32"},
         {"vkhalf.corpus", std::to_string(corpus.size()) + " bytes, fnv1a64 " + hex64(fingerprint_bytes(std::as_bytes(std::span(corpus))))},
         {"vkhalf.version", VKHALF_VERSION_STRING}};
     long first = 1;
@@ -347,7 +354,8 @@ int run(const Args& a) {
                 "parameters, %s attention; %s, batch %lld\n",
                 ctx.device_index(), caps.name.c_str(), caps.driver.c_str(), (long long)a.layers, (long long)a.heads,
                 (long long)a.embd, (long long)a.block, tok.vocab(), double(param_count) / 1e6,
-                runs_fused(model_config.attention, a.embd / a.heads) ? "fused" : "composed", a.precision.c_str(),
+                runs_fused(model_config.attention, a.embd / a.heads) ? "fused" : "composed",
+                (a.precision + (a.precision == "fp16" ? " (" + a.residual + " residual stream)" : "")).c_str(),
                 (long long)a.batch);
     std::printf("corpus: %zu characters, %zu for training, %zu for validation (%lld windows)\n", tokens.size(), split,
                 tokens.size() - split, (long long)val.count);

@@ -1157,6 +1157,15 @@ TEST_CASE("a small GPT (two blocks of causal attention and GELU MLPs, tied head)
     CHECK(after.mean_loss() < 0.2);
     CHECK(after.accuracy() > 0.99);
     CHECK(tr.training_state().skipped == 0);
+    CHECK(has_step(tr.program().steps(), "cast"));  // fp16 layers, the fp32 residual stream (default)
+
+    // The same model with its residual stream in fp16 too: no cast, and it learns as well.
+    Sequential all16;
+    all16.emplace<GPT>(GPTConfig{.vocab = 7, .block = 16, .layers = 2, .heads = 2, .embd = 16, .fp32_residual = false});
+    Trainer tr16(ctx, all16, train, o);
+    CHECK(!has_step(tr16.program().steps(), "cast"));
+    test::train_epochs(tr16, 6);
+    CHECK(tr16.evaluate(val).mean_loss() < 0.2);
     test::check_validation(ctx);
 }
 

@@ -332,7 +332,8 @@ private:
 };
 
 // Pre-LayerNorm block: x + attn(ln_1(x)), then x + mlp(ln_2(x)), the MLP embd -> 4 embd -> embd
-// with GELU's tanh form (GPT-2's).
+// with GELU's tanh form (GPT-2's). x, the residual stream, may be f32 while the layers work in
+// fp16: each branch then reads an fp16 copy of it and its output is added in f32.
 class TransformerBlock : public Module {
 public:
     TransformerBlock(int64_t embd, int64_t heads, AttentionImpl impl = AttentionImpl::fused);
@@ -352,6 +353,10 @@ private:
 struct GPTConfig {
     int64_t vocab = 65, block = 128, layers = 4, heads = 4, embd = 128;
     AttentionImpl attention = AttentionImpl::fused;
+    // With fp16 layers, keep the residual stream (the embeddings' sum and every block's adds) in
+    // fp32, as torch's autocast does: a branch's small update is not rounded away against a large
+    // stream (docs/gpt.md measures both). No effect in fp32.
+    bool fp32_residual = true;
 };
 
 // tokens [batch, T] (u32, T <= block) -> logits [batch, T, vocab]: token plus learned position

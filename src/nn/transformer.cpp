@@ -83,9 +83,13 @@ void TransformerBlock::init_parameters(ParameterSet& params, std::mt19937_64& rn
 
 Value TransformerBlock::forward(ModelBuilder& mb, Value x) {
     Builder& b = mb.builder();
-    const Value h = b.add(x, attn_.forward(mb, ln_1_.forward(mb, x)));
-    const Value m = c_proj_.forward(mb, b.activation(Activation::gelu_tanh, c_fc_.forward(mb, ln_2_.forward(mb, h))));
-    return b.add(h, m);
+    // Casts are no-ops where the stream already has the layers' dtype.
+    const DType layers = working_dtype(mb.precision()), stream = x.dtype();
+    const Value a = attn_.forward(mb, ln_1_.forward(mb, b.cast(x, layers)));
+    const Value h = b.add(x, b.cast(a, stream));
+    const Value m = c_proj_.forward(
+        mb, b.activation(Activation::gelu_tanh, c_fc_.forward(mb, ln_2_.forward(mb, b.cast(h, layers)))));
+    return b.add(h, b.cast(m, stream));
 }
 
 GPT::GPT(GPTConfig config)
@@ -131,8 +135,10 @@ Value GPT::forward(ModelBuilder& mb, Value tokens) {
                          std::to_string(config_.block));
     const Value pos = b.slice(mb.param(wpe_.weight()), 0, 0, s[1]);  // [T, embd], broadcast over the batch
     Value h = b.add(wte_.forward(mb, tokens), pos);
+    if (config_.fp32_residual) h = b.cast(h, DType::f32);
     for (auto& block : blocks_) h = block->forward(mb, h);
-    return b.linear(ln_f_.forward(mb, h), mb.param(wte_.weight()));  // tied head, no bias
+    const Value last = ln_f_.forward(mb, b.cast(h, working_dtype(mb.precision())));
+    return b.linear(last, mb.param(wte_.weight()));  // tied head, no bias
 }
 
 } // namespace vkhalf
