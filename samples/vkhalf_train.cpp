@@ -72,6 +72,8 @@ on the device; one queue submission per step.
   --metrics FILE.csv       per-epoch metrics, and per --log-every steps
   --log-every N            steps between logged training-loss rows [100]
   --plot FILE.svg          loss and accuracy curves
+  --loss xent|mse          xent: softmax cross-entropy; mse: mean squared error against the
+                           labels as one-hot vectors (accuracy: the largest output's class) [xent]
   --label-smoothing X      cross-entropy label smoothing in [0, 1] [0]
   --clip-norm X            clip the global gradient norm to X (0: off) [0]
   --max-skips N            stop (exit status 1, nothing saved) when N steps in a row skip for
@@ -107,7 +109,7 @@ struct Args {
     // Empty or -1: the model's default (resnet has a recipe of its own, the others share one).
     std::string precision = "fp16", loss_scale = "dynamic", schedule;
     std::string checkpoint, resume, metrics, plot, init_from, freeze, save_init, shuffle = "on", decay_vectors;
-    std::string flip = "off";
+    std::string flip = "off", loss = "xent";
     int shift = -1;
     int epochs = -1, batch = 128, log_every = 100, max_skips = 100, checkpoint_every = 0, micro_batches = 1;
     long limit_train = 0;
@@ -186,6 +188,7 @@ Args parse(int argc, char** argv) {
         else if (f == "--log-every") a.log_every = number<int>("--log-every", v);
         else if (f == "--plot") a.plot = v;
         else if (f == "--max-skips") a.max_skips = number<int>("--max-skips", v);
+        else if (f == "--loss") a.loss = v;
         else if (f == "--label-smoothing") a.label_smoothing = number<double>("--label-smoothing", v);
         else if (f == "--clip-norm") a.clip_norm = number<double>("--clip-norm", v);
         else if (f == "--schedule") a.schedule = v;
@@ -219,6 +222,8 @@ Args parse(int argc, char** argv) {
     if (!(a.lr > 0) || !(a.init_scale > 0) || !(a.min_scale > 0)) usage_error("--lr, --init-scale and --min-scale must be positive");
     if (a.min_scale > a.init_scale) usage_error("--min-scale must not exceed --init-scale");
     if (a.label_smoothing < 0 || a.label_smoothing > 1) usage_error("--label-smoothing must be in [0, 1]");
+    if (a.loss != "xent" && a.loss != "mse") usage_error("--loss must be xent or mse");
+    if (a.loss == "mse" && a.label_smoothing != 0) usage_error("--label-smoothing is for --loss xent");
     if (a.schedule != "constant" && a.schedule != "cosine") usage_error("--schedule must be constant or cosine");
     if (!(a.group.timeout_seconds > 0)) usage_error("--dist-timeout must be positive");
     if (!mpi_built() && (a.group.requested || !a.devices.empty() || a.group.inject_overflow_step > 0))
@@ -314,7 +319,7 @@ uint64_t loop_fingerprint(const Args& a) {
                                  std::to_string(a.max_skips), std::to_string(a.limit_train), std::to_string(a.lr),
                                  std::to_string(a.init_scale), std::to_string(a.weight_decay),
                                  std::to_string(a.label_smoothing), std::to_string(a.clip_norm), std::to_string(a.seed),
-                                 std::to_string(a.shift), a.flip, a.decay_vectors,
+                                 std::to_string(a.shift), a.flip, a.decay_vectors, a.loss,
                                  std::to_string(a.profile), std::to_string(a.resume.empty())})
         text += v + '\n';
     return fingerprint_bytes(std::as_bytes(std::span(text)));
@@ -347,10 +352,15 @@ int run(const Args& a, ProcessGroup& group) {
     const double n = double(train_split.images.size());
     const float mean = float(sum / n), std = float(std::sqrt(std::max(sq / n - (sum / n) * (sum / n), 1e-12)));
 
-    const DeviceDataset train = DeviceDataset::upload(ctx, train_split.images, train_split.labels, train_split.count,
-                                                      features, mnist_classes);
-    const DeviceDataset test = DeviceDataset::upload(ctx, test_split.images, test_split.labels, test_split.count,
-                                                     features, mnist_classes);
+    // --loss mse: the labels as one-hot targets, so the Trainer trains with MSE.
+    auto dataset = [&](const MnistSplit& split) {
+        if (a.loss == "xent")
+            return DeviceDataset::upload(ctx, split.images, split.labels, split.count, features, mnist_classes);
+        std::vector<float> onehot(std::size_t(split.count) * mnist_classes, 0.0f);
+        for (std::size_t i = 0; i < split.labels.size(); ++i) onehot[i * mnist_classes + split.labels[i]] = 1.0f;
+        return DeviceDataset::upload_regression(ctx, split.images, onehot, split.count, features, mnist_classes);
+    };
+    const DeviceDataset train = dataset(train_split), test = dataset(test_split);
     auto model = make_model(a.model, train_split.rows, train_split.cols);
     TrainerOptions options = trainer_options(a, mean, std, train.count / a.batch, group.communicator());
     options.augment.rows = train_split.rows;
@@ -360,7 +370,7 @@ int run(const Args& a, ProcessGroup& group) {
     const std::map<std::string, std::string> run_meta = {
         {"vkhalf.model", a.model}, {"vkhalf.seed", std::to_string(a.seed)}, {"vkhalf.mean", cli::exact(mean)},
         {"vkhalf.std", cli::exact(std)}, {"vkhalf.optimizer", a.optimizer}, {"vkhalf.schedule", a.schedule},
-        {"vkhalf.augment", "shift=" + std::to_string(a.shift) + ",flip=" + a.flip},
+        {"vkhalf.augment", "shift=" + std::to_string(a.shift) + ",flip=" + a.flip}, {"vkhalf.loss", a.loss},
         {"vkhalf.version", VKHALF_VERSION_STRING}, {"vkhalf.freeze", a.freeze}};
     const long spe = long(tr.steps_per_epoch());
     int first_epoch = 1;
@@ -369,6 +379,8 @@ int run(const Args& a, ProcessGroup& group) {
         const auto meta = load_checkpoint(tr, a.resume);
         if (auto it = meta.find("vkhalf.model"); it != meta.end() && it->second != a.model)
             throw Error(a.resume + ": a checkpoint of the " + it->second + " model, not " + a.model);
+        if (auto it = meta.find("vkhalf.loss"); it != meta.end() && it->second != a.loss)
+            throw Error(a.resume + ": trained with --loss " + it->second + ", not " + a.loss);
         if (auto it = meta.find("vkhalf.freeze"); it != meta.end() && it->second != a.freeze)
             throw Error(a.resume + ": trained with --freeze '" + it->second + "', not '" + a.freeze + "'");
         if (auto it = meta.find("vkhalf.augment"); it != meta.end() && it->second != run_meta.at("vkhalf.augment"))
@@ -412,10 +424,10 @@ int run(const Args& a, ProcessGroup& group) {
 
     const DeviceCaps& caps = ctx.caps();
     if (lead)
-        std::printf("device %u: %s (%s); %s model, %s, %s, batch %d, %lld training images; GEMM kernels f16 %s, "
-                    "f32 %s\n",
+        std::printf("device %u: %s (%s); %s model, %s, %s, %s loss, batch %d, %lld training images; GEMM kernels "
+                    "f16 %s, f32 %s\n",
                     ctx.device_index(), caps.name.c_str(), caps.driver.c_str(), a.model.c_str(), a.precision.c_str(),
-                    a.optimizer.c_str(), a.batch, (long long)train.count, std::string(to_string(caps.gemm_f16)).c_str(),
+                    a.optimizer.c_str(), a.loss == "mse" ? "MSE" : "cross-entropy", a.batch, (long long)train.count, std::string(to_string(caps.gemm_f16)).c_str(),
                     std::string(to_string(caps.gemm_f32)).c_str());
     if (lead) {
         const MemoryPlanStats mem = tr.program().memory();

@@ -16,7 +16,7 @@
 #include "runtime/context_impl.hpp"
 #include "runtime/tensor_range.hpp"
 #include "support.hpp"
-#include "train/train_state.hpp"
+#include "ops/train_state.hpp"
 #include "train/training_ops.hpp"
 
 using namespace vkhalf;

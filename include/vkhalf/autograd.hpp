@@ -153,6 +153,12 @@ public:
     Value dropout(Value x, float p, const Tensor& rng_state);
     // mean((y - target)^2) over every element, a [1] f32 value (fp32 inside).
     Value mse_loss(Value y, Value target);
+    // The same loss fused with a training state, as softmax_cross_entropy below: each run adds to
+    // the state's metrics every row's loss (a row: y's last axis; its loss the mean over it), the
+    // rows, and the rows whose largest output is where the target's largest is (with one-hot
+    // targets, the correct predictions); the gradient is seeded with the state's loss scale
+    // (grad() with seed 1) and averaged over mean_over rows (0: y's). A handle, holding no number.
+    Value mse_loss(Value y, Value target, const Tensor& state, uint32_t mean_over = 0);
     // Softmax cross-entropy of logits [rows, classes] against u32 labels [rows], fp32 inside, fused
     // with a training state (Trainer::state()): each run adds the batch's loss sum, correct
     // predictions and rows to the state's metrics, and its gradient is seeded with the state's

@@ -1,8 +1,8 @@
 #pragma once
 // Trainer: one mixed-precision training step recorded once and replayed, all on the device:
-//   gather batch -> forward (fp16, fp32 accumulation) -> softmax cross-entropy in fp32 with the
-//   gradient seeded by the loss scale S -> backward -> finite check of every gradient ->
-//   fused optimizer (skipped on overflow) -> loss-scale update.
+//   gather batch -> forward (fp16, fp32 accumulation) -> the loss in fp32 (softmax cross-entropy,
+//   or MSE for a dataset with targets) with the gradient seeded by the loss scale S -> backward ->
+//   finite check of every gradient -> fused optimizer (skipped on overflow) -> loss-scale update.
 // step() is one queue submission and does not wait; metrics() reads the device when asked.
 //
 // Data parallel (TrainerOptions::communicator set): every rank runs a Trainer on its own device
@@ -53,25 +53,38 @@ struct LossScaleOptions {
     float min_scale = 1.0f;
 };
 
-// Images as bytes (0..255, row-major [count, features]) and labels, uploaded once.
-// Training data resident on the device, of one of two kinds:
-//   images with labels (upload): examples gathered in each epoch's order, normalised;
+// Training data resident on the device, uploaded once, of one of three kinds; the kind sets the
+// Trainer's loss:
+//   images with labels (upload): examples of `features` bytes (0..255, row-major [count,
+//   features]) gathered in each epoch's order and normalised; the model maps them to logits
+//   [batch, classes]; softmax cross-entropy;
+//   images with targets (upload_regression): the same inputs, and per example `classes` f32
+//   targets; the model maps them to [batch, classes]; mean squared error (its accuracy: the rows
+//   whose largest output is where the target's largest is, which with one-hot targets is the
+//   classification accuracy);
 //   a token stream (token_stream), for language models: each example is a window of `features`
 //   (= block) tokens at a start drawn on the device every step, its labels the next tokens; the
 //   model maps u32 tokens [batch, block] to logits [batch, block, classes], and the loss is the
 //   per-position cross-entropy. `count` windows make an epoch (stream length / block).
 struct DeviceDataset {
-    Tensor pixels;  // images: u32, four pixels per word
-    Tensor labels;  // images: u32 [count]
-    Tensor tokens;  // token stream: u32 [n]
+    Tensor pixels;   // images: u32, four pixels per word
+    Tensor labels;   // images: u32 [count]; with targets, each example's own index
+    Tensor targets;  // images with targets: f32 [count, classes]
+    Tensor tokens;   // token stream: u32 [n]
     int64_t count = 0, features = 0;
-    int classes = 10;
+    int classes = 10;  // with targets: the outputs per example
     uint64_t fingerprint = 0;  // of the data: data-parallel ranks compare it
     static DeviceDataset upload(Context& ctx, std::span<const uint8_t> pixels, std::span<const uint8_t> labels,
                                 int64_t count, int64_t features, int classes);
+    // targets: count * outputs finite floats, row-major. ShapeError for wrong sizes, NumericalError
+    // naming the first target that is inf or NaN.
+    static DeviceDataset upload_regression(Context& ctx, std::span<const uint8_t> pixels,
+                                           std::span<const float> targets, int64_t count, int64_t features,
+                                           int outputs);
     // ShapeError for a token >= vocab or a stream no longer than one window.
     static DeviceDataset token_stream(Context& ctx, std::span<const uint32_t> stream, int vocab, int64_t block);
     bool is_tokens() const { return tokens.defined(); }
+    bool has_targets() const { return targets.defined(); }
 };
 
 // Training-image augmentation, drawn on the device as each batch is gathered (evaluation never

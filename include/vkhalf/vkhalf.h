@@ -61,8 +61,8 @@ typedef int32_t vkh_value;
 
 const char* vkh_last_error(void);
 const char* vkh_status_string(vkh_status status);
-/* "0.4.0" (0.2.0 added vkh_conv2d_params.groups, 0.3.0 vkh_op_attrs.heads, 0.4.0 vkh_op_attrs.dtype:
- * rebuild against this header) */
+/* "0.4.1" (0.2.0 added vkh_conv2d_params.groups, 0.3.0 vkh_op_attrs.heads, 0.4.0 vkh_op_attrs.dtype:
+ * rebuild against this header; 0.4.1 added vkh_dataset_create_regression) */
 const char* vkh_version_string(void);
 
 /* ---- devices and contexts --------------------------------------------------------------- */
@@ -280,10 +280,16 @@ vkh_status vkh_program_wait(vkh_program p);
 
 /* ---- datasets --------------------------------------------------------------------------- */
 /* Classification data held on the device: count examples of `features` bytes (0..255) and one
- * label in [0, classes) each. */
+ * label in [0, classes) each; a trainer on it trains with softmax cross-entropy. */
 
 vkh_status vkh_dataset_create(vkh_context ctx, const uint8_t* pixels, const uint8_t* labels, int64_t count,
                               int64_t features, int32_t classes, vkh_dataset* out);
+/* Regression data: the same inputs, and `outputs` finite float targets per example (row-major,
+ * count * outputs). A trainer on it trains with mean squared error; its metrics' accuracy counts the
+ * rows whose largest output is where the target's largest is (one-hot targets: the accuracy).
+ * VKH_ERROR_NUMERICAL names a target that is inf or NaN. Since 0.4.1. */
+vkh_status vkh_dataset_create_regression(vkh_context ctx, const uint8_t* pixels, const float* targets, int64_t count,
+                                         int64_t features, int32_t outputs, vkh_dataset* out);
 /* <dir>/<split>-images-idx3-ubyte[.gz] and labels, split "train" or "t10k" (MNIST, Fashion-MNIST). */
 vkh_status vkh_dataset_load_mnist(vkh_context ctx, const char* dir, const char* split, vkh_dataset* out);
 void vkh_dataset_free(vkh_dataset d);

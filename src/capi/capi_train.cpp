@@ -1,4 +1,5 @@
 // C API: models, datasets and trainers.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -218,6 +219,25 @@ vkh_status vkh_dataset_create(vkh_context ctx, const uint8_t* pixels, const uint
         if (count > (int64_t(1) << 40) / features) throw InvalidArgument("count x features is implausibly large");
         h->data = DeviceDataset::upload(*h->ctx, {pixels, std::size_t(count * features)}, {labels, std::size_t(count)},
                                         count, features, classes);
+        *out = h.release();
+    });
+}
+
+vkh_status vkh_dataset_create_regression(vkh_context ctx, const uint8_t* pixels, const float* targets, int64_t count,
+                                         int64_t features, int32_t outputs, vkh_dataset* out) {
+    return guard("vkh_dataset_create_regression", [&] {
+        auto h = std::make_unique<vkh_dataset_s>();
+        h->ctx = handle(ctx, "ctx").ctx;
+        non_null(pixels, "pixels");
+        non_null(targets, "targets");
+        non_null(out, "out");
+        check_positive(count, "count");
+        check_positive(features, "features");
+        if (outputs < 1) throw InvalidArgument("outputs must be at least 1");
+        if (count > (int64_t(1) << 40) / std::max<int64_t>(features, outputs))
+            throw InvalidArgument("count x features (or outputs) is implausibly large");
+        h->data = DeviceDataset::upload_regression(*h->ctx, {pixels, std::size_t(count * features)},
+                                                   {targets, std::size_t(count * outputs)}, count, features, outputs);
         *out = h.release();
     });
 }

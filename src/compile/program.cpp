@@ -48,6 +48,11 @@ struct Program::Impl {
 
 namespace {
 
+// A loss fused with a training state: it adds its metrics to the state and holds no number.
+bool counts_into_state(const detail::Node& n) {
+    return n.kind == detail::OpKind::softmax_xent || (n.kind == detail::OpKind::mse_loss && n.attrs.state.defined());
+}
+
 struct Step {
     int node = -1;
     std::vector<int> inputs;
@@ -105,9 +110,11 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
             throw Error("Program: output %" + std::to_string(b.value.id()) + " is a host constant");
         needed[std::size_t(b.value.id())] = true;
         if (!b.tensor.defined()) continue;  // run for its side effects
-        if (k == OpKind::softmax_xent)
-            throw Error("Program: softmax_cross_entropy %" + std::to_string(b.value.id()) +
-                        " holds no number (its metrics go to the training state); bind it without a tensor");
+        if (counts_into_state(ir.producer(b.value.id())))
+            throw Error(std::string("Program: ") + (k == OpKind::softmax_xent ? "softmax_cross_entropy" : "mse_loss") +
+                        " %" + std::to_string(b.value.id()) +
+                        " with a training state holds no number (its metrics go to the state); bind it without a "
+                        "tensor");
         if (b.tensor.shape() != v.shape || b.tensor.dtype() != v.dtype)
             throw ShapeError("Program: output %" + std::to_string(b.value.id()) + " is " + to_string(v.shape) + " " +
                              std::string(to_string(v.dtype)) + ", bound to a tensor " + to_string(b.tensor.shape()) +
@@ -124,13 +131,16 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
         for (int a : n.aux) needed[std::size_t(a)] = true;
         for (int in : n.inputs) needed[std::size_t(in)] = true;
     }
-    // The gradient kernel of a softmax cross-entropy adds the loss metrics to the training state
-    // too: where the loss and its gradient both run, the loss node records nothing, so a step that
-    // binds both (the loss for its metrics) counts each row once.
+    // The gradient kernel of a loss with a training state (softmax cross-entropy, MSE) adds the
+    // loss metrics to the state too: where the loss and its gradient both run, the loss node
+    // records nothing, so a step that binds both (the loss for its metrics) counts each row once.
     for (const Node& g : ir.nodes) {
-        if (g.kind != OpKind::softmax_xent_grad || !needed[std::size_t(g.output)]) continue;
+        if ((g.kind != OpKind::softmax_xent_grad && g.kind != OpKind::mse_loss_grad) || !g.attrs.state.defined() ||
+            !needed[std::size_t(g.output)])
+            continue;
+        const OpKind forward = g.kind == OpKind::softmax_xent_grad ? OpKind::softmax_xent : OpKind::mse_loss;
         for (const Node& f : ir.nodes)
-            if (f.kind == OpKind::softmax_xent && needed[std::size_t(f.output)] && f.inputs[0] == g.inputs[0] &&
+            if (f.kind == forward && f.attrs.state.defined() && needed[std::size_t(f.output)] && f.inputs[0] == g.inputs[0] &&
                 f.inputs[1] == g.inputs[1] && &f.attrs.state.allocation() == &g.attrs.state.allocation() &&
                 f.attrs.state.byte_offset() == g.attrs.state.byte_offset())
                 needed[std::size_t(f.output)] = false;

@@ -118,7 +118,7 @@ void Graph::layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor&
     detail::record_layer_norm_backward(*commands_, ctx_.impl(), dy, x, gamma, stats, dx, dgamma, dbeta, opt);
 }
 void Graph::mse_loss(const Tensor& y, const Tensor& target, Tensor& loss, Tensor* dy, float scale, OpOptions opt) {
-    detail::record_mse_loss(*commands_, ctx_.impl(), y, target, loss, dy, scale, opt);
+    detail::record_mse_loss(*commands_, ctx_, y, target, loss, dy, scale, opt);
 }
 void Graph::activation_forward(Activation f, const Tensor& x, Tensor& y, OpOptions opt) {
     detail::record_activation(*commands_, ctx_.impl(), f, x, y, opt);

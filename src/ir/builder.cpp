@@ -402,6 +402,15 @@ Value Builder::mse_loss(Value y, Value target) {
             ir_->add_node(OpKind::mse_loss, {operand(y, "mse_loss"), operand(target, "mse_loss")}, {})};
 }
 
+Value Builder::mse_loss(Value y, Value target, const Tensor& state, uint32_t mean_over) {
+    if (!state.defined()) throw Error("mse_loss: no training state tensor");
+    Attrs at;
+    at.state = state;
+    at.mean_over = mean_over;
+    return {ir_.get(),
+            ir_->add_node(OpKind::mse_loss, {operand(y, "mse_loss"), operand(target, "mse_loss")}, std::move(at))};
+}
+
 
 Value Builder::apply(std::string_view op, std::span<const Value> inputs, const OpAttributes& attrs) {
     static constexpr OpKind kApplicable[] = {OpKind::matmul,     OpKind::add,        OpKind::mul,        OpKind::div,

@@ -342,6 +342,7 @@ ValueInfo infer_mse_loss(const GraphIR& ir, Node& n) {
     require_float(n, y, "y");
     require_same_dtype(n, y, t);
     require_same_shape(n, y, t);
+    if (n.attrs.state.defined() && y.shape.empty()) throw ShapeError("mse_loss: with a training state y needs rows");
     return info({1}, DType::f32);
 }
 
@@ -351,25 +352,35 @@ ValueInfo infer_mse_loss_grad(const GraphIR& ir, Node& n) {
 }
 
 // The kernel seeds the gradient itself from a push constant, so the loss's own gradient must be
-// known on the host: the seed, scaled or summed (see scaled()).
+// known on the host: the seed, scaled or summed (see scaled()). With a training state it seeds
+// with the loss scale it reads on the device, so the host seed must be 1.
 std::vector<int> vjp_mse_loss(GraphIR& ir, const Node& n, int dy, const std::vector<bool>& need) {
-    if (ir.producer(dy).kind != OpKind::constant)
+    const Node& seed = ir.producer(dy);
+    if (seed.kind != OpKind::constant)
         throw UnsupportedError("grad: mse_loss (%" + std::to_string(n.output) +
                                ") must be the loss, or scaled or summed into it; its gradient cannot come from "
                                "another op");
-    const int dyy = emit(ir, OpKind::mse_loss_grad, {n.inputs[0], n.inputs[1], dy});
+    if (n.attrs.state.defined() && seed.attrs.alpha != 1.0f)
+        throw UnsupportedError("grad: mse_loss %" + std::to_string(n.output) +
+                               " with a training state must be the loss itself with seed 1: it scales its gradient "
+                               "by the loss scale in the state");
+    const int dyy = emit(ir, OpKind::mse_loss_grad, {n.inputs[0], n.inputs[1], dy}, n.attrs);
     return {need[0] ? dyy : -1, need[1] ? scaled(ir, dyy, -1.0f) : -1};
 }
 
 void lower_mse_loss(const LowerArgs& x) {
-    record_mse_loss(x.cl, x.ctx.impl(), x.in[0], x.in[1], x.out, nullptr, 1.0f, no_options());
+    Tensor state = x.node.attrs.state;
+    Tensor loss = state.defined() ? x.scratch({1}, DType::f32) : x.out;  // with a state: a handle
+    record_mse_loss(x.cl, x.ctx, x.in[0], x.in[1], loss, nullptr, 1.0f, no_options(),
+                    state.defined() ? &state : nullptr, x.node.attrs.mean_over);
 }
 
 void lower_mse_loss_grad(const LowerArgs& x) {
     Tensor loss = x.scratch({1}, DType::f32);  // the kernel writes the loss too
-    Tensor dy = x.out;
+    Tensor dy = x.out, state = x.node.attrs.state;
     const float seed = x.ir.producer(x.node.inputs[2]).attrs.alpha;
-    record_mse_loss(x.cl, x.ctx.impl(), x.in[0], x.in[1], loss, &dy, seed, no_options());
+    record_mse_loss(x.cl, x.ctx, x.in[0], x.in[1], loss, &dy, seed, no_options(), state.defined() ? &state : nullptr,
+                    x.node.attrs.mean_over);
 }
 
 

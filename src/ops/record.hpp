@@ -54,8 +54,14 @@ void record_embedding(CommandList& cl, ContextImpl& ctx, const Tensor& table, co
 void record_embedding_backward(CommandList& cl, ContextImpl& ctx, const Tensor& dy, const Tensor& indices,
                                Tensor& dtable, const OpOptions& opt);
 
-void record_mse_loss(CommandList& cl, ContextImpl& ctx, const Tensor& y, const Tensor& target, Tensor& loss, Tensor* dy,
-                     float scale, const OpOptions& opt);
+// mean((y - target)^2) into loss (f32 [1]); with dy, dy = scale * 2 (y - target) / numel.
+// With a training state (a Trainer's loss, like softmax_xent): the gradient is seeded with the
+// state's loss scale on the device and averaged over mean_over rows of y's last axis (0: y's rows;
+// data parallel or micro-batches: the global batch), and the state's metrics grow by the rows'
+// losses (each the mean over its outputs), the rows, and the rows whose largest output is where
+// the target's largest is.
+void record_mse_loss(CommandList& cl, Context& ctx, const Tensor& y, const Tensor& target, Tensor& loss, Tensor* dy,
+                     float scale, const OpOptions& opt, Tensor* state = nullptr, uint32_t mean_over = 0);
 
 void record_batch_norm2d(CommandList& cl, ContextImpl& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                          BatchNormStats& stats, Tensor& y, bool training, const BatchNormParams& p, const OpOptions& opt);

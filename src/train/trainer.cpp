@@ -60,6 +60,33 @@ DeviceDataset DeviceDataset::upload(Context& ctx, std::span<const uint8_t> pixel
     return d;
 }
 
+DeviceDataset DeviceDataset::upload_regression(Context& ctx, std::span<const uint8_t> pixels,
+                                               std::span<const float> targets, int64_t count, int64_t features,
+                                               int outputs) {
+    if (count <= 0 || features <= 0 || outputs < 1)
+        throw ShapeError("DeviceDataset: need count > 0, features > 0 and at least 1 output");
+    if (int64_t(targets.size()) != count * outputs)
+        throw ShapeError("DeviceDataset: " + std::to_string(targets.size()) + " targets for " + std::to_string(count) +
+                         " examples of " + std::to_string(outputs) + " outputs");
+    if (count > int64_t(0xffffffffu)) throw LimitError("DeviceDataset: more than 2^32 examples");
+    for (std::size_t i = 0; i < targets.size(); ++i)
+        if (!std::isfinite(targets[i]))
+            throw NumericalError("DeviceDataset: target " + std::to_string(i % std::size_t(outputs)) + " of example " +
+                                 std::to_string(i / std::size_t(outputs)) + " is not finite");
+    // The labels gather_batch copies are each example's own index: the Trainer looks its targets up
+    // with them (an embedding of the target table), so targets follow the shuffled order.
+    std::vector<uint8_t> no_labels(static_cast<std::size_t>(count), 0);
+    DeviceDataset d = upload(ctx, pixels, no_labels, count, features, 2);
+    d.classes = outputs;
+    d.fingerprint = fingerprint_bytes(std::as_bytes(targets), d.fingerprint);
+    std::vector<uint32_t> index(static_cast<std::size_t>(count));
+    std::iota(index.begin(), index.end(), 0u);
+    d.labels.upload_bytes(std::as_bytes(std::span(index)));
+    d.targets = Tensor::empty(ctx, {count, outputs}, DType::f32);
+    d.targets.upload_bytes(std::as_bytes(targets));
+    return d;
+}
+
 namespace {
 
 Tensor identity_order(Context& ctx, int64_t count) {
@@ -124,6 +151,32 @@ struct EvalPass {
     uint32_t batches = 0;
 };
 
+// A dataset's targets in the working dtype, converted once (round to nearest even): the step
+// looks each example's row up in this table. In fp16 a target beyond its range is refused: it
+// would be inf, and every step that reads it would skip.
+Tensor working_targets(Context& ctx, const DeviceDataset& d, DType working) {
+    if (!d.has_targets() || working == DType::f32) return d.targets;
+    Tensor t = Tensor::empty(ctx, d.targets.shape(), working);
+    cast(ctx, d.targets, t);
+    const std::vector<float> h = t.to_floats();
+    for (std::size_t i = 0; i < h.size(); ++i)
+        if (!std::isfinite(h[i]))
+            throw NumericalError("Trainer: target " + std::to_string(i % std::size_t(d.classes)) + " of example " +
+                                 std::to_string(i / std::size_t(d.classes)) +
+                                 " is beyond fp16's range (65504); scale the targets or train in fp32");
+    return t;
+}
+
+// The loss the data's kind calls for (see DeviceDataset), over the model's output: MSE against
+// the rows of `targets` at the gathered example indices, or softmax cross-entropy against the
+// labels (per position for tokens). mean_over: the rows of the global batch.
+Value loss_for(Builder& builder, const DeviceDataset& data, const Tensor& targets, Value out, Value labels,
+               const Tensor& state, float label_smoothing, uint32_t mean_over) {
+    if (data.has_targets())
+        return builder.mse_loss(out, builder.embedding(builder.input(targets, "targets"), labels), state, mean_over);
+    return builder.softmax_cross_entropy(out, labels, state, label_smoothing, mean_over);
+}
+
 CompileOptions compile_options(const TrainerOptions& o) {
     CompileOptions c;
     c.reuse_memory = o.reuse_activation_memory;
@@ -138,6 +191,7 @@ struct Trainer::Impl {
     Context& ctx;
     Sequential& model;
     DeviceDataset train;  // a copy: it shares, and so keeps alive, the device memory the graph reads
+    Tensor targets;       // train's targets in the working dtype (MSE)
     TrainerOptions opt;
     ParameterSet params;
     Tensor state, order;
@@ -146,7 +200,7 @@ struct Trainer::Impl {
     // Evaluation: its own state (step counter, metrics), identity order, full batches + remainder,
     // recorded for one dataset (a copy, keeping its memory alive while the graphs exist).
     DeviceDataset eval_data;
-    Tensor eval_state, eval_order;
+    Tensor eval_state, eval_order, eval_targets;
     EvalPass eval_full, eval_rest;
     // Data parallel: the group, this rank's share of the batch, the step's second submission
     // (check, optimizer, scale update) and host copies of the gradient for the all-reduce.
@@ -202,9 +256,8 @@ void Trainer::Impl::record_step() {
         if (logits.shape() != want)
             throw ShapeError("Trainer: the model's output is " + to_string(logits.shape()) + ", expected " +
                              to_string(want));
-        const Value loss = builder.softmax_cross_entropy(
-            logits, builder.input(label_sets.back(), "labels"), state, opt.label_smoothing,
-            uint32_t(opt.batch * (tokens ? train.features : 1)));
+        const Value loss = loss_for(builder, train, targets, logits, builder.input(label_sets.back(), "labels"), state,
+                                    opt.label_smoothing, uint32_t(opt.batch * (tokens ? train.features : 1)));
         if (micro == 0) {
             for (int id : mb.used())
                 if (params.infos()[std::size_t(id)].requires_grad) ids.push_back(id);
@@ -358,7 +411,8 @@ EvalPass Trainer::Impl::record_eval(const DeviceDataset& data, int64_t batch, ui
     Builder builder(ctx);
     ModelBuilder mb(builder, params, opt.precision, false);  // evaluation: dropout passes through
     const Value logits = model.forward(mb, builder.input(pass.x, "x"));
-    const Value loss = builder.softmax_cross_entropy(logits, builder.input(pass.labels, "labels"), eval_state);
+    const Value loss = loss_for(builder, data, eval_targets, logits, builder.input(pass.labels, "labels"), eval_state,
+                                0.0f, 0);
     detail::ProgramHooks hooks;
     const detail::GatherParams gp{uint32_t(batch), uint32_t(data.features), batches, first, opt.mean, 1.0f / opt.std};
     // Tokens: windows drawn from the evaluation state's step, which restarts at every evaluate():
@@ -389,6 +443,8 @@ Trainer::Trainer(Context& ctx, Sequential& model, const DeviceDataset& train, Tr
                          std::to_string(train.count) + "]");
     if (train.is_tokens() && options.augment.enabled())
         throw ShapeError("Trainer: image augmentation (shift, flip) does not apply to a token stream");
+    if (train.has_targets() && options.label_smoothing != 0.0f)
+        throw Error("Trainer: label smoothing is for cross-entropy; a dataset with targets trains with MSE");
     check_normalisation(options.mean, options.std, working_dtype(options.precision));
     if (options.loss_scale.mode == LossScaleMode::dynamic && options.precision == Precision::fp16 &&
         !(options.loss_scale.min_scale <= options.loss_scale.init_scale))
@@ -413,6 +469,7 @@ Trainer::Trainer(Context& ctx, Sequential& model, const DeviceDataset& train, Tr
     m.opt.loss_scale = ls;
     m.state = detail::state_tensor(ctx, detail::initial_state(ls));
     m.order = identity_order(ctx, train.count);
+    m.targets = working_targets(ctx, train, working_dtype(options.precision));
     if (m.comm) {
         m.check_ranks_agree_on_setup();
         m.update = std::make_unique<Graph>(ctx, options.profile, options.reuse_activation_memory, options.submit_per_op);
@@ -481,8 +538,14 @@ Metrics Trainer::evaluate(const DeviceDataset& data) {
     Impl& m = *impl_;
     m.wait_all();
     const int64_t batch = std::min<int64_t>(m.opt.batch, data.count);
+    if (data.has_targets() != m.train.has_targets() || data.classes != m.train.classes)
+        throw ShapeError(std::string("Trainer::evaluate: the data must be of the training data's kind (") +
+                         (m.train.has_targets() ? "targets" : "labels") + ", " + std::to_string(m.train.classes) +
+                         (m.train.has_targets() ? " outputs" : " classes") + ")");
     const bool same =
         m.eval_data.count == data.count && m.eval_data.is_tokens() == data.is_tokens() &&
+        (!data.has_targets() ||
+         (m.eval_data.has_targets() && &m.eval_data.targets.allocation() == &data.targets.allocation())) &&
         (data.is_tokens() ? &m.eval_data.tokens.allocation() == &data.tokens.allocation()
                           : m.eval_data.pixels.defined() && &m.eval_data.pixels.allocation() == &data.pixels.allocation() &&
                                 &m.eval_data.labels.allocation() == &data.labels.allocation());
@@ -492,6 +555,7 @@ Metrics Trainer::evaluate(const DeviceDataset& data) {
         m.eval_data = data;
         m.eval_state = detail::state_tensor(m.ctx, detail::initial_state({LossScaleMode::none}));
         m.eval_order = identity_order(m.ctx, data.count);
+        m.eval_targets = working_targets(m.ctx, data, working_dtype(m.opt.precision));
         const auto full = uint32_t(data.count / batch);
         m.eval_full = m.record_eval(m.eval_data, batch, full, 0);
         if (const int64_t rest = data.count - int64_t(full) * batch; rest > 0)

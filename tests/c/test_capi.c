@@ -486,6 +486,67 @@ static void test_training(vkh_context ctx, const char* checkpoint) {
 }
 
 
+/* ---- regression: a dataset with targets trains with MSE -------------------------------------- */
+/* Targets one-hot in the quadrant that is bright (the classification data above as regression):
+ * the MSE falls and the rows' largest outputs land on the targets' ones. */
+static void test_regression(vkh_context ctx) {
+    enum { COUNT = 256, FEATURES = 64, OUTPUTS = 4 };
+    static uint8_t pixels[COUNT * FEATURES];
+    static float targets[COUNT * OUTPUTS];
+    unsigned seed = 9;
+    for (int i = 0; i < COUNT; ++i) {
+        const int label = i % OUTPUTS;
+        for (int k = 0; k < OUTPUTS; ++k) targets[i * OUTPUTS + k] = k == label ? 1.0f : 0.0f;
+        for (int p = 0; p < FEATURES; ++p) {
+            const int r = p / 8, c = p % 8, quadrant = (r >= 4) * 2 + (c >= 4);
+            const float noise = 40.0f * (uniform(&seed) + 1.0f);
+            pixels[i * FEATURES + p] = (uint8_t)(quadrant == label ? 160.0f + noise : noise);
+        }
+    }
+    vkh_dataset data = NULL, refused = NULL;
+    CHECK_STATUS(vkh_dataset_create_regression(ctx, pixels, NULL, COUNT, FEATURES, OUTPUTS, &refused),
+                 VKH_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vkh_dataset_create_regression(ctx, pixels, targets, COUNT, FEATURES, 0, &refused),
+                 VKH_ERROR_INVALID_ARGUMENT);
+    targets[7] = INFINITY;
+    CHECK_STATUS(vkh_dataset_create_regression(ctx, pixels, targets, COUNT, FEATURES, OUTPUTS, &refused),
+                 VKH_ERROR_NUMERICAL);
+    CHECK(strstr(vkh_last_error(), "target 3 of example 1") != NULL);
+    targets[7] = 0.0f;
+    CHECK_OK(vkh_dataset_create_regression(ctx, pixels, targets, COUNT, FEATURES, OUTPUTS, &data));
+
+    vkh_model model = NULL;
+    CHECK_OK(vkh_model_create(&model));
+    CHECK_OK(vkh_model_add_linear(model, FEATURES, 16));
+    CHECK_OK(vkh_model_add_activation(model, VKH_RELU));
+    CHECK_OK(vkh_model_add_linear(model, 16, OUTPUTS));
+    vkh_trainer_options o;
+    vkh_trainer_options_init(&o);
+    o.batch = 32;
+    o.lr = 1e-2f;
+    vkh_trainer tr = NULL;
+    o.label_smoothing = 0.1f; /* cross-entropy only */
+    CHECK_STATUS(vkh_trainer_create(ctx, model, data, &o, &tr), VKH_ERROR_INVALID_ARGUMENT);
+    o.label_smoothing = 0.0f;
+    CHECK_OK(vkh_trainer_create(ctx, model, data, &o, &tr));
+    vkh_model_free(model);
+    vkh_metrics first, last;
+    CHECK_OK(vkh_trainer_evaluate(tr, data, &first));
+    int64_t steps = 0;
+    CHECK_OK(vkh_trainer_steps_per_epoch(tr, &steps));
+    for (uint64_t epoch = 0; epoch < 5; ++epoch) {
+        CHECK_OK(vkh_trainer_shuffle(tr, epoch));
+        for (int64_t s = 0; s < steps; ++s) CHECK_OK(vkh_trainer_step(tr));
+    }
+    CHECK_OK(vkh_trainer_evaluate(tr, data, &last));
+    printf("regression: MSE %.4f -> %.4f, argmax agreement %.3f -> %.3f\n", first.mean_loss, last.mean_loss,
+           first.accuracy, last.accuracy);
+    CHECK(last.mean_loss < 0.25 * first.mean_loss);
+    CHECK(last.accuracy > 0.95);
+    vkh_trainer_free(tr);
+    vkh_dataset_free(data);
+}
+
 /* ---- the autograd graph through the C API ---------------------------------------------------- */
 /* One graph with a weight used twice, a residual connection, two inputs and a frozen layer:
  *   h = relu(x W1^T + b1); y = relu(h W1^T + b1) + x; out = (y * z) W2^T; loss = mse(out, t)
@@ -786,6 +847,7 @@ int main(int argc, char** argv) {
     test_gemm(ctx);
     test_conv_and_activations(ctx);
     test_training(ctx, checkpoint);
+    test_regression(ctx);
     test_autograd(ctx);
     test_embedding(ctx);
     test_attention(ctx);

@@ -239,7 +239,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
             for (auto& l : labels) l = uint8_t(p.byte() % 6);
             vkh_dataset_free(pool.dataset);
             pool.dataset = nullptr;
-            if (small || empty)
+            if (p.byte() % 3 == 0) {  // regression: `classes` outputs of targets (any floats, inf and NaN too)
+                std::vector<float> targets = values(p, small && classes > 0 ? std::size_t(count * classes) : 1);
+                check(vkh_dataset_create_regression(ctx, small || empty ? pixels.data() : nullptr, targets.data(),
+                                                    count, features, classes, &pool.dataset),
+                      "dataset_create_regression");
+            } else if (small || empty)
                 check(vkh_dataset_create(ctx, pixels.data(), labels.data(), count, features, classes, &pool.dataset),
                       "dataset_create");
             else

@@ -9,7 +9,7 @@
 2. Resume equivalence: 1 epoch + checkpoint, then --resume for the 2nd epoch, must give the same
    epoch-2 losses and accuracies as the uninterrupted run, digit for digit.
 3. Bad input ends with exit status 1 and a message: a missing data directory, a corrupt
-   checkpoint, a checkpoint of the other model.
+   checkpoint, a checkpoint of the other model or of the other loss.
 Exit status 77 (skipped) when DATA_DIR does not exist. In a cross build VKHALF_TEST_EMULATOR holds
 the command that runs target executables (qemu-aarch64), which then runs vkhalf-train.
 """
@@ -89,6 +89,8 @@ def main():
     assert p.returncode == 1 and "checksum" in p.stderr, p.stderr
     p = run(train, *common, "--model", "cnn", "--epochs", "1", "--resume", ck, expect_ok=False)
     assert p.returncode == 1 and ck in p.stderr, p.stderr
+    p = run(train, *common, "--loss", "mse", "--epochs", "3", "--resume", ck, expect_ok=False)
+    assert p.returncode == 1 and "--loss xent, not mse" in p.stderr, p.stderr
     print("bad inputs refused:", p.stderr.strip())
     print("train_e2e: all checks passed")
 
