@@ -1,5 +1,7 @@
 #pragma once
-// Eager element-wise ops, casts and reductions: each call records, submits and waits.
+// Eager element-wise ops, casts and reductions: each call records, submits and waits. Those the
+// graph has too (add, mul, div, scale, relu, cast, softmax, embedding, attention) run through the
+// op's one declaration (src/ir/ops.cpp): the same checks and kernel as a graph node.
 // The variant defaults to the best tier the device supports for the tensors' dtype.
 #include <optional>
 #include <string>

@@ -1,11 +1,12 @@
 #include "vkhalf/graph.hpp"
 
+#include "ir/eager.hpp"
 #include "ops/activations_record.hpp"
 #include "ops/record.hpp"
 
 namespace vkhalf {
 
-using detail::ElementwiseOp;
+using detail::OpKind;
 
 Graph::Graph(Context& ctx, bool profile, bool reuse_activations, bool submit_per_op)
     : ctx_(ctx),
@@ -51,21 +52,23 @@ void Graph::release(const Tensor& t) {
 }
 
 void Graph::add(const Tensor& a, const Tensor& b, Tensor& y, OpOptions opt) {
-    detail::record_elementwise(*commands_, ctx_.impl(), ElementwiseOp::add, a, b, 0.0f, y, opt);
+    detail::record_op(*commands_, ctx_, OpKind::add, {&a, &b}, {}, {{&y, "y"}}, opt);
 }
 void Graph::mul(const Tensor& a, const Tensor& b, Tensor& y, OpOptions opt) {
-    detail::record_elementwise(*commands_, ctx_.impl(), ElementwiseOp::mul, a, b, 0.0f, y, opt);
+    detail::record_op(*commands_, ctx_, OpKind::mul, {&a, &b}, {}, {{&y, "y"}}, opt);
 }
 void Graph::scale(const Tensor& a, float alpha, Tensor& y, OpOptions opt) {
-    detail::record_elementwise(*commands_, ctx_.impl(), ElementwiseOp::scale, a, a, alpha, y, opt);
+    detail::record_op(*commands_, ctx_, OpKind::scale, {&a}, detail::with_alpha(alpha), {{&y, "y"}}, opt);
 }
 void Graph::relu(const Tensor& x, Tensor& y, OpOptions opt) {
-    detail::record_elementwise(*commands_, ctx_.impl(), ElementwiseOp::relu, x, x, 0.0f, y, opt);
+    detail::record_op(*commands_, ctx_, OpKind::relu, {&x}, {}, {{&y, "y"}}, opt);
 }
 void Graph::relu_backward(const Tensor& dy, const Tensor& x, Tensor& dx, OpOptions opt) {
-    detail::record_elementwise(*commands_, ctx_.impl(), ElementwiseOp::relu_backward, dy, x, 0.0f, dx, opt);
+    detail::record_op(*commands_, ctx_, OpKind::relu_backward, {&dy, &x}, {}, {{&dx, "dx"}}, opt);
 }
-void Graph::cast(const Tensor& src, Tensor& dst) { detail::record_cast(*commands_, ctx_.impl(), src, dst); }
+void Graph::cast(const Tensor& src, Tensor& dst) {
+    detail::record_op(*commands_, ctx_, OpKind::cast, {&src}, detail::with_dtype(dst.dtype()), {{&dst, "dst"}}, {});
+}
 void Graph::sum(const Tensor& x, Tensor& out, OpOptions opt) {
     detail::record_sum(*commands_, ctx_, x, out, opt);
 }
@@ -88,17 +91,20 @@ void Graph::conv2d_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw
     detail::record_conv2d_backward_weight(*commands_, ctx_, dy, x, dw, p, opt);
 }
 void Graph::max_pool2d(const Tensor& x, Tensor& y, Tensor& argmax, const Pool2dParams& p, OpOptions opt) {
-    detail::record_max_pool2d(*commands_, ctx_.impl(), x, y, argmax, p, opt);
+    detail::record_op(*commands_, ctx_, OpKind::max_pool2d, {&x}, detail::with_pool(p), {{&y, "y"}, {&argmax, "argmax"}},
+                      opt);
 }
 void Graph::max_pool2d_backward(const Tensor& dy, const Tensor& argmax, Tensor& dx, const Pool2dParams& p,
                                 OpOptions opt) {
-    detail::record_max_pool2d_backward(*commands_, ctx_.impl(), dy, argmax, dx, p, opt);
+    detail::record_op(*commands_, ctx_, OpKind::max_pool2d_backward, {&dy, &argmax}, detail::with_pool(p, &dx),
+                      {{&dx, "dx"}}, opt);
 }
 void Graph::avg_pool2d(const Tensor& x, Tensor& y, const Pool2dParams& p, OpOptions opt) {
-    detail::record_avg_pool2d(*commands_, ctx_.impl(), x, y, p, opt);
+    detail::record_op(*commands_, ctx_, OpKind::avg_pool2d, {&x}, detail::with_pool(p), {{&y, "y"}}, opt);
 }
 void Graph::avg_pool2d_backward(const Tensor& dy, Tensor& dx, const Pool2dParams& p, OpOptions opt) {
-    detail::record_avg_pool2d_backward(*commands_, ctx_.impl(), dy, dx, p, opt);
+    detail::record_op(*commands_, ctx_, OpKind::avg_pool2d_backward, {&dy}, detail::with_pool(p, &dx), {{&dx, "dx"}},
+                      opt);
 }
 
 void Graph::batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, BatchNormStats& stats, Tensor& y,
@@ -121,10 +127,11 @@ void Graph::mse_loss(const Tensor& y, const Tensor& target, Tensor& loss, Tensor
     detail::record_mse_loss(*commands_, ctx_, y, target, loss, dy, scale, opt);
 }
 void Graph::activation_forward(Activation f, const Tensor& x, Tensor& y, OpOptions opt) {
-    detail::record_activation(*commands_, ctx_.impl(), f, x, y, opt);
+    detail::record_op(*commands_, ctx_, OpKind::activation, {&x}, detail::with_activation(f), {{&y, "y"}}, opt);
 }
 void Graph::activation_backward(Activation f, const Tensor& dy, const Tensor& x, Tensor& dx, OpOptions opt) {
-    detail::record_activation_backward(*commands_, ctx_.impl(), f, dy, x, dx, opt);
+    detail::record_op(*commands_, ctx_, OpKind::activation_backward, {&dy, &x}, detail::with_activation(f),
+                      {{&dx, "dx"}}, opt);
 }
 void Graph::dropout(const Tensor& x, Tensor& y, float p, Tensor& rng_state, RngAdvance advance, OpOptions opt) {
     detail::record_dropout(*commands_, ctx_.impl(), x, y, p, rng_state, advance, opt);

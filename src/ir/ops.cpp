@@ -25,13 +25,14 @@ void require_float(const Node& n, const ValueInfo& v, const char* what) {
 
 void require_same_dtype(const Node& n, const ValueInfo& a, const ValueInfo& b) {
     if (a.dtype != b.dtype)
-        throw DTypeError(op_name(n) + ": operands are " + std::string(to_string(a.dtype)) + " and " +
-                         std::string(to_string(b.dtype)) + "; they must share a dtype");
+        throw DTypeError(op_name(n) + ": operands " + std::string(to_string(a.dtype)) + " vs " +
+                         std::string(to_string(b.dtype)) + ": they must share a dtype");
 }
 
 void require_same_shape(const Node& n, const ValueInfo& a, const ValueInfo& b) {
     if (a.shape != b.shape)
-        throw ShapeError(op_name(n) + ": shapes " + to_string(a.shape) + " and " + to_string(b.shape) + " differ");
+        throw ShapeError(op_name(n) + ": shapes " + to_string(a.shape) + " vs " + to_string(b.shape) +
+                         ": they must match");
 }
 
 ValueInfo info(Shape s, DType d) {
@@ -53,8 +54,6 @@ ValueInfo infer_elementwise(const GraphIR& ir, Node& n) {
 }
 
 int emit(GraphIR& ir, OpKind k, std::vector<int> in, Attrs a = {}) { return ir.add_node(k, std::move(in), std::move(a)); }
-
-OpOptions no_options() { return {}; }
 
 // ---- matmul: out = op(a) op(b) (+ bias per column) ----------------------------------------
 
@@ -135,14 +134,14 @@ ValueInfo infer_bias_grad(const GraphIR& ir, Node& n) {
 }
 
 void lower_bias_grad(const LowerArgs& x) {
-    record_bias_grad(x.cl, x.ctx.impl(), x.in[0], x.out, x.node.attrs.bias_mode, no_options());
+    record_bias_grad(x.cl, x.ctx.impl(), x.in[0], x.out, x.node.attrs.bias_mode, x.opt);
 }
 
 // ---- elementwise --------------------------------------------------------------------------
 
 void lower_elementwise(const LowerArgs& x, ElementwiseOp op) {
     const Tensor& b = x.in.size() > 1 ? x.in[1] : x.in[0];
-    record_elementwise(x.cl, x.ctx.impl(), op, x.in[0], b, x.node.attrs.alpha, x.out, no_options());
+    record_elementwise(x.cl, x.ctx.impl(), op, x.in[0], b, x.node.attrs.alpha, x.out, x.opt);
 }
 
 std::vector<int> vjp_add(GraphIR&, const Node&, int dy, const std::vector<bool>& need) {
@@ -243,7 +242,7 @@ std::vector<int> vjp_conv2d(GraphIR& ir, const Node& n, int dy, const std::vecto
 
 void lower_conv2d(const LowerArgs& x) {
     record_conv2d(x.cl, x.ctx, x.in[0], x.in[1], x.in.size() == 3 ? &x.in[2] : nullptr, x.out, x.node.attrs.conv,
-                  x.relu, no_options());
+                  x.relu, x.opt);
 }
 
 // The backward ops' output shape is the forward operand's, kept in attrs.shape.
@@ -302,9 +301,10 @@ std::vector<int> vjp_causal_attention(GraphIR& ir, const Node& n, int dy, const 
 ValueInfo infer_embedding(const GraphIR& ir, Node& n) {
     const ValueInfo &t = operand(ir, n, 0), &i = operand(ir, n, 1);
     require_float(n, t, "table");
-    if (t.shape.size() != 2 || i.dtype != DType::u32)
-        throw ShapeError("embedding: a table [vocab, dim] and u32 indices, got " + to_string(t.shape) + " and " +
-                         std::string(to_string(i.dtype)) + " " + to_string(i.shape));
+    if (i.dtype != DType::u32)
+        throw DTypeError("embedding: indices must be u32, got " + std::string(to_string(i.dtype)));
+    if (t.shape.size() != 2)
+        throw ShapeError("embedding: the table must be [vocab, dim], got " + to_string(t.shape));
     Shape y = i.shape;
     y.push_back(t.shape[1]);
     return info(std::move(y), t.dtype);
@@ -371,7 +371,7 @@ std::vector<int> vjp_mse_loss(GraphIR& ir, const Node& n, int dy, const std::vec
 void lower_mse_loss(const LowerArgs& x) {
     Tensor state = x.node.attrs.state;
     Tensor loss = state.defined() ? x.scratch({1}, DType::f32) : x.out;  // with a state: a handle
-    record_mse_loss(x.cl, x.ctx, x.in[0], x.in[1], loss, nullptr, 1.0f, no_options(),
+    record_mse_loss(x.cl, x.ctx, x.in[0], x.in[1], loss, nullptr, 1.0f, x.opt,
                     state.defined() ? &state : nullptr, x.node.attrs.mean_over);
 }
 
@@ -379,7 +379,7 @@ void lower_mse_loss_grad(const LowerArgs& x) {
     Tensor loss = x.scratch({1}, DType::f32);  // the kernel writes the loss too
     Tensor dy = x.out, state = x.node.attrs.state;
     const float seed = x.ir.producer(x.node.inputs[2]).attrs.alpha;
-    record_mse_loss(x.cl, x.ctx, x.in[0], x.in[1], loss, &dy, seed, no_options(), state.defined() ? &state : nullptr,
+    record_mse_loss(x.cl, x.ctx, x.in[0], x.in[1], loss, &dy, seed, x.opt, state.defined() ? &state : nullptr,
                     x.node.attrs.mean_over);
 }
 
@@ -452,22 +452,22 @@ std::vector<int> vjp_norm(GraphIR& ir, const Node& n, int dy, const std::vector<
 void lower_batch_norm2d(const LowerArgs& x) {
     BatchNormStats stats = x.node.attrs.bn_stats;
     record_batch_norm2d(x.cl, x.ctx.impl(), x.in[0], x.in[1], x.in[2], stats, x.out, x.node.attrs.training,
-                        x.node.attrs.bn, no_options());
+                        x.node.attrs.bn, x.opt);
 }
 
 void lower_batch_norm2d_backward(const LowerArgs& x) {
     record_batch_norm2d_backward(x.cl, x.ctx.impl(), x.in[0], x.in[1], x.in[2], x.node.attrs.bn_stats, x.out,
-                                 x.aux[0], x.aux[1], x.node.attrs.bn, no_options());
+                                 x.aux[0], x.aux[1], x.node.attrs.bn, x.opt);
 }
 
 void lower_layer_norm(const LowerArgs& x) {
     record_layer_norm(x.cl, x.ctx.impl(), x.in[0], x.in[1], x.in[2], x.out, x.aux[0], x.node.attrs.eps,
-                      no_options());
+                      x.opt);
 }
 
 void lower_layer_norm_backward(const LowerArgs& x) {
     record_layer_norm_backward(x.cl, x.ctx.impl(), x.in[0], x.in[1], x.in[2], x.in[3], x.out, x.aux[0], x.aux[1],
-                               no_options());
+                               x.opt);
 }
 
 // ---- dropout: the backward draws the same mask from the same state ----------------------------
@@ -485,9 +485,9 @@ void lower_dropout(const LowerArgs& x, bool backward) {
     Tensor rng = x.node.attrs.rng_state;
     const RngAdvance adv = x.advance_rng ? RngAdvance::advance : RngAdvance::keep;
     if (backward)
-        record_dropout_backward(x.cl, x.ctx.impl(), x.in[0], x.out, x.node.attrs.p, rng, adv, no_options());
+        record_dropout_backward(x.cl, x.ctx.impl(), x.in[0], x.out, x.node.attrs.p, rng, adv, x.opt);
     else
-        record_dropout(x.cl, x.ctx.impl(), x.in[0], x.out, x.node.attrs.p, rng, adv, no_options());
+        record_dropout(x.cl, x.ctx.impl(), x.in[0], x.out, x.node.attrs.p, rng, adv, x.opt);
 }
 
 // ---- softmax cross-entropy over classes, fused with the training state -----------------------
@@ -574,7 +574,7 @@ void lower_permute(const LowerArgs& x) {
         m.lo.push_back(0);
         m.in_ext.push_back(in[std::size_t(d)]);
     }
-    record_strided_gather(x.cl, x.ctx.impl(), x.in[0], x.out, m, no_options());
+    record_strided_gather(x.cl, x.ctx.impl(), x.in[0], x.out, m, x.opt);
 }
 
 ValueInfo infer_slice(const GraphIR& ir, Node& n) {
@@ -605,7 +605,7 @@ void lower_slice(const LowerArgs& x) {
     m.stride = st;
     m.lo.assign(st.size(), 0);
     m.in_ext = x.out.shape();
-    record_strided_gather(x.cl, x.ctx.impl(), x.in[0], x.out, m, no_options());
+    record_strided_gather(x.cl, x.ctx.impl(), x.in[0], x.out, m, x.opt);
 }
 
 ValueInfo infer_pad(const GraphIR& ir, Node& n) {
@@ -632,7 +632,7 @@ void lower_pad(const LowerArgs& x) {
     m.lo.assign(m.stride.size(), 0);
     m.lo[std::size_t(x.node.attrs.axis)] = x.node.attrs.start;
     m.in_ext = x.in[0].shape();
-    record_strided_gather(x.cl, x.ctx.impl(), x.in[0], x.out, m, no_options());
+    record_strided_gather(x.cl, x.ctx.impl(), x.in[0], x.out, m, x.opt);
 }
 
 ValueInfo infer_expand(const GraphIR& ir, Node& n) {
@@ -700,7 +700,7 @@ void lower_expand(const LowerArgs& x) {
         m.lo.push_back(0);
         m.in_ext.push_back(out[k]);
     }
-    record_strided_gather(x.cl, x.ctx.impl(), x.in[0], x.out, m, no_options());
+    record_strided_gather(x.cl, x.ctx.impl(), x.in[0], x.out, m, x.opt);
 }
 
 ValueInfo infer_rows_cols(const GraphIR& ir, Node& n) {
@@ -721,7 +721,7 @@ std::vector<int> vjp_rows_cols(GraphIR& ir, const Node& n, int dy, const std::ve
 
 void lower_rows_cols(const LowerArgs& x) {
     record_bias_grad(x.cl, x.ctx.impl(), x.in[0], x.out,
-                     x.node.kind == OpKind::row_sum ? BiasMode::per_row : BiasMode::per_column, no_options());
+                     x.node.kind == OpKind::row_sum ? BiasMode::per_row : BiasMode::per_column, x.opt);
 }
 
 // ---- cast: f32 <-> f16 -------------------------------------------------------------------
@@ -764,39 +764,39 @@ const std::array<OpDef, std::size_t(OpKind::count)> kOps = [] {
                                 [](const LowerArgs& x) { lower_elementwise(x, ElementwiseOp::relu_backward); }});
     set(OpKind::activation, {"activation", infer_elementwise, nullptr, vjp_activation, [](const LowerArgs& x) {
                                  record_activation(x.cl, x.ctx.impl(), x.node.attrs.activation, x.in[0], x.out,
-                                                   no_options());
+                                                   x.opt);
                              }});
     set(OpKind::activation_backward,
         {"activation_backward", infer_elementwise, nullptr, nullptr, [](const LowerArgs& x) {
              record_activation_backward(x.cl, x.ctx.impl(), x.node.attrs.activation, x.in[0], x.in[1], x.out,
-                                        no_options());
+                                        x.opt);
          }});
     set(OpKind::reshape, {"reshape", infer_reshape, nullptr, vjp_reshape, nullptr});
     set(OpKind::conv2d, {"conv2d", infer_conv2d, nullptr, vjp_conv2d, lower_conv2d});
     set(OpKind::conv2d_backward_data,
         {"conv2d_backward_data", infer_from_attrs, nullptr, nullptr, [](const LowerArgs& x) {
-             record_conv2d_backward_data(x.cl, x.ctx, x.in[0], x.in[1], x.out, x.node.attrs.conv, no_options());
+             record_conv2d_backward_data(x.cl, x.ctx, x.in[0], x.in[1], x.out, x.node.attrs.conv, x.opt);
          }});
     set(OpKind::conv2d_backward_weight,
         {"conv2d_backward_weight", infer_from_attrs, nullptr, nullptr, [](const LowerArgs& x) {
-             record_conv2d_backward_weight(x.cl, x.ctx, x.in[0], x.in[1], x.out, x.node.attrs.conv, no_options());
+             record_conv2d_backward_weight(x.cl, x.ctx, x.in[0], x.in[1], x.out, x.node.attrs.conv, x.opt);
          }});
     set(OpKind::avg_pool2d, {"avg_pool2d", infer_avg_pool2d, nullptr, vjp_avg_pool2d, [](const LowerArgs& x) {
-                                 record_avg_pool2d(x.cl, x.ctx.impl(), x.in[0], x.out, x.node.attrs.pool, no_options());
+                                 record_avg_pool2d(x.cl, x.ctx.impl(), x.in[0], x.out, x.node.attrs.pool, x.opt);
                              }});
     set(OpKind::avg_pool2d_backward,
         {"avg_pool2d_backward", infer_from_attrs, nullptr, nullptr, [](const LowerArgs& x) {
-             record_avg_pool2d_backward(x.cl, x.ctx.impl(), x.in[0], x.out, x.node.attrs.pool, no_options());
+             record_avg_pool2d_backward(x.cl, x.ctx.impl(), x.in[0], x.out, x.node.attrs.pool, x.opt);
          }});
     set(OpKind::mse_loss, {"mse_loss", infer_mse_loss, nullptr, vjp_mse_loss, lower_mse_loss});
     set(OpKind::mse_loss_grad, {"mse_loss_grad", infer_mse_loss_grad, nullptr, nullptr, lower_mse_loss_grad});
     set(OpKind::max_pool2d, {"max_pool2d", infer_max_pool2d, aux_max_pool2d, vjp_max_pool2d, [](const LowerArgs& x) {
                                  record_max_pool2d(x.cl, x.ctx.impl(), x.in[0], x.out, x.aux[0], x.node.attrs.pool,
-                                                   no_options());
+                                                   x.opt);
                              }});
     set(OpKind::max_pool2d_backward,
         {"max_pool2d_backward", infer_from_attrs, nullptr, nullptr, [](const LowerArgs& x) {
-             record_max_pool2d_backward(x.cl, x.ctx.impl(), x.in[0], x.in[1], x.out, x.node.attrs.pool, no_options());
+             record_max_pool2d_backward(x.cl, x.ctx.impl(), x.in[0], x.in[1], x.out, x.node.attrs.pool, x.opt);
          }});
     set(OpKind::batch_norm2d, {"batch_norm2d", infer_norm, nullptr, vjp_norm, lower_batch_norm2d});
     set(OpKind::batch_norm2d_backward,
@@ -819,31 +819,31 @@ const std::array<OpDef, std::size_t(OpKind::count)> kOps = [] {
     set(OpKind::row_sum, {"row_sum", infer_rows_cols, nullptr, vjp_rows_cols, lower_rows_cols});
     set(OpKind::col_sum, {"col_sum", infer_rows_cols, nullptr, vjp_rows_cols, lower_rows_cols});
     set(OpKind::embedding, {"embedding", infer_embedding, nullptr, vjp_embedding, [](const LowerArgs& x) {
-                                record_embedding(x.cl, x.ctx.impl(), x.in[0], x.in[1], x.out, no_options());
+                                record_embedding(x.cl, x.ctx.impl(), x.in[0], x.in[1], x.out, x.opt);
                             }});
     set(OpKind::softmax, {"softmax", infer_softmax, nullptr, vjp_softmax, [](const LowerArgs& x) {
                               record_softmax(x.cl, x.ctx.impl(), x.node.attrs.softmax, false, x.in[0], nullptr, x.out,
-                                             no_options());
+                                             x.opt);
                           }});
     set(OpKind::softmax_backward,
         {"softmax_backward", infer_softmax, nullptr, nullptr, [](const LowerArgs& x) {
-             record_softmax(x.cl, x.ctx.impl(), x.node.attrs.softmax, true, x.in[0], &x.in[1], x.out, no_options());
+             record_softmax(x.cl, x.ctx.impl(), x.node.attrs.softmax, true, x.in[0], &x.in[1], x.out, x.opt);
          }});
     set(OpKind::causal_attention,
         {"causal_attention", infer_causal_attention, aux_causal_attention, vjp_causal_attention,
          [](const LowerArgs& x) {
-             record_causal_attention(x.cl, x.ctx.impl(), x.in[0], x.node.attrs.heads, x.out, x.aux[0], no_options());
+             record_causal_attention(x.cl, x.ctx.impl(), x.in[0], x.node.attrs.heads, x.out, x.aux[0], x.opt);
          }});
     set(OpKind::causal_attention_backward,
         {"causal_attention_backward", infer_causal_attention, aux_causal_attention, nullptr, [](const LowerArgs& x) {
              record_causal_attention_backward(x.cl, x.ctx.impl(), x.in[0], x.in[1], x.in[2], x.in[3],
-                                              x.node.attrs.heads, x.out, x.aux[0], no_options());
+                                              x.node.attrs.heads, x.out, x.aux[0], x.opt);
          }});
     set(OpKind::cast, {"cast", infer_cast, nullptr, vjp_cast,
                        [](const LowerArgs& x) { record_cast(x.cl, x.ctx.impl(), x.in[0], x.out); }});
     set(OpKind::embedding_backward,
         {"embedding_backward", infer_from_attrs, nullptr, nullptr, [](const LowerArgs& x) {
-             record_embedding_backward(x.cl, x.ctx.impl(), x.in[0], x.in[1], x.out, no_options());
+             record_embedding_backward(x.cl, x.ctx.impl(), x.in[0], x.in[1], x.out, x.opt);
          }});
     return t;
 }();

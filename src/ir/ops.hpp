@@ -24,6 +24,8 @@ struct LowerArgs {
     bool advance_rng = false;  // dropout: no later step reuses this mask, so move the state on
     // A scratch tensor that lives as long as the program (an op's unread second result).
     std::function<Tensor(Shape, DType)> scratch;
+    // The tier to force (an eager call's OpOptions); a compiled step takes the device's best.
+    OpOptions opt = {};
 };
 
 struct OpDef {

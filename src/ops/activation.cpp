@@ -72,35 +72,4 @@ void record_activation_backward(CommandList& cl, ContextImpl& ctx, Activation f,
 
 } // namespace detail
 
-void activation_forward(Context& ctx, Activation f, const Tensor& x, Tensor& y, OpOptions opt) {
-    detail::CommandList cl(ctx.impl());
-    detail::record_activation(cl, ctx.impl(), f, x, y, opt);
-    cl.submit_and_wait();
-}
-
-void activation_backward(Context& ctx, Activation f, const Tensor& dy, const Tensor& x, Tensor& dx, OpOptions opt) {
-    detail::CommandList cl(ctx.impl());
-    detail::record_activation_backward(cl, ctx.impl(), f, dy, x, dx, opt);
-    cl.submit_and_wait();
-}
-
-void gelu(Context& ctx, const Tensor& x, Tensor& y, OpOptions opt) {
-    activation_forward(ctx, Activation::gelu, x, y, opt);
-}
-void gelu_backward(Context& ctx, const Tensor& dy, const Tensor& x, Tensor& dx, OpOptions opt) {
-    activation_backward(ctx, Activation::gelu, dy, x, dx, opt);
-}
-void tanh_forward(Context& ctx, const Tensor& x, Tensor& y, OpOptions opt) {
-    activation_forward(ctx, Activation::tanh, x, y, opt);
-}
-void tanh_backward(Context& ctx, const Tensor& dy, const Tensor& x, Tensor& dx, OpOptions opt) {
-    activation_backward(ctx, Activation::tanh, dy, x, dx, opt);
-}
-void sigmoid(Context& ctx, const Tensor& x, Tensor& y, OpOptions opt) {
-    activation_forward(ctx, Activation::sigmoid, x, y, opt);
-}
-void sigmoid_backward(Context& ctx, const Tensor& dy, const Tensor& x, Tensor& dx, OpOptions opt) {
-    activation_backward(ctx, Activation::sigmoid, dy, x, dx, opt);
-}
-
 } // namespace vkhalf

@@ -122,21 +122,3 @@ void record_causal_attention_backward(CommandList& cl, ContextImpl& ctx, const T
 }
 
 } // namespace vkhalf::detail
-
-namespace vkhalf {
-
-void causal_attention(Context& ctx, const Tensor& qkv, int64_t heads, Tensor& y, Tensor& lse, OpOptions opt) {
-    detail::CommandList cl(ctx.impl());
-    detail::record_causal_attention(cl, ctx.impl(), qkv, heads, y, lse, opt);
-    cl.submit_and_wait();
-}
-
-void causal_attention_backward(Context& ctx, const Tensor& dy, const Tensor& qkv, const Tensor& y, const Tensor& lse,
-                               int64_t heads, Tensor& dqkv, OpOptions opt) {
-    Tensor delta = lse.defined() ? Tensor::empty(ctx, lse.shape(), DType::f32) : Tensor();
-    detail::CommandList cl(ctx.impl());
-    detail::record_causal_attention_backward(cl, ctx.impl(), dy, qkv, y, lse, heads, dqkv, delta, opt);
-    cl.submit_and_wait();
-}
-
-} // namespace vkhalf

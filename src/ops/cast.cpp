@@ -36,10 +36,4 @@ void record_cast(CommandList& cl, ContextImpl& impl, const Tensor& src, Tensor& 
 
 } // namespace detail
 
-void cast(Context& ctx, const Tensor& src, Tensor& dst) {
-    detail::CommandList cl(ctx.impl());
-    detail::record_cast(cl, ctx.impl(), src, dst);
-    cl.submit_and_wait();
-}
-
 } // namespace vkhalf

@@ -52,35 +52,6 @@ void record_elementwise(CommandList& cl, ContextImpl& ctx, ElementwiseOp op, con
                 std::string(name) + "." + std::string(to_string(v)));
 }
 
-namespace {
-
-void run_elementwise(Context& ctx, ElementwiseOp op, const Tensor& a, const Tensor& b, float alpha, Tensor& y,
-                     const OpOptions& opt) {
-    CommandList cl(ctx.impl());
-    record_elementwise(cl, ctx.impl(), op, a, b, alpha, y, opt);
-    cl.submit_and_wait();
-}
-
-} // namespace
 } // namespace detail
-
-void add(Context& ctx, const Tensor& a, const Tensor& b, Tensor& y, OpOptions opt) {
-    detail::run_elementwise(ctx, detail::ElementwiseOp::add, a, b, 0.0f, y, opt);
-}
-void mul(Context& ctx, const Tensor& a, const Tensor& b, Tensor& y, OpOptions opt) {
-    detail::run_elementwise(ctx, detail::ElementwiseOp::mul, a, b, 0.0f, y, opt);
-}
-void div(Context& ctx, const Tensor& a, const Tensor& b, Tensor& y, OpOptions opt) {
-    detail::run_elementwise(ctx, detail::ElementwiseOp::div, a, b, 0.0f, y, opt);
-}
-void scale(Context& ctx, const Tensor& a, float alpha, Tensor& y, OpOptions opt) {
-    detail::run_elementwise(ctx, detail::ElementwiseOp::scale, a, a, alpha, y, opt);
-}
-void relu(Context& ctx, const Tensor& x, Tensor& y, OpOptions opt) {
-    detail::run_elementwise(ctx, detail::ElementwiseOp::relu, x, x, 0.0f, y, opt);
-}
-void relu_backward(Context& ctx, const Tensor& dy, const Tensor& x, Tensor& dx, OpOptions opt) {
-    detail::run_elementwise(ctx, detail::ElementwiseOp::relu_backward, dy, x, 0.0f, dx, opt);
-}
 
 } // namespace vkhalf

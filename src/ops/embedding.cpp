@@ -59,19 +59,3 @@ void record_embedding_backward(CommandList& cl, ContextImpl& ctx, const Tensor& 
 }
 
 } // namespace vkhalf::detail
-
-namespace vkhalf {
-
-void embedding(Context& ctx, const Tensor& table, const Tensor& indices, Tensor& y, OpOptions opt) {
-    detail::CommandList cl(ctx.impl());
-    detail::record_embedding(cl, ctx.impl(), table, indices, y, opt);
-    cl.submit_and_wait();
-}
-
-void embedding_backward(Context& ctx, const Tensor& dy, const Tensor& indices, Tensor& dtable, OpOptions opt) {
-    detail::CommandList cl(ctx.impl());
-    detail::record_embedding_backward(cl, ctx.impl(), dy, indices, dtable, opt);
-    cl.submit_and_wait();
-}
-
-} // namespace vkhalf

@@ -98,26 +98,4 @@ Shape pool2d_output_shape(const Shape& x, const Pool2dParams& p) {
     return {x[0], x[1], oh, ow};
 }
 
-void max_pool2d(Context& ctx, const Tensor& x, Tensor& y, Tensor& argmax, const Pool2dParams& p, OpOptions opt) {
-    detail::CommandList cl(ctx.impl());
-    detail::record_max_pool2d(cl, ctx.impl(), x, y, argmax, p, opt);
-    cl.submit_and_wait();
-}
-void max_pool2d_backward(Context& ctx, const Tensor& dy, const Tensor& argmax, Tensor& dx, const Pool2dParams& p,
-                         OpOptions opt) {
-    detail::CommandList cl(ctx.impl());
-    detail::record_max_pool2d_backward(cl, ctx.impl(), dy, argmax, dx, p, opt);
-    cl.submit_and_wait();
-}
-void avg_pool2d(Context& ctx, const Tensor& x, Tensor& y, const Pool2dParams& p, OpOptions opt) {
-    detail::CommandList cl(ctx.impl());
-    detail::record_avg_pool2d(cl, ctx.impl(), x, y, p, opt);
-    cl.submit_and_wait();
-}
-void avg_pool2d_backward(Context& ctx, const Tensor& dy, Tensor& dx, const Pool2dParams& p, OpOptions opt) {
-    detail::CommandList cl(ctx.impl());
-    detail::record_avg_pool2d_backward(cl, ctx.impl(), dy, dx, p, opt);
-    cl.submit_and_wait();
-}
-
 } // namespace vkhalf

@@ -47,19 +47,3 @@ void record_softmax(CommandList& cl, ContextImpl& ctx, SoftmaxKind kind, bool ba
 }
 
 } // namespace vkhalf::detail
-
-namespace vkhalf {
-
-void softmax(Context& ctx, const Tensor& x, Tensor& y, SoftmaxKind kind, OpOptions opt) {
-    detail::CommandList cl(ctx.impl());
-    detail::record_softmax(cl, ctx.impl(), kind, false, x, nullptr, y, opt);
-    cl.submit_and_wait();
-}
-
-void softmax_backward(Context& ctx, const Tensor& y, const Tensor& dy, Tensor& dx, SoftmaxKind kind, OpOptions opt) {
-    detail::CommandList cl(ctx.impl());
-    detail::record_softmax(cl, ctx.impl(), kind, true, y, &dy, dx, opt);
-    cl.submit_and_wait();
-}
-
-} // namespace vkhalf
