@@ -62,7 +62,8 @@ typedef int32_t vkh_value;
 const char* vkh_last_error(void);
 const char* vkh_status_string(vkh_status status);
 /* "0.4.1" (0.2.0 added vkh_conv2d_params.groups, 0.3.0 vkh_op_attrs.heads, 0.4.0 vkh_op_attrs.dtype:
- * rebuild against this header; 0.4.1 added vkh_dataset_create_regression) */
+ * rebuild against this header; 0.4.1 added vkh_dataset_create_regression, vkh_dataset_create_tokens,
+ * vkh_model_add_embedding and vkh_model_add_gpt) */
 const char* vkh_version_string(void);
 
 /* ---- devices and contexts --------------------------------------------------------------- */
@@ -218,6 +219,15 @@ vkh_status vkh_model_add_dropout(vkh_model m, float p, uint32_t seed);
 vkh_status vkh_model_add_flatten(vkh_model m);
 /* [batch, n] -> [batch, shape...] */
 vkh_status vkh_model_add_unflatten(vkh_model m, const int64_t* shape, int32_t ndim);
+/* Layers for token models (since 0.4.1). An embedding maps u32 tokens [..] to rows [.., dim] of a
+ * [num, dim] table (a linear layer then works over the last dimension: a bigram model is an
+ * embedding and a linear layer). A GPT maps tokens [batch, T <= block] to logits [batch, T,
+ * vocab]: learned positions, `layers` pre-LayerNorm blocks of causal self-attention (`heads`
+ * dividing `embd`, an even head size) and GELU-tanh MLPs, a head tied to the token embedding,
+ * nanoGPT's names under this layer's index ("0.transformer.wte.weight", ...) and initialisation;
+ * with fp16 layers the residual stream stays fp32. */
+vkh_status vkh_model_add_embedding(vkh_model m, int64_t num, int64_t dim);
+vkh_status vkh_model_add_gpt(vkh_model m, int64_t vocab, int64_t block, int64_t layers, int64_t heads, int64_t embd);
 vkh_status vkh_model_layer_count(vkh_model m, size_t* count);
 /* Fine-tuning: parameters whose state_dict names start with `prefix` (e.g. "0." for the first
  * layer) get no gradient and no optimizer update in a trainer made from this model. Call before
@@ -290,6 +300,13 @@ vkh_status vkh_dataset_create(vkh_context ctx, const uint8_t* pixels, const uint
  * VKH_ERROR_NUMERICAL names a target that is inf or NaN. Since 0.4.1. */
 vkh_status vkh_dataset_create_regression(vkh_context ctx, const uint8_t* pixels, const float* targets, int64_t count,
                                          int64_t features, int32_t outputs, vkh_dataset* out);
+/* A token stream for language models (since 0.4.1): `count` tokens below `vocab`; each step draws
+ * windows of `block` tokens on the device and their next tokens are the labels; the model maps
+ * [batch, block] tokens to [batch, block, vocab] logits and trains with the per-position
+ * cross-entropy (metrics: per position). An epoch is count / block windows. VKH_ERROR_SHAPE names
+ * a token >= vocab. */
+vkh_status vkh_dataset_create_tokens(vkh_context ctx, const uint32_t* tokens, int64_t count, int32_t vocab,
+                                     int64_t block, vkh_dataset* out);
 /* <dir>/<split>-images-idx3-ubyte[.gz] and labels, split "train" or "t10k" (MNIST, Fashion-MNIST). */
 vkh_status vkh_dataset_load_mnist(vkh_context ctx, const char* dir, const char* split, vkh_dataset* out);
 void vkh_dataset_free(vkh_dataset d);

@@ -178,6 +178,39 @@ vkh_status vkh_model_add_layer_norm(vkh_model m, int64_t features) {
     });
 }
 
+vkh_status vkh_model_add_embedding(vkh_model m, int64_t num, int64_t dim) {
+    return guard("vkh_model_add_embedding", [&] {
+        Sequential& s = growing(m);
+        check_positive(num, "num");
+        check_positive(dim, "dim");
+        if (num > (int64_t(1) << 40) / dim) throw InvalidArgument("num x dim is implausibly large");
+        s.emplace<Embedding>(num, dim);
+    });
+}
+
+vkh_status vkh_model_add_gpt(vkh_model m, int64_t vocab, int64_t block, int64_t layers, int64_t heads, int64_t embd) {
+    return guard("vkh_model_add_gpt", [&] {
+        Sequential& s = growing(m);
+        for (auto [v, what] : {std::pair{vocab, "vocab"}, {block, "block"}, {layers, "layers"}, {heads, "heads"},
+                               {embd, "embd"}})
+            check_positive(v, what);
+        // Each layer's largest parameter is 4 embd^2; layers are modules built here, one by one.
+        if (layers > 4096 || embd > (int64_t(1) << 18) || std::max(vocab, block) > (int64_t(1) << 40) / embd)
+            throw InvalidArgument("gpt: the model is implausibly large (at most 4096 layers, embd 2^18, and vocab x "
+                                  "embd and block x embd 2^40)");
+        if (embd % heads != 0 || (embd / heads) % 2 != 0)
+            throw InvalidArgument("gpt: " + std::to_string(heads) + " heads must divide " + std::to_string(embd) +
+                                  " channels into heads of an even size (the fused attention's)");
+        GPTConfig c;
+        c.vocab = vocab;
+        c.block = block;
+        c.layers = layers;
+        c.heads = heads;
+        c.embd = embd;
+        s.emplace<GPT>(c);
+    });
+}
+
 vkh_status vkh_model_add_dropout(vkh_model m, float p, uint32_t seed) {
     return guard("vkh_model_add_dropout", [&] {
         Sequential& s = growing(m);
@@ -238,6 +271,22 @@ vkh_status vkh_dataset_create_regression(vkh_context ctx, const uint8_t* pixels,
             throw InvalidArgument("count x features (or outputs) is implausibly large");
         h->data = DeviceDataset::upload_regression(*h->ctx, {pixels, std::size_t(count * features)},
                                                    {targets, std::size_t(count * outputs)}, count, features, outputs);
+        *out = h.release();
+    });
+}
+
+vkh_status vkh_dataset_create_tokens(vkh_context ctx, const uint32_t* tokens, int64_t count, int32_t vocab,
+                                     int64_t block, vkh_dataset* out) {
+    return guard("vkh_dataset_create_tokens", [&] {
+        auto h = std::make_unique<vkh_dataset_s>();
+        h->ctx = handle(ctx, "ctx").ctx;
+        non_null(tokens, "tokens");
+        non_null(out, "out");
+        check_positive(count, "count");
+        check_positive(block, "block");
+        if (vocab < 2) throw InvalidArgument("vocab must be at least 2");
+        if (count > (int64_t(1) << 32)) throw InvalidArgument("count is implausibly large (more than 2^32 tokens)");
+        h->data = DeviceDataset::token_stream(*h->ctx, {tokens, std::size_t(count)}, vocab, block);
         *out = h.release();
     });
 }

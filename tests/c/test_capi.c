@@ -547,6 +547,73 @@ static void test_regression(vkh_context ctx) {
     vkh_dataset_free(data);
 }
 
+/* ---- token streams: a bigram model and a GPT trained through the C API ----------------------- */
+/* A stream whose next token follows from the last two (a Fibonacci sequence mod 8): a bigram model
+ * (embedding + linear) can only learn part of it, a one-block GPT, which sees the context, more. */
+static void test_tokens(vkh_context ctx) {
+    enum { COUNT = 4096, VOCAB = 8, BLOCK = 16 };
+    static uint32_t tokens[COUNT];
+    tokens[0] = 1, tokens[1] = 2;
+    for (int i = 2; i < COUNT; ++i) tokens[i] = (tokens[i - 1] + tokens[i - 2]) % VOCAB;
+    vkh_dataset data = NULL, refused = NULL;
+    tokens[5] += VOCAB;
+    CHECK_STATUS(vkh_dataset_create_tokens(ctx, tokens, COUNT, VOCAB, BLOCK, &refused), VKH_ERROR_SHAPE);
+    CHECK(strstr(vkh_last_error(), "at 5") != NULL);
+    tokens[5] -= VOCAB;
+    CHECK_STATUS(vkh_dataset_create_tokens(ctx, tokens, COUNT, 1, BLOCK, &refused), VKH_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vkh_dataset_create_tokens(ctx, tokens, BLOCK, VOCAB, BLOCK, &refused), VKH_ERROR_SHAPE);
+    CHECK_OK(vkh_dataset_create_tokens(ctx, tokens, COUNT, VOCAB, BLOCK, &data));
+    int64_t windows = 0, block = 0;
+    CHECK_OK(vkh_dataset_size(data, &windows, &block));
+    CHECK(windows == COUNT / BLOCK && block == BLOCK);
+
+    vkh_trainer_options o;
+    vkh_trainer_options_init(&o);
+    o.batch = 16;
+    o.lr = 1e-2f;
+    double final_loss[2] = {0, 0};
+    for (int kind = 0; kind < 2; ++kind) {
+        vkh_model model = NULL;
+        CHECK_OK(vkh_model_create(&model));
+        if (kind == 0) {
+            CHECK_OK(vkh_model_add_embedding(model, VOCAB, 16));
+            CHECK_OK(vkh_model_add_linear(model, 16, VOCAB));
+        } else {
+            CHECK_STATUS(vkh_model_add_gpt(model, VOCAB, BLOCK, 1, 3, 16), VKH_ERROR_INVALID_ARGUMENT); /* 3 heads */
+            CHECK_OK(vkh_model_add_gpt(model, VOCAB, BLOCK, 1, 2, 16));
+        }
+        vkh_trainer tr = NULL;
+        CHECK_OK(vkh_trainer_create(ctx, model, data, &o, &tr));
+        vkh_model_free(model);
+        vkh_metrics first, last;
+        CHECK_OK(vkh_trainer_evaluate(tr, data, &first));
+        int64_t steps = 0;
+        CHECK_OK(vkh_trainer_steps_per_epoch(tr, &steps));
+        for (uint64_t epoch = 0; epoch < 6; ++epoch)
+            for (int64_t s = 0; s < steps; ++s) CHECK_OK(vkh_trainer_step(tr));
+        CHECK_OK(vkh_trainer_evaluate(tr, data, &last));
+        printf("tokens, %s: loss %.4f -> %.4f nats/token, next-token accuracy %.3f\n", kind ? "GPT" : "bigram",
+               first.mean_loss, last.mean_loss, last.accuracy);
+        CHECK(first.seen == (uint64_t)(COUNT / BLOCK) * BLOCK); /* every position of every window */
+        CHECK(last.mean_loss < 0.75 * first.mean_loss);
+        final_loss[kind] = last.mean_loss;
+        if (kind == 1) {
+            static float wte[VOCAB * 16];
+            CHECK_OK(vkh_trainer_get_parameter(tr, "0.transformer.wte.weight", wte, VOCAB * 16));
+        }
+        vkh_trainer_free(tr);
+    }
+    CHECK(final_loss[1] < 0.5 * final_loss[0]); /* the context the bigram cannot see */
+    /* a GPT whose block is shorter than the dataset's windows is refused, naming the shapes */
+    vkh_model short_gpt = NULL;
+    CHECK_OK(vkh_model_create(&short_gpt));
+    CHECK_OK(vkh_model_add_gpt(short_gpt, VOCAB, BLOCK / 2, 1, 2, 16));
+    vkh_trainer tr = NULL;
+    CHECK_STATUS(vkh_trainer_create(ctx, short_gpt, data, &o, &tr), VKH_ERROR_SHAPE);
+    vkh_model_free(short_gpt);
+    vkh_dataset_free(data);
+}
+
 /* ---- the autograd graph through the C API ---------------------------------------------------- */
 /* One graph with a weight used twice, a residual connection, two inputs and a frozen layer:
  *   h = relu(x W1^T + b1); y = relu(h W1^T + b1) + x; out = (y * z) W2^T; loss = mse(out, t)
@@ -848,6 +915,7 @@ int main(int argc, char** argv) {
     test_conv_and_activations(ctx);
     test_training(ctx, checkpoint);
     test_regression(ctx);
+    test_tokens(ctx);
     test_autograd(ctx);
     test_embedding(ctx);
     test_attention(ctx);

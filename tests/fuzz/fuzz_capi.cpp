@@ -208,8 +208,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
         case 7: {  // model layers
             if (!pool.model) check(vkh_model_create(&pool.model), "model_create");
             const int64_t a = p.dim(), b = p.dim();
-            switch (p.byte() % 8) {
+            switch (p.byte() % 10) {
             case 0: check(vkh_model_add_linear(pool.model, a, b), "add_linear"); break;
+            case 8: check(vkh_model_add_embedding(pool.model, a, b), "add_embedding"); break;
+            case 9:  // small: vocab, block, one or two layers, heads, width (odd head sizes refused)
+                check(vkh_model_add_gpt(pool.model, a, b, p.byte() % 3, p.byte() % 3, p.byte() % 9), "add_gpt");
+                break;
             case 1: check(vkh_model_add_activation(pool.model, static_cast<vkh_activation>(p.byte() % 5)), "add_activation"); break;
             case 2: check(vkh_model_add_conv2d(pool.model, a, b, p.dim(), nullptr), "add_conv2d"); break;
             case 3: check(vkh_model_add_max_pool2d(pool.model, a, b - 1), "add_max_pool2d"); break;
@@ -239,7 +243,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
             for (auto& l : labels) l = uint8_t(p.byte() % 6);
             vkh_dataset_free(pool.dataset);
             pool.dataset = nullptr;
-            if (p.byte() % 3 == 0) {  // regression: `classes` outputs of targets (any floats, inf and NaN too)
+            if (p.byte() % 4 == 0) {  // a token stream: count tokens below 6, vocab `classes`, block `features`
+                std::vector<uint32_t> tokens(small ? std::size_t(count) : 1);
+                for (auto& t : tokens) t = p.byte() % 6;
+                check(vkh_dataset_create_tokens(ctx, small || empty ? tokens.data() : nullptr, count, classes, features,
+                                                &pool.dataset),
+                      "dataset_create_tokens");
+            } else if (p.byte() % 3 == 0) {  // regression: `classes` outputs of targets (any floats, inf and NaN too)
                 std::vector<float> targets = values(p, small && classes > 0 ? std::size_t(count * classes) : 1);
                 check(vkh_dataset_create_regression(ctx, small || empty ? pixels.data() : nullptr, targets.data(),
                                                     count, features, classes, &pool.dataset),
