@@ -97,6 +97,18 @@ int parameter_id(Trainer& tr, const char* name, std::size_t count) {
     throw InvalidArgument(std::string("the model has no parameter '") + name + "'");
 }
 
+// A dataset handle on ctx holding what make(context) uploads (make checks its arguments first).
+template <typename Make>
+vkh_status create_dataset(const char* fn, vkh_context ctx, vkh_dataset* out, Make&& make) {
+    return guard(fn, [&] {
+        auto h = std::make_unique<vkh_dataset_s>();
+        h->ctx = handle(ctx, "ctx").ctx;
+        non_null(out, "out");
+        h->data = make(*h->ctx);
+        *out = h.release();
+    });
+}
+
 const char* non_empty(const char* s, const char* arg) {
     if (!non_null(s, arg)[0]) throw InvalidArgument(std::string(arg) + " is empty");
     return s;
@@ -240,67 +252,51 @@ vkh_status vkh_model_layer_count(vkh_model m, size_t* count) {
 
 vkh_status vkh_dataset_create(vkh_context ctx, const uint8_t* pixels, const uint8_t* labels, int64_t count,
                               int64_t features, int32_t classes, vkh_dataset* out) {
-    return guard("vkh_dataset_create", [&] {
-        auto h = std::make_unique<vkh_dataset_s>();
-        h->ctx = handle(ctx, "ctx").ctx;
+    return create_dataset("vkh_dataset_create", ctx, out, [&](Context& c) {
         non_null(pixels, "pixels");
         non_null(labels, "labels");
-        non_null(out, "out");
         check_positive(count, "count");
         check_positive(features, "features");
         if (classes < 2) throw InvalidArgument("classes must be at least 2");
         if (count > (int64_t(1) << 40) / features) throw InvalidArgument("count x features is implausibly large");
-        h->data = DeviceDataset::upload(*h->ctx, {pixels, std::size_t(count * features)}, {labels, std::size_t(count)},
-                                        count, features, classes);
-        *out = h.release();
+        return DeviceDataset::upload(c, {pixels, std::size_t(count * features)}, {labels, std::size_t(count)}, count,
+                                     features, classes);
     });
 }
 
 vkh_status vkh_dataset_create_regression(vkh_context ctx, const uint8_t* pixels, const float* targets, int64_t count,
                                          int64_t features, int32_t outputs, vkh_dataset* out) {
-    return guard("vkh_dataset_create_regression", [&] {
-        auto h = std::make_unique<vkh_dataset_s>();
-        h->ctx = handle(ctx, "ctx").ctx;
+    return create_dataset("vkh_dataset_create_regression", ctx, out, [&](Context& c) {
         non_null(pixels, "pixels");
         non_null(targets, "targets");
-        non_null(out, "out");
         check_positive(count, "count");
         check_positive(features, "features");
         if (outputs < 1) throw InvalidArgument("outputs must be at least 1");
         if (count > (int64_t(1) << 40) / std::max<int64_t>(features, outputs))
             throw InvalidArgument("count x features (or outputs) is implausibly large");
-        h->data = DeviceDataset::upload_regression(*h->ctx, {pixels, std::size_t(count * features)},
-                                                   {targets, std::size_t(count * outputs)}, count, features, outputs);
-        *out = h.release();
+        return DeviceDataset::upload_regression(c, {pixels, std::size_t(count * features)},
+                                                {targets, std::size_t(count * outputs)}, count, features, outputs);
     });
 }
 
 vkh_status vkh_dataset_create_tokens(vkh_context ctx, const uint32_t* tokens, int64_t count, int32_t vocab,
                                      int64_t block, vkh_dataset* out) {
-    return guard("vkh_dataset_create_tokens", [&] {
-        auto h = std::make_unique<vkh_dataset_s>();
-        h->ctx = handle(ctx, "ctx").ctx;
+    return create_dataset("vkh_dataset_create_tokens", ctx, out, [&](Context& c) {
         non_null(tokens, "tokens");
-        non_null(out, "out");
         check_positive(count, "count");
         check_positive(block, "block");
         if (vocab < 2) throw InvalidArgument("vocab must be at least 2");
         if (count > (int64_t(1) << 32)) throw InvalidArgument("count is implausibly large (more than 2^32 tokens)");
-        h->data = DeviceDataset::token_stream(*h->ctx, {tokens, std::size_t(count)}, vocab, block);
-        *out = h.release();
+        return DeviceDataset::token_stream(c, {tokens, std::size_t(count)}, vocab, block);
     });
 }
 
 vkh_status vkh_dataset_load_mnist(vkh_context ctx, const char* dir, const char* split, vkh_dataset* out) {
-    return guard("vkh_dataset_load_mnist", [&] {
-        auto h = std::make_unique<vkh_dataset_s>();
-        h->ctx = handle(ctx, "ctx").ctx;
-        non_null(out, "out");
+    return create_dataset("vkh_dataset_load_mnist", ctx, out, [&](Context& c) {
         const std::string s = non_empty(split, "split");
         if (s != "train" && s != "t10k") throw InvalidArgument("split must be \"train\" or \"t10k\", got \"" + s + "\"");
         const MnistSplit m = load_mnist_split(non_empty(dir, "dir"), s);
-        h->data = DeviceDataset::upload(*h->ctx, m.images, m.labels, m.count, m.rows * m.cols, mnist_classes);
-        *out = h.release();
+        return DeviceDataset::upload(c, m.images, m.labels, m.count, m.rows * m.cols, mnist_classes);
     });
 }
 
