@@ -333,6 +333,11 @@ int run(const Args& a) {
                                                                             : std::string(key + 7) + " " + it->second) +
                             ", this run has " + meta.at(key) + " (give the options of the run that wrote it)");
         }
+        // The stream's precision changes the arithmetic, not the tensors: a checkpoint from before
+        // the key existed (an fp16 stream) resumes under either.
+        if (const auto it = saved.find("vkhalf.residual"); it != saved.end() && it->second != meta.at("vkhalf.residual"))
+            throw Error(a.resume + ": trained with an " + it->second + " residual stream, this run has " +
+                        meta.at("vkhalf.residual") + " (give --residual " + it->second + ")");
         load_checkpoint(tr, a.resume);
         first = long(tr.training_state().step) + 1;
         std::printf("resumed from %s after step %ld\n", a.resume.c_str(), first - 1);

