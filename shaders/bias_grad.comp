@@ -6,9 +6,11 @@
 // AXIS 2: db[c] = sum_{b,s} dY[b,c,s]  (per channel of an NCHW tensor: rows = batch, cols = channels)
 // fp32 accumulate over the whole reduced dimension, batches included (dY is [batch*M, N]);
 // db in the storage type (or fp32 with OUT_F32). One invocation per output element; for AXIS 0
-// neighbouring invocations read neighbouring columns.
+// neighbouring invocations read neighbouring columns. ACCUMULATE: db += the sum, rounded once (the
+// compiler's fold of a gradient sum: a bias used twice, micro-batches).
 layout(constant_id = 1) const uint AXIS = 0;
 layout(constant_id = 2) const bool OUT_F32 = false;
+layout(constant_id = 3) const bool ACCUMULATE = false;
 
 layout(binding = 0) readonly buffer DY_ { sfp DY[]; };
 layout(binding = 1) buffer DB_ { sfp DB[]; };
@@ -30,14 +32,17 @@ void main() {
         for (uint b = 0; b < pc.rows; ++b)
             for (uint s = 0; s < pc.spatial; ++s) acc += float(DY_load((b * pc.cols + o) * pc.spatial + s));
     if (OUT_F32) {
-        DB32[o] = acc;
+        DB32[o] = ACCUMULATE ? DB32[o] + acc : acc;
         return;
     }
 #ifdef VKH_PACKED
+    // Only this invocation writes this half of the word; its neighbour's atomics leave it be.
+    if (ACCUMULATE) acc += unpackHalf2x16(DB[o >> 1])[o & 1u];
     uint shift = (o & 1u) * 16u;
     atomicAnd(DB[o >> 1], ~(0xffffu << shift));
     atomicOr(DB[o >> 1], (packHalf2x16(vec2(acc, 0.0)) & 0xffffu) << shift);
 #else
+    if (ACCUMULATE) acc += float(DB[o]);
     DB[o] = sfp(acc);
 #endif
 }

@@ -431,6 +431,42 @@ TEST_CASE("a weight used twice: its gradient is the sum of both uses, accumulate
         }
 }
 
+TEST_CASE("a convolution and its bias used twice: the weight- and bias-gradient kernels accumulate the second use") {
+    // h = relu(conv(x, W, b)); y = conv(h, W, b): W's and b's gradients are sums of two uses. The
+    // compiler folds each sum into the kernel that makes its second term (no add pass, no zero
+    // fill), through both convolution algorithms; without fusion the sums are add passes.
+    const std::vector<Leaf> leaves = {{"x", {2, 3, 6, 6}, false, false},
+                                      {"shared.weight", {3, 3, 3, 3}},
+                                      {"shared.bias", {3}},
+                                      {"target", {2, 3, 6, 6}, false, false}};
+    for (ConvAlgorithm algo : {ConvAlgorithm::implicit_gemm, ConvAlgorithm::lowered_gemm}) {
+        auto build = [algo](Builder& b, const std::vector<Value>& v) {
+            Conv2dParams same;
+            same.pad_h = same.pad_w = 1;
+            same.algorithm = algo;
+            const Value h = b.relu(b.conv2d(v[0], v[1], v[2], same));
+            return b.mse_loss(b.conv2d(h, v[1], v[2], same), v[3]);
+        };
+        auto reference = [](const std::vector<Vec>& v) {
+            const Vec h = relu(conv2d(v[0], v[1], v[2], 2, 3, 6, 3, 3, 1));
+            return mse(conv2d(h, v[1], v[2], 2, 3, 6, 3, 3, 1), v[3]);
+        };
+        for (auto& d : test::devices())
+            for (DType dt : {DType::f32, DType::f16}) {
+                CAPTURE(d.label);
+                CAPTURE(to_string(dt));
+                CAPTURE(int(algo));
+                const Outcome fused = check_graph(*d.ctx, dt, leaves, build, reference);
+                CHECK(has_step(fused.steps, "conv2d_backward_weight+=%"));
+                CHECK(has_step(fused.steps, "bias_grad+=%"));
+                CHECK_FALSE(has_step(fused.steps, "add"));
+                const Outcome plain = check_graph(*d.ctx, dt, leaves, build, reference, {false, true, false});
+                CHECK_FALSE(has_step(plain.steps, "+=%"));
+                CHECK(has_step(plain.steps, "add"));
+            }
+    }
+}
+
 TEST_CASE("two inputs multiplied: the product's gradient reaches both branches") {
     const std::vector<Leaf> leaves = {{"x1", {6, 8}, false, false}, {"x2", {6, 5}, false, false},
                                       {"a.weight", {7, 8}},         {"a.bias", {7}},

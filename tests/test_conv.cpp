@@ -64,6 +64,20 @@ std::vector<double> to_double(std::span<const float> v) { return {v.begin(), v.e
 // conv2d (+ bias + ReLU), its data gradient and its weight gradient for one case on one device,
 // tier and algorithm (in p), each against fp64 with a bound from its own reduction length (per
 // group); random operands from seeds seed .. seed + 3.
+// The weight gradient in accumulate mode (the compiler's fold of a convolution weight used twice):
+// dw, holding a first gradient, must become that plus the gradient, rounded once.
+void check_weight_grad_accumulates(Context& ctx, const Tensor& tdy, const Tensor& tx, Tensor& tdw,
+                                   const Conv2dParams& p, const OpOptions& opt, const std::vector<double>& dw,
+                                   const std::vector<double>& dw_mag, int terms, bool f16) {
+    const auto before = tdw.to_floats();
+    detail::CommandList cl(ctx.impl());
+    detail::record_conv2d_backward_weight(cl, ctx, tdy, tx, tdw, p, opt, true);
+    cl.submit_and_wait();
+    std::vector<double> want(dw.size()), mag(dw.size());
+    for (std::size_t i = 0; i < dw.size(); ++i) want[i] = before[i] + dw[i], mag[i] = dw_mag[i] + std::fabs(before[i]);
+    CHECK(count_bad(tdw.to_floats(), want, mag, terms + 1, f16) == 0);
+}
+
 void check_conv_products(Context& ctx, DType dt, Variant v, const ref::ConvDims& d, const Conv2dParams& p,
                          unsigned seed) {
     const bool f16 = dt == DType::f16;
@@ -92,6 +106,7 @@ void check_conv_products(Context& ctx, DType dt, Variant v, const ref::ConvDims&
     const auto dw = ref::conv2d_backward_weight(d, dyd, x);
     const auto dw_mag = ref::conv2d_backward_weight(d, abs_of(dyd), std::vector<float>(x.size(), 1.0f));
     CHECK(count_bad(tdw.to_floats(), dw, dw_mag, d.b * d.oh() * d.ow(), f16) == 0);
+    check_weight_grad_accumulates(ctx, tdy, tx, tdw, p, {v}, dw, dw_mag, d.b * d.oh() * d.ow(), f16);
 }
 
 } // namespace
@@ -343,9 +358,10 @@ TEST_CASE("conv2d forward, data and weight gradients on cooperative matrices mat
             CHECK(count_bad(tdx.to_floats(), ref::conv2d_backward_data(d, dyd, w),
                             ref::conv2d_backward_data(d, abs_of(dyd), std::vector<float>(w.size(), 1.0f)),
                             d.cout * d.kh * d.kw, true) == 0);
-            CHECK(count_bad(tdw.to_floats(), ref::conv2d_backward_weight(d, dyd, x),
-                            ref::conv2d_backward_weight(d, abs_of(dyd), std::vector<float>(x.size(), 1.0f)),
-                            d.b * d.oh() * d.ow(), true) == 0);
+            const auto dw = ref::conv2d_backward_weight(d, dyd, x);
+            const auto dw_mag = ref::conv2d_backward_weight(d, abs_of(dyd), std::vector<float>(x.size(), 1.0f));
+            CHECK(count_bad(tdw.to_floats(), dw, dw_mag, d.b * d.oh() * d.ow(), true) == 0);
+            check_weight_grad_accumulates(ctx, tdy, tx, tdw, p, coopmat, dw, dw_mag, d.b * d.oh() * d.ow(), true);
         }
         // The implicit algorithm has no cooperative-matrix form, and f32 tensors none either.
         const ref::ConvDims& d = kConvCases[0].d;

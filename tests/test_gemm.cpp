@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "ops/gemm.hpp"
+#include "ops/record.hpp"
 #include "gemm_cases.hpp"
 #include "reference/reference.hpp"
 #include "runtime/kernel_policy.hpp"
@@ -228,18 +229,29 @@ TEST_CASE("bias_grad: column and row sums in fp32 in every tier") {
                         Tensor db = Tensor::empty(*d.ctx, {outputs}, out);
                         bias_grad(*d.ctx, tdy, db, mode, {v});
                         const auto got = db.to_floats();
-                        std::size_t bad = 0;
+                        // Then in accumulate mode (the compiler's fold of a bias used twice): db += the
+                        // sums, rounded once.
+                        {
+                            detail::CommandList cl(d.ctx->impl());
+                            detail::record_bias_grad(cl, d.ctx->impl(), tdy, db, mode, {v}, true);
+                            cl.submit_and_wait();
+                        }
+                        const auto twice = db.to_floats();
+                        std::size_t bad = 0, bad_twice = 0;
+                        const int len = mode == BiasMode::per_column ? rows : cols;
                         for (int o = 0; o < outputs; ++o) {
                             double want = 0, mag = 0;
-                            const int len = mode == BiasMode::per_column ? rows : cols;
                             for (int i = 0; i < len; ++i) {
                                 const float x = mode == BiasMode::per_column ? dy[i * cols + o] : dy[o * cols + i];
                                 want += x;
                                 mag += std::fabs(x);
                             }
                             bad += !test::gemm_close(got[o], want, mag, len, Variant::f32, out == DType::f16);
+                            bad_twice += !test::gemm_close(twice[o], got[o] + want, mag + std::fabs(got[o]), len + 1,
+                                                           Variant::f32, out == DType::f16);
                         }
                         CHECK(bad == 0);
+                        CHECK(bad_twice == 0);
                     }
                 }
             }

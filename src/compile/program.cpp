@@ -4,8 +4,9 @@
 //   1. prune: only nodes some output needs are kept;
 //   2. storage classes: a reshape is a view of its operand's memory, a leaf is its own tensor;
 //   3. fusion: a ReLU whose operand is a matmul or conv2d output read by nothing else moves into
-//      that kernel's epilogue; a gradient sum add(p, m), m a matmul's output read only there and p
-//      read only there, becomes that matmul writing with beta = 1 into p's memory, moved to the
+//      that kernel's epilogue; a gradient sum add(p, m), m read only there and made by a matmul,
+//      a bias gradient or a convolution's weight gradient, and p read only there, becomes that
+//      kernel adding into p's memory (GEMM beta = 1, the others' accumulate mode), moved to the
 //      add's place (so no zero fill and no add pass); a cast to f32 of an fp16 matmul's output
 //      read by nothing else becomes that matmul storing f32 (its accumulator, never rounded to
 //      fp16: an fp32 residual stream's branch output costs no pass of its own);
@@ -234,9 +235,12 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
                     const int ms = step_of[std::size_t(m)];
                     if (ms < 0 || m == p || uses[std::size_t(m)] != 1 || bound[std::size_t(m)]) continue;
                     Step& mm = steps[std::size_t(ms)];
-                    if (ir.nodes[std::size_t(mm.node)].kind != OpKind::matmul || mm.relu || mm.beta != 0.0f ||
-                        mm.store_f32 || mm.inputs.size() != 2)
-                        continue;
+                    // Producers that can add into their output: a GEMM without bias, a bias gradient,
+                    // a convolution's weight gradient.
+                    const OpKind mk = ir.nodes[std::size_t(mm.node)].kind;
+                    const bool accumulates = (mk == OpKind::matmul && mm.inputs.size() == 2) ||
+                                             mk == OpKind::bias_grad || mk == OpKind::conv2d_backward_weight;
+                    if (!accumulates || mm.relu || mm.beta != 0.0f || mm.store_f32 || !mm.aux.empty()) continue;
                     const OpKind pk = ir.producer(p).kind;
                     const int pr = cls.find(p);
                     if (pk == OpKind::leaf || pk == OpKind::constant || pk == OpKind::reshape ||
@@ -244,7 +248,10 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
                         cls.storage[std::size_t(pr)].defined())
                         continue;
                     mm.beta = 1.0f;
-                    mm.position = s.position;  // after p is written
+                    // It must run after p is written. Where it already does (micro-batches: p is the
+                    // earlier sum) it stays, so what it reads is freed as soon as before.
+                    const int p_step = step_of[std::size_t(p)];
+                    if (p_step < 0 || steps[std::size_t(p_step)].position > mm.position) mm.position = s.position;
                     cls.join(m, p, false);
                     cls.join(s.output, p, false);
                     step_of[std::size_t(s.output)] = ms;

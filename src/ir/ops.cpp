@@ -134,7 +134,7 @@ ValueInfo infer_bias_grad(const GraphIR& ir, Node& n) {
 }
 
 void lower_bias_grad(const LowerArgs& x) {
-    record_bias_grad(x.cl, x.ctx.impl(), x.in[0], x.out, x.node.attrs.bias_mode, x.opt);
+    record_bias_grad(x.cl, x.ctx.impl(), x.in[0], x.out, x.node.attrs.bias_mode, x.opt, x.beta != 0.0f);
 }
 
 // ---- elementwise --------------------------------------------------------------------------
@@ -779,7 +779,8 @@ const std::array<OpDef, std::size_t(OpKind::count)> kOps = [] {
          }});
     set(OpKind::conv2d_backward_weight,
         {"conv2d_backward_weight", infer_from_attrs, nullptr, nullptr, [](const LowerArgs& x) {
-             record_conv2d_backward_weight(x.cl, x.ctx, x.in[0], x.in[1], x.out, x.node.attrs.conv, x.opt);
+             record_conv2d_backward_weight(x.cl, x.ctx, x.in[0], x.in[1], x.out, x.node.attrs.conv, x.opt,
+                                           x.beta != 0.0f);
          }});
     set(OpKind::avg_pool2d, {"avg_pool2d", infer_avg_pool2d, nullptr, vjp_avg_pool2d, [](const LowerArgs& x) {
                                  record_avg_pool2d(x.cl, x.ctx.impl(), x.in[0], x.out, x.node.attrs.pool, x.opt);

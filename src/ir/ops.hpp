@@ -20,7 +20,9 @@ struct LowerArgs {
     Tensor& out;
     std::span<Tensor> aux;  // the node's further outputs
     bool relu = false;  // apply ReLU in the epilogue (matmul, conv2d)
-    float beta = 0.0f;  // out = result + beta * out (matmul): a gradient sum written in place
+    // out = result + beta * out (matmul; bias_grad and conv2d_backward_weight: beta 1 accumulates):
+    // a gradient sum written in place.
+    float beta = 0.0f;
     bool advance_rng = false;  // dropout: no later step reuses this mask, so move the state on
     // A scratch tensor that lives as long as the program (an op's unread second result).
     std::function<Tensor(Shape, DType)> scratch;

@@ -60,7 +60,8 @@ ConvPush make_push(const Shape& x, const Shape& w, const Shape& y, const Conv2dP
 }
 
 void record_conv(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& x, const Tensor& w, const Tensor* bias,
-                 const Tensor& dy, Tensor& out, const ConvPush& base, bool relu, const OpOptions& opt) {
+                 const Tensor& dy, Tensor& out, const ConvPush& base, bool relu, bool accumulate,
+                 const OpOptions& opt) {
     auto& impl = ctx.impl();
     const Variant v = resolve_variant("conv2d", impl.caps, out.dtype(), opt);
     ConvPush push = base;
@@ -88,7 +89,9 @@ void record_conv(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& x, 
     }
     const uint64_t depth = splits * push.groups;  // workgroups along z
     const uint64_t m_all = m * push.groups;  // rows over every group
-    const bool partial = splits > 1;
+    // Accumulating goes through the split-K sum (one split or more), which adds out: the kernel
+    // itself only stores.
+    const bool partial = splits > 1 || accumulate;
     Tensor workspace;
     if (partial) workspace = cl.workspace(ctx, {int64_t(splits * m_all * n)}, DType::f32);
     const Pipeline& pipe = impl.pipelines->get(
@@ -112,7 +115,8 @@ void record_conv(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& x, 
     }
     if (partial) {
         Tensor flat = out.reinterpret({int64_t(m_all), int64_t(n)}, out.dtype());
-        record_partial_sum(cl, impl, v, workspace, flat, uint32_t(splits), uint32_t(m_all), uint32_t(n));
+        record_partial_sum(cl, impl, v, workspace, flat, uint32_t(splits), uint32_t(m_all), uint32_t(n),
+                           accumulate ? 1.0f : 0.0f);
     }
 }
 
@@ -218,7 +222,8 @@ Tensor relayout_dy(CommandList& cl, Context& ctx, const Tensor& dy, const ConvPu
 // The three products through im2col and the GEMM (ConvAlgorithm::lowered_gemm), laid out as
 // `Lowering` says.
 void record_lowered(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& x, const Tensor& w, const Tensor* bias,
-                    const Tensor& dy, Tensor& out, const ConvPush& c, bool relu, const OpOptions& opt) {
+                    const Tensor& dy, Tensor& out, const ConvPush& c, bool relu, bool accumulate,
+                    const OpOptions& opt) {
     auto& impl = ctx.impl();
     const DType dt = out.dtype();
     // Forced coopmat: the GEMMs on cooperative matrices, im2col/col2im in the f16s tier.
@@ -264,19 +269,21 @@ void record_lowered(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& 
         Tensor col = cl.workspace(ctx, {int64_t(k), int64_t(pitch_bs)}, dt);
         record_im2col(cl, impl, false, x, col, c, v, s, pitch_bs);
         g.trans_b = true;
+        g.beta = accumulate ? 1.0f : 0.0f;
         gs.m = co, gs.n = k, gs.k = bs, gs.lda = pitch_bs, gs.ldb = pitch_bs, gs.ldc = k;
         record_gemm_strided(cl, ctx, dyt, col, out, g, gs);
     }
 }
 
 // One of the three products, by the algorithm p asks for or the device suits.
+// accumulate (weight gradient only): out += the product.
 void record_product(CommandList& cl, Context& ctx, ConvMode mode, const Tensor& x, const Tensor& w,
                     const Tensor* bias, const Tensor& dy, Tensor& out, const ConvPush& c, bool relu,
-                    const Conv2dParams& p, const OpOptions& opt) {
+                    const Conv2dParams& p, const OpOptions& opt, bool accumulate = false) {
     if (lowered(ctx.impl(), mode, p, c, out.dtype(), opt))
-        record_lowered(cl, ctx, mode, x, w, bias, dy, out, c, relu, opt);
+        record_lowered(cl, ctx, mode, x, w, bias, dy, out, c, relu, accumulate, opt);
     else
-        record_conv(cl, ctx, mode, x, w, bias, dy, out, c, relu, opt);
+        record_conv(cl, ctx, mode, x, w, bias, dy, out, c, relu, accumulate, opt);
 }
 
 } // namespace
@@ -311,7 +318,7 @@ void record_conv2d_backward_data(CommandList& cl, Context& ctx, const Tensor& dy
 }
 
 void record_conv2d_backward_weight(CommandList& cl, Context& ctx, const Tensor& dy, const Tensor& x, Tensor& dw,
-                                   const Conv2dParams& p, const OpOptions& opt) {
+                                   const Conv2dParams& p, const OpOptions& opt, bool accumulate) {
     check_operands("conv2d_backward_weight", dy, "dy", x, "x", dw, "dw");
     const Shape want = conv2d_output_shape(x.shape(), dw.shape(), p);
     if (dy.shape() != want)
@@ -319,7 +326,7 @@ void record_conv2d_backward_weight(CommandList& cl, Context& ctx, const Tensor& 
                          to_string(x.shape()) + " and dw " + to_string(dw.shape()) + " (expected " + to_string(want) +
                          ")");
     record_product(cl, ctx, ConvMode::weight_grad, x, dw, nullptr, dy, dw, make_push(x.shape(), dw.shape(), dy.shape(), p),
-                   false, p, opt);
+                   false, p, opt, accumulate);
 }
 
 } // namespace detail

@@ -351,15 +351,17 @@ void gemm(Context& ctx, const Tensor& a, const Tensor& b, Tensor& c, const GemmO
 }
 
 void detail::record_partial_sum(CommandList& cl, ContextImpl& ctx, Variant v, const Tensor& partials, Tensor& c,
-                                uint32_t splits, uint32_t m, uint32_t n) {
-    const GemmPush push{m, n, 0, 0, 0, n, 0, 0, m * n, 1, 0, splits, 1.0f, 0.0f};
+                                uint32_t splits, uint32_t m, uint32_t n, float beta) {
+    const GemmPush push{m, n, 0, 0, 0, n, 0, 0, m * n, 1, 0, splits, 1.0f, beta};
     const uint32_t wg = workgroup_size(ctx.caps);
     const bool out_f32 = c.dtype() == DType::f32;
     const Pipeline& reduce = ctx.pipelines->get({module_name("gemm_splitk_reduce", v), 6, sizeof(GemmPush), wg,
                                                  {{8, out_f32}, {9, 0u}, {10, 0u}}});
     // Bindings 0, 1 and 4 (A, B, bias) are unused by the reduction: the partials stand in.
-    const BufferAccess b[] = {read(partials), read(partials), write(c), write(c), read(partials), read(partials)};
-    cl.dispatch(reduce, b, &push, sizeof(push), ceil_div(uint64_t(m) * n, wg), "partial_sum");
+    const BufferAccess b[] = {read(partials), read(partials), beta != 0.0f ? read_write(c) : write(c), write(c),
+                              read(partials), read(partials)};
+    cl.dispatch(reduce, b, &push, sizeof(push), ceil_div(uint64_t(m) * n, wg),
+                beta != 0.0f ? "partial_sum+=" : "partial_sum");
 }
 
 std::string describe_gemm(Context& ctx, const Tensor& a, const Tensor& b, const Tensor& c, const GemmOptions& opt) {
@@ -370,7 +372,7 @@ std::string describe_gemm(Context& ctx, const Tensor& a, const Tensor& b, const 
 namespace detail {
 
 void record_bias_grad(CommandList& cl, ContextImpl& impl, const Tensor& dy, Tensor& db, BiasMode mode,
-                      const OpOptions& opt) {
+                      const OpOptions& opt, bool accumulate) {
     detail::check_defined("bias_grad", dy, "dy");
     detail::check_defined("bias_grad", db, "db");
     const auto& shape = dy.shape();
@@ -400,7 +402,7 @@ void record_bias_grad(CommandList& cl, ContextImpl& impl, const Tensor& dy, Tens
     const bool out_f32 = db.dtype() == DType::f32;
     const uint32_t wg = detail::workgroup_size(impl.caps, 64);
     const auto& p = impl.pipelines->get({detail::module_name("bias_grad", v), 3, 3 * sizeof(uint32_t), wg,
-                                         {{1, static_cast<uint32_t>(mode)}, {2, out_f32}}});
+                                         {{1, static_cast<uint32_t>(mode)}, {2, out_f32}, {3, accumulate}}});
     const uint32_t push[3] = {static_cast<uint32_t>(rows), static_cast<uint32_t>(cols), static_cast<uint32_t>(spatial)};
     const detail::BufferAccess buffers[] = {detail::read(dy), detail::read_write(db), detail::read_write(db)};
     cl.dispatch(p, buffers, push, sizeof(push), detail::ceil_div(outputs, wg), "bias_grad");

@@ -41,9 +41,9 @@ void record_gemm(CommandList& cl, Context& ctx, const Tensor& a, const Tensor& b
 // stride to be a multiple of 4; rows may then be read up to their leading dimension.
 void record_gemm_strided(CommandList& cl, Context& ctx, const Tensor& a, const Tensor& b, Tensor& c,
                          const GemmOptions& opt, const GemmShape& s);
-// c[m, n] = sum over s of partials[s, m, n] (fp32, in split order), stored in c's dtype by tier v:
-// the second half of any split-K product whose output is a plain row-major [m, n].
+// c[m, n] = sum over s of partials[s, m, n] (fp32, in split order) + beta c, stored in c's dtype by
+// tier v: the second half of any split-K product whose output is a plain row-major [m, n].
 void record_partial_sum(CommandList& cl, ContextImpl& ctx, Variant v, const Tensor& partials, Tensor& c,
-                        uint32_t splits, uint32_t m, uint32_t n);
+                        uint32_t splits, uint32_t m, uint32_t n, float beta = 0.0f);
 
 } // namespace vkhalf::detail

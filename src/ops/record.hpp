@@ -19,8 +19,9 @@ void record_cast(CommandList& cl, ContextImpl& ctx, const Tensor& src, Tensor& d
 // The first pass's partial sums live as long as the list. squares: sum of x^2 (squared L2 norm).
 void record_sum(CommandList& cl, Context& ctx, const Tensor& x, Tensor& out, const OpOptions& opt,
                 bool squares = false);
+// accumulate: db += the sum (a gradient of a value used twice, summed where it is made).
 void record_bias_grad(CommandList& cl, ContextImpl& ctx, const Tensor& dy, Tensor& db, BiasMode mode,
-                      const OpOptions& opt);
+                      const OpOptions& opt, bool accumulate = false);
 
 // y[o] = x[offset + sum_k (o_k - lo_k) stride_k] where every 0 <= o_k - lo_k < in_ext_k, else 0,
 // over y's row-major coordinates o (at most kMaxGatherRank dimensions): permute, slice, pad and
@@ -79,8 +80,9 @@ void record_conv2d(CommandList& cl, Context& ctx, const Tensor& x, const Tensor&
                    const Conv2dParams& p, bool relu, const OpOptions& opt);
 void record_conv2d_backward_data(CommandList& cl, Context& ctx, const Tensor& dy, const Tensor& w, Tensor& dx,
                                  const Conv2dParams& p, const OpOptions& opt);
+// accumulate: dw += the gradient (GEMM beta 1, or the split-K sum adding dw).
 void record_conv2d_backward_weight(CommandList& cl, Context& ctx, const Tensor& dy, const Tensor& x, Tensor& dw,
-                                   const Conv2dParams& p, const OpOptions& opt);
+                                   const Conv2dParams& p, const OpOptions& opt, bool accumulate = false);
 void record_max_pool2d(CommandList& cl, ContextImpl& ctx, const Tensor& x, Tensor& y, Tensor& argmax,
                        const Pool2dParams& p, const OpOptions& opt);
 void record_max_pool2d_backward(CommandList& cl, ContextImpl& ctx, const Tensor& dy, const Tensor& argmax, Tensor& dx,
