@@ -13,6 +13,10 @@
 // saved mean, saved invstd, running mean, running var (torch.nn.BatchNorm2d defaults: eps 1e-5,
 // momentum 0.1).
 layout(constant_id = 1) const uint MODE = 0;
+// Backward: add dgamma / dbeta to what the buffer holds (the compiler's fold of a gradient sum,
+// e.g. the second micro-batch's), rounded once.
+layout(constant_id = 3) const bool ACC_DGAMMA = false;
+layout(constant_id = 4) const bool ACC_DBETA = false;
 
 layout(binding = 0) readonly buffer X_ { sfp X[]; };
 layout(binding = 1) buffer Out_ { sfp OUT[]; };            // y, or dx
@@ -31,6 +35,8 @@ SCALAR_LOAD(BETA)
 ELEMENT_STORE(OUT)
 ELEMENT_STORE(DGAMMA)
 ELEMENT_STORE(DBETA)
+SCALAR_LOAD(DGAMMA)
+SCALAR_LOAD(DBETA)
 
 shared float red_a[gl_WorkGroupSize.x];
 shared float red_b[gl_WorkGroupSize.x];
@@ -93,8 +99,8 @@ void main() {
     }
     vec2 sums = reduce2(sdy, sdyxh);
     if (lid == 0u) {
-        DGAMMA_store1(c, sums.y);
-        DBETA_store1(c, sums.x);
+        DGAMMA_store1(c, ACC_DGAMMA ? float(DGAMMA_load(c)) + sums.y : sums.y);
+        DBETA_store1(c, ACC_DBETA ? float(DBETA_load(c)) + sums.x : sums.x);
     }
     float k = gamma * invstd;
     for (uint i = lid; i < n; i += wg) {

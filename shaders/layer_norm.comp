@@ -14,6 +14,10 @@
 // tree took 15 us per row of 128).
 layout(constant_id = 1) const uint MODE = 0;
 layout(constant_id = 2) const bool ROW_PER_INVOCATION = false;
+// MODE 2: add dgamma / dbeta to what the buffer holds (the compiler's fold of a gradient sum),
+// rounded once.
+layout(constant_id = 3) const bool ACC_DGAMMA = false;
+layout(constant_id = 4) const bool ACC_DBETA = false;
 
 layout(binding = 0) readonly buffer X_ { sfp X[]; };
 layout(binding = 1) buffer Out_ { sfp OUT[]; };            // y, or dx
@@ -32,6 +36,8 @@ SCALAR_LOAD(BETA)
 ELEMENT_STORE(OUT)
 ELEMENT_STORE(DGAMMA)
 ELEMENT_STORE(DBETA)
+SCALAR_LOAD(DGAMMA)
+SCALAR_LOAD(DBETA)
 
 shared float red_a[gl_WorkGroupSize.x];
 shared float red_b[gl_WorkGroupSize.x];
@@ -62,8 +68,8 @@ void main() {
             dg += dy * (float(X_load(r * pc.d + j)) - stats[2u * r]) * stats[2u * r + 1u];
             db += dy;
         }
-        DGAMMA_store1(j, dg);
-        DBETA_store1(j, db);
+        DGAMMA_store1(j, ACC_DGAMMA ? float(DGAMMA_load(j)) + dg : dg);
+        DBETA_store1(j, ACC_DBETA ? float(DBETA_load(j)) + db : db);
         return;
     }
     float inv_d = 1.0 / float(pc.d);

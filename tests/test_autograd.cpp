@@ -467,6 +467,58 @@ TEST_CASE("a convolution and its bias used twice: the weight- and bias-gradient 
     }
 }
 
+TEST_CASE("normalisation parameters used twice: the second backward adds its dgamma and dbeta into the first's") {
+    // One BatchNorm2d's and one LayerNorm's weight and bias applied to two inputs (as the second
+    // micro-batch does): the later use's backward runs first, so the earlier use's kernel adds into
+    // the sums it left (labels "aux+="), with no add pass; gradients against fp64.
+    const std::vector<Leaf> leaves = {{"x1", {2, 3, 4, 4}, false, true},
+                                      {"x2", {2, 3, 4, 4}, false, true},
+                                      {"bn.weight", {3}, true, true, 0.5f, 1.5f},
+                                      {"bn.bias", {3}},
+                                      {"ln.weight", {48}, true, true, 0.5f, 1.5f},
+                                      {"ln.bias", {48}},
+                                      {"target", {2, 48}, false, false}};
+    for (auto& d : test::devices())
+        for (DType dt : {DType::f32, DType::f16}) {
+            CAPTURE(d.label);
+            CAPTURE(to_string(dt));
+            // Each use saves its own batch statistics for its backward: two stats, one weight and bias.
+            const BatchNormStats stats1 = BatchNormStats::create(*d.ctx, 3), stats2 = BatchNormStats::create(*d.ctx, 3);
+            auto build = [&](Builder& b, const std::vector<Value>& v) {
+                const Value h1 = b.reshape(b.batch_norm2d(v[0], v[2], v[3], stats1, true), {2, 48});
+                const Value h2 = b.reshape(b.batch_norm2d(v[1], v[2], v[3], stats2, true), {2, 48});
+                return b.mse_loss(b.mul(b.layer_norm(h1, v[4], v[5]), b.layer_norm(h2, v[4], v[5])), v[6]);
+            };
+            auto reference = [](const std::vector<Vec>& v) {
+                const Vec h1 = batch_norm(v[0], v[2], v[3], 2, 3, 4), h2 = batch_norm(v[1], v[2], v[3], 2, 3, 4);
+                return mse(zip(layer_norm(h1, v[4], v[5], 2, 48), layer_norm(h2, v[4], v[5], 2, 48),
+                               std::multiplies<double>()),
+                           v[6]);
+            };
+            const Outcome fused = check_graph(*d.ctx, dt, leaves, build, reference);
+            const auto folded = std::count_if(fused.steps.begin(), fused.steps.end(), [](const std::string& s) {
+                return s.find("aux+=%") != s.npos;
+            });
+            CHECK(folded == 2);  // one batch_norm2d_backward and one layer_norm_backward
+            CHECK_FALSE(has_step(fused.steps, "add"));
+            const Outcome plain = check_graph(*d.ctx, dt, leaves, build, reference, {false, true, false});
+            CHECK_FALSE(has_step(plain.steps, "aux+=%"));
+            CHECK(has_step(plain.steps, "add"));
+        }
+    // One BatchNormStats for both uses: the second forward would overwrite what the first use's
+    // backward reads. Refused by name, not trained on wrong gradients.
+    auto& ctx = test::full_device();
+    const BatchNormStats shared = BatchNormStats::create(ctx, 3);
+    Tensor x1 = Tensor::empty(ctx, {2, 3, 4, 4}, DType::f32), x2 = Tensor::empty(ctx, {2, 3, 4, 4}, DType::f32);
+    Tensor g = Tensor::empty(ctx, {3}, DType::f32), bt = Tensor::empty(ctx, {3}, DType::f32), dg = Tensor::empty(ctx, {3}, DType::f32);
+    Builder b(ctx);
+    const Value gv = b.parameter(g, "bn.weight"), bv = b.parameter(bt, "bn.bias");
+    const Value y = b.add(b.batch_norm2d(b.input(x1), gv, bv, shared, true), b.batch_norm2d(b.input(x2), gv, bv, shared, true));
+    const Value loss = b.mse_loss(y, b.input(x1));
+    CHECK_THROWS_WITH_AS(Program(b, {{b.grad(loss, {gv})[0], dg}}), doctest::Contains("give each use its own statistics"),
+                         UnsupportedError);
+}
+
 TEST_CASE("two inputs multiplied: the product's gradient reaches both branches") {
     const std::vector<Leaf> leaves = {{"x1", {6, 8}, false, false}, {"x2", {6, 5}, false, false},
                                       {"a.weight", {7, 8}},         {"a.bias", {7}},

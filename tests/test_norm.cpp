@@ -11,6 +11,7 @@
 
 #include <unistd.h>
 
+#include "ops/record.hpp"
 #include "reference/norm.hpp"
 #include "reference/reference.hpp"
 #include "support.hpp"
@@ -81,6 +82,21 @@ TEST_CASE("batch_norm2d training and evaluation forward and backward match fp64 
                 for (int ch = 0; ch < c; ++ch) {
                     CHECK(close(g[ch], dg[ch], 10.0, f16));
                     CHECK(close(bt[ch], db[ch], 10.0, f16));
+                }
+                // Accumulate modes (the compiler's fold of a gradient sum): dgamma alone adds to what
+                // its buffer holds, then dbeta alone; dx is written anew each time.
+                for (const detail::ParamGradAccumulate acc : {detail::ParamGradAccumulate{true, false},
+                                                              detail::ParamGradAccumulate{false, true}}) {
+                    const auto g0 = tdg.to_floats(), b0 = tdb.to_floats();
+                    detail::CommandList cl(d.ctx->impl());
+                    detail::record_batch_norm2d_backward(cl, d.ctx->impl(), tdy, tx, tg, stats, tdx, tdg, tdb, {}, {v},
+                                                         acc);
+                    cl.submit_and_wait();
+                    const auto g1 = tdg.to_floats(), b1 = tdb.to_floats();
+                    for (int ch = 0; ch < c; ++ch) {
+                        CHECK(close(g1[ch], acc.dgamma ? g0[ch] + dg[ch] : dg[ch], 10.0, f16));
+                        CHECK(close(b1[ch], acc.dbeta ? b0[ch] + db[ch] : db[ch], 10.0, f16));
+                    }
                 }
             }
         }
@@ -183,6 +199,19 @@ TEST_CASE("layer_norm forward and backward match fp64 in every tier; its referen
                 for (int j = 0; j < d; ++j) {
                     CHECK(close(g[j], dg[j], 10.0, f16));
                     CHECK(close(b[j], db[j], 10.0, f16));
+                }
+                // Accumulate modes, as for batch_norm2d above.
+                for (const detail::ParamGradAccumulate acc : {detail::ParamGradAccumulate{true, false},
+                                                              detail::ParamGradAccumulate{false, true}}) {
+                    const auto g0 = tdg.to_floats(), b0 = tdb.to_floats();
+                    detail::CommandList cl(dev.ctx->impl());
+                    detail::record_layer_norm_backward(cl, dev.ctx->impl(), tdy, tx, tg, stats, tdx, tdg, tdb, {v}, acc);
+                    cl.submit_and_wait();
+                    const auto g1 = tdg.to_floats(), b1 = tdb.to_floats();
+                    for (int j = 0; j < d; ++j) {
+                        CHECK(close(g1[j], acc.dgamma ? g0[j] + dg[j] : dg[j], 10.0, f16));
+                        CHECK(close(b1[j], acc.dbeta ? b0[j] + db[j] : db[j], 10.0, f16));
+                    }
                 }
             }
         }

@@ -7,7 +7,9 @@
 //      that kernel's epilogue; a gradient sum add(p, m), m read only there and made by a matmul,
 //      a bias gradient or a convolution's weight gradient, and p read only there, becomes that
 //      kernel adding into p's memory (GEMM beta = 1, the others' accumulate mode), moved to the
-//      add's place (so no zero fill and no add pass); a cast to f32 of an fp16 matmul's output
+//      add's place when p is written later (so no zero fill and no add pass); a normalisation
+//      backward's dgamma or dbeta adds likewise when p is written before it (it cannot move);
+//      a cast to f32 of an fp16 matmul's output
 //      read by nothing else becomes that matmul storing f32 (its accumulator, never rounded to
 //      fp16: an fp32 residual stream's branch output costs no pass of its own);
 //   4. outputs: a bound value's class is computed straight into the bound tensor (a copy only
@@ -66,6 +68,7 @@ struct Step {
     bool removed = false;
     int copy_to = -1;  // a copy of inputs[0] into binding copy_to
     bool store_f32 = false;  // a matmul writing its output in f32: a cast to f32 folded in
+    uint32_t aux_accumulate = 0;  // bit k: aux[k] adds into its memory (a normalisation's dgamma, dbeta)
 };
 
 struct Classes {
@@ -196,6 +199,19 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
         st.advance_rng = !backward;
     }
 
+    // The step that writes v, as its output or as its further output *aux_k (-1: none).
+    auto writer_of = [&](int v, int* aux_k) {
+        if (aux_k) *aux_k = -1;
+        if (step_of[std::size_t(v)] >= 0) return step_of[std::size_t(v)];
+        for (std::size_t j = 0; j < steps.size(); ++j)
+            for (std::size_t a = 0; a < steps[j].aux.size(); ++a)
+                if (steps[j].aux[a] == v) {
+                    if (aux_k) *aux_k = int(a);
+                    return int(j);
+                }
+        return -1;
+    };
+
     // 3. fusion.
     if (options.fuse) {
         for (Step& s : steps) {
@@ -232,26 +248,39 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
             } else if (k == OpKind::add) {  // a gradient sum (grad's, or the micro-batches')
                 for (int mi : {1, 0}) {
                     const int m = s.inputs[std::size_t(mi)], p = s.inputs[std::size_t(1 - mi)];
-                    const int ms = step_of[std::size_t(m)];
-                    if (ms < 0 || m == p || uses[std::size_t(m)] != 1 || bound[std::size_t(m)]) continue;
+                    if (m == p || uses[std::size_t(m)] != 1 || bound[std::size_t(m)]) continue;
+                    // m is a step's output, or one of its further outputs (aux_k).
+                    int aux_k = -1;
+                    const int ms = writer_of(m, &aux_k);
+                    if (ms < 0) continue;
                     Step& mm = steps[std::size_t(ms)];
-                    // Producers that can add into their output: a GEMM without bias, a bias gradient,
-                    // a convolution's weight gradient.
-                    const OpKind mk = ir.nodes[std::size_t(mm.node)].kind;
-                    const bool accumulates = (mk == OpKind::matmul && mm.inputs.size() == 2) ||
-                                             mk == OpKind::bias_grad || mk == OpKind::conv2d_backward_weight;
-                    if (!accumulates || mm.relu || mm.beta != 0.0f || mm.store_f32 || !mm.aux.empty()) continue;
                     const OpKind pk = ir.producer(p).kind;
                     const int pr = cls.find(p);
                     if (pk == OpKind::leaf || pk == OpKind::constant || pk == OpKind::reshape ||
                         uses[std::size_t(p)] != 1 || bound[std::size_t(p)] || !cls.plain[std::size_t(pr)] ||
                         cls.storage[std::size_t(pr)].defined())
                         continue;
-                    mm.beta = 1.0f;
-                    // It must run after p is written. Where it already does (micro-batches: p is the
-                    // earlier sum) it stays, so what it reads is freed as soon as before.
-                    const int p_step = step_of[std::size_t(p)];
-                    if (p_step < 0 || steps[std::size_t(p_step)].position > mm.position) mm.position = s.position;
+                    const int p_step = writer_of(p, nullptr);
+                    const bool p_first = p_step >= 0 && steps[std::size_t(p_step)].position < mm.position;
+                    const OpKind mk = ir.nodes[std::size_t(mm.node)].kind;
+                    if (aux_k >= 0) {
+                        // A normalisation backward's dgamma or dbeta: its kernel adds into p's memory.
+                        // It cannot move (its dx is read right after it), so p must be written first.
+                        if ((mk != OpKind::batch_norm2d_backward && mk != OpKind::layer_norm_backward) || aux_k > 1 ||
+                            (mm.aux_accumulate & (1u << aux_k)) || !p_first)
+                            continue;
+                        mm.aux_accumulate |= 1u << aux_k;
+                    } else {
+                        // Producers that can add into their output: a GEMM without bias, a bias
+                        // gradient, a convolution's weight gradient.
+                        const bool accumulates = (mk == OpKind::matmul && mm.inputs.size() == 2) ||
+                                                 mk == OpKind::bias_grad || mk == OpKind::conv2d_backward_weight;
+                        if (!accumulates || mm.relu || mm.beta != 0.0f || mm.store_f32 || !mm.aux.empty()) continue;
+                        mm.beta = 1.0f;
+                        // It must run after p is written. Where it already does (micro-batches: p is
+                        // the earlier sum) it stays, so what it reads is freed as soon as before.
+                        if (!p_first) mm.position = s.position;
+                    }
                     cls.join(m, p, false);
                     cls.join(s.output, p, false);
                     step_of[std::size_t(s.output)] = ms;
@@ -280,6 +309,31 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
     }
     std::erase_if(steps, [](const Step& s) { return s.removed; });
     std::stable_sort(steps.begin(), steps.end(), [](const Step& a, const Step& b) { return a.position < b.position; });
+
+    // A training batch_norm2d saves its batch's statistics in its BatchNormStats for its backward.
+    // Another training forward with the same statistics in between (one BatchNorm2d applied to two
+    // inputs in one graph) would hand that backward the wrong ones: refused. (Micro-batches run each
+    // forward's backward before the next forward.)
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+        if (steps[i].node < 0) continue;
+        const Node& back = ir.nodes[std::size_t(steps[i].node)];
+        if (back.kind != OpKind::batch_norm2d_backward) continue;
+        const Tensor& saved = back.attrs.bn_stats.data;
+        for (std::size_t j = i; j-- > 0;) {
+            if (steps[j].node < 0) continue;
+            const Node& f = ir.nodes[std::size_t(steps[j].node)];
+            if (f.kind != OpKind::batch_norm2d || !f.attrs.training ||
+                &f.attrs.bn_stats.data.allocation() != &saved.allocation() ||
+                f.attrs.bn_stats.data.byte_offset() != saved.byte_offset())
+                continue;
+            if (f.inputs[0] != back.inputs[1])
+                throw UnsupportedError("Program: batch_norm2d %" + std::to_string(f.output) +
+                                       " overwrites the batch statistics another use of the same BatchNormStats "
+                                       "saved for its backward (one BatchNorm2d applied to two inputs in one "
+                                       "graph); give each use its own statistics");
+            break;
+        }
+    }
 
     // Lifetimes of the classes without a tensor of their own.
     std::vector<int64_t> first(count, -1), last(count, -1);
@@ -320,7 +374,8 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
         Tensor out = tensor_of(s.output, s.store_f32);
         std::vector<Tensor> aux;
         for (int a : s.aux) aux.push_back(tensor_of(a));
-        const detail::LowerArgs args{cl, ctx, ir, n, in, out, aux, s.relu, s.beta, s.advance_rng, scratch};
+        const detail::LowerArgs args{cl, ctx, ir, n, in, out, aux, s.relu, s.beta, s.advance_rng, scratch, {},
+                                     s.aux_accumulate};
         detail::op_def(n.kind).lower(args);
     };
 
@@ -410,6 +465,8 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
         if (s.relu) label += "+relu";
         if (s.store_f32) label += "->f32";
         if (s.beta != 0.0f) label += "+=%" + std::to_string(cls.find(s.output));
+        for (std::size_t a = 0; a < s.aux.size(); ++a)
+            if (s.aux_accumulate & (1u << a)) label += " aux+=%" + std::to_string(cls.find(s.aux[a]));
         impl_->labels.push_back(label + " %" + std::to_string(s.output));
     }
     cl.set_workspace_provider(nullptr);

@@ -457,7 +457,8 @@ void lower_batch_norm2d(const LowerArgs& x) {
 
 void lower_batch_norm2d_backward(const LowerArgs& x) {
     record_batch_norm2d_backward(x.cl, x.ctx.impl(), x.in[0], x.in[1], x.in[2], x.node.attrs.bn_stats, x.out,
-                                 x.aux[0], x.aux[1], x.node.attrs.bn, x.opt);
+                                 x.aux[0], x.aux[1], x.node.attrs.bn, x.opt,
+                                 {(x.aux_accumulate & 1u) != 0, (x.aux_accumulate & 2u) != 0});
 }
 
 void lower_layer_norm(const LowerArgs& x) {
@@ -467,7 +468,7 @@ void lower_layer_norm(const LowerArgs& x) {
 
 void lower_layer_norm_backward(const LowerArgs& x) {
     record_layer_norm_backward(x.cl, x.ctx.impl(), x.in[0], x.in[1], x.in[2], x.in[3], x.out, x.aux[0], x.aux[1],
-                               x.opt);
+                               x.opt, {(x.aux_accumulate & 1u) != 0, (x.aux_accumulate & 2u) != 0});
 }
 
 // ---- dropout: the backward draws the same mask from the same state ----------------------------

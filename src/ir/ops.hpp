@@ -28,6 +28,8 @@ struct LowerArgs {
     std::function<Tensor(Shape, DType)> scratch;
     // The tier to force (an eager call's OpOptions); a compiled step takes the device's best.
     OpOptions opt = {};
+    // Bit k: aux[k] += the result (a normalisation backward's dgamma, dbeta: a gradient sum).
+    uint32_t aux_accumulate = 0;
 };
 
 struct OpDef {

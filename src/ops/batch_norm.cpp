@@ -42,9 +42,10 @@ BnPush check_bn(const char* op, const Tensor& x, const Tensor& gamma, const Batc
 }
 
 void dispatch_bn(CommandList& cl, ContextImpl& ctx, uint32_t mode, const BnPush& push, Variant v,
-                 std::span<const BufferAccess> b) {
+                 std::span<const BufferAccess> b, ParamGradAccumulate acc = {}) {
     const uint32_t wg = workgroup_size(ctx.caps);
-    const auto& pipe = ctx.pipelines->get({module_name("batch_norm", v), 8, sizeof(BnPush), wg, {{1, mode}}});
+    const auto& pipe = ctx.pipelines->get(
+        {module_name("batch_norm", v), 8, sizeof(BnPush), wg, {{1, mode}, {3, acc.dgamma}, {4, acc.dbeta}}});
     static const char* names[] = {"batch_norm.train", "batch_norm.eval", "batch_norm.backward"};
     const uint64_t grid[3] = {push.channels, 1, 1};
     cl.dispatch_grid(pipe, b, &push, sizeof(push), grid, names[mode]);
@@ -72,7 +73,8 @@ void record_batch_norm2d(CommandList& cl, ContextImpl& ctx, const Tensor& x, con
 
 void record_batch_norm2d_backward(CommandList& cl, ContextImpl& ctx, const Tensor& dy, const Tensor& x,
                                   const Tensor& gamma, const BatchNormStats& stats, Tensor& dx, Tensor& dgamma,
-                                  Tensor& dbeta, const BatchNormParams& p, const OpOptions& opt) {
+                                  Tensor& dbeta, const BatchNormParams& p, const OpOptions& opt,
+                                  ParamGradAccumulate acc) {
     BnPush push = check_bn("batch_norm2d_backward", x, gamma, stats);
     check_same_shape("batch_norm2d_backward", x, dy);
     check_same_shape("batch_norm2d_backward", x, dx);
@@ -83,9 +85,15 @@ void record_batch_norm2d_backward(CommandList& cl, ContextImpl& ctx, const Tenso
     push.eps = p.eps;
     push.momentum = p.momentum;
     const Variant v = resolve_variant("batch_norm2d_backward", ctx.caps, x.dtype(), opt);
-    const BufferAccess b[] = {read(x),     write(dx),           read(dy),      read(gamma),
-                              read(gamma), read_write(stats.data), write(dgamma), write(dbeta)};  // 5: writable
-    dispatch_bn(cl, ctx, 2u, push, v, b);
+    const BufferAccess b[] = {read(x),
+                              write(dx),
+                              read(dy),
+                              read(gamma),
+                              read(gamma),
+                              read_write(stats.data),  // writable in the shader
+                              acc.dgamma ? read_write(dgamma) : write(dgamma),
+                              acc.dbeta ? read_write(dbeta) : write(dbeta)};
+    dispatch_bn(cl, ctx, 2u, push, v, b, acc);
 }
 
 } // namespace detail

@@ -32,9 +32,10 @@ LnPush check_ln(const char* op, const Tensor& x, const Tensor& gamma, const Tens
     return {uint32_t(rows), uint32_t(d), 0.0f};
 }
 
-const Pipeline& ln_pipeline(ContextImpl& ctx, Variant v, uint32_t mode, uint32_t wg) {
+const Pipeline& ln_pipeline(ContextImpl& ctx, Variant v, uint32_t mode, uint32_t wg, ParamGradAccumulate acc = {}) {
     const bool per_invocation = mode != 2 && ctx.caps.barrier_free_kernels;
-    return ctx.pipelines->get({module_name("layer_norm", v), 8, sizeof(LnPush), wg, {{1, mode}, {2, per_invocation}}});
+    return ctx.pipelines->get({module_name("layer_norm", v), 8, sizeof(LnPush), wg,
+                               {{1, mode}, {2, per_invocation}, {3, acc.dgamma}, {4, acc.dbeta}}});
 }
 
 // Workgroups for the row passes: one per row, or one invocation per row.
@@ -62,7 +63,7 @@ void record_layer_norm(CommandList& cl, ContextImpl& ctx, const Tensor& x, const
 
 void record_layer_norm_backward(CommandList& cl, ContextImpl& ctx, const Tensor& dy, const Tensor& x,
                                 const Tensor& gamma, const Tensor& stats, Tensor& dx, Tensor& dgamma, Tensor& dbeta,
-                                const OpOptions& opt) {
+                                const OpOptions& opt, ParamGradAccumulate acc) {
     const LnPush push = check_ln("layer_norm_backward", x, gamma, stats);
     check_same_shape("layer_norm_backward", x, dy);
     check_same_shape("layer_norm_backward", x, dx);
@@ -76,8 +77,10 @@ void record_layer_norm_backward(CommandList& cl, ContextImpl& ctx, const Tensor&
                                  read(gamma), read_write(stats),  read_write(dgamma), read_write(dbeta)};
     cl.dispatch(ln_pipeline(ctx, v, 1, wg), rows, &push, sizeof(push), row_groups(ctx, push.rows, wg), "layer_norm.dx");
     const BufferAccess cols[] = {read(x),     read_write(dx), read(dy), read(gamma),
-                                 read(gamma), read_write(stats), write(dgamma), write(dbeta)};
-    cl.dispatch(ln_pipeline(ctx, v, 2, wg), cols, &push, sizeof(push), ceil_div(push.d, wg), "layer_norm.dparams");
+                                 read(gamma), read_write(stats), acc.dgamma ? read_write(dgamma) : write(dgamma),
+                                 acc.dbeta ? read_write(dbeta) : write(dbeta)};
+    cl.dispatch(ln_pipeline(ctx, v, 2, wg, acc), cols, &push, sizeof(push), ceil_div(push.d, wg),
+                "layer_norm.dparams");
 }
 
 } // namespace detail

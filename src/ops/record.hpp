@@ -66,15 +66,21 @@ void record_mse_loss(CommandList& cl, Context& ctx, const Tensor& y, const Tenso
 
 void record_batch_norm2d(CommandList& cl, ContextImpl& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                          BatchNormStats& stats, Tensor& y, bool training, const BatchNormParams& p, const OpOptions& opt);
+// Which parameter gradients a normalisation backward adds to what their buffers hold (the
+// compiler's fold of a gradient sum) instead of overwriting.
+struct ParamGradAccumulate {
+    bool dgamma = false, dbeta = false;
+};
 void record_batch_norm2d_backward(CommandList& cl, ContextImpl& ctx, const Tensor& dy, const Tensor& x,
                                   const Tensor& gamma, const BatchNormStats& stats, Tensor& dx, Tensor& dgamma,
-                                  Tensor& dbeta, const BatchNormParams& p, const OpOptions& opt);
+                                  Tensor& dbeta, const BatchNormParams& p, const OpOptions& opt,
+                                  ParamGradAccumulate acc = {});
 
 void record_layer_norm(CommandList& cl, ContextImpl& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                        Tensor& y, Tensor& stats, float eps, const OpOptions& opt);
 void record_layer_norm_backward(CommandList& cl, ContextImpl& ctx, const Tensor& dy, const Tensor& x,
                                 const Tensor& gamma, const Tensor& stats, Tensor& dx, Tensor& dgamma, Tensor& dbeta,
-                                const OpOptions& opt);
+                                const OpOptions& opt, ParamGradAccumulate acc = {});
 
 void record_conv2d(CommandList& cl, Context& ctx, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
                    const Conv2dParams& p, bool relu, const OpOptions& opt);
