@@ -335,7 +335,8 @@ int run(const Args& a) {
         }
         // The stream's precision changes the arithmetic, not the tensors: a checkpoint from before
         // the key existed (an fp16 stream) resumes under either.
-        if (const auto it = saved.find("vkhalf.residual"); it != saved.end() && it->second != meta.at("vkhalf.residual"))
+        if (const auto it = saved.find("vkhalf.residual");
+            it != saved.end() && it->second != meta.at("vkhalf.residual"))
             throw Error(a.resume + ": trained with an " + it->second + " residual stream, this run has " +
                         meta.at("vkhalf.residual") + " (give --residual " + it->second + ")");
         load_checkpoint(tr, a.resume);

@@ -427,8 +427,8 @@ int run(const Args& a, ProcessGroup& group) {
         std::printf("device %u: %s (%s); %s model, %s, %s, %s loss, batch %d, %lld training images; GEMM kernels "
                     "f16 %s, f32 %s\n",
                     ctx.device_index(), caps.name.c_str(), caps.driver.c_str(), a.model.c_str(), a.precision.c_str(),
-                    a.optimizer.c_str(), a.loss == "mse" ? "MSE" : "cross-entropy", a.batch, (long long)train.count, std::string(to_string(caps.gemm_f16)).c_str(),
-                    std::string(to_string(caps.gemm_f32)).c_str());
+                    a.optimizer.c_str(), a.loss == "mse" ? "MSE" : "cross-entropy", a.batch, (long long)train.count,
+                    std::string(to_string(caps.gemm_f16)).c_str(), std::string(to_string(caps.gemm_f32)).c_str());
     if (lead) {
         const MemoryPlanStats mem = tr.program().memory();
         std::printf("step: %zu dispatches, %zu barriers; %zu intermediates and %zu op workspaces in %.2f MiB (%.2f "

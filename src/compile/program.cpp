@@ -9,9 +9,9 @@
 //      kernel adding into p's memory (GEMM beta = 1, the others' accumulate mode), moved to the
 //      add's place when p is written later (so no zero fill and no add pass); a normalisation
 //      backward's dgamma or dbeta adds likewise when p is written before it (it cannot move);
-//      a cast to f32 of an fp16 matmul's output
-//      read by nothing else becomes that matmul storing f32 (its accumulator, never rounded to
-//      fp16: an fp32 residual stream's branch output costs no pass of its own);
+//      a cast to f32 of an fp16 matmul's output read by nothing else becomes that matmul storing
+//      f32 (its accumulator, never rounded to fp16: an fp32 residual stream's branch output costs
+//      no pass of its own);
 //   4. outputs: a bound value's class is computed straight into the bound tensor (a copy only
 //      where that class already has a tensor: a leaf, or another binding);
 //   5. memory plan: each remaining class lives from its first write to its last read; one offline
@@ -54,6 +54,11 @@ namespace {
 // A loss fused with a training state: it adds its metrics to the state and holds no number.
 bool counts_into_state(const detail::Node& n) {
     return n.kind == detail::OpKind::softmax_xent || (n.kind == detail::OpKind::mse_loss && n.attrs.state.defined());
+}
+
+// The same device memory (state tensors the kernels read and write: views compare by offset).
+bool same_memory(const Tensor& a, const Tensor& b) {
+    return &a.allocation() == &b.allocation() && a.byte_offset() == b.byte_offset();
 }
 
 struct Step {
@@ -144,9 +149,8 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
             continue;
         const OpKind forward = g.kind == OpKind::softmax_xent_grad ? OpKind::softmax_xent : OpKind::mse_loss;
         for (const Node& f : ir.nodes)
-            if (f.kind == forward && f.attrs.state.defined() && needed[std::size_t(f.output)] && f.inputs[0] == g.inputs[0] &&
-                f.inputs[1] == g.inputs[1] && &f.attrs.state.allocation() == &g.attrs.state.allocation() &&
-                f.attrs.state.byte_offset() == g.attrs.state.byte_offset())
+            if (f.kind == forward && counts_into_state(f) && needed[std::size_t(f.output)] &&
+                f.inputs[0] == g.inputs[0] && f.inputs[1] == g.inputs[1] && same_memory(f.attrs.state, g.attrs.state))
                 needed[std::size_t(f.output)] = false;
     }
 
@@ -322,9 +326,7 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
         for (std::size_t j = i; j-- > 0;) {
             if (steps[j].node < 0) continue;
             const Node& f = ir.nodes[std::size_t(steps[j].node)];
-            if (f.kind != OpKind::batch_norm2d || !f.attrs.training ||
-                &f.attrs.bn_stats.data.allocation() != &saved.allocation() ||
-                f.attrs.bn_stats.data.byte_offset() != saved.byte_offset())
+            if (f.kind != OpKind::batch_norm2d || !f.attrs.training || !same_memory(f.attrs.bn_stats.data, saved))
                 continue;
             if (f.inputs[0] != back.inputs[1])
                 throw UnsupportedError("Program: batch_norm2d %" + std::to_string(f.output) +

@@ -91,8 +91,8 @@ void Graph::conv2d_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw
     detail::record_conv2d_backward_weight(*commands_, ctx_, dy, x, dw, p, opt);
 }
 void Graph::max_pool2d(const Tensor& x, Tensor& y, Tensor& argmax, const Pool2dParams& p, OpOptions opt) {
-    detail::record_op(*commands_, ctx_, OpKind::max_pool2d, {&x}, detail::with_pool(p), {{&y, "y"}, {&argmax, "argmax"}},
-                      opt);
+    detail::record_op(*commands_, ctx_, OpKind::max_pool2d, {&x}, detail::with_pool(p),
+                      {{&y, "y"}, {&argmax, "argmax"}}, opt);
 }
 void Graph::max_pool2d_backward(const Tensor& dy, const Tensor& argmax, Tensor& dx, const Pool2dParams& p,
                                 OpOptions opt) {

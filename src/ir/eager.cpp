@@ -78,7 +78,6 @@ using detail::with_alpha;
 using detail::with_pool;
 using detail::with_softmax;
 
-
 void add(Context& ctx, const Tensor& a, const Tensor& b, Tensor& y, OpOptions opt) {
     run_op(ctx, OpKind::add, {&a, &b}, {}, {{&y, "y"}}, opt);
 }
@@ -108,7 +107,9 @@ void activation_forward(Context& ctx, Activation f, const Tensor& x, Tensor& y, 
 void activation_backward(Context& ctx, Activation f, const Tensor& dy, const Tensor& x, Tensor& dx, OpOptions opt) {
     run_op(ctx, OpKind::activation_backward, {&dy, &x}, with_activation(f), {{&dx, "dx"}}, opt);
 }
-void gelu(Context& ctx, const Tensor& x, Tensor& y, OpOptions opt) { activation_forward(ctx, Activation::gelu, x, y, opt); }
+void gelu(Context& ctx, const Tensor& x, Tensor& y, OpOptions opt) {
+    activation_forward(ctx, Activation::gelu, x, y, opt);
+}
 void gelu_backward(Context& ctx, const Tensor& dy, const Tensor& x, Tensor& dx, OpOptions opt) {
     activation_backward(ctx, Activation::gelu, dy, x, dx, opt);
 }

@@ -30,12 +30,10 @@ void record_mse_loss(CommandList& cl, Context& context, const Tensor& y, const T
     // Rows along the last axis: the state's metrics count them.
     const int64_t cols = y.shape().empty() ? 1 : y.shape().back(), rows = y.numel() / cols;
     if (state) {
-        if (state->dtype() != DType::u32 || state->numel() != kTrainStateWords)
-            throw ShapeError("mse_loss: the training state must be a u32 tensor of " + std::to_string(kTrainStateWords) +
-                             " words");
+        check_train_state("mse_loss", *state);
         if (mean_over != 0 && int64_t(mean_over) < rows)
-            throw ShapeError("mse_loss: the gradient's mean over " + std::to_string(mean_over) + " rows is over fewer than y's " +
-                             std::to_string(rows));
+            throw ShapeError("mse_loss: the gradient's mean over " + std::to_string(mean_over) +
+                             " rows is over fewer than y's " + std::to_string(rows));
         if (int64_t(mean_over) * cols > std::numeric_limits<int32_t>::max())
             throw LimitError("mse_loss: the mean is over more than 2^31 elements");
     }
@@ -47,7 +45,8 @@ void record_mse_loss(CommandList& cl, Context& context, const Tensor& y, const T
         uint32_t n;
         float scale;
         uint32_t cols, mean_over;
-    } push{uint32_t(y.numel()), scale, uint32_t(cols), uint32_t((state && mean_over ? int64_t(mean_over) : rows) * cols)};
+    } push{uint32_t(y.numel()), scale, uint32_t(cols),
+           uint32_t((state && mean_over ? int64_t(mean_over) : rows) * cols)};
     // Without a gradient, binding 2 (read-write in the shader, unwritten) gets the loss: binding y
     // there would make the validation layer count a write to y. Without a state, binding 4 gets a
     // scratch of the state's size, never touched.

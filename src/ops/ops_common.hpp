@@ -16,6 +16,8 @@ void check_same_shape(std::string_view op, const Tensor& a, const Tensor& b);
 // Throws DTypeError unless both tensors have the same dtype.
 void check_same_dtype(std::string_view op, const Tensor& a, const Tensor& b);
 void check_defined(std::string_view op, const Tensor& t, std::string_view name);
+// Throws ShapeError unless state is a training state (a u32 tensor holding one TrainState).
+void check_train_state(std::string_view op, const Tensor& state);
 
 // The variant to run: opt.variant if given (checked against dtype and device), else the default.
 Variant resolve_variant(std::string_view op, const DeviceCaps& caps, DType dtype, const OpOptions& opt);

@@ -1,6 +1,7 @@
 #include <bit>
 
 #include "ops/ops_common.hpp"
+#include "ops/train_state.hpp"
 #include "vkhalf/error.hpp"
 
 namespace vkhalf {
@@ -16,6 +17,12 @@ namespace detail {
 
 void check_defined(std::string_view op, const Tensor& t, std::string_view name) {
     if (!t.defined()) throw Error(std::string(op) + ": tensor '" + std::string(name) + "' is empty (never created)");
+}
+
+void check_train_state(std::string_view op, const Tensor& state) {
+    if (state.dtype() != DType::u32 || state.numel() != kTrainStateWords)
+        throw ShapeError(std::string(op) + ": the training state must be a u32 tensor of " +
+                         std::to_string(kTrainStateWords) + " words");
 }
 
 void check_same_shape(std::string_view op, const Tensor& a, const Tensor& b) {

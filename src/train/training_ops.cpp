@@ -7,15 +7,6 @@
 
 namespace vkhalf::detail {
 
-namespace {
-
-void check_state(const Tensor& state) {
-    if (state.dtype() != DType::u32 || state.numel() != kTrainStateWords)
-        throw ShapeError("training state must be a u32 tensor of " + std::to_string(kTrainStateWords) + " words");
-}
-
-} // namespace
-
 TrainState initial_state(const LossScaleOptions& o) {
     TrainState s{};
     const double scale = o.mode == LossScaleMode::none ? 1.0 : o.init_scale;
@@ -41,7 +32,7 @@ TrainState read_state(const Tensor& t) {
 
 void record_gather(CommandList& cl, ContextImpl& ctx, const DeviceDataset& data, const Tensor& order, Tensor& state,
                    const GatherParams& params, Tensor& x, Tensor& labels) {
-    check_state(state);
+    check_train_state("gather", state);
     GatherParams p = params;
     if (p.stride == 0) p.stride = p.batch;
     if (x.shape() != Shape{p.batch, p.features} || labels.shape() != Shape{p.batch} || labels.dtype() != DType::u32)
@@ -67,7 +58,7 @@ void record_gather(CommandList& cl, ContextImpl& ctx, const DeviceDataset& data,
 
 void record_gather_windows(CommandList& cl, ContextImpl& ctx, const Tensor& tokens, Tensor& state,
                            const WindowParams& p, Tensor& x, Tensor& y) {
-    check_state(state);
+    check_train_state("gather_windows", state);
     const Shape want{p.batch, p.block};
     if (tokens.dtype() != DType::u32 || tokens.shape().size() != 1)
         throw DTypeError("gather_windows: the token stream must be a 1-D u32 tensor, got " + to_string(tokens.shape()) +
@@ -90,7 +81,7 @@ void record_gather_windows(CommandList& cl, ContextImpl& ctx, const Tensor& toke
 void record_softmax_xent(CommandList& cl, ContextImpl& ctx, const Tensor& logits, const Tensor& labels, Tensor& state,
                          Tensor& dz, bool with_grad, float label_smoothing, uint32_t mean_over,
                          uint32_t ignore_index) {
-    check_state(state);
+    check_train_state("softmax_xent", state);
     if (ignore_index != kNoIgnoreIndex && mean_over != 0)
         throw UnsupportedError("softmax_xent: an ignore index averages over the rows it keeps, so it cannot "
                                "average over a given count (data parallel)");
@@ -117,7 +108,7 @@ void record_softmax_xent(CommandList& cl, ContextImpl& ctx, const Tensor& logits
 }
 
 void record_check_finite(CommandList& cl, ContextImpl& ctx, const Tensor& grads, Tensor& state) {
-    check_state(state);
+    check_train_state("check_finite", state);
     if (grads.dtype() == DType::u32 || (grads.dtype() == DType::f16 && grads.numel() % 2))
         throw ShapeError("check_finite: gradients must be f32, or f16 with an even element count");
     const uint32_t wg = workgroup_size(ctx.caps);
@@ -132,7 +123,7 @@ void record_optimizer_step(CommandList& cl, Context& context, const OptimizerOpt
                            Tensor& master, Tensor& moment1, Tensor& moment2, Tensor& work, Tensor& state,
                            const Tensor* shared_norm_sq) {
     ContextImpl& ctx = context.impl();
-    check_state(state);
+    check_train_state("optimizer_step", state);
     const int64_t n = master.numel();
     if (n % 2 || grads.numel() != n || moment1.numel() != n || moment2.numel() != n || work.numel() != n ||
         master.dtype() != DType::f32 || moment1.dtype() != DType::f32 || moment2.dtype() != DType::f32 ||
@@ -165,7 +156,7 @@ void record_optimizer_step(CommandList& cl, Context& context, const OptimizerOpt
 }
 
 void record_scale_update(CommandList& cl, ContextImpl& ctx, const LossScaleOptions& o, Tensor& state) {
-    check_state(state);
+    check_train_state("scale_update", state);
     struct Push {
         float growth, backoff, inv_growth, inv_backoff;
         uint32_t interval;

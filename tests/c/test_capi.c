@@ -323,19 +323,22 @@ static void test_conv_and_activations(vkh_context ctx) {
     vkh_tensor_free(t_loss), vkh_tensor_free(tx), vkh_tensor_free(tw), vkh_tensor_free(ty);
 }
 
+/* count 8x8 images of four classes: image i (class i % 4) has that class's quadrant bright, plus noise. */
+static void quadrant_images(uint8_t* pixels, int count, unsigned seed) {
+    for (int i = 0; i < count; ++i)
+        for (int p = 0; p < 64; ++p) {
+            const int r = p / 8, c = p % 8, quadrant = (r >= 4) * 2 + (c >= 4);
+            const float noise = 40.0f * (uniform(&seed) + 1.0f);
+            pixels[i * 64 + p] = (uint8_t)(quadrant == i % 4 ? 160.0f + noise : noise);
+        }
+}
+
 /* Four classes of 8x8 images (a bright quadrant each, plus noise): an MLP learns them. */
 static void test_training(vkh_context ctx, const char* checkpoint) {
     enum { COUNT = 512, FEATURES = 64 };
     static uint8_t pixels[COUNT * FEATURES], labels[COUNT];
-    unsigned seed = 5;
-    for (int i = 0; i < COUNT; ++i) {
-        labels[i] = (uint8_t)(i % 4);
-        for (int p = 0; p < FEATURES; ++p) {
-            const int r = p / 8, c = p % 8, quadrant = (r >= 4) * 2 + (c >= 4);
-            const float noise = 40.0f * (uniform(&seed) + 1.0f);
-            pixels[i * FEATURES + p] = (uint8_t)(quadrant == labels[i] ? 160.0f + noise : noise);
-        }
-    }
+    quadrant_images(pixels, COUNT, 5);
+    for (int i = 0; i < COUNT; ++i) labels[i] = (uint8_t)(i % 4);
     vkh_dataset data = NULL;
     CHECK_OK(vkh_dataset_create(ctx, pixels, labels, COUNT, FEATURES, 4, &data));
     labels[3] = 9;
@@ -493,16 +496,9 @@ static void test_regression(vkh_context ctx) {
     enum { COUNT = 256, FEATURES = 64, OUTPUTS = 4 };
     static uint8_t pixels[COUNT * FEATURES];
     static float targets[COUNT * OUTPUTS];
-    unsigned seed = 9;
-    for (int i = 0; i < COUNT; ++i) {
-        const int label = i % OUTPUTS;
-        for (int k = 0; k < OUTPUTS; ++k) targets[i * OUTPUTS + k] = k == label ? 1.0f : 0.0f;
-        for (int p = 0; p < FEATURES; ++p) {
-            const int r = p / 8, c = p % 8, quadrant = (r >= 4) * 2 + (c >= 4);
-            const float noise = 40.0f * (uniform(&seed) + 1.0f);
-            pixels[i * FEATURES + p] = (uint8_t)(quadrant == label ? 160.0f + noise : noise);
-        }
-    }
+    quadrant_images(pixels, COUNT, 9);
+    for (int i = 0; i < COUNT; ++i)
+        for (int k = 0; k < OUTPUTS; ++k) targets[i * OUTPUTS + k] = k == i % OUTPUTS ? 1.0f : 0.0f;
     vkh_dataset data = NULL, refused = NULL;
     CHECK_STATUS(vkh_dataset_create_regression(ctx, pixels, NULL, COUNT, FEATURES, OUTPUTS, &refused),
                  VKH_ERROR_INVALID_ARGUMENT);
