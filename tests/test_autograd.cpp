@@ -905,6 +905,63 @@ TEST_CASE("memory reuse changes no bit of the results; fusion and reuse can be s
     CHECK_FALSE(has_step(unfused.steps, "+relu"));
 }
 
+TEST_CASE("outputs bound to memory the program reads: onto itself nothing, over a leaf last, overlaps refused") {
+    auto& ctx = test::full_device();
+    const std::vector<float> xs = {1, -2, 3, -4, 5, -6}, ws = {1, 0, 2, -1, 1, 0, 0, 3, 1};
+    // A leaf bound to its own tensor, and a reshape of it to the same memory read as another
+    // shape: the C API fuzzer's finding, a copy of the tensor onto itself. Nothing is recorded.
+    {
+        Tensor x = Tensor::from_floats(ctx, {2, 3}, DType::f32, xs);
+        Builder b(ctx);
+        const Value vx = b.input(x, "x");
+        Program p(b, {{vx, x}, {b.reshape(vx, {3, 2}), x.reinterpret({3, 2}, DType::f32)}, {vx, x}});
+        CHECK(p.steps().empty());
+        p.run_and_wait();
+        CHECK(x.to_floats() == xs);
+    }
+    // x <- x @ w in place: the GEMM reads x while it would write it, so it writes planned memory
+    // and a copy over x runs after every read (z = 2 x reads the x before the step).
+    {
+        Tensor x = Tensor::from_floats(ctx, {2, 3}, DType::f32, xs), w = Tensor::from_floats(ctx, {3, 3}, DType::f32, ws);
+        Tensor z = Tensor::empty(ctx, {2, 3}, DType::f32);
+        Builder b(ctx);
+        const Value vx = b.input(x, "x"), vw = b.input(w, "w");
+        Program p(b, {{b.matmul(vx, vw), x}, {b.scale(vx, 2.0f), z}});
+        REQUIRE(!p.steps().empty());
+        CHECK(p.steps().back().rfind("copy", 0) == 0);
+        auto matmul = [&](const std::vector<float>& a) {
+            std::vector<float> y(6, 0.0f);
+            for (int r = 0; r < 2; ++r)
+                for (int c = 0; c < 3; ++c)
+                    for (int k = 0; k < 3; ++k) y[std::size_t(r * 3 + c)] += a[std::size_t(r * 3 + k)] * ws[std::size_t(k * 3 + c)];
+            return y;
+        };
+        std::vector<float> want = xs, twice(6);
+        for (int step = 0; step < 2; ++step) {  // a replay starts from the updated x
+            for (std::size_t i = 0; i < 6; ++i) twice[i] = 2.0f * want[i];
+            want = matmul(want);
+            p.run_and_wait();
+            CHECK(x.to_floats() == want);  // small integers: exact in f32 with fp32 accumulation
+            CHECK(z.to_floats() == twice);
+        }
+    }
+    // Refusals: no order of writes gives both values.
+    {
+        const uint64_t align = std::max<uint64_t>(ctx.caps().min_storage_offset_alignment, 4);
+        const int64_t step = int64_t(align / 4);  // f32 elements per aligned offset
+        Tensor big = Tensor::empty(ctx, {4 * step}, DType::f32);
+        Tensor a = Tensor::from_floats(ctx, {2, 3}, DType::f32, xs), c = Tensor::from_floats(ctx, {2, 3}, DType::f32, xs);
+        Builder b(ctx);
+        const Value va = b.input(a, "a"), vc = b.input(c, "c"), vbig = b.input(big.view(0, {2 * step}), "big");
+        CHECK_THROWS_WITH_AS(Program(b, {{va, c}, {vc, a}}), doctest::Contains("written first"), Error);  // a swap
+        CHECK_THROWS_WITH_AS(Program(b, {{vbig, big.view(step, {2 * step})}}), doctest::Contains("partly overlaps"), Error);
+        Tensor out = Tensor::empty(ctx, {2, 3}, DType::f32);
+        CHECK_THROWS_WITH_AS(Program(b, {{b.relu(va), out}, {b.scale(va, 2.0f), out}}),
+                             doctest::Contains("another output"), Error);
+    }
+    test::check_validation(ctx);
+}
+
 TEST_CASE("bad graphs are refused with errors that name the problem") {
     auto& ctx = test::full_device();
     Builder b(ctx);

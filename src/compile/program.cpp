@@ -13,7 +13,8 @@
 //      f32 (its accumulator, never rounded to fp16: an fp32 residual stream's branch output costs
 //      no pass of its own);
 //   4. outputs: a bound value's class is computed straight into the bound tensor (a copy only
-//      where that class already has a tensor: a leaf, or another binding);
+//      where that class already has a tensor: a leaf, or another binding; or where the bound
+//      tensor is a leaf the program reads: computed aside, copied over it last);
 //   5. memory plan: each remaining class lives from its first write to its last read; one offline
 //      plan (compile/memory_plan.cpp) places them all in arenas;
 //   6. lowering: each step's op records its kernel; the CommandList places the barriers.
@@ -59,6 +60,14 @@ bool counts_into_state(const detail::Node& n) {
 // The same device memory (state tensors the kernels read and write: views compare by offset).
 bool same_memory(const Tensor& a, const Tensor& b) {
     return &a.allocation() == &b.allocation() && a.byte_offset() == b.byte_offset();
+}
+
+// Whether two tensors share any byte. Sub-allocation puts many tensors in one VkBuffer, so this
+// compares byte ranges within the buffer, not handles.
+bool overlaps(const Tensor& a, const Tensor& b) {
+    if (a.allocation().buffer() != b.allocation().buffer()) return false;
+    const uint64_t a0 = a.allocation().offset + a.byte_offset(), b0 = b.allocation().offset + b.byte_offset();
+    return a0 < b0 + b.bytes() && b0 < a0 + a.bytes();
 }
 
 struct Step {
@@ -295,22 +304,61 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
         }
     }
 
-    // 4. outputs.
+    // 4. outputs. A bound tensor is written where nothing else the program reads or writes lives:
+    //   - the value's class already lives in exactly that memory (a leaf bound to its own tensor,
+    //     a reshape of it, the same binding twice): nothing to record;
+    //   - it lives in other memory (a leaf, an earlier binding): a copy after every compute step;
+    //   - the bound tensor holds a leaf the program reads (an in-place update, w <- f(w)): the class
+    //     is computed into planned memory and copied over the leaf last, after every read of it;
+    //   - a bound tensor partly overlapping its source or another binding: refused, since no order
+    //     of writes gives both values (and a copy between overlapping ranges is undefined).
+    std::vector<Tensor> leaves;  // external memory the steps read
+    for (std::size_t r = 0; r < count; ++r)
+        if (cls.storage[r].defined()) leaves.push_back(cls.storage[r]);
     std::vector<Tensor> targets;
+    std::vector<int> target_class;
+    const auto tail = std::numeric_limits<int64_t>::max() - 2 * int64_t(outputs.size());
     for (const Binding& b : outputs) {
         if (!b.tensor.defined()) continue;
         const int r = cls.find(b.value.id());
-        if (cls.storage[std::size_t(r)].defined()) {
+        const std::string what = "Program: the tensor bound to %" + std::to_string(b.value.id());
+        bool again = false;  // this class bound to this very memory before
+        for (std::size_t k = 0; k < targets.size(); ++k) {
+            if (!overlaps(b.tensor, targets[k])) continue;
+            if (target_class[k] == r && same_memory(b.tensor, targets[k])) again = true;
+            else
+                throw Error(what + " overlaps the tensor bound to another output; bind each output its own memory");
+        }
+        const Tensor& own = cls.storage[std::size_t(r)];
+        if (again || (own.defined() && same_memory(own, b.tensor))) continue;
+        if (own.defined() && overlaps(own, b.tensor))
+            throw Error(what + " partly overlaps the memory that value already lives in (a view of its own tensor "
+                               "at another offset); bind a tensor of its own");
+        const bool over_leaf = std::any_of(leaves.begin(), leaves.end(), [&](const Tensor& l) { return overlaps(l, b.tensor); });
+        if (own.defined() || over_leaf) {
             Step c;
             c.inputs = {b.value.id()};
             c.copy_to = int(targets.size());
-            c.position = std::numeric_limits<int64_t>::max() - int64_t(outputs.size()) + int64_t(targets.size());
+            // Copies out of leaves and bindings first, then the copies that overwrite leaves.
+            c.position = tail + (over_leaf ? int64_t(outputs.size()) : 0) + int64_t(targets.size());
             steps.push_back(c);
         } else {
             cls.storage[std::size_t(r)] = b.tensor;
         }
         targets.push_back(b.tensor);
+        target_class.push_back(r);
     }
+    // A copy must not read memory an earlier copy wrote (two leaves bound to each other's tensors:
+    // a swap, which the copies in any order get wrong).
+    for (const Step& a : steps)
+        for (const Step& c : steps) {
+            if (a.copy_to < 0 || c.copy_to < 0 || a.position >= c.position) continue;
+            const Tensor& src = cls.storage[std::size_t(cls.find(c.inputs[0]))];
+            if (src.defined() && overlaps(src, targets[std::size_t(a.copy_to)]))
+                throw Error("Program: output %" + std::to_string(c.inputs[0]) + " lives in the tensor bound to %" +
+                            std::to_string(a.inputs[0]) + ", which is written first; bind %" +
+                            std::to_string(c.inputs[0]) + " to a tensor of its own");
+        }
     std::erase_if(steps, [](const Step& s) { return s.removed; });
     std::stable_sort(steps.begin(), steps.end(), [](const Step& a, const Step& b) { return a.position < b.position; });
 
@@ -450,7 +498,7 @@ Program::Program(Builder& builder, std::vector<Binding> outputs, CompileOptions 
         if (s.copy_to >= 0) {
             const Tensor src = tensor_of(s.inputs[0]);
             const Tensor& dst = targets[std::size_t(s.copy_to)];
-            cl.copy(detail::range_of(src), detail::range_of(dst), detail::range_of(src).size);
+            cl.copy(detail::range_of(src), detail::range_of(dst), src.bytes());
             impl_->labels.push_back("copy %" + std::to_string(s.inputs[0]));
             continue;
         }

@@ -215,6 +215,12 @@ void CommandList::copy(const BufferRange& src, const BufferRange& dst, VkDeviceS
     if (bytes == 0) return;
     const Range r{src.buffer, src.offset, src.offset + bytes};
     const Range w{dst.buffer, dst.offset, dst.offset + bytes};
+    // Overlapping regions are undefined behaviour (the bytes that land depend on the copy engine);
+    // callers copy through a staging range or skip a copy onto itself.
+    if (src.buffer == dst.buffer && r.begin < w.end && w.begin < r.end)
+        throw Error("internal: CommandList::copy between overlapping ranges [" + std::to_string(r.begin) + ", " +
+                    std::to_string(r.end) + ") and [" + std::to_string(w.begin) + ", " + std::to_string(w.end) +
+                    ") of one buffer");
     before_command();
     note_accesses({&r, 1}, {&w, 1});
     VkBufferCopy region{r.begin, w.begin, bytes};

@@ -742,6 +742,53 @@ static void test_autograd(vkh_context ctx) {
     vkh_tensor_free(tt);
 }
 
+/* Outputs bound to memory the program reads. The C API fuzzer found the first: a leaf bound to its
+ * own tensor recorded a copy of that tensor onto itself (vkCmdCopyBuffer between overlapping
+ * ranges, undefined on a GPU); now nothing is recorded. An output bound over a leaf it reads is an
+ * in-place update, computed aside and copied over the leaf after every read. Two leaves bound to
+ * each other's tensors (a swap no order of copies gets right) are refused. */
+static void test_program_outputs_over_leaves(vkh_context ctx) {
+    const int64_t shape[1] = {4};
+    const float xs[4] = {1, -2, 3, -4};
+    vkh_tensor tx = tensor(ctx, 1, shape, VKH_F32, xs), ty = tensor(ctx, 1, shape, VKH_F32, xs);
+    vkh_tensor tz = tensor(ctx, 1, shape, VKH_F32, NULL);
+    vkh_builder b = NULL;
+    CHECK_OK(vkh_builder_create(ctx, &b));
+    vkh_value x, y, r, s;
+    CHECK_OK(vkh_builder_input(b, tx, "x", 0, &x));
+    CHECK_OK(vkh_builder_input(b, ty, "y", 0, &y));
+    vkh_program p = NULL;
+    CHECK_OK(vkh_program_create(b, &x, &tx, 1, &p)); /* the fuzzer's sequence */
+    CHECK_OK(vkh_program_run(p));
+    CHECK_OK(vkh_program_wait(p));
+    float got[4] = {0};
+    CHECK_OK(vkh_tensor_download_f32(tx, got, 4));
+    CHECK(memcmp(got, xs, sizeof got) == 0);
+    vkh_program_free(p);
+
+    const vkh_value relu_in[1] = {x}, add_in[2] = {x, y};
+    CHECK_OK(vkh_builder_op(b, "relu", relu_in, 1, NULL, &r));
+    CHECK_OK(vkh_builder_op(b, "add", add_in, 2, NULL, &s));
+    const vkh_value values[2] = {r, s};
+    const vkh_tensor targets[2] = {tx, tz}; /* x <- relu(x), z = x + y of the x before */
+    CHECK_OK(vkh_program_create(b, values, targets, 2, &p));
+    CHECK_OK(vkh_program_run(p));
+    CHECK_OK(vkh_program_wait(p));
+    float z[4] = {0};
+    CHECK_OK(vkh_tensor_download_f32(tx, got, 4));
+    CHECK_OK(vkh_tensor_download_f32(tz, z, 4));
+    for (int i = 0; i < 4; ++i) CHECK(got[i] == (xs[i] > 0 ? xs[i] : 0) && z[i] == 2 * xs[i]);
+    vkh_program_free(p);
+
+    const vkh_value swap[2] = {x, y};
+    const vkh_tensor crossed[2] = {ty, tx};
+    p = NULL;
+    CHECK_STATUS(vkh_program_create(b, swap, crossed, 2, &p), VKH_ERROR_INVALID_ARGUMENT);
+    CHECK(p == NULL && strstr(vkh_last_error(), "written first") != NULL);
+    vkh_builder_free(b);
+    vkh_tensor_free(tx), vkh_tensor_free(ty), vkh_tensor_free(tz);
+}
+
 /* An embedding through the builder: rows of a table at u32 indices, and its gradient per row. */
 static void test_embedding(vkh_context ctx) {
     static float table[4 * 3], rows[3 * 3], dtable[4 * 3], zeros[3 * 3];
@@ -913,6 +960,7 @@ int main(int argc, char** argv) {
     test_regression(ctx);
     test_tokens(ctx);
     test_autograd(ctx);
+    test_program_outputs_over_leaves(ctx);
     test_embedding(ctx);
     test_attention(ctx);
     test_cast(ctx);

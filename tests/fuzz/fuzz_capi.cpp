@@ -40,7 +40,14 @@ private:
     std::size_t pos_ = 0;
 };
 
+// VKHALF_FUZZ_TRACE=1 prints every call and its status: the sequence that led to a finding.
+const bool trace = [] {
+    const char* v = std::getenv("VKHALF_FUZZ_TRACE");
+    return v && std::strcmp(v, "0") != 0;
+}();
+
 void check(vkh_status s, const char* what) {
+    if (trace) std::fprintf(stderr, "  %s -> %d%s%s\n", what, int(s), s == VKH_OK ? "" : ": ", vkh_last_error());
     const bool has_message = vkh_last_error()[0] != '\0';
     if ((s == VKH_OK) == has_message) {
         std::fprintf(stderr, "%s: status %d with last error '%s'\n", what, int(s), vkh_last_error());
@@ -107,6 +114,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     static const struct Device {
         vkh_context ctx = nullptr;
         Device() {
+            // The validation layer on unless asked otherwise: a by-hand run of one input then
+            // finds what CI's run found (regression-program-output-onto-its-leaf ran clean
+            // without it). VKHALF_REQUIRE_VALIDATION=1 (CI) also fails when it is missing.
+            setenv("VKHALF_VALIDATION", "1", 0);
             if (vkh_context_create(nullptr, &ctx) != VKH_OK) {
                 std::fprintf(stderr, "fuzz_capi needs a Vulkan device: %s\n", vkh_last_error());
                 std::abort();
@@ -371,8 +382,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
         }
     }
     pool.free_all();
-    // With the validation layer on (the corpus replay sets VKHALF_VALIDATION=1), no argument may
-    // get as far as an invalid Vulkan call.
+    // With the validation layer on, no argument may get as far as an invalid Vulkan call.
     std::size_t messages = 0;
     check(vkh_context_validation_message_count(ctx, &messages), "validation_message_count");
     if (messages != 0) {
