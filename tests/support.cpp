@@ -32,6 +32,14 @@ struct SharedContexts {
     std::optional<std::vector<TestDevice>> coopmat_list;
 };
 
+// Every suite runs with the allocator's self-check: a range handed out twice, or freed under a
+// submission, is a validation message and fails the test that caused it.
+vkhalf::ContextOptions options() {
+    vkhalf::ContextOptions o;
+    o.check_allocator = true;
+    return o;
+}
+
 SharedContexts& shared() {
     static SharedContexts s;
     return s;
@@ -41,14 +49,14 @@ SharedContexts& shared() {
 
 vkhalf::Context& full_device() {
     auto& s = shared();
-    if (!s.full) s.full = std::make_unique<vkhalf::Context>(vkhalf::ContextOptions{});
+    if (!s.full) s.full = std::make_unique<vkhalf::Context>(options());
     return *s.full;
 }
 
 vkhalf::Context& small_device() {
     auto& s = shared();
     if (!s.small) {
-        vkhalf::ContextOptions o;
+        vkhalf::ContextOptions o = options();
         o.device = small_device_options();
         s.small = std::make_unique<vkhalf::Context>(o);
     }
@@ -73,7 +81,7 @@ std::vector<TestDevice> coopmat_devices() {
         const auto& caps = full_device().caps();
         if (!VKHALF_COOPMAT_SHADERS_BUILT || !caps.supports(vkhalf::Variant::coopmat)) return out;
         for (const auto& shape : caps.coopmat_shapes) {
-            vkhalf::ContextOptions o;
+            vkhalf::ContextOptions o = options();
             o.device_index = full_device().device_index();
             o.device.coopmat_shape = shape;
             contexts.emplace_back(o);

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <memory>
 #include <numeric>
+#include <random>
 #include <unistd.h>
 
 #include "ops/ops_common.hpp"
@@ -160,6 +161,116 @@ TEST_CASE("memory: tensors share blocks, offsets are aligned, freed ranges are r
     Tensor again = Tensor::empty(ctx, {1000}, DType::f16);
     CHECK(again.allocation().block == first_block);
     CHECK(again.allocation().offset == first_offset);
+}
+
+TEST_CASE("allocator self-check: live ranges tile every block through allocation, free and reuse") {
+    auto& ctx = test::full_device();
+    auto& mem = *ctx.impl().memory;
+    REQUIRE(mem.checking());  // the suites' Contexts turn it on
+    std::mt19937 rng(7);
+    std::vector<Tensor> live;
+    auto disjoint = [&] {
+        for (std::size_t i = 0; i < live.size(); ++i)
+            for (std::size_t j = i + 1; j < live.size(); ++j) {
+                const auto& p = live[i].allocation();
+                const auto& q = live[j].allocation();
+                if (p.block == q.block && p.offset < q.offset + q.size && q.offset < p.offset + p.size) return false;
+            }
+        return true;
+    };
+    std::size_t findings = 0;
+    for (int op = 0; op < 1500; ++op) {
+        if (live.size() < 8 || (live.size() < 80 && rng() % 2 == 0)) {
+            // Mostly small, now and then past half a block (a dedicated block of its own).
+            const int64_t n = rng() % 97 == 0 ? int64_t(9) << 20 : int64_t(1 + rng() % 20000);
+            live.push_back(Tensor::empty(ctx, {n}, rng() % 2 ? DType::f16 : DType::f32));
+        } else {
+            live.erase(live.begin() + std::ptrdiff_t(rng() % live.size()));
+        }
+        if (op % 50 == 0) CHECK(disjoint());
+        findings += mem.check_all();
+    }
+    CHECK(disjoint());
+    CHECK(findings == 0);
+
+    // The check can fail: a free range laid over a live tensor, and a free of a range not live.
+    const Tensor& t = live.front();
+    detail::MemoryBlock& block = *t.allocation().block;
+    block.free_ranges[t.allocation().offset] = 16;
+    CHECK(mem.check_all() >= 1);
+    block.free_ranges.erase(t.allocation().offset);
+    CHECK(mem.check_all() == 0);
+    {
+        detail::Allocation stale;  // no owner: its destructor frees nothing
+        stale.block = &block;
+        stale.offset = t.allocation().offset + 4;
+        stale.size = 4;
+        mem.release(stale);
+    }
+    const auto messages = ctx.validation_messages();
+    REQUIRE(messages.size() == 2);
+    CHECK(messages[0].find("handed out twice") != std::string::npos);
+    CHECK(messages[1].find("not a live range") != std::string::npos);
+    ctx.clear_validation_messages();
+    live.clear();
+    CHECK(mem.check_all() == 0);
+    test::check_validation(ctx);
+}
+
+TEST_CASE("allocator self-check: a range freed under a pending submission is not handed out until it is waited for") {
+    auto& ctx = test::full_device();
+    auto& mem = *ctx.impl().memory;
+    Tensor x = Tensor::from_floats(ctx, {4096}, DType::f32, std::vector<float>(4096, 1.0f));
+    auto y = std::make_unique<Tensor>(Tensor::empty(ctx, {4096}, DType::f32));
+    const detail::MemoryBlock* y_block = y->allocation().block;
+    const uint64_t y_begin = y->allocation().offset, y_end = y_begin + y->allocation().size;
+    {
+        detail::CommandList cl(ctx.impl());
+        record_scale(cl, ctx, x, 2.0f, *y);
+        cl.submit();  // no wait: the device may still be writing y
+        y.reset();    // the only holder lets go (a bug the self-check exists to catch)
+        const auto messages = ctx.validation_messages();
+        REQUIRE(messages.size() == 1);
+        CHECK(messages[0].find("still references it") != std::string::npos);
+        ctx.clear_validation_messages();
+        CHECK(mem.held_back() == 1);
+        std::vector<Tensor> during;  // same-size tensors: none lands on y's old range
+        for (int i = 0; i < 8; ++i) {
+            during.push_back(Tensor::empty(ctx, {4096}, DType::f32));
+            const auto& a = during.back().allocation();
+            CHECK_FALSE((a.block == y_block && a.offset < y_end && y_begin < a.offset + a.size));
+        }
+        cl.wait();
+        CHECK(mem.held_back() == 0);
+        during.clear();
+        Tensor after = Tensor::empty(ctx, {4096}, DType::f32);  // first fit: y's range again
+        CHECK((after.allocation().block == y_block && after.allocation().offset == y_begin));
+    }
+    CHECK(mem.check_all() == 0);
+
+    // The library's own holders keep what runs alive: a Program bound to a tensor the caller drops
+    // while it runs, and a Graph destroyed while its run is in flight (it waits first).
+    {
+        auto out = std::make_unique<Tensor>(Tensor::empty(ctx, {4096}, DType::f32));
+        Builder b(ctx);
+        Program p(b, {{b.scale(b.input(x, "x"), 3.0f), *out}});
+        p.run();
+        out.reset();
+        std::vector<Tensor> during;
+        for (int i = 0; i < 8; ++i) during.push_back(Tensor::empty(ctx, {4096}, DType::f32));
+        p.wait();
+    }
+    {
+        Graph g(ctx);
+        Tensor a = g.activation({4096}, DType::f32), c = g.activation({4096}, DType::f32);
+        g.scale(x, 2.0f, a);
+        g.scale(a, 2.0f, c);
+        g.release(a);
+        g.run();
+    }
+    CHECK(mem.held_back() == 0);
+    CHECK(mem.check_all() == 0);
+    test::check_validation(ctx);
 }
 
 TEST_CASE("upload and download round-trip through mapped memory and through chunked staging") {

@@ -30,6 +30,10 @@ struct ContextOptions {
     // else $XDG_CACHE_HOME/vkhalf, else ~/.cache/vkhalf (VKHALF_PIPELINE_CACHE=0: nowhere). Loaded
     // when the Context is created, saved when it is destroyed; a bad file is an empty cache.
     std::optional<std::string> pipeline_cache_dir;
+    // The memory allocator's self-check (live ranges disjoint after every allocation and free, no
+    // range reused while a submission references it; findings count as validation messages).
+    // Default: VKHALF_CHECK_ALLOCATOR (1 or 0), else on in the sanitizer build, off otherwise.
+    std::optional<bool> check_allocator;
 };
 
 namespace detail { struct ContextImpl; }

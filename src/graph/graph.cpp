@@ -13,7 +13,14 @@ Graph::Graph(Context& ctx, bool profile, bool reuse_activations, bool submit_per
       commands_(std::make_unique<detail::CommandList>(ctx.impl(), profile, submit_per_op)),
       reuse_(reuse_activations) {}
 
-Graph::~Graph() = default;
+Graph::~Graph() {
+    // Wait before the members go: the tensors the Graph keeps are freed before its command list,
+    // and a run still in flight reads them (the allocator's self-check reports such a free).
+    try {
+        commands_->wait();
+    } catch (...) {  // a lost device: nothing left to wait for
+    }
+}
 
 Tensor& Graph::keep(Tensor t) {
     kept_.push_back(std::make_unique<Tensor>(std::move(t)));

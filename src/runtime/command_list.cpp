@@ -58,6 +58,7 @@ CommandList::~CommandList() {
     // A list destroyed while its work runs (an exception unwinding, say) must not free what the
     // device still reads: wait, but never throw from here.
     if (pending_) vkWaitForFences(ctx_.device, 1, &fence_.get_ref(), VK_TRUE, ctx_.fence_timeout_ns);
+    end_use();
     if (!buffers_.empty())
         vkFreeCommandBuffers(ctx_.device, ctx_.command_pool.get(), uint32_t(buffers_.size()), buffers_.data());
 }
@@ -105,6 +106,10 @@ void CommandList::note_accesses(std::span<const Range> reads, std::span<const Ra
     }
     pending_reads_.insert(pending_reads_.end(), reads.begin(), reads.end());
     pending_writes_.insert(pending_writes_.end(), writes.begin(), writes.end());
+    if (ctx_.memory->checking()) {
+        for (const Range& r : reads) used_.push_back({r.buffer, r.begin, r.end});
+        for (const Range& w : writes) used_.push_back({w.buffer, w.begin, w.end});
+    }
 }
 
 VkDescriptorSet CommandList::allocate_set(VkDescriptorSetLayout layout) {
@@ -247,6 +252,7 @@ void CommandList::submit() {
         vk_check(vkResetFences(ctx_.device, 1, &fence), "vkResetFences");
         ctx_.submit(si, fence);
         pending_ = true;
+        if (ctx_.memory->checking()) use_ = ctx_.memory->begin_use(used_);
     }
 }
 
@@ -254,6 +260,12 @@ void CommandList::wait() {
     if (!pending_) return;
     pending_ = false;
     ctx_.wait_fence(fence_.get(), "CommandList::wait");
+    end_use();
+}
+
+void CommandList::end_use() {
+    if (use_ != 0) ctx_.memory->end_use(use_);
+    use_ = 0;
 }
 
 std::vector<OpTiming> CommandList::timings() const {

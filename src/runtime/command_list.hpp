@@ -95,6 +95,7 @@ private:
     void begin_buffer();
     void end();
     void before_command();  // eager mode: start a new command buffer for each command
+    void end_use();         // tells the allocator's self-check the submission is over
 
     ContextImpl& ctx_;
     VkCommandBuffer cmd_ = VK_NULL_HANDLE;   // the one being recorded
@@ -107,6 +108,8 @@ private:
     uint32_t query_capacity_ = 0;
     std::vector<std::string> labels_;
     std::vector<Range> pending_reads_, pending_writes_;
+    std::vector<UsedRange> used_;  // every range recorded, for the allocator's self-check
+    uint64_t use_ = 0;             // the allocator's id of the submission in flight (self-check)
     uint32_t sets_in_last_pool_ = 0;
     std::size_t dispatches_ = 0, barriers_ = 0;
     std::vector<Tensor> kept_;

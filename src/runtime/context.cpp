@@ -1,6 +1,8 @@
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "runtime/check.hpp"
@@ -52,6 +54,16 @@ uint32_t choose_device(const ContextOptions& o, const std::vector<PhysicalDevice
     for (std::size_t i = 0; i < qs.size(); ++i)
         if (!qs[i].caps.is_cpu) return static_cast<uint32_t>(i);
     return 0;
+}
+
+bool check_allocator(const ContextOptions& options) {
+    if (options.check_allocator) return *options.check_allocator;
+    if (const char* v = std::getenv("VKHALF_CHECK_ALLOCATOR"); v && *v) return std::strcmp(v, "0") != 0;
+#ifdef VKHALF_CHECK_ALLOCATOR_DEFAULT
+    return true;
+#else
+    return false;
+#endif
 }
 
 bool env_flag_value(const char* name, uint64_t& out) {
@@ -164,7 +176,14 @@ ContextImpl::ContextImpl(const ContextOptions& opts) : options(opts) {
     VkCommandPool pool = VK_NULL_HANDLE;
     vk_check(vkCreateCommandPool(device, &pi, nullptr, &pool), "vkCreateCommandPool");
     command_pool = UniqueCommandPool(device, pool);
-    memory = std::make_unique<MemoryAllocator>(device, physical, caps, faults);
+    MemoryAllocator::Report report;
+    if (check_allocator(options)) {
+        report = [&log = instance->log()](const std::string& finding) {
+            std::fprintf(stderr, "vkhalf: allocator check: %s\n", finding.c_str());
+            log.add("allocator check: " + finding);
+        };
+    }
+    memory = std::make_unique<MemoryAllocator>(device, physical, caps, faults, std::move(report));
     VkPhysicalDeviceProperties props;
     vkGetPhysicalDeviceProperties(physical, &props);
     pipeline_cache_path = pipeline_cache_file(pipeline_cache_dir(options.pipeline_cache_dir), props);

@@ -28,8 +28,8 @@ Allocation::~Allocation() {
 }
 
 MemoryAllocator::MemoryAllocator(VkDevice device, VkPhysicalDevice physical, const DeviceCaps& caps,
-                                 FaultInjector& faults)
-    : device_(device), faults_(faults) {
+                                 FaultInjector& faults, Report report)
+    : device_(device), faults_(faults), report_(std::move(report)) {
     vkGetPhysicalDeviceMemoryProperties(physical, &props_);
     alignment_ = std::max<VkDeviceSize>(kMinAlignment, caps.min_storage_offset_alignment);
     max_allocation_ = caps.max_memory_allocation ? caps.max_memory_allocation : ~VkDeviceSize(0);
@@ -127,6 +127,15 @@ std::shared_ptr<Allocation> MemoryAllocator::allocate(std::shared_ptr<ContextImp
             a->block = &b;
             a->offset = start;
             a->size = size;
+            if (checking()) {
+                b.live_ranges[start] = size;
+                check_block(b, "an allocation");
+                for (const auto& [id, ranges] : in_use_)
+                    for (const UsedRange& u : ranges)
+                        if (u.buffer == b.buffer.get() && u.begin < start + size && start < u.end)
+                            report_("handed out " + describe(b, start, size) + ", which submission #" +
+                                    std::to_string(id) + " still references (it referenced free memory)");
+            }
             return a;
         }
         return nullptr;
@@ -144,7 +153,32 @@ std::shared_ptr<Allocation> MemoryAllocator::allocate(std::shared_ptr<ContextImp
 void MemoryAllocator::release(Allocation& a) {
     MemoryBlock& b = *a.block;
     a.block = nullptr;
-    VkDeviceSize offset = a.offset, size = a.size;
+    if (checking()) {
+        const auto live = b.live_ranges.find(a.offset);
+        if (live == b.live_ranges.end() || live->second != a.size) {
+            report_("freed " + describe(b, a.offset, a.size) + ", which is not a live range (freed twice?)");
+            return;  // returning it would corrupt the free list
+        }
+        b.live_ranges.erase(live);
+        Held held{&b, a.offset, a.size, {}};
+        for (const auto& [id, ranges] : in_use_)
+            for (const UsedRange& u : ranges)
+                if (u.buffer == b.buffer.get() && u.begin < a.offset + a.size && a.offset < u.end) {
+                    held.waiting_for.push_back(id);
+                    break;
+                }
+        if (!held.waiting_for.empty()) {
+            report_("freed " + describe(b, a.offset, a.size) + " while submission #" +
+                    std::to_string(held.waiting_for.front()) +
+                    " still references it; it is held back until that submission is waited for");
+            held_.push_back(std::move(held));
+            return;
+        }
+    }
+    return_range(b, a.offset, a.size);
+}
+
+void MemoryAllocator::return_range(MemoryBlock& b, VkDeviceSize offset, VkDeviceSize size) {
     auto next = b.free_ranges.lower_bound(offset);
     if (next != b.free_ranges.end() && offset + size == next->first) {
         size += next->second;
@@ -159,6 +193,7 @@ void MemoryAllocator::release(Allocation& a) {
         }
     }
     b.free_ranges[offset] = size;
+    if (checking()) check_block(b, "a free");
     // Return empty dedicated blocks (and surplus empty shared blocks) to the driver at once.
     if (b.free_ranges.size() == 1 && b.free_ranges.begin()->second == b.size) {
         const auto same_kind_blocks = std::count_if(blocks_.begin(), blocks_.end(), [&](const auto& p) {
@@ -167,6 +202,74 @@ void MemoryAllocator::release(Allocation& a) {
         if (b.dedicated || same_kind_blocks > 1)
             blocks_.erase(std::find_if(blocks_.begin(), blocks_.end(), [&](const auto& p) { return p.get() == &b; }));
     }
+}
+
+uint64_t MemoryAllocator::begin_use(std::vector<UsedRange> ranges) {
+    const uint64_t id = next_use_++;
+    in_use_.emplace(id, std::move(ranges));
+    return id;
+}
+
+void MemoryAllocator::end_use(uint64_t id) {
+    in_use_.erase(id);
+    // Ranges no submission references any more go back to their blocks, one at a time: the
+    // others stay held (and counted by the check) until their turn.
+    for (Held& h : held_) std::erase(h.waiting_for, id);
+    for (auto it = held_.begin(); it != held_.end();) {
+        if (!it->waiting_for.empty()) {
+            ++it;
+            continue;
+        }
+        const Held h = *it;
+        it = held_.erase(it);
+        const std::ptrdiff_t at = it - held_.begin();
+        return_range(*h.block, h.offset, h.size);
+        it = held_.begin() + at;
+    }
+}
+
+std::string MemoryAllocator::describe(const MemoryBlock& b, VkDeviceSize offset, VkDeviceSize size) const {
+    std::size_t index = 0;
+    while (index < blocks_.size() && blocks_[index].get() != &b) ++index;
+    return "range [" + std::to_string(offset) + ", " + std::to_string(offset + size) + ") of " +
+           (b.kind == MemoryKind::staging ? "staging" : "device") + " block " + std::to_string(index) + " (" +
+           mib(b.size) + ")";
+}
+
+// Live, held-back and free ranges, in offset order, must cover the block exactly once: an overlap
+// is memory handed out twice (or free while in use), a gap is memory lost to the allocator.
+std::size_t MemoryAllocator::check_block(const MemoryBlock& b, const char* after) {
+    std::vector<std::pair<VkDeviceSize, VkDeviceSize>> ranges(b.live_ranges.begin(), b.live_ranges.end());
+    ranges.insert(ranges.end(), b.free_ranges.begin(), b.free_ranges.end());
+    for (const Held& h : held_)
+        if (h.block == &b) ranges.emplace_back(h.offset, h.size);
+    std::sort(ranges.begin(), ranges.end());
+    std::size_t findings = 0;
+    VkDeviceSize at = 0;
+    for (const auto& [offset, size] : ranges) {
+        if (offset < at) {
+            report_(std::string("after ") + after + ": " + describe(b, offset, size) +
+                    " overlaps another live or free range (memory handed out twice)");
+            ++findings;
+        } else if (offset > at) {
+            report_(std::string("after ") + after + ": " + describe(b, at, offset - at) +
+                    " is neither live nor free (lost)");
+            ++findings;
+        }
+        at = std::max(at, offset + size);
+    }
+    if (at != b.size) {
+        report_(std::string("after ") + after + ": the ranges end at " + std::to_string(at) + ", not at the end of " +
+                describe(b, 0, b.size));
+        ++findings;
+    }
+    return findings;
+}
+
+std::size_t MemoryAllocator::check_all() {
+    std::size_t findings = 0;
+    for (const auto& b : blocks_) findings += check_block(*b, "check_all");
+    return findings;
 }
 
 } // namespace vkhalf::detail
