@@ -11,6 +11,16 @@
 
 namespace cli {
 
+// The exit status a finished run ends with: 1 when the Context received validation messages
+// (each was printed as it came; a run with the layer on that made any is a failed run), else 0.
+template <typename Context>
+int validation_verdict(const char* program, const Context& ctx) {
+    if (ctx.validation_message_count() == 0) return 0;
+    std::fprintf(stderr, "%s: %zu validation message(s) in this run (printed above): failing it\n", program,
+                 ctx.validation_message_count());
+    return 1;
+}
+
 // "<program>: <what> (see --help)" on stderr, exit status 2.
 [[noreturn]] inline void usage_error(const char* program, const std::string& what) {
     std::fprintf(stderr, "%s: %s (see --help)\n", program, what.c_str());

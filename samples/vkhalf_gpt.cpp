@@ -418,7 +418,7 @@ int run(const Args& a) {
     if (a.stop_after > 0 && first <= a.stop_after) {
         save(a.checkpoint);
         std::printf("stopped after step %ld; %s continues it with --resume\n", a.stop_after, a.checkpoint.c_str());
-        return 0;
+        return cli::validation_verdict("vkhalf-gpt", ctx);
     }
     if (tty) std::printf("\r\033[K");
     const Metrics end = tr.metrics();
@@ -434,7 +434,7 @@ int run(const Args& a) {
                 a.precision.c_str(), (long long)a.layers, (long long)a.heads, (long long)a.embd, (long long)a.block,
                 a.steps, last_train, last_val, train_seconds > 0 ? double(trained) * tokens_per_step / train_seconds : 0.0,
                 end.skipped, end.loss_scale, caps.name.c_str());
-    return 0;
+    return cli::validation_verdict("vkhalf-gpt", ctx);
 }
 
 } // namespace

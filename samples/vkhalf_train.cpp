@@ -491,7 +491,7 @@ int run(const Args& a, ProcessGroup& group) {
                     total_seconds > 0 ? total_images / total_seconds : 0.0, final_state.skipped,
                     final_state.loss_scale, caps.name.c_str(), group.size(),
                     std::string(to_string(caps.gemm_f16)).c_str());
-    return 0;
+    return cli::validation_verdict("vkhalf-train", ctx);
 }
 
 } // namespace

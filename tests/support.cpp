@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <deque>
 #include <memory>
@@ -115,6 +116,19 @@ std::vector<vkhalf::Variant> variants(const vkhalf::Context& ctx, vkhalf::DType 
         if (ctx.caps().supports(v)) out.push_back(v);
     return out;
 }
+
+namespace {
+std::atomic<std::size_t> expected_messages{0};
+}
+
+std::vector<std::string> take_expected_validation_messages(vkhalf::Context& ctx) {
+    auto messages = ctx.validation_messages();
+    expected_messages += messages.size();
+    ctx.clear_validation_messages();
+    return messages;
+}
+
+std::size_t expected_validation_messages() { return expected_messages.load(); }
 
 void check_validation(vkhalf::Context& ctx) {
     const auto messages = ctx.validation_messages();

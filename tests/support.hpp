@@ -36,6 +36,11 @@ std::vector<vkhalf::Variant> variants(const vkhalf::Context& ctx, vkhalf::DType 
 
 // CHECKs that the Context received no validation message since the last call, printing them.
 void check_validation(vkhalf::Context& ctx);
+// For a test that provokes validation messages (or allocator-check findings) on purpose: returns
+// the Context's messages, clears them, and counts them as expected. main() fails the run for every
+// message any Context of the process printed beyond those (tests/main.cpp).
+std::vector<std::string> take_expected_validation_messages(vkhalf::Context& ctx);
+std::size_t expected_validation_messages();
 
 // Deterministic uniform values in [lo, hi], rounded to fp16 when `f16` so the host holds exactly
 // what the device stores.

@@ -2,6 +2,7 @@
 // something), and a missing layer is an error when it is required.
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -24,7 +25,11 @@ TEST_CASE("a provoked validation error is caught and counted") {
         return;
     }
     CHECK(ctx.validation_message_count() == 0);
-    // VUID-VkBufferCreateInfo-usage-requiredbitmask: a buffer must have at least one usage bit.
+    // VUID-VkBufferCreateInfo-usage-requiredbitmask (VUID-VkBufferCreateInfo-None-09500 in the 1.4
+    // layers): a buffer must have at least one usage bit. The layer's message is printed like any
+    // other; say first that this one is meant (a reader of a whole run's log once took it for a
+    // finding of the train suite, which runs just before this one).
+    std::fprintf(stderr, "validation suite: a buffer with usage 0, on purpose: the next validation message is expected\n");
     auto& impl = ctx.impl();
     VkBufferCreateInfo bi{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
     bi.size = 256;
@@ -32,10 +37,9 @@ TEST_CASE("a provoked validation error is caught and counted") {
     VkBuffer buffer = VK_NULL_HANDLE;
     if (vkCreateBuffer(impl.device, &bi, nullptr, &buffer) == VK_SUCCESS) vkDestroyBuffer(impl.device, buffer, nullptr);
     CHECK(ctx.validation_message_count() >= 1);
-    const auto messages = ctx.validation_messages();
+    const auto messages = test::take_expected_validation_messages(ctx);
     REQUIRE(!messages.empty());
     CHECK(messages[0].find("usage") != std::string::npos);
-    ctx.clear_validation_messages();
     CHECK(ctx.validation_message_count() == 0);
 }
 
