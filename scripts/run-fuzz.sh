@@ -18,10 +18,11 @@
 #         processes under randomised addresses while every call and status matched;
 #       - -reload=0 (no re-reading of the corpus directory), and VKHALF_PIPELINE_CACHE=0 (no cache
 #         file carried from the last run).
-#     So one seed and one count give the same corpus in every checkout and environment (measured:
-#     docs/reliability.md), and CI goes red only for an input that any machine with the same
-#     toolchain finds again. VKHALF_FUZZ_TWICE=1 runs each target twice and fails unless both runs
-#     kept the same corpus (CI checks this).
+#     So one seed and one count give the same corpus run after run (idx and safetensors in every
+#     checkout and environment; capi on one build, whose memory layout its coverage still depends
+#     on: docs/reliability.md), and CI goes red only for an input that the same seed finds again.
+#     VKHALF_FUZZ_TWICE=1 runs each target twice and fails unless both runs kept the same corpus
+#     (CI checks this).
 #
 #   scripts/run-fuzz.sh                                   every target, 60 s each, exploratory
 #   VKHALF_FUZZ_SEED=fixed scripts/run-fuzz.sh            what CI runs (a fixed count per target)
