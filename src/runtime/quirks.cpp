@@ -13,24 +13,17 @@ namespace vkhalf::detail {
 
 namespace {
 
-constexpr uint32_t kVendorAmd = 0x1002;
-constexpr uint32_t kVendorIntel = 0x8086;
-constexpr uint32_t kDriverAmdProprietary = 1;   // VK_DRIVER_ID_AMD_PROPRIETARY
-constexpr uint32_t kDriverAmdOpenSource = 2;    // VK_DRIVER_ID_AMD_OPEN_SOURCE (AMDVLK)
-constexpr uint32_t kDriverSwiftShader = 10;     // VK_DRIVER_ID_GOOGLE_SWIFTSHADER
-constexpr uint32_t kDriverLlvmpipe = 13;        // VK_DRIVER_ID_MESA_LLVMPIPE
-
 constexpr Quirk kQuirks[] = {
-    {std::nullopt, kDriverLlvmpipe, nullptr, nullptr, std::nullopt, QuirkAction::prefer_fp32_math,
+    {{std::nullopt, kDriverLlvmpipe}, QuirkAction::prefer_fp32_math,
      "llvmpipe computes fp16 through fp32 conversions (2-3x slower than fp32 math on lavapipe)"},
-    {std::nullopt, kDriverSwiftShader, nullptr, nullptr, std::nullopt, QuirkAction::prefer_fp32_math,
+    {{std::nullopt, kDriverSwiftShader}, QuirkAction::prefer_fp32_math,
      "SwiftShader emulates fp16 arithmetic on the CPU"},
-    {kVendorAmd, kDriverAmdProprietary, nullptr, "RX 7", std::nullopt, QuirkAction::disable_coopmat,
+    {{kVendorAmd, kDriverAmdProprietary, nullptr, "RX 7"}, QuirkAction::disable_coopmat,
      "AMD's proprietary driver advertises VK_KHR_cooperative_matrix on GPUs without WMMA units; only "
      "RDNA3 (RX 7000) runs it fast (ggml-vulkan allowlist)"},
-    {kVendorAmd, kDriverAmdOpenSource, nullptr, "RX 7", std::nullopt, QuirkAction::disable_coopmat,
+    {{kVendorAmd, kDriverAmdOpenSource, nullptr, "RX 7"}, QuirkAction::disable_coopmat,
      "AMDVLK advertises VK_KHR_cooperative_matrix on GPUs without WMMA units (ggml-vulkan allowlist)"},
-    {kVendorIntel, std::nullopt, "Arc(TM) A", nullptr, std::nullopt, QuirkAction::disable_coopmat,
+    {{kVendorIntel, std::nullopt, "Arc(TM) A"}, QuirkAction::disable_coopmat,
      "cooperative matrix on Arc Alchemist (A-series) regresses against the tiled kernel (ggml-vulkan)"},
 };
 
@@ -81,14 +74,7 @@ void apply(DeviceCaps& caps, QuirkAction action) {
 
 std::span<const Quirk> quirk_table() { return kQuirks; }
 
-bool quirk_matches(const Quirk& q, const DeviceCaps& caps) {
-    if (q.vendor_id && *q.vendor_id != caps.vendor_id) return false;
-    if (q.driver_id && *q.driver_id != caps.driver_id) return false;
-    if (q.name_contains && caps.name.find(q.name_contains) == std::string::npos) return false;
-    if (q.unless_name_contains && caps.name.find(q.unless_name_contains) != std::string::npos) return false;
-    if (q.below_driver_version && caps.driver_version >= *q.below_driver_version) return false;
-    return true;
-}
+bool quirk_matches(const Quirk& q, const DeviceCaps& caps) { return device_matches(q.device, caps); }
 
 void apply_quirks(DeviceCaps& caps, std::span<const Quirk> table) {
     for (const Quirk& q : table) {

@@ -10,6 +10,7 @@
 #include <optional>
 #include <span>
 
+#include "runtime/device_key.hpp"
 #include "vkhalf/device.hpp"
 
 namespace vkhalf::detail {
@@ -22,11 +23,7 @@ enum class QuirkAction : uint8_t {
 };
 
 struct Quirk {
-    std::optional<uint32_t> vendor_id;
-    std::optional<uint32_t> driver_id;             // VkDriverId
-    const char* name_contains = nullptr;           // case-sensitive substring of the device name
-    const char* unless_name_contains = nullptr;    // entry skipped when the name has this
-    std::optional<uint32_t> below_driver_version;  // entry applies to older drivers only
+    DeviceKey device;
     QuirkAction action;
     const char* reason;
 };
