@@ -57,6 +57,7 @@ std::string run_case(Context& ctx, Variant v, std::optional<GemmKernel> kernel, 
     o.split_k = t.split_k;
     o.variant = v;
     o.kernel = kernel;
+    o.coopmat_tile = t.tile;
     const std::string plan = describe_gemm(ctx, ta, tb, tc, o);
     CAPTURE(plan);
     CHECK_MESSAGE(plan_runs(plan, v, kernel), "asked for " << to_string(v) << ", planned " << plan);
@@ -138,8 +139,8 @@ void run_padded_view_case(Context& ctx, Variant v, std::optional<GemmKernel> ker
     gs.lda = lda, gs.ldb = ldb, gs.ldc = ldc, gs.stride_a = sa, gs.stride_b = sb, gs.stride_c = sc;
     detail::CommandList cl(ctx.impl());
     detail::record_gemm_strided(cl, ctx, tA, tB, tC, o, gs);
-    CHECK_MESSAGE(plan_runs(detail::plan_gemm(ctx.caps(), gs, tA, o).describe(), v, kernel), "planned "
-                  << detail::plan_gemm(ctx.caps(), gs, tA, o).describe());
+    CHECK_MESSAGE(plan_runs(detail::plan_gemm(ctx.caps(), gs, tA, tB, tC, o).describe(), v, kernel), "planned "
+                  << detail::plan_gemm(ctx.caps(), gs, tA, tB, tC, o).describe());
     cl.submit_and_wait();
 
     ref::GemmArgs g{w.m, w.n, w.k, w.batch, ta, tb, true, true, 1.0f, 0.0f, 0, false};

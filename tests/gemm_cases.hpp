@@ -17,6 +17,7 @@ struct Case {
     bool relu = false;
     bool out_f32 = false;     // f16 inputs: C in fp32
     uint32_t split_k = 1;
+    std::optional<vkhalf::CoopmatTile> tile;  // coopmat: this workgroup shape, not the tuning table's
 };
 
 // 1, primes, non-multiples of every tile; shapes whose contiguous dimensions are multiples of 4

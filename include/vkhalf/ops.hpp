@@ -40,6 +40,19 @@ float sum(Context& ctx, const Tensor& x, OpOptions opt = {});
 // per_channel: bias_grad only, db[c] = sum over batch and space of an NCHW gradient.
 enum class BiasMode : uint8_t { per_column, per_row, per_channel };
 
+// The cooperative-matrix kernel's workgroup: sg_rows x sg_cols subgroups, each owning tiles_m x
+// tiles_n accumulator matrices of the device's matrix shape M x N x K, k_steps K slices per
+// shared-memory stage, and 1 or 2 stages (2: the next K tile loads while this one multiplies).
+// A workgroup computes (sg_rows * tiles_m * M) x (sg_cols * tiles_n * N) of C. The library picks
+// one per device and size from its tuning table; `vkhalf-bench gemm --sweep` times every one the
+// device can run, and GemmOptions::coopmat_tile forces one.
+struct CoopmatTile {
+    uint32_t sg_rows = 2, sg_cols = 2, tiles_m = 2, tiles_n = 2, k_steps = 2, stages = 2;
+    bool operator==(const CoopmatTile&) const = default;
+};
+// "sg2x2.t2x2.k2.s2"
+std::string to_string(const CoopmatTile& t);
+
 struct GemmOptions {
     bool trans_a = false, trans_b = false;
     float alpha = 1.0f, beta = 0.0f;
@@ -51,6 +64,9 @@ struct GemmOptions {
     // Default: the device's policy (DeviceCaps::gemm_f16 / gemm_f32). coopmat here and variant
     // coopmat ask for the same kernel; a kernel the device cannot run is an UnsupportedError.
     std::optional<GemmKernel> kernel;
+    // The coopmat kernel's workgroup shape instead of the tuning table's; one that does not fit
+    // the device (shared memory, invocations) is an UnsupportedError.
+    std::optional<CoopmatTile> coopmat_tile;
 };
 
 void gemm(Context& ctx, const Tensor& a, const Tensor& b, Tensor& c, const GemmOptions& opt = {});

@@ -28,10 +28,6 @@ struct GemmPush {
     uint32_t group_x0;  // set by CommandList::dispatch_tiles
 };
 
-// Split K only when the output gives too few workgroups to fill the device: a GPU wants some
-// hundreds of workgroups in flight, lavapipe one per core (a few).
-constexpr uint64_t kGpuTargetGroups = 256;
-constexpr uint64_t kCpuTargetGroups = 8;
 constexpr uint32_t kMaxSplits = 32;
 constexpr uint32_t kMinKPerSplit = 128;
 
@@ -44,22 +40,6 @@ uint32_t checked_u32(int64_t v, const char* what) {
 std::string shapes_text(const Tensor& a, const Tensor& b, const Tensor& c, const GemmOptions& o) {
     return "A " + to_string(a.shape()) + (o.trans_a ? "^T" : "") + ", B " + to_string(b.shape()) +
            (o.trans_b ? "^T" : "") + ", C " + to_string(c.shape());
-}
-
-bool fits(const DeviceCaps& caps, uint32_t workgroup, uint64_t shared_bytes) {
-    return workgroup <= caps.max_workgroup_invocations && workgroup <= caps.max_workgroup_size_x &&
-           shared_bytes <= caps.max_shared_memory;
-}
-
-// The listed fp16 -> fp32 shape to use: 16x16x16 when listed (every vendor's common shape),
-// else the smallest.
-std::optional<CoopmatShape> choose_coopmat_shape(const DeviceCaps& caps) {
-    std::optional<CoopmatShape> best;
-    for (const auto& s : caps.coopmat_shapes) {
-        if (s.m == 16 && s.n == 16 && s.k == 16) return s;
-        if (!best || s.m * s.n * s.k < best->m * best->n * best->k) best = s;
-    }
-    return best;
 }
 
 void plan_tile(const DeviceCaps& caps, const GemmShape& s, GemmPlan& p) {
@@ -88,7 +68,7 @@ void plan_tile(const DeviceCaps& caps, const GemmShape& s, GemmPlan& p) {
     for (const Tile& t : candidates) {
         const uint32_t wg = (t.bm / t.tm) * (t.bn / t.tn);
         const uint64_t shared = regblock ? 0 : uint64_t(t.bm + t.bn) * t.bk * elem;
-        if (fits(caps, wg, shared)) {
+        if (workgroup_fits(caps, wg, shared)) {
             p.bm = t.bm, p.bn = t.bn, p.bk = t.bk, p.tm = t.tm, p.tn = t.tn, p.workgroup = wg;
             return;
         }
@@ -96,26 +76,6 @@ void plan_tile(const DeviceCaps& caps, const GemmShape& s, GemmPlan& p) {
     throw UnsupportedError("gemm: no tile fits " + caps.name + " (shared memory " +
                            std::to_string(caps.max_shared_memory) + " B, " +
                            std::to_string(caps.max_workgroup_invocations) + " invocations)");
-}
-
-void plan_coopmat(const DeviceCaps& caps, GemmPlan& p) {
-    const auto shape = choose_coopmat_shape(caps);
-    if (!shape) throw UnsupportedError("gemm: " + caps.name + " lists no fp16 x fp16 -> fp32 subgroup matrix shape");
-    p.shape = *shape;
-    const uint32_t sg = std::max(caps.subgroup_size, 1u);
-    // 2x2 subgroups with 2x2 matrices each, else smaller, until the staging fits shared memory.
-    for (uint32_t tiles : {2u, 1u}) {
-        p.sg_rows = p.sg_cols = 2;
-        p.tiles_m = p.tiles_n = tiles;
-        p.k_steps = 2;
-        p.bm = p.sg_rows * p.tiles_m * p.shape.m;
-        p.bn = p.sg_cols * p.tiles_n * p.shape.n;
-        p.bk = p.k_steps * p.shape.k;
-        p.workgroup = p.sg_rows * p.sg_cols * sg;
-        const uint64_t shared = uint64_t(p.bm + p.bn) * p.bk * 2 + uint64_t(p.bm) * p.bn * 4;
-        if (fits(caps, p.workgroup, shared)) return;
-    }
-    throw UnsupportedError("gemm: the cooperative-matrix tile does not fit " + caps.name + "'s shared memory");
 }
 
 void plan_split(const DeviceCaps& caps, const GemmShape& s, const GemmOptions& opt, GemmPlan& p) {
@@ -136,11 +96,20 @@ void plan_split(const DeviceCaps& caps, const GemmShape& s, const GemmOptions& o
 
 } // namespace
 
+bool workgroup_fits(const DeviceCaps& caps, uint32_t workgroup, uint64_t shared_bytes) {
+    return workgroup <= caps.max_workgroup_invocations && workgroup <= caps.max_workgroup_size_x &&
+           shared_bytes <= caps.max_shared_memory;
+}
+
 std::string GemmPlan::describe() const {
     std::string s = std::string(to_string(kernel)) + "." + std::string(to_string(variant)) + " " +
                     std::to_string(bm) + "x" + std::to_string(bn);
-    if (kernel == GemmKernel::coopmat)
-        s += " (" + std::to_string(shape.m) + "x" + std::to_string(shape.n) + "x" + std::to_string(shape.k) + ")";
+    if (kernel == GemmKernel::coopmat) {
+        s += " (" + std::to_string(shape.m) + "x" + std::to_string(shape.n) + "x" + std::to_string(shape.k) + ") " +
+             to_string(tile) + " " + tile_source;
+        if (vec8_a || vec8_b) s += std::string(" vec8") + (vec8_a ? "-A" : "") + (vec8_b ? "-B" : "");
+        if (direct) s += " direct";
+    }
     if (vec4) s += " vec4";
     if (share_a) s += " shared-A";
     if (splits > 1) s += " split-K " + std::to_string(splits);
@@ -210,7 +179,8 @@ GemmShape check_gemm(const Tensor& a, const Tensor& b, const Tensor& c, const Ge
     return s;
 }
 
-GemmPlan plan_gemm(const DeviceCaps& caps, const GemmShape& s, const Tensor& a, const GemmOptions& opt) {
+GemmPlan plan_gemm(const DeviceCaps& caps, const GemmShape& s, const Tensor& a, const Tensor& b, const Tensor& c,
+                   const GemmOptions& opt) {
     GemmPlan p;
     const DType dt = a.dtype();
     // The kernel: asked for (kernel coopmat and variant coopmat are one request), else the
@@ -229,7 +199,7 @@ GemmPlan plan_gemm(const DeviceCaps& caps, const GemmShape& s, const Tensor& a, 
     p.kernel = *kernel;
     if (p.kernel == GemmKernel::coopmat) {
         p.variant = Variant::coopmat;
-        plan_coopmat(caps, p);
+        plan_coopmat(caps, s, opt, p);
     } else {
         OpOptions tier;
         tier.variant = opt.variant;
@@ -243,6 +213,7 @@ GemmPlan plan_gemm(const DeviceCaps& caps, const GemmShape& s, const Tensor& a, 
         plan_tile(caps, s, p);
     }
     plan_split(caps, s, opt, p);
+    if (p.kernel == GemmKernel::coopmat) plan_coopmat_access(s, a, b, c, opt, p);
     if (p.vec4) {
         // One lane per row of the block, and a subgroup's lanes all in one row of blocks.
         // The subgroup size must be fixed (it is a specialization constant of the kernel).
@@ -258,15 +229,18 @@ namespace {
 void record_gemm_checked(CommandList& cl, Context& ctx, const Tensor& a, const Tensor& b, Tensor& c,
                          const GemmOptions& opt, const GemmShape& s) {
     auto& impl = ctx.impl();
-    const GemmPlan p = plan_gemm(impl.caps, s, a, opt);
+    const GemmPlan p = plan_gemm(impl.caps, s, a, b, c, opt);
     const bool out_f32 = c.dtype() == DType::f32;
     const uint32_t bias = opt.bias ? (opt.bias_mode == BiasMode::per_column ? 1u : 2u) : 0u;
     const bool partial = p.splits > 1;
 
     std::vector<std::pair<uint32_t, uint32_t>> spec;
     if (p.kernel == GemmKernel::coopmat)
-        spec = {{1, p.shape.m}, {2, p.shape.n}, {3, p.shape.k}, {4, p.sg_rows}, {5, p.sg_cols},
-                {12, p.tiles_m}, {13, p.tiles_n}, {14, p.k_steps}};
+        spec = {{1, p.shape.m},         {2, p.shape.n},         {3, p.shape.k},
+                {4, p.tile.sg_rows},    {5, p.tile.sg_cols},    {12, p.tile.tiles_m},
+                {13, p.tile.tiles_n},   {14, p.tile.k_steps},   {15, std::max(impl.caps.subgroup_size, 1u)},
+                {16, p.tile.stages},    {17, p.vec8_a},         {18, p.vec8_b},
+                {19, p.direct}};
     else
         spec = {{1, p.bm}, {2, p.bn}, {3, p.bk}, {4, p.tm}, {5, p.tn}};
     if (p.kernel == GemmKernel::regblock)
@@ -366,7 +340,7 @@ void detail::record_partial_sum(CommandList& cl, ContextImpl& ctx, Variant v, co
 
 std::string describe_gemm(Context& ctx, const Tensor& a, const Tensor& b, const Tensor& c, const GemmOptions& opt) {
     const auto s = detail::check_gemm(a, b, c, opt);
-    return detail::plan_gemm(ctx.caps(), s, a, opt).describe();
+    return detail::plan_gemm(ctx.caps(), s, a, b, c, opt).describe();
 }
 
 namespace detail {

@@ -1,6 +1,8 @@
 #pragma once
 // GEMM host side, exposed to the runtime's other users (benchmarks, the future Graph).
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "ops/ops_common.hpp"
 
@@ -12,7 +14,10 @@ struct GemmPlan {
     Variant variant = Variant::f32;
     uint32_t bm = 64, bn = 64, bk = 16, tm = 4, tn = 4;  // tiled/regblock tile
     CoopmatShape shape;                                 // coopmat: matrix shape
-    uint32_t sg_rows = 2, sg_cols = 2, tiles_m = 2, tiles_n = 2, k_steps = 2;
+    CoopmatTile tile;                                   // coopmat: workgroup shape
+    std::string tile_source;                            // coopmat: forced, tuning table or fallback
+    bool vec8_a = false, vec8_b = false;                // coopmat: 128-bit loads of op(A), op(B)
+    bool direct = false;                                // coopmat: interior tiles stored from the accumulators
     uint32_t workgroup = 256;
     uint32_t splits = 1, k_chunk = 0;
     bool vec4 = false;                                  // regblock: aligned 4-wide loads
@@ -31,7 +36,28 @@ struct GemmShape {
 
 // Checks shapes and dtypes (ShapeError / DTypeError naming both operands) and derives M, N, K.
 GemmShape check_gemm(const Tensor& a, const Tensor& b, const Tensor& c, const GemmOptions& opt);
-GemmPlan plan_gemm(const DeviceCaps& caps, const GemmShape& s, const Tensor& a, const GemmOptions& opt);
+GemmPlan plan_gemm(const DeviceCaps& caps, const GemmShape& s, const Tensor& a, const Tensor& b, const Tensor& c,
+                   const GemmOptions& opt);
+// Split K only when the output gives too few workgroups to fill the device: a GPU wants some
+// hundreds of workgroups in flight, lavapipe one per core (a few).
+constexpr uint64_t kGpuTargetGroups = 256;
+constexpr uint64_t kCpuTargetGroups = 8;
+// The coopmat fallback's tile is the largest that still gives this many workgroups: about two
+// per compute unit of a mid-size GPU, so a 4096^3 product takes 128 x 128 and 1024^3 128 x 64.
+constexpr uint64_t kCoopmatGpuMinGroups = 128;
+
+bool workgroup_fits(const DeviceCaps& caps, uint32_t workgroup, uint64_t shared_bytes);
+// The coopmat kernel's matrix shape and tile into p (bm, bn, bk, workgroup too), before split-K.
+void plan_coopmat(const DeviceCaps& caps, const GemmShape& s, const GemmOptions& opt, GemmPlan& p);
+// After split-K: 128-bit loads of op(A) and op(B), and the direct store of C, where they apply.
+void plan_coopmat_access(const GemmShape& s, const Tensor& a, const Tensor& b, const Tensor& c, const GemmOptions& opt,
+                         GemmPlan& p);
+// The catalogue's coopmat tiles this device can run for matrix shape `matrix` and these
+// transposes (shared memory and invocations), in catalogue order: what the sweep times.
+std::vector<CoopmatTile> runnable_coopmat_tiles(const DeviceCaps& caps, const CoopmatShape& matrix, bool trans_a,
+                                                bool trans_b);
+// The matrix shape the coopmat kernel runs on this device, if it lists one it can use.
+std::optional<CoopmatShape> coopmat_matrix_shape(const DeviceCaps& caps);
 // Records the product (and the split-K reduction) into `cl`; the split-K workspace lives as long
 // as the list.
 void record_gemm(CommandList& cl, Context& ctx, const Tensor& a, const Tensor& b, Tensor& c, const GemmOptions& opt);
