@@ -14,9 +14,15 @@ struct BenchArgs {
     bool layers = true;               // also the sample models' layer shapes
     int64_t params = 0;               // optimizer: parameters (0: 100M)
     std::vector<std::string> kernels; // gemm: regblock, tiled, coopmat (empty: every one the device runs)
+    bool sweep = false;               // gemm: time every coopmat tile instead of the kernels
 };
 
 int bench_gemm(vkhalf::Context& ctx, const BenchArgs& args);
+int bench_gemm_sweep(vkhalf::Context& ctx, const BenchArgs& args);
+// GFLOP/s of C = op(A) op(B) for an M x N x K product in dtype dt with options o (transposes,
+// kernel, tile), replayed from one recorded command list of several products.
+double gemm_gflops(vkhalf::Context& ctx, int m, int n, int k, const vkhalf::GemmOptions& o, vkhalf::DType dt,
+                   double budget);
 int bench_train_step(vkhalf::Context& ctx, const BenchArgs& args);
 int bench_conv(vkhalf::Context& ctx, const BenchArgs& args);
 int bench_optimizer(vkhalf::Context& ctx, const BenchArgs& args);

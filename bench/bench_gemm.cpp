@@ -46,29 +46,13 @@ struct Column {
     }
 };
 
-// Times `reps` products recorded once into one command list and replayed: no per-product submit.
-double gemm_gflops(Context& ctx, const Shape3& s, const Column& col, double budget) {
-    const Variant v = col.variant;
-    const DType dt = v == Variant::f32 ? DType::f32 : DType::f16;
-    std::mt19937 rng(1);
-    std::uniform_real_distribution<float> dist(-1, 1);
-    std::vector<float> a(std::size_t(s.m) * s.k), b(std::size_t(s.k) * s.n);
-    for (auto& x : a) x = dist(rng);
-    for (auto& x : b) x = dist(rng);
-    Tensor ta = Tensor::from_floats(ctx, s.trans_a ? Shape{s.k, s.m} : Shape{s.m, s.k}, dt, a);
-    Tensor tb = Tensor::from_floats(ctx, s.trans_b ? Shape{s.n, s.k} : Shape{s.k, s.n}, dt, b);
-    Tensor tc = Tensor::empty(ctx, {s.m, s.n}, dt);
+double column_gflops(Context& ctx, const Shape3& s, const Column& col, double budget) {
     GemmOptions o;
     o.trans_a = s.trans_a;
     o.trans_b = s.trans_b;
-    o.variant = v;
+    o.variant = col.variant;
     o.kernel = col.kernel;
-    const double flops = 2.0 * s.m * s.n * s.k;
-    const int reps = std::clamp(int(2e8 / flops), 1, 64);  // keep one submission well above its overhead
-    detail::CommandList cl(ctx.impl());
-    for (int r = 0; r < reps; ++r) detail::record_gemm(cl, ctx, ta, tb, tc, o);
-    const double t = time_per_run(budget, [&] { cl.submit_and_wait(); });
-    return flops * reps / t * 1e-9;
+    return gemm_gflops(ctx, s.m, s.n, s.k, o, col.variant == Variant::f32 ? DType::f32 : DType::f16, budget);
 }
 
 #ifdef VKHALF_BENCH_OPENBLAS
@@ -93,7 +77,26 @@ std::optional<double> cpu_reference(const DeviceCaps& caps, const Shape3& s, dou
 
 } // namespace
 
+// Times `reps` products recorded once into one command list and replayed: no per-product submit.
+double gemm_gflops(Context& ctx, int m, int n, int k, const GemmOptions& o, DType dt, double budget) {
+    std::mt19937 rng(1);
+    std::uniform_real_distribution<float> dist(-1, 1);
+    std::vector<float> a(std::size_t(m) * k), b(std::size_t(k) * n);
+    for (auto& x : a) x = dist(rng);
+    for (auto& x : b) x = dist(rng);
+    Tensor ta = Tensor::from_floats(ctx, o.trans_a ? Shape{k, m} : Shape{m, k}, dt, a);
+    Tensor tb = Tensor::from_floats(ctx, o.trans_b ? Shape{n, k} : Shape{k, n}, dt, b);
+    Tensor tc = Tensor::empty(ctx, {m, n}, dt);
+    const double flops = 2.0 * m * n * k;
+    const int reps = std::clamp(int(2e8 / flops), 1, 64);  // keep one submission well above its overhead
+    detail::CommandList cl(ctx.impl());
+    for (int r = 0; r < reps; ++r) detail::record_gemm(cl, ctx, ta, tb, tc, o);
+    const double t = time_per_run(budget, [&] { cl.submit_and_wait(); });
+    return flops * reps / t * 1e-9;
+}
+
 int bench_gemm(Context& ctx, const BenchArgs& args) {
+    if (args.sweep) return bench_gemm_sweep(ctx, args);
     const DeviceCaps& caps = ctx.caps();
     std::vector<Column> columns;
     for (GemmKernel k : {GemmKernel::regblock, GemmKernel::tiled, GemmKernel::coopmat}) {
@@ -128,7 +131,7 @@ int bench_gemm(Context& ctx, const BenchArgs& args) {
         std::printf("%-32s", s.name);
         std::vector<double> out;
         for (const Column& c : columns) {
-            out.push_back(gemm_gflops(ctx, s, c, args.seconds_per_point));
+            out.push_back(column_gflops(ctx, s, c, args.seconds_per_point));
             std::printf(" %13.1f", out.back());
             std::fflush(stdout);
         }

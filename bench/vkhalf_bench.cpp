@@ -16,6 +16,12 @@ gemm   GFLOP/s of every GEMM kernel (regblock, tiled, coopmat) in every tier the
        --reference-gflops (e.g. from bench/torch_matmul.py). The last line is machine-readable:
        result: bench=gemm device="..." size=N variant=KERNEL.TIER gflops=X regblock_gflops=..
                tiled_gflops=.. coopmat_gflops=.. reference=R reference_gflops=Y ratio=X/Y
+       --sweep: instead, every cooperative-matrix tile (workgroup shape) the device can run,
+       timed per shape and printed ranked beside the tile the library picks, with the tuning-table
+       entry for the winner (sizes default to 1024,4096,8192 on GPUs, 256,1024 on CPU devices,
+       plus two MLP layer shapes). Last line:
+       result: bench=gemm-sweep device="..." size=N best=TILE gflops=X policy=TILE
+               policy_gflops=Y ratio=Y/X
 conv   GFLOP/s of the sample CNN's two convolutions (batch 128): forward, data gradient and weight
        gradient, every tier; on a CPU device also OpenBLAS sgemm on the same products lowered to
        GEMM. Last line:
@@ -35,6 +41,7 @@ options:
   --sizes A,B,...         square sizes (default 256,512,1024,2048; 4096 too on GPUs)
   --seconds S             time budget per configuration (default 0.5)
   --no-layers             skip the layer shapes
+  --sweep                 gemm: time every cooperative-matrix tile (see above)
   --kernels A,B           gemm: only these of regblock, tiled, coopmat (default: every one the device runs)
   --params N              optimizer: parameter count (default 100000000)
   --reference-gflops X    a reference figure measured elsewhere on this device
@@ -80,6 +87,7 @@ int main(int argc, char** argv) {
         else if (!std::strcmp(argv[i], "--sizes") && has_value) args.sizes = parse_sizes(argv[++i]);
         else if (!std::strcmp(argv[i], "--seconds") && has_value) args.seconds_per_point = std::atof(argv[++i]);
         else if (!std::strcmp(argv[i], "--no-layers")) args.layers = false;
+        else if (!std::strcmp(argv[i], "--sweep")) args.sweep = true;
         else if (!std::strcmp(argv[i], "--kernels") && has_value) args.kernels = split_list(argv[++i]);
         else if (!std::strcmp(argv[i], "--params") && has_value) args.params = std::atoll(argv[++i]);
         else if (!std::strcmp(argv[i], "--reference-gflops") && has_value) args.reference_gflops = std::atof(argv[++i]);

@@ -11,8 +11,9 @@
 #   1. vkhalf-info: the device, its cooperative-matrix shapes and coopmat2 bits, the GEMM policy;
 #   2. every doctest suite with the Khronos validation layer required and cooperative matrices
 #      expected (VKHALF_EXPECT_COOPMAT=1: the coopmat suite runs on every listed shape);
-#   3. vkhalf-bench gemm, tiled and coopmat kernels, against torch.matmul fp16 (cuBLAS) at 1024,
-#      2048, 4096 and 8192, both in this run;
+#   3. vkhalf-bench gemm --sweep at 1024, 4096 and 8192 (every cooperative-matrix tile, ranked,
+#      with the tuning-table entry for each winner), then vkhalf-bench gemm, tiled and coopmat
+#      kernels, against torch.matmul fp16 (cuBLAS) at 1024, 2048, 4096 and 8192, both in this run;
 #   4. vkhalf-train MLP and CNN against bench/torch_train.py (autocast + GradScaler) on the same
 #      GPU, same epochs and batch;
 #   5. vkhalf-gpt's default run (the character-level GPT, fp16) against bench/torch_gpt.py
@@ -130,6 +131,7 @@ if [ "$TORCH" = 1 ]; then
   ref=$(sed -n 's/^result: .*fp16_gflops=\([0-9.]*\).*/\1/p' "$OUT/torch-matmul.log")
   [ -n "$ref" ] && reference=(--reference-gflops "$ref" --reference-name torch-fp16-8192)
 fi
+vk gemm-sweep 150 "$BIN/vkhalf-bench" gemm --sweep --sizes 1024,4096,8192 --seconds 0.2
 vk bench-gemm 120 "$BIN/vkhalf-bench" gemm --kernels tiled,coopmat --sizes "$sizes" --seconds 0.3 "${reference[@]}"
 
 if [ -d "$DATA" ]; then
