@@ -418,7 +418,7 @@ TEST_CASE("dropout's offset wraps mod 2^32 on the device as on the CPU") {
 }
 
 TEST_CASE("a replayed command list draws a new mask each step, forward and backward alike") {
-    // The Graph's use: forward (state kept) and backward (state advanced) recorded once, submitted
+    // A Program's use: forward (state kept) and backward (state advanced) recorded once, submitted
     // every step; the state on the device moves the masks on.
     for (auto& d : test::devices()) {
         for (DType dtype : {DType::f32, DType::f16}) {

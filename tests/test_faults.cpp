@@ -13,6 +13,7 @@
 
 #include <unistd.h>
 
+#include "runtime/command_list.hpp"
 #include "runtime/context_impl.hpp"
 #include "runtime/tensor_range.hpp"
 #include "support.hpp"
@@ -196,11 +197,11 @@ TEST_CASE("device lost at submit or at wait: DeviceLostError naming the call, th
         Context ctx = fresh_context();
         Tensor a = Tensor::from_floats(ctx, {256}, DType::f32, std::vector<float>(256, 1.0f));
         Tensor y = Tensor::empty(ctx, {256}, DType::f32);
-        Graph g(ctx);
-        g.commands().copy(detail::range_of(a), detail::range_of(y), a.bytes());
+        detail::CommandList g(ctx.impl());
+        g.copy(detail::range_of(a), detail::range_of(y), a.bytes());
         ctx.impl().faults.arm(site, 1);
         try {
-            g.run();
+            g.submit();
             g.wait();
             FAIL("no DeviceLostError");
         } catch (const DeviceLostError& e) {
@@ -209,9 +210,9 @@ TEST_CASE("device lost at submit or at wait: DeviceLostError naming the call, th
             CHECK_MESSAGE(m.find("VK_ERROR_DEVICE_LOST") != std::string::npos, m);
             CHECK_MESSAGE(m.find("recreate the Context") != std::string::npos, m);
         }
-        CHECK_FALSE(g.commands().pending());
+        CHECK_FALSE(g.pending());
         // From now on every submit, wait and transfer refuses at once, naming the first loss.
-        CHECK_THROWS_WITH_AS(g.run(), doctest::Contains("the device was lost earlier"), DeviceLostError);
+        CHECK_THROWS_WITH_AS(g.submit(), doctest::Contains("the device was lost earlier"), DeviceLostError);
         CHECK_THROWS_WITH_AS(add(ctx, a, a, y), doctest::Contains("the device was lost earlier"), DeviceLostError);
         CHECK_THROWS_AS(y.to_floats(), DeviceLostError);
         CHECK_THROWS_AS(a.upload(std::vector<float>(256, 2.0f)), DeviceLostError);
@@ -489,13 +490,13 @@ TEST_CASE("scale_update: overflow backs S off to the floor exactly (1/S too), ne
         ls.init_scale = init;
         ls.growth_interval = 2;
         Tensor state = detail::state_tensor(ctx, detail::initial_state(ls));
-        Graph g(ctx);
-        detail::record_scale_update(g.commands(), ctx.impl(), ls, state);
+        detail::CommandList g(ctx.impl());
+        detail::record_scale_update(g, ctx.impl(), ls, state);
         auto step = [&](bool overflow) {
             detail::TrainState s = detail::read_state(state);
             s.found_inf = overflow ? 1u : 0u;
             state.upload_bytes(std::as_bytes(std::span(&s, 1)));
-            g.run_and_wait();
+            g.submit_and_wait();
             return detail::read_state(state);
         };
         const detail::TrainState a = step(true);

@@ -11,6 +11,7 @@
 #include <random>
 
 #include "reference/reference.hpp"
+#include "runtime/command_list.hpp"
 #include "runtime/context_impl.hpp"
 #include "support.hpp"
 #include "train/training_ops.hpp"
@@ -27,10 +28,10 @@ struct OptimizerRig {
     int64_t n;
     DType grad_dtype;
     Tensor grads, master, m, v, work, state;
-    Graph graph;
+    detail::CommandList graph;
 
     OptimizerRig(Context& c, int64_t count, DType gd, const OptimizerOptions& o, const LossScaleOptions& ls)
-        : ctx(c), n(count), grad_dtype(gd), graph(c) {
+        : ctx(c), n(count), grad_dtype(gd), graph(c.impl()) {
         grads = Tensor::empty(ctx, {n}, gd);
         master = Tensor::empty(ctx, {n}, DType::f32);
         m = Tensor::from_floats(ctx, {n}, DType::f32, std::vector<float>(n, 0.0f));
@@ -39,9 +40,9 @@ struct OptimizerRig {
         const TrainState s = detail::initial_state(ls);
         state = detail::state_tensor(ctx, s);
         auto& impl = ctx.impl();
-        detail::record_check_finite(graph.commands(), impl, grads, state);
-        detail::record_optimizer_step(graph.commands(), ctx, o, grads, master, m, v, work, state);
-        detail::record_scale_update(graph.commands(), impl, ls, state);
+        detail::record_check_finite(graph, impl, grads, state);
+        detail::record_optimizer_step(graph, ctx, o, grads, master, m, v, work, state);
+        detail::record_scale_update(graph, impl, ls, state);
     }
     void set_params(const std::vector<float>& p) {
         master.upload(p);
@@ -49,7 +50,7 @@ struct OptimizerRig {
     }
     void step(const std::vector<float>& g) {
         grads.upload(g);
-        graph.run_and_wait();
+        graph.submit_and_wait();
     }
     TrainState read_state() const {
         TrainState s = detail::read_state(state);
@@ -100,9 +101,9 @@ TEST_CASE("softmax_xent: fp32 loss and scaled gradient match fp64, finite for lo
                 const TrainState s0 = detail::initial_state(ls);
                 Tensor state = detail::state_tensor(*d.ctx, s0);
                 {
-                    Graph g(*d.ctx);
-                    detail::record_softmax_xent(g.commands(), d.ctx->impl(), tz, tl, state, dz, true, eps, 0, ignore);
-                    g.run_and_wait();
+                    detail::CommandList g(d.ctx->impl());
+                    detail::record_softmax_xent(g, d.ctx->impl(), tz, tl, state, dz, true, eps, 0, ignore);
+                    g.submit_and_wait();
                 }
                 TrainState s = detail::read_state(state);
                 double loss = 0;
@@ -170,9 +171,9 @@ TEST_CASE("gather_batch: the step's examples in this epoch's order, normalised, 
                 Tensor x = Tensor::empty(*d.ctx, {batch, features}, dt), y = Tensor::empty(*d.ctx, {batch}, DType::u32);
                 const detail::GatherParams gp{uint32_t(batch), uint32_t(features), uint32_t(n / batch), 0, 0.25f, 2.0f};
                 {
-                    Graph g(*d.ctx);
-                    detail::record_gather(g.commands(), d.ctx->impl(), data, torder, state, gp, x, y);
-                    g.run_and_wait();
+                    detail::CommandList g(d.ctx->impl());
+                    detail::record_gather(g, d.ctx->impl(), data, torder, state, gp, x, y);
+                    g.submit_and_wait();
                 }
                 const auto got = x.to_floats();
                 const auto labels = y.to_u32();
@@ -238,9 +239,9 @@ TEST_CASE("gather_batch augmentation: each image shifted and mirrored by its own
             const detail::GatherParams gp{uint32_t(batch), uint32_t(features), 2, first, 0.25f, 2.0f, stride,
                                           uint32_t(rows), uint32_t(cols), 2, 1, seed};
             {
-                Graph g(*d.ctx);
-                detail::record_gather(g.commands(), d.ctx->impl(), data, torder, state, gp, x, y);
-                g.run_and_wait();
+                detail::CommandList g(d.ctx->impl());
+                detail::record_gather(g, d.ctx->impl(), data, torder, state, gp, x, y);
+                g.submit_and_wait();
             }
             const auto got = x.to_floats();
             std::size_t bad = 0, shifted = 0, mirrored = 0, black = 0;
@@ -269,8 +270,8 @@ TEST_CASE("gather_batch augmentation: each image shifted and mirrored by its own
             // A shape that does not match the features is refused by name.
             detail::GatherParams wrong = gp;
             wrong.cols = 4;
-            Graph g(*d.ctx);
-            CHECK_THROWS_WITH_AS(detail::record_gather(g.commands(), d.ctx->impl(), data, torder, state, wrong, x, y),
+            detail::CommandList g(d.ctx->impl());
+            CHECK_THROWS_WITH_AS(detail::record_gather(g, d.ctx->impl(), data, torder, state, wrong, x, y),
                                  doctest::Contains("rows x cols"), ShapeError);
         }
         test::check_validation(*d.ctx);
@@ -293,9 +294,9 @@ TEST_CASE("gather_windows: token windows and their next-token targets at drawn s
         s0.step = step;
         Tensor state = detail::state_tensor(ctx, s0);
         {
-            Graph g(ctx);
-            detail::record_gather_windows(g.commands(), ctx.impl(), tokens, state, wp, x, y);
-            g.run_and_wait();
+            detail::CommandList g(ctx.impl());
+            detail::record_gather_windows(g, ctx.impl(), tokens, state, wp, x, y);
+            g.submit_and_wait();
         }
         const auto gx = x.to_u32(), gy = y.to_u32();
         std::size_t bad = 0;
@@ -312,11 +313,11 @@ TEST_CASE("gather_windows: token windows and their next-token targets at drawn s
     }
     detail::WindowParams too_long = wp;
     too_long.block = uint32_t(count);
-    Graph g(ctx);
+    detail::CommandList g(ctx.impl());
     TrainState s0 = detail::initial_state({});
     Tensor state = detail::state_tensor(ctx, s0);
     Tensor xl = Tensor::empty(ctx, {batch, count}, DType::u32), yl = Tensor::empty(ctx, {batch, count}, DType::u32);
-    CHECK_THROWS_WITH_AS(detail::record_gather_windows(g.commands(), ctx.impl(), tokens, state, too_long, xl, yl),
+    CHECK_THROWS_WITH_AS(detail::record_gather_windows(g, ctx.impl(), tokens, state, too_long, xl, yl),
                          doctest::Contains("no window"), ShapeError);
     test::check_validation(ctx);
 }

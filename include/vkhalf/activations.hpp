@@ -1,6 +1,6 @@
 #pragma once
 // Activations (GELU, tanh, sigmoid) and dropout, forward and backward. Eager: each call records,
-// submits and waits (a Graph records the same kernels into its own list). The math is fp32
+// submits and waits (a Program records the same kernels into its own list). The math is fp32
 // in every tier, f16a included, and each result is rounded once to the storage type.
 #include <cstdint>
 
@@ -44,7 +44,7 @@ void sigmoid_backward(Context& ctx, const Tensor& dy, const Tensor& x, Tensor& d
 // p = 0 is the identity, p = 1 zeroes everything.
 //
 // The backward regenerates the same mask from the same state, so no mask is stored. Because the
-// state lives on the device, a recorded command list (a Graph) replayed every step draws a new mask
+// state lives on the device, a recorded command list (a Program) replayed every step draws a new mask
 // each step, provided something moves the offset: `advance` adds x's element count to it after the
 // kernel (a second, one-invocation dispatch; earlier dispatches in the list still see the old
 // offset). The defaults fit a training step: the forward keeps the state so its backward sees the

@@ -24,11 +24,18 @@
 
 #include "vkhalf/activations.hpp"
 #include "vkhalf/conv.hpp"
-#include "vkhalf/graph.hpp"
 #include "vkhalf/norm.hpp"
+#include "vkhalf/ops.hpp"
 #include "vkhalf/tensor.hpp"
 
 namespace vkhalf {
+
+// One dispatch of a profiled run (Program::profile, CompileOptions::profile): its label and its
+// GPU time from timestamps.
+struct OpTiming {
+    std::string label;
+    double milliseconds;
+};
 
 namespace detail {
 struct GraphIR;

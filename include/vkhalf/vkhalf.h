@@ -6,8 +6,8 @@
  *   - vkh_last_error() is the message of the calling thread's last vkhalf call: empty after a
  *     success, what went wrong (and where) after a failure.
  *   - Handles are opaque. Each vkh_*_free accepts NULL. A handle keeps what it needs alive: a
- *     tensor keeps its context's device, a trainer keeps its model and dataset, a graph keeps the
- *     tensors recorded into it. Freeing in any order is safe.
+ *     tensor keeps its context's device, a trainer keeps its model and dataset, a program keeps its
+ *     builder's graph and tensors. Freeing in any order is safe.
  *   - Every argument is checked (NULL, a handle of the wrong kind, shape and dtype mismatches)
  *     and answered with an error status: no call aborts the process.
  *   - Shapes are int64_t arrays of up to VKH_MAX_DIMS dimensions, row-major (NCHW for images).
@@ -48,7 +48,6 @@ typedef enum vkh_dtype { VKH_F32 = 0, VKH_F16 = 1, VKH_U32 = 2, VKH_DTYPE_MAX_EN
 
 typedef struct vkh_context_s* vkh_context;
 typedef struct vkh_tensor_s* vkh_tensor;
-typedef struct vkh_graph_s* vkh_graph;
 typedef struct vkh_model_s* vkh_model;
 typedef struct vkh_dataset_s* vkh_dataset;
 typedef struct vkh_trainer_s* vkh_trainer;
@@ -61,9 +60,24 @@ typedef int32_t vkh_value;
 
 const char* vkh_last_error(void);
 const char* vkh_status_string(vkh_status status);
-/* "0.4.1" (0.2.0 added vkh_conv2d_params.groups, 0.3.0 vkh_op_attrs.heads, 0.4.0 vkh_op_attrs.dtype:
+/* "0.5.0" (0.2.0 added vkh_conv2d_params.groups, 0.3.0 vkh_op_attrs.heads, 0.4.0 vkh_op_attrs.dtype:
  * rebuild against this header; 0.4.1 added vkh_dataset_create_regression, vkh_dataset_create_tokens,
- * vkh_model_add_embedding and vkh_model_add_gpt) */
+ * vkh_model_add_embedding and vkh_model_add_gpt; 0.5.0 removed vkh_graph and its 12 functions).
+ *
+ * Moving from vkh_graph (0.4): record the same step with a builder and compile it into a program,
+ * which replays it with one submission as the graph did (docs/autograd.md).
+ *   vkh_graph_create(ctx, &g)                vkh_builder_create(ctx, &b); each tensor the step
+ *                                            reads: vkh_builder_input / vkh_builder_parameter
+ *   vkh_graph_gemm(g, a, b, c, &opts)         vkh_builder_op(b, "matmul", {a, b[, bias]}, attrs)
+ *   vkh_graph_conv2d(...)                     vkh_builder_op(b, "conv2d", {x, w[, bias]}, attrs)
+ *   vkh_graph_conv2d_backward_*, the          vkh_builder_grad(b, loss, wrt, ...): the backward
+ *     activation backward                     products derived, not written by hand
+ *   vkh_graph_activation_forward              vkh_builder_op(b, "relu" or "activation", ...)
+ *   vkh_graph_mse_loss                        vkh_builder_op(b, "mse_loss", {y, target})
+ *   vkh_graph_run / vkh_graph_wait            vkh_program_create(b, values, tensors, n, &p) once;
+ *                                            vkh_program_run / vkh_program_wait
+ *   vkh_graph_dispatch_count                  none in C (C++: Program::steps())
+ * One-off products stay eager: vkh_gemm, vkh_conv2d, ... (records, submits and waits). */
 const char* vkh_version_string(void);
 
 /* ---- devices and contexts --------------------------------------------------------------- */
@@ -129,8 +143,9 @@ vkh_status vkh_tensor_upload_bytes(vkh_tensor t, const void* data, size_t bytes)
 vkh_status vkh_tensor_download_bytes(vkh_tensor t, void* data, size_t bytes);
 
 /* ---- operations ------------------------------------------------------------------------- */
-/* Each op exists eager (vkh_<op>(ctx, ...): records, submits and waits) and recorded
- * (vkh_graph_<op>(graph, ...): added to a graph that runs later). Accumulation is fp32. */
+/* Each op here is eager (vkh_<op>(ctx, ...): records, submits and waits). To record a step once
+ * and replay it, build it with vkh_builder_* and compile it into a vkh_program (below).
+ * Accumulation is fp32. */
 
 typedef enum vkh_bias_mode { VKH_BIAS_PER_COLUMN = 0, VKH_BIAS_PER_ROW = 1, VKH_BIAS_MODE_MAX_ENUM = 0x7FFFFFFF } vkh_bias_mode;
 
@@ -182,25 +197,6 @@ vkh_status vkh_activation_forward(vkh_context ctx, vkh_activation f, vkh_tensor 
 vkh_status vkh_activation_backward(vkh_context ctx, vkh_activation f, vkh_tensor dy, vkh_tensor x, vkh_tensor dx);
 /* loss (f32 [1]) = mean((y - target)^2); with dy not NULL also dy = scale * 2 (y - target) / n. */
 vkh_status vkh_mse_loss(vkh_context ctx, vkh_tensor y, vkh_tensor target, vkh_tensor loss, vkh_tensor dy, float scale);
-
-/* ---- graphs: record once, replay ------------------------------------------------------- */
-
-vkh_status vkh_graph_create(vkh_context ctx, vkh_graph* out);
-void vkh_graph_free(vkh_graph g);
-vkh_status vkh_graph_gemm(vkh_graph g, vkh_tensor a, vkh_tensor b, vkh_tensor c, const vkh_gemm_options* options);
-vkh_status vkh_graph_conv2d(vkh_graph g, vkh_tensor x, vkh_tensor w, vkh_tensor bias, vkh_tensor y,
-                            const vkh_conv2d_params* params, int32_t relu);
-vkh_status vkh_graph_conv2d_backward_data(vkh_graph g, vkh_tensor dy, vkh_tensor w, vkh_tensor dx,
-                                          const vkh_conv2d_params* params);
-vkh_status vkh_graph_conv2d_backward_weight(vkh_graph g, vkh_tensor dy, vkh_tensor x, vkh_tensor dw,
-                                            const vkh_conv2d_params* params);
-vkh_status vkh_graph_activation_forward(vkh_graph g, vkh_activation f, vkh_tensor x, vkh_tensor y);
-vkh_status vkh_graph_activation_backward(vkh_graph g, vkh_activation f, vkh_tensor dy, vkh_tensor x, vkh_tensor dx);
-vkh_status vkh_graph_mse_loss(vkh_graph g, vkh_tensor y, vkh_tensor target, vkh_tensor loss, vkh_tensor dy, float scale);
-/* One submission; does not wait (a run still in flight is waited for first). */
-vkh_status vkh_graph_run(vkh_graph g);
-vkh_status vkh_graph_wait(vkh_graph g);
-vkh_status vkh_graph_dispatch_count(vkh_graph g, size_t* count);
 
 /* ---- models ----------------------------------------------------------------------------- */
 /* A sequential model, named as torch.nn.Sequential names its parameters ("0.weight", ...).

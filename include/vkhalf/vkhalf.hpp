@@ -9,7 +9,6 @@
 #include "vkhalf/distributed.hpp"
 #include "vkhalf/error.hpp"
 #include "vkhalf/autograd.hpp"
-#include "vkhalf/graph.hpp"
 #include "vkhalf/half.hpp"
 #include "vkhalf/io.hpp"
 #include "vkhalf/nn.hpp"

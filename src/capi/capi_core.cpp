@@ -64,7 +64,6 @@ const char* kind_name(Kind k) {
     switch (k) {
     case Kind::context: return "vkh_context";
     case Kind::tensor: return "vkh_tensor";
-    case Kind::graph: return "vkh_graph";
     case Kind::model: return "vkh_model";
     case Kind::dataset: return "vkh_dataset";
     case Kind::trainer: return "vkh_trainer";

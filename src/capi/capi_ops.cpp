@@ -1,4 +1,5 @@
-// C API: operations, eager and recorded into graphs.
+// C API: eager operations (each records, submits and waits). Recorded steps are built with
+// vkh_builder_* and compiled into a vkh_program (capi_autograd.cpp).
 #include "capi/handles.hpp"
 
 using namespace vkhalf;
@@ -51,22 +52,6 @@ Activation to_activation(vkh_activation f) {
            : f == VKH_TANH ? Activation::tanh
            : f == VKH_GELU_TANH ? Activation::gelu_tanh
                                 : Activation::sigmoid;
-}
-
-// A graph's own copy of a tensor argument: the graph replays it as long as it lives.
-Tensor& recorded(vkh_graph_s& g, vkh_tensor t, const char* arg) {
-    return g.kept.emplace_back(tensor_on(t, *g.ctx, arg));
-}
-Tensor* recorded_optional(vkh_graph_s& g, vkh_tensor t, const char* arg) {
-    return t ? &recorded(g, t, arg) : nullptr;
-}
-
-// The graph, ready to record into: a run still in flight is waited for first, since its command
-// buffer cannot change while the device executes it.
-vkh_graph_s& recording(vkh_graph g) {
-    vkh_graph_s& h = handle(g, "g");
-    h.graph->wait();
-    return h;
 }
 
 } // namespace
@@ -152,100 +137,6 @@ vkh_status vkh_mse_loss(vkh_context ctx, vkh_tensor y, vkh_tensor target, vkh_te
         Tensor d = dy ? tensor_on(dy, cx, "dy") : Tensor{};
         mse_loss(cx, tensor_on(y, cx, "y"), tensor_on(target, cx, "target"), l, dy ? &d : nullptr, scale);
     });
-}
-
-vkh_status vkh_graph_create(vkh_context ctx, vkh_graph* out) {
-    return guard("vkh_graph_create", [&] {
-        auto h = std::make_unique<vkh_graph_s>();
-        h->ctx = handle(ctx, "ctx").ctx;
-        non_null(out, "out");
-        h->graph = std::make_unique<Graph>(*h->ctx);
-        *out = h.release();
-    });
-}
-
-void vkh_graph_free(vkh_graph g) {
-    if (!g || g->kind != Kind::graph) return;
-    try {
-        g->graph->wait();  // a run in flight still uses the tensors
-    } catch (...) {      // a lost device: nothing to wait for
-    }
-    release(g);
-}
-
-vkh_status vkh_graph_gemm(vkh_graph g, vkh_tensor a, vkh_tensor b, vkh_tensor c, const vkh_gemm_options* options) {
-    return guard("vkh_graph_gemm", [&] {
-        vkh_graph_s& h = recording(g);
-        const Tensor* bias = options ? recorded_optional(h, options->bias, "options->bias") : nullptr;
-        const GemmOptions o = gemm_options(options, bias);
-        h.graph->gemm(recorded(h, a, "a"), recorded(h, b, "b"), recorded(h, c, "c"), o);
-    });
-}
-
-vkh_status vkh_graph_conv2d(vkh_graph g, vkh_tensor x, vkh_tensor w, vkh_tensor bias, vkh_tensor y,
-                            const vkh_conv2d_params* params, int32_t relu) {
-    return guard("vkh_graph_conv2d", [&] {
-        vkh_graph_s& h = recording(g);
-        const Conv2dParams p = conv2d_params(params);
-        h.graph->conv2d(recorded(h, x, "x"), recorded(h, w, "w"), recorded_optional(h, bias, "bias"), recorded(h, y, "y"), p,
-                        relu != 0);
-    });
-}
-
-vkh_status vkh_graph_conv2d_backward_data(vkh_graph g, vkh_tensor dy, vkh_tensor w, vkh_tensor dx,
-                                          const vkh_conv2d_params* params) {
-    return guard("vkh_graph_conv2d_backward_data", [&] {
-        vkh_graph_s& h = recording(g);
-        const Conv2dParams p = conv2d_params(params);
-        h.graph->conv2d_backward_data(recorded(h, dy, "dy"), recorded(h, w, "w"), recorded(h, dx, "dx"), p);
-    });
-}
-
-vkh_status vkh_graph_conv2d_backward_weight(vkh_graph g, vkh_tensor dy, vkh_tensor x, vkh_tensor dw,
-                                            const vkh_conv2d_params* params) {
-    return guard("vkh_graph_conv2d_backward_weight", [&] {
-        vkh_graph_s& h = recording(g);
-        const Conv2dParams p = conv2d_params(params);
-        h.graph->conv2d_backward_weight(recorded(h, dy, "dy"), recorded(h, x, "x"), recorded(h, dw, "dw"), p);
-    });
-}
-
-vkh_status vkh_graph_activation_forward(vkh_graph g, vkh_activation f, vkh_tensor x, vkh_tensor y) {
-    return guard("vkh_graph_activation_forward", [&] {
-        vkh_graph_s& h = recording(g);
-        check_activation(f);
-        if (f == VKH_RELU) h.graph->relu(recorded(h, x, "x"), recorded(h, y, "y"));
-        else h.graph->activation_forward(to_activation(f), recorded(h, x, "x"), recorded(h, y, "y"));
-    });
-}
-
-vkh_status vkh_graph_activation_backward(vkh_graph g, vkh_activation f, vkh_tensor dy, vkh_tensor x, vkh_tensor dx) {
-    return guard("vkh_graph_activation_backward", [&] {
-        vkh_graph_s& h = recording(g);
-        check_activation(f);
-        if (f == VKH_RELU) h.graph->relu_backward(recorded(h, dy, "dy"), recorded(h, x, "x"), recorded(h, dx, "dx"));
-        else h.graph->activation_backward(to_activation(f), recorded(h, dy, "dy"), recorded(h, x, "x"), recorded(h, dx, "dx"));
-    });
-}
-
-vkh_status vkh_graph_mse_loss(vkh_graph g, vkh_tensor y, vkh_tensor target, vkh_tensor loss, vkh_tensor dy, float scale) {
-    return guard("vkh_graph_mse_loss", [&] {
-        vkh_graph_s& h = recording(g);
-        h.graph->mse_loss(recorded(h, y, "y"), recorded(h, target, "target"), recorded(h, loss, "loss"),
-                          recorded_optional(h, dy, "dy"), scale);
-    });
-}
-
-vkh_status vkh_graph_run(vkh_graph g) {
-    return guard("vkh_graph_run", [&] { handle(g, "g").graph->run(); });
-}
-
-vkh_status vkh_graph_wait(vkh_graph g) {
-    return guard("vkh_graph_wait", [&] { handle(g, "g").graph->wait(); });
-}
-
-vkh_status vkh_graph_dispatch_count(vkh_graph g, size_t* count) {
-    return guard("vkh_graph_dispatch_count", [&] { *non_null(count, "count") = handle(g, "g").graph->dispatch_count(); });
 }
 
 } // extern "C"

@@ -26,7 +26,7 @@ enum class Kind : uint32_t {
     freed = 0,
     context = 0x766b6301,
     tensor = 0x766b6302,
-    graph = 0x766b6303,
+    // 0x766b6303 was vkh_graph (removed in 0.5.0); not reused, so a stale handle stays refused
     model = 0x766b6304,
     dataset = 0x766b6305,
     trainer = 0x766b6306,
@@ -44,13 +44,6 @@ struct vkh_context_s {
 struct vkh_tensor_s {
     vkhalf::capi::Kind kind = vkhalf::capi::Kind::tensor;
     vkhalf::Tensor tensor;  // its allocation keeps the device alive
-};
-
-struct vkh_graph_s {
-    vkhalf::capi::Kind kind = vkhalf::capi::Kind::graph;
-    std::shared_ptr<vkhalf::Context> ctx;
-    std::deque<vkhalf::Tensor> kept;  // every tensor recorded: the graph may replay them any time
-    std::unique_ptr<vkhalf::Graph> graph;
 };
 
 struct vkh_model_s {
@@ -91,7 +84,6 @@ namespace vkhalf::capi {
 template <typename H> constexpr Kind kind_of();
 template <> constexpr Kind kind_of<vkh_context_s>() { return Kind::context; }
 template <> constexpr Kind kind_of<vkh_tensor_s>() { return Kind::tensor; }
-template <> constexpr Kind kind_of<vkh_graph_s>() { return Kind::graph; }
 template <> constexpr Kind kind_of<vkh_model_s>() { return Kind::model; }
 template <> constexpr Kind kind_of<vkh_dataset_s>() { return Kind::dataset; }
 template <> constexpr Kind kind_of<vkh_trainer_s>() { return Kind::trainer; }

@@ -1,8 +1,8 @@
 // The eager API: an op run at once on tensors, through its one declaration in the registry
 // (src/ir/ops.cpp). Its inference checks the operands with the same named errors as a compiled
 // graph, and its lowering records the same kernel a compiled step records; then one submission and
-// a wait. Graph's methods for these ops record through the same path (record_op), into the
-// Graph's command list. (GEMM, convolution, normalisation, dropout and the MSE loss keep entry
+// a wait. A Program records through the same path (record_op) into its own command list.
+// (GEMM, convolution, normalisation, dropout and the MSE loss keep entry
 // points of their own beside their kernels: they take options a graph node does not carry.)
 #include "ir/eager.hpp"
 

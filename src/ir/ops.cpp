@@ -1,6 +1,6 @@
 // Every op of the autograd graph, declared once: inference, gradient, lowering. A gradient is
 // written with other ops of this table, so grad() needs nothing op-specific; the kernels behind
-// the lowerings are the same recorders the eager API and Graph use (src/ops/).
+// the lowerings are the same recorders the eager API uses (src/ops/).
 #include "ir/ops.hpp"
 
 #include <array>

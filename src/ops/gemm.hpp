@@ -1,5 +1,5 @@
 #pragma once
-// GEMM host side, exposed to the runtime's other users (benchmarks, the future Graph).
+// GEMM host side, exposed to the runtime's other users (benchmarks, the trainer, the convolution).
 #include <optional>
 #include <string>
 #include <vector>

@@ -1,6 +1,6 @@
 #pragma once
 // The recording form of every op: checks, chooses a pipeline, records into a CommandList. The
-// eager functions (vkhalf/ops.hpp) record into a fresh list and wait; Graph records into its own.
+// eager functions (vkhalf/ops.hpp) record into a fresh list and wait; a Program records into its own.
 #include <vector>
 
 #include "ops/gemm.hpp"

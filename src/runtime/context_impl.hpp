@@ -38,7 +38,7 @@ struct ContextImpl : std::enable_shared_from_this<ContextImpl> {
     // Waits with a timeout (VKHALF_TIMEOUT_S, default 600 s) so a hung device is reported, not
     // waited on forever.
     void wait_fence(VkFence fence, const char* what);
-    // Waits until nothing submitted to the queue runs any more (a replayed Graph included).
+    // Waits until nothing submitted to the queue runs any more (a replayed Program included).
     void wait_queue_idle(const char* what);
     void wait_device_idle(const char* what);
     void submit(const VkSubmitInfo& info, VkFence fence);

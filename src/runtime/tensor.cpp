@@ -54,7 +54,7 @@ void transfer(detail::ContextImpl& ctx, const Tensor& t, std::byte* host, std::s
     const detail::Allocation& a = t.allocation();
     if (a.mapped() && !ctx.options.device.force_staging) {
         // Host-visible device memory (integrated GPUs, lavapipe, ReBAR): no copy on the queue.
-        // A Graph's run() does not wait, so work may still be touching the tensor: let the queue
+        // A Program's run() does not wait, so work may still be touching the tensor: let the queue
         // drain first (the staged path is ordered by its own command buffer instead).
         ctx.wait_queue_idle("Tensor transfer (vkQueueWaitIdle)");
         std::byte* mapped = a.mapped() + t.byte_offset();

@@ -206,7 +206,7 @@ struct Trainer::Impl {
     // (check, optimizer, scale update) and host copies of the gradient for the all-reduce.
     Communicator* comm = nullptr;
     int64_t local_batch = 0;
-    std::unique_ptr<Graph> update;
+    std::unique_ptr<detail::CommandList> update;
     std::vector<uint16_t> grad_bits;
     std::vector<float> grad_sum;
 
@@ -343,7 +343,7 @@ void Trainer::Impl::record_step() {
         detail::record_scale_update(cl, impl, opt.loss_scale, state);
     };
     if (update)  // data parallel: after the all-reduce, in a submission of its own
-        record_update(update->commands());
+        record_update(*update);
     else
         hooks.after = record_update;
     program = std::make_unique<Program>(
@@ -472,7 +472,7 @@ Trainer::Trainer(Context& ctx, Sequential& model, const DeviceDataset& train, Tr
     m.targets = working_targets(ctx, train, working_dtype(options.precision));
     if (m.comm) {
         m.check_ranks_agree_on_setup();
-        m.update = std::make_unique<Graph>(ctx, options.profile, options.reuse_activation_memory, options.submit_per_op);
+        m.update = std::make_unique<detail::CommandList>(ctx.impl(), options.profile, options.submit_per_op);
     }
     m.record_step();
     check_replicas();
@@ -508,7 +508,7 @@ void Trainer::step() {
     m.update->wait();  // the previous step's optimizer writes the weights this forward reads
     m.program->run_and_wait();
     m.all_reduce_gradients();
-    m.update->run();
+    m.update->submit();
 }
 
 void Trainer::wait() { impl_->wait_all(); }

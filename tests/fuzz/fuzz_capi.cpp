@@ -1,4 +1,4 @@
-// Fuzz target: the C API's argument validation (graphs and programs included). The input is a program: each step picks an entry
+// Fuzz target: the C API's argument validation (builders and programs included). The input is a program: each step picks an entry
 // point and its arguments (handles from a small pool that also holds NULL, freed slots and handles
 // of the wrong kind; shapes with zero, negative and huge dimensions; out-of-range enums; wrong
 // counts). Every call must return a status, never crash, and keep the contract of vkh_last_error():
@@ -62,7 +62,6 @@ void check(vkh_status s, const char* what) {
 
 struct Pool {
     std::array<vkh_tensor, 4> tensors{};
-    vkh_graph graph = nullptr;
     vkh_model model = nullptr;
     vkh_dataset dataset = nullptr;
     vkh_trainer trainer = nullptr;
@@ -78,7 +77,6 @@ struct Pool {
     }
     void free_all() {
         for (auto& t : tensors) vkh_tensor_free(t), t = nullptr;
-        vkh_graph_free(graph), graph = nullptr;
         vkh_trainer_free(trainer), trainer = nullptr;
         vkh_model_free(model), model = nullptr;
         vkh_dataset_free(dataset), dataset = nullptr;
@@ -165,7 +163,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
             check(vkh_tensor_get_dtype(t, p.byte() % 2 ? &dtype : nullptr), "get_dtype");
             break;
         }
-        case 3: {  // GEMM, eager or recorded
+        case 3: {  // GEMM
             vkh_gemm_options o;
             vkh_gemm_options_init(&o);
             const uint8_t f = p.byte();
@@ -174,8 +172,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
             o.bias = (f >> 5) & 1 ? pool.tensor(p, ctx) : nullptr;
             o.beta = p.value();
             vkh_tensor a = pool.tensor(p, ctx), b = pool.tensor(p, ctx), c = pool.tensor(p, ctx);
-            if (pool.graph && (f & 0x80)) check(vkh_graph_gemm(pool.graph, a, b, c, &o), "graph_gemm");
-            else check(vkh_gemm(ctx, a, b, c, (f & 0x40) ? nullptr : &o), "gemm");
+            check(vkh_gemm(ctx, a, b, c, (f & 0x40) ? nullptr : &o), "gemm");
             break;
         }
         case 4: {  // convolution and its gradients
@@ -203,18 +200,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
             }
             break;
         }
-        case 6:  // graphs
-            if (!pool.graph) {
-                check(vkh_graph_create(p.byte() % 4 ? ctx : nullptr, &pool.graph), "graph_create");
-            } else {
-                switch (p.byte() % 3) {
-                case 0: check(vkh_graph_activation_forward(pool.graph, static_cast<vkh_activation>(p.byte() % 5),
-                                                           pool.tensor(p, ctx), pool.tensor(p, ctx)), "graph_activation");
-                        break;
-                case 1: check(vkh_graph_run(pool.graph), "graph_run"), check(vkh_graph_wait(pool.graph), "graph_wait"); break;
-                default: vkh_graph_free(pool.graph), pool.graph = nullptr;
-                }
-            }
+        case 6:  // replay: the program (if any) run and waited for, or freed
+            if (p.byte() % 3) check(vkh_program_run(pool.program), "program_run"), check(vkh_program_wait(pool.program), "program_wait");
+            else vkh_program_free(pool.program), pool.program = nullptr;
             break;
         case 7: {  // model layers
             if (!pool.model) check(vkh_model_create(&pool.model), "model_create");
@@ -376,7 +364,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
             else if (b == 4) vkh_model_free(pool.model), pool.model = nullptr;
             else if (b == 5) vkh_dataset_free(pool.dataset), pool.dataset = nullptr;
             else if (b == 6) vkh_trainer_free(pool.trainer), pool.trainer = nullptr;
-            else if (p.byte() % 2) vkh_graph_free(pool.graph), pool.graph = nullptr;
+            else if (p.byte() % 2) vkh_program_free(pool.program), pool.program = nullptr;
             else vkh_builder_free(pool.builder), pool.builder = nullptr, pool.values.clear();
         }
         }
