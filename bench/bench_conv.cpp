@@ -5,7 +5,7 @@
 #include <random>
 
 #include "bench.hpp"
-#include "ops/record.hpp"
+#include "kernels/record.hpp"
 
 #ifdef VKHALF_BENCH_OPENBLAS
 #include <cblas.h>

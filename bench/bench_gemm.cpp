@@ -9,7 +9,7 @@
 #include <random>
 
 #include "bench.hpp"
-#include "ops/gemm.hpp"
+#include "kernels/gemm.hpp"
 #include "runtime/kernel_policy.hpp"
 
 #ifdef VKHALF_BENCH_OPENBLAS

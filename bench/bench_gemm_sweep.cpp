@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "bench.hpp"
-#include "ops/gemm.hpp"
+#include "kernels/gemm.hpp"
 #include "runtime/gemm_tuning.hpp"
 #include "runtime/kernel_policy.hpp"
 

@@ -7,7 +7,7 @@
 #include "bench.hpp"
 #include "runtime/context_impl.hpp"
 #include "runtime/tensor_range.hpp"
-#include "train/training_ops.hpp"
+#include "kernels/training_ops.hpp"
 
 using namespace vkhalf;
 

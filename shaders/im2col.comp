@@ -5,7 +5,7 @@
 // MODE 0 im2col: col[b, (ci,kh,kw), (oh,ow)] = x[b, ci, oh*s-p+kh*d, ow*s-p+kw*d]   (0 in the padding)
 // MODE 1 col2im: dx[b, ci, ih, iw] = sum over taps (kh,kw) and outputs (oh,ow) that read (ih,iw)
 //                of dcol[b, (ci,kh,kw), (oh,ow)]   (dcol fp32, the sum in fp32; a gather: no atomics)
-// They lower a convolution to GEMMs (src/ops/conv.cpp) where gathers inside a GEMM are slow.
+// They lower a convolution to GEMMs (src/kernels/conv.cpp) where gathers inside a GEMM are slow.
 // The column matrix's element (b, k, p) lies at b * image_stride + k * row_stride + p, so one
 // shader gives both layouts the lowering uses: per image [b, k, pitch] (row_stride a pitch
 // rounded up to 4, image_stride k * pitch) and images side by side [k, b * oh * ow (+ pad)]

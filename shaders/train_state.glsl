@@ -1,5 +1,5 @@
 // train_state.glsl: the training state that lives on the device, so a recorded step replays
-// with no host round trip. Mirrors vkhalf::detail::TrainState (src/ops/train_state.hpp).
+// with no host round trip. Mirrors vkhalf::detail::TrainState (src/kernels/train_state.hpp).
 // Declare with TRAIN_STATE_BINDING defined, and TRAIN_STATE_READONLY where the shader only reads it
 // (the host then binds it read-only: CommandList checks that a writable binding is declared written).
 #ifdef TRAIN_STATE_READONLY

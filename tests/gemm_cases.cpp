@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "ops/gemm.hpp"
+#include "kernels/gemm.hpp"
 #include "reference/reference.hpp"
 #include "support.hpp"
 

@@ -9,7 +9,7 @@
 #include <limits>
 #include <string>
 
-#include "ops/activations_record.hpp"
+#include "kernels/activations_record.hpp"
 #include "reference/activations.hpp"
 #include "reference/philox.hpp"
 #include "reference/reference.hpp"

@@ -12,7 +12,7 @@
 #include <functional>
 
 #include "compile/memory_plan.hpp"
-#include "train/training_ops.hpp"
+#include "kernels/training_ops.hpp"
 #include "reference/reference.hpp"
 #include "support.hpp"
 

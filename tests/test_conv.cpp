@@ -6,7 +6,7 @@
 #include <cmath>
 #include <random>
 
-#include "ops/record.hpp"
+#include "kernels/record.hpp"
 #include "reference/conv.hpp"
 #include "reference/reference.hpp"
 #include "support.hpp"

@@ -11,7 +11,7 @@
 #include <algorithm>
 
 #include "gemm_cases.hpp"
-#include "ops/gemm.hpp"
+#include "kernels/gemm.hpp"
 #include "runtime/gemm_tuning.hpp"
 #include "vkhalf/build_config.hpp"
 #include "support.hpp"

@@ -17,8 +17,8 @@
 #include "runtime/context_impl.hpp"
 #include "runtime/tensor_range.hpp"
 #include "support.hpp"
-#include "ops/train_state.hpp"
-#include "train/training_ops.hpp"
+#include "kernels/train_state.hpp"
+#include "kernels/training_ops.hpp"
 
 using namespace vkhalf;
 using detail::FaultInjector;

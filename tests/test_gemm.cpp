@@ -7,8 +7,8 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "ops/gemm.hpp"
-#include "ops/record.hpp"
+#include "kernels/gemm.hpp"
+#include "kernels/record.hpp"
 #include "gemm_cases.hpp"
 #include "reference/reference.hpp"
 #include "runtime/kernel_policy.hpp"

@@ -6,7 +6,7 @@
 
 #include <cmath>
 
-#include "ops/record.hpp"
+#include "kernels/record.hpp"
 #include "runtime/command_list.hpp"
 #include "reference/reference.hpp"
 #include "support.hpp"

@@ -5,11 +5,11 @@
 #include <algorithm>
 #include <cmath>
 
-#include "ops/record.hpp"
+#include "kernels/record.hpp"
 #include "reference/reference.hpp"
 #include "runtime/command_list.hpp"
 #include "support.hpp"
-#include "train/training_ops.hpp"
+#include "kernels/training_ops.hpp"
 
 using namespace vkhalf;
 

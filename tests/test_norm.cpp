@@ -11,7 +11,7 @@
 
 #include <unistd.h>
 
-#include "ops/record.hpp"
+#include "kernels/record.hpp"
 #include "reference/norm.hpp"
 #include "reference/reference.hpp"
 #include "support.hpp"

@@ -10,7 +10,7 @@
 #include <random>
 #include <unistd.h>
 
-#include "ops/ops_common.hpp"
+#include "kernels/ops_common.hpp"
 #include "runtime/command_list.hpp"
 #include "runtime/context_impl.hpp"
 #include "runtime/spirv_modules.hpp"

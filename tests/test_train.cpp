@@ -14,7 +14,7 @@
 #include "runtime/command_list.hpp"
 #include "runtime/context_impl.hpp"
 #include "support.hpp"
-#include "train/training_ops.hpp"
+#include "kernels/training_ops.hpp"
 
 using namespace vkhalf;
 using detail::TrainState;

@@ -1,13 +1,13 @@
 // Every op of the autograd graph, declared once: inference, gradient, lowering. A gradient is
 // written with other ops of this table, so grad() needs nothing op-specific; the kernels behind
-// the lowerings are the same recorders the eager API uses (src/ops/).
+// the lowerings are the same recorders the eager API uses (src/kernels/).
 #include "ir/ops.hpp"
 
 #include <array>
 
-#include "ops/activations_record.hpp"
-#include "ops/record.hpp"
-#include "train/training_ops.hpp"
+#include "kernels/activations_record.hpp"
+#include "kernels/record.hpp"
+#include "kernels/training_ops.hpp"
 #include "vkhalf/error.hpp"
 
 namespace vkhalf::detail {

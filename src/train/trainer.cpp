@@ -6,9 +6,9 @@
 #include <random>
 
 #include "compile/program_access.hpp"
-#include "ops/record.hpp"
+#include "kernels/record.hpp"
 #include "runtime/context_impl.hpp"
-#include "train/training_ops.hpp"
+#include "kernels/training_ops.hpp"
 #include "vkhalf/error.hpp"
 #include "vkhalf/half.hpp"
 #include "vkhalf/train.hpp"

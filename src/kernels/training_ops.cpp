@@ -1,8 +1,8 @@
 // Host side of gather_batch.comp, softmax_xent.comp, check_finite.comp, optimizer_step.comp and
 // scale_update.comp.
-#include "train/training_ops.hpp"
+#include "kernels/training_ops.hpp"
 
-#include "ops/record.hpp"
+#include "kernels/record.hpp"
 #include "vkhalf/error.hpp"
 
 namespace vkhalf::detail {

@@ -2,7 +2,7 @@
 // gradients from the forward's output.
 #include <limits>
 
-#include "ops/record.hpp"
+#include "kernels/record.hpp"
 #include "vkhalf/error.hpp"
 
 namespace vkhalf::detail {

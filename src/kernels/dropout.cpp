@@ -7,7 +7,7 @@
 #include <span>
 #include <string>
 
-#include "ops/activations_record.hpp"
+#include "kernels/activations_record.hpp"
 #include "vkhalf/error.hpp"
 
 namespace vkhalf {

@@ -1,7 +1,7 @@
 #include <bit>
 
-#include "ops/ops_common.hpp"
-#include "ops/train_state.hpp"
+#include "kernels/ops_common.hpp"
+#include "kernels/train_state.hpp"
 #include "vkhalf/error.hpp"
 
 namespace vkhalf {

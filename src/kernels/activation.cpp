@@ -3,7 +3,7 @@
 #include <limits>
 #include <string>
 
-#include "ops/activations_record.hpp"
+#include "kernels/activations_record.hpp"
 #include "vkhalf/error.hpp"
 
 namespace vkhalf {

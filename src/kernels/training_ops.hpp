@@ -1,8 +1,8 @@
 #pragma once
 // Recorders for the training kernels: gather_batch, softmax_xent, check_finite, optimizer_step,
 // scale_update. `state` is the u32 tensor holding a TrainState.
-#include "ops/ops_common.hpp"
-#include "ops/train_state.hpp"
+#include "kernels/ops_common.hpp"
+#include "kernels/train_state.hpp"
 #include "vkhalf/train.hpp"
 
 namespace vkhalf::detail {

@@ -1,7 +1,7 @@
 // Host side of shaders/cast.comp: f32 <-> f16, round to nearest even, bit-exact on every device.
 #include <limits>
 
-#include "ops/record.hpp"
+#include "kernels/record.hpp"
 #include "vkhalf/error.hpp"
 
 namespace vkhalf {

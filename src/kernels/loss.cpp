@@ -1,9 +1,9 @@
 // Host side of shaders/mse_loss.comp (the fused softmax cross-entropy lives with the training
-// step: src/train/training_ops.cpp).
+// step: src/kernels/training_ops.cpp).
 #include <limits>
 
-#include "ops/record.hpp"
-#include "ops/train_state.hpp"
+#include "kernels/record.hpp"
+#include "kernels/train_state.hpp"
 #include "vkhalf/error.hpp"
 
 namespace vkhalf {

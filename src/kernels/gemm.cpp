@@ -1,7 +1,7 @@
 // Host side of the GEMM kernels: gemm_tiled.comp (GPUs), gemm_regblock.comp (CPU devices),
 // gemm_coopmat.comp (VK_KHR_cooperative_matrix), gemm_splitk_reduce.comp, bias_grad.comp.
-#include "ops/gemm.hpp"
-#include "ops/record.hpp"
+#include "kernels/gemm.hpp"
+#include "kernels/record.hpp"
 
 #include <algorithm>
 #include <limits>

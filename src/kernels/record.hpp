@@ -3,8 +3,8 @@
 // eager functions (vkhalf/ops.hpp) record into a fresh list and wait; a Program records into its own.
 #include <vector>
 
-#include "ops/gemm.hpp"
-#include "ops/ops_common.hpp"
+#include "kernels/gemm.hpp"
+#include "kernels/ops_common.hpp"
 #include "vkhalf/conv.hpp"
 #include "vkhalf/norm.hpp"
 

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <limits>
 
-#include "ops/record.hpp"
+#include "kernels/record.hpp"
 #include "vkhalf/error.hpp"
 
 namespace vkhalf::detail {

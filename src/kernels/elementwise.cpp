@@ -2,7 +2,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "ops/record.hpp"
+#include "kernels/record.hpp"
 #include "vkhalf/error.hpp"
 
 namespace vkhalf {

@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <limits>
 
-#include "ops/record.hpp"
+#include "kernels/record.hpp"
 #include "vkhalf/error.hpp"
 #include "vkhalf/norm.hpp"
 

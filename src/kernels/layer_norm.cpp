@@ -1,7 +1,7 @@
 // Host side of shaders/layer_norm.comp.
 #include <limits>
 
-#include "ops/record.hpp"
+#include "kernels/record.hpp"
 #include "vkhalf/error.hpp"
 #include "vkhalf/norm.hpp"
 

@@ -1,7 +1,7 @@
 // Host side of shaders/strided_gather.comp: the one kernel behind permute, slice, pad and expand.
 #include <limits>
 
-#include "ops/record.hpp"
+#include "kernels/record.hpp"
 #include "vkhalf/error.hpp"
 
 namespace vkhalf::detail {

@@ -1,7 +1,7 @@
 // Host side of shaders/reduce_sum.comp: sum of all elements, fp32 accumulation, two passes.
 #include <limits>
 
-#include "ops/record.hpp"
+#include "kernels/record.hpp"
 #include "vkhalf/error.hpp"
 
 namespace vkhalf {

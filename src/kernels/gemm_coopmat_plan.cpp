@@ -2,7 +2,7 @@
 // (forced, the tuning table's, or the fallback), and which loads and stores may go 128 bits wide.
 #include <algorithm>
 
-#include "ops/gemm.hpp"
+#include "kernels/gemm.hpp"
 #include "runtime/gemm_tuning.hpp"
 #include "runtime/tensor_range.hpp"
 #include "vkhalf/error.hpp"

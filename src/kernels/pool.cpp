@@ -1,7 +1,7 @@
 // Host side of shaders/pool2d.comp: max and average pooling, forward and backward.
 #include <limits>
 
-#include "ops/record.hpp"
+#include "kernels/record.hpp"
 #include "vkhalf/conv.hpp"
 #include "vkhalf/error.hpp"
 

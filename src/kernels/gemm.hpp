@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "ops/ops_common.hpp"
+#include "kernels/ops_common.hpp"
 
 namespace vkhalf::detail {
 

@@ -2,7 +2,7 @@
 // Recording forms of the activations and dropout (vkhalf/activations.hpp): checks, pipeline
 // choice, dispatches into a CommandList. The eager functions record into a fresh list and wait;
 // a Program records into its own and replays it.
-#include "ops/ops_common.hpp"
+#include "kernels/ops_common.hpp"
 #include "vkhalf/activations.hpp"
 
 namespace vkhalf::detail {

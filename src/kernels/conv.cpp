@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <limits>
 
-#include "ops/record.hpp"
+#include "kernels/record.hpp"
 #include "vkhalf/build_config.hpp"
 #include "vkhalf/conv.hpp"
 #include "vkhalf/error.hpp"

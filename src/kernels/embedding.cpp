@@ -1,7 +1,7 @@
 // Host side of shaders/embedding.comp: the embedding lookup and its deterministic gradient.
 #include <limits>
 
-#include "ops/record.hpp"
+#include "kernels/record.hpp"
 #include "vkhalf/error.hpp"
 
 namespace vkhalf::detail {
