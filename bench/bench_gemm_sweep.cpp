@@ -21,8 +21,8 @@ struct SweepShape {
     bool trans_a, trans_b;
 };
 
-// The policy's tile for this shape, read from its plan ("... sg2x2.t2x2.k2.s2 tuned ...").
-std::string policy_tile(Context& ctx, const SweepShape& s) {
+// The tile the library's plan takes for this shape (tuning table or fallback).
+CoopmatTile policy_tile(Context& ctx, const SweepShape& s) {
     Tensor a = Tensor::empty(ctx, s.trans_a ? Shape{s.k, s.m} : Shape{s.m, s.k}, DType::f16);
     Tensor b = Tensor::empty(ctx, s.trans_b ? Shape{s.n, s.k} : Shape{s.k, s.n}, DType::f16);
     Tensor c = Tensor::empty(ctx, {s.m, s.n}, DType::f16);
@@ -30,9 +30,7 @@ std::string policy_tile(Context& ctx, const SweepShape& s) {
     o.trans_a = s.trans_a;
     o.trans_b = s.trans_b;
     o.kernel = GemmKernel::coopmat;
-    const std::string plan = describe_gemm(ctx, a, b, c, o);
-    const auto at = plan.find(" sg");
-    return at == std::string::npos ? plan : plan.substr(at + 1, plan.find(' ', at + 1) - at - 1);
+    return detail::plan_gemm(ctx.caps(), detail::check_gemm(a, b, c, o), a, b, c, o).tile;
 }
 
 std::string shape_name(const SweepShape& s) {
@@ -67,7 +65,7 @@ int bench_gemm_sweep(Context& ctx, const BenchArgs& args) {
     int last_size = 0;
     for (const SweepShape& s : shapes) {
         const auto tiles = detail::runnable_coopmat_tiles(caps, *matrix, s.trans_a, s.trans_b);
-        const std::string policy = policy_tile(ctx, s);
+        const CoopmatTile policy = policy_tile(ctx, s);
         const auto size_class = detail::gemm_size_class(s.m, s.n, 1);
         std::vector<std::pair<double, CoopmatTile>> timed;
         for (const CoopmatTile& t : tiles) {
@@ -88,9 +86,9 @@ int bench_gemm_sweep(Context& ctx, const BenchArgs& args) {
             const std::string name = to_string(t);
             const std::string ctile = std::to_string(t.sg_rows * t.tiles_m * matrix->m) + "x" +
                                       std::to_string(t.sg_cols * t.tiles_n * matrix->n);
-            if (name == policy) policy_gflops = g;
+            if (t == policy) policy_gflops = g;
             std::printf("  %4zu %-18s %9s %9.1f %9.2fx%s\n", i + 1, name.c_str(), ctile.c_str(), g, g / timed[0].first,
-                        name == policy ? " <" : "");
+                        t == policy ? " <" : "");
         }
         const CoopmatTile& best = timed[0].second;
         std::printf("  tuning-table entry: {{0x%04x, %u, \"%s\"}, {%u, %u, %u}, GemmSizeClass::%s, {%u, %u, %u, %u, %u, %u}, "
@@ -103,7 +101,7 @@ int bench_gemm_sweep(Context& ctx, const BenchArgs& args) {
             last_best = timed[0].first;
             last_best_tile = to_string(best);
             last_policy = policy_gflops;
-            last_policy_tile = policy;
+            last_policy_tile = to_string(policy);
         }
     }
     std::printf("result: bench=gemm-sweep device=\"%s\" size=%d best=%s gflops=%.1f policy=%s policy_gflops=%.1f "
